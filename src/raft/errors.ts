@@ -1,0 +1,60 @@
+// Typed errors of the raft core. Storage errors are shared instances, like
+// etcd's sentinel errors: compare with `===` or by `code`.
+
+export class RaftError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = "RaftError";
+    this.code = code;
+  }
+}
+
+/** Errors a Storage implementation reports; raft reacts to each differently. */
+export class StorageError extends RaftError {
+  constructor(code: string, message: string) {
+    super(code, message);
+    this.name = "StorageError";
+  }
+}
+
+/** The requested index predates the last snapshot. */
+export const ErrCompacted = new StorageError(
+  "ERR_COMPACTED",
+  "requested index is unavailable due to compaction",
+);
+/** The snapshot requested is older than the one already held. */
+export const ErrSnapOutOfDate = new StorageError(
+  "ERR_SNAP_OUT_OF_DATE",
+  "requested index is older than the existing snapshot",
+);
+/** The requested entries are not (yet) in storage. */
+export const ErrUnavailable = new StorageError("ERR_UNAVAILABLE", "requested entry at index is unavailable");
+/** The snapshot is being prepared; raft will ask again later. */
+export const ErrSnapshotTemporarilyUnavailable = new StorageError(
+  "ERR_SNAPSHOT_TEMPORARILY_UNAVAILABLE",
+  "snapshot is temporarily unavailable",
+);
+
+/** A proposal was ignored (no leader, forwarding disabled, transfer in progress, size limit). */
+export const ErrProposalDropped = new RaftError("ERR_PROPOSAL_DROPPED", "raft proposal dropped");
+/** A message of a local-only type arrived from the network. */
+export const ErrStepLocalMsg = new RaftError("ERR_STEP_LOCAL_MSG", "raft: cannot step raft local message");
+/** A response arrived from a node that has no progress entry. */
+export const ErrStepPeerNotFound = new RaftError(
+  "ERR_STEP_PEER_NOT_FOUND",
+  "raft: cannot step as peer not found",
+);
+
+/** Config validation failed; `field` names the offending option. */
+export class ConfigError extends RaftError {
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super("ERR_INVALID_CONFIG", message);
+    this.name = "ConfigError";
+    this.field = field;
+  }
+}
+
+/** Operations on a stopped Node. */
+export const ErrStopped = new RaftError("ERR_STOPPED", "raft: stopped");

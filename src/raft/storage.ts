@@ -1,0 +1,152 @@
+// The Storage interface raft reads its persisted log and state through, and
+// MemoryStorage, the in-memory implementation (also the cache behind
+// tsraft's durable storage).
+
+import { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raftpb/index.ts";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
+import { getLogger } from "./logger.ts";
+import { limitSize } from "./util.ts";
+
+/**
+ * What raft needs from the application's persistent storage. Methods throw
+ * the StorageError instances from errors.ts (ErrCompacted, ErrUnavailable,
+ * ErrSnapshotTemporarilyUnavailable); any other error makes raft stop.
+ */
+export interface Storage {
+  /** The saved HardState and the ConfState of the latest snapshot. */
+  initialState(): { hardState: HardState; confState: ConfState };
+  /**
+   * Entries in [lo, hi), at most maxSize bytes (but at least one entry). The
+   * caller owns the returned array; the entries themselves must not be mutated.
+   */
+  entries(lo: number, hi: number, maxSize: number): Entry[];
+  /** Term of entry i, for i in [firstIndex()-1, lastIndex()]. */
+  term(i: number): number;
+  lastIndex(): number;
+  /** Index of the first entry possibly available through entries(). */
+  firstIndex(): number;
+  /** The most recent snapshot; ErrSnapshotTemporarilyUnavailable if it is being built. */
+  snapshot(): Snapshot;
+}
+
+function cloneConfState(cs: ConfState): ConfState {
+  return new ConfState(
+    [...cs.voters],
+    [...cs.learners],
+    [...cs.votersOutgoing],
+    [...cs.learnersNext],
+    cs.autoLeave,
+  );
+}
+
+export function cloneSnapshot(s: Snapshot): Snapshot {
+  const md = s.metadata;
+  return new Snapshot(s.data, new SnapshotMetadata(cloneConfState(md.confState), md.index, md.term));
+}
+
+/** Storage backed by an in-memory array. */
+export class MemoryStorage implements Storage {
+  private hardState: HardState = new HardState();
+  private snap: Snapshot = new Snapshot();
+  // ents[i] has raft log index i + snap.metadata.index; ents[0] is a dummy
+  // carrying the index and term of the compaction point.
+  private ents: Entry[] = [new Entry()];
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return { hardState: this.hardState, confState: this.snap.metadata.confState };
+  }
+
+  setHardState(st: HardState): void {
+    this.hardState = st;
+  }
+
+  entries(lo: number, hi: number, maxSize: number): Entry[] {
+    const offset = this.ents[0]!.index;
+    if (lo <= offset) throw ErrCompacted;
+    if (hi > this.lastIndex() + 1) {
+      getLogger().panic(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
+    }
+    if (this.ents.length === 1) throw ErrUnavailable;
+    return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize);
+  }
+
+  term(i: number): number {
+    const offset = this.ents[0]!.index;
+    if (i < offset) throw ErrCompacted;
+    if (i - offset >= this.ents.length) throw ErrUnavailable;
+    return this.ents[i - offset]!.term;
+  }
+
+  lastIndex(): number {
+    return this.ents[0]!.index + this.ents.length - 1;
+  }
+
+  firstIndex(): number {
+    return this.ents[0]!.index + 1;
+  }
+
+  snapshot(): Snapshot {
+    return cloneSnapshot(this.snap);
+  }
+
+  /** Replaces the contents of this storage with the snapshot. */
+  applySnapshot(snap: Snapshot): void {
+    const msIndex = this.snap.metadata.index;
+    // During bootstrap only the ConfState may be set, with index and term 0.
+    if (msIndex !== 0 && msIndex >= snap.metadata.index) throw ErrSnapOutOfDate;
+    this.snap = cloneSnapshot(snap);
+    this.ents = [new Entry(snap.metadata.term, snap.metadata.index)];
+  }
+
+  /**
+   * Makes a snapshot at index i (retrievable with snapshot()). Pass the
+   * ConfState from the last applyConfChange if membership changed since the
+   * previous snapshot.
+   */
+  createSnapshot(i: number, cs: ConfState | null, data: Uint8Array): Snapshot {
+    if (i <= this.snap.metadata.index) throw ErrSnapOutOfDate;
+    const offset = this.ents[0]!.index;
+    if (i > this.lastIndex())
+      getLogger().panic(`snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
+    const md = this.snap.metadata;
+    this.snap = new Snapshot(
+      data,
+      new SnapshotMetadata(cs !== null ? cloneConfState(cs) : md.confState, i, this.ents[i - offset]!.term),
+    );
+    return cloneSnapshot(this.snap);
+  }
+
+  /** Discards entries before compactIndex; compactIndex becomes the dummy entry. */
+  compact(compactIndex: number): void {
+    const offset = this.ents[0]!.index;
+    if (compactIndex <= offset) throw ErrCompacted;
+    if (compactIndex > this.lastIndex()) {
+      getLogger().panic(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
+    }
+    const i = compactIndex - offset;
+    const first = this.ents[i]!;
+    const ents = this.ents.slice(i);
+    ents[0] = new Entry(first.term, first.index);
+    this.ents = ents;
+  }
+
+  /** Appends entries, overwriting any conflicting suffix. */
+  append(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const first = this.firstIndex();
+    const last = entries[0]!.index + entries.length - 1;
+    if (last < first) return;
+    let from = 0;
+    if (first > entries[0]!.index) from = first - entries[0]!.index;
+    const start = entries[from]!.index;
+    const offset = start - this.ents[0]!.index;
+    if (this.ents.length > offset) {
+      // Entries at offset and beyond may be referenced from outside; replace,
+      // never mutate them.
+      this.ents.length = offset;
+    } else if (this.ents.length !== offset) {
+      getLogger().panic(`missing log entry [last: ${this.lastIndex()}, append at: ${start}]`);
+    }
+    for (let j = from; j < entries.length; j++) this.ents.push(entries[j]!);
+  }
+}

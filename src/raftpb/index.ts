@@ -1,0 +1,9 @@
+// raftpb: the data types of etcd's raft, their etcd-identical binary codec,
+// conf-change helpers and describe functions.
+
+export * from "./codec.ts";
+export * from "./confchange.ts";
+export * from "./describe.ts";
+export { quoteBytes, utf8 } from "./quote.ts";
+export * from "./types.ts";
+export { DecodeError, lengthDelimitedSize, Reader, varintSize, Writer } from "./wire.ts";
