@@ -16,7 +16,9 @@ const files = readdirSync(dir)
 let failed = 0;
 for (const f of files) {
   console.log(`\n=== ${f} ===`);
-  const res = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", join(dir, f)], { stdio: "inherit" });
+  const res = spawnSync(process.execPath, ["--expose-gc", "--import", "tsx", join(dir, f)], {
+    stdio: "inherit",
+  });
   if (res.status !== 0) failed++;
 }
 process.exit(failed === 0 ? 0 : 1);
