@@ -1,0 +1,1 @@
+export { type ChangeResult, Changer, ConfChangeError, restore } from "./confchange.ts";

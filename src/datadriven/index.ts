@@ -1,0 +1,3 @@
+export * from "./datadriven.ts";
+export * from "./diff.ts";
+export * from "./runner.ts";

@@ -1,0 +1,104 @@
+// A set of voters deciding by simple majority.
+
+import { type AckedIndexer, INFINITE_INDEX, type Index, VoteResult } from "./quorum.ts";
+
+function sortedIds(ids: Iterable<number>): number[] {
+  return Array.from(ids).sort((a, b) => a - b);
+}
+
+/** Renders a set as "(1 2 3)": IDs ascending, in hex, as etcd prints configurations. */
+export function setString(ids: Iterable<number>): string {
+  return `(${sortedIds(ids)
+    .map((id) => id.toString(16))
+    .join(" ")})`;
+}
+
+export class MajorityConfig {
+  readonly ids: Set<number>;
+  // Scratch space for committedIndex, reused to avoid allocating per call.
+  private scratch: number[] = [];
+
+  constructor(ids: Iterable<number> = []) {
+    this.ids = new Set(ids);
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  has(id: number): boolean {
+    return this.ids.has(id);
+  }
+
+  toString(): string {
+    return setString(this.ids);
+  }
+
+  /** Voter IDs in ascending order. */
+  slice(): number[] {
+    return sortedIds(this.ids);
+  }
+
+  /**
+   * The multi-line picture etcd's tests print: one bar per voter whose length
+   * ranks its acknowledged index; equal indexes share a bar.
+   */
+  describe(l: AckedIndexer): string {
+    const n = this.ids.size;
+    if (n === 0) return "<empty majority quorum>";
+    const info = Array.from(this.ids, (id) => {
+      const idx = l.ackedIndex(id);
+      return { id, idx: idx ?? 0, ok: idx !== undefined, bar: 0 };
+    });
+    info.sort((a, b) => a.idx - b.idx || a.id - b.id);
+    for (let i = 1; i < info.length; i++) {
+      info[i]!.bar = info[i - 1]!.idx < info[i]!.idx ? i : info[i - 1]!.bar;
+    }
+    info.sort((a, b) => a.id - b.id);
+    let out = `${" ".repeat(n)}    idx\n`;
+    for (const t of info) {
+      out += t.ok ? `${"x".repeat(t.bar)}>${" ".repeat(n - t.bar)}` : `?${" ".repeat(n)}`;
+      out += ` ${String(t.idx).padStart(5)}    (id=${t.id.toString(16)})\n`;
+    }
+    return out;
+  }
+
+  /**
+   * The largest index acknowledged by a majority. An empty config returns
+   * infinity so that it does not constrain the other half of a joint config.
+   */
+  committedIndex(l: AckedIndexer): Index {
+    const n = this.ids.size;
+    if (n === 0) return INFINITE_INDEX;
+    const srt = this.scratch;
+    srt.length = 0;
+    for (const id of this.ids) srt.push(l.ackedIndex(id) ?? 0);
+    // Insertion sort: voter sets are tiny and this avoids a comparator closure.
+    for (let i = 1; i < n; i++) {
+      const v = srt[i]!;
+      let j = i - 1;
+      while (j >= 0 && srt[j]! > v) {
+        srt[j + 1] = srt[j]!;
+        j--;
+      }
+      srt[j + 1] = v;
+    }
+    return srt[n - (((n / 2) | 0) + 1)]!;
+  }
+
+  /** Outcome of an election given yes (true) / no (false) votes. */
+  voteResult(votes: ReadonlyMap<number, boolean>): VoteResult {
+    if (this.ids.size === 0) return VoteResult.VoteWon;
+    let yes = 0;
+    let missing = 0;
+    for (const id of this.ids) {
+      const v = votes.get(id);
+      if (v === undefined) missing++;
+      else if (v) yes++;
+    }
+    const q = ((this.ids.size / 2) | 0) + 1;
+    if (yes >= q) return VoteResult.VoteWon;
+    if (yes + missing >= q) return VoteResult.VotePending;
+    return VoteResult.VoteLost;
+  }
+}

@@ -1,0 +1,25 @@
+// Test environments that replay etcd raft's data-driven test files.
+
+import type { TestData } from "../datadriven/index.ts";
+import { ConfChangeHarness } from "./confchange_harness.ts";
+import { quorumHandler } from "./quorum_harness.ts";
+
+export { ConfChangeHarness } from "./confchange_harness.ts";
+export { quorumHandler } from "./quorum_harness.ts";
+
+/**
+ * A fresh handler for one file of the given testdata directory ("quorum",
+ * "confchange" or "interaction"); undefined for an unknown directory.
+ */
+export function handlerFor(dir: string): ((d: TestData) => string) | undefined {
+  switch (dir) {
+    case "quorum":
+      return quorumHandler;
+    case "confchange": {
+      const h = new ConfChangeHarness();
+      return (d) => h.handle(d);
+    }
+    default:
+      return undefined;
+  }
+}

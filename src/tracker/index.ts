@@ -1,0 +1,3 @@
+export { Inflights } from "./inflights.ts";
+export { Progress, ProgressMap, ProgressStateType, progressStateNames } from "./progress.ts";
+export { ProgressTracker, TrackerConfig } from "./tracker.ts";

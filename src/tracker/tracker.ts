@@ -1,0 +1,171 @@
+// The ProgressTracker: the active membership configuration, every member's
+// replication progress, and the votes of the current election.
+
+import { type AckedIndexer, JointConfig, MajorityConfig, setString, VoteResult } from "../quorum/index.ts";
+import { ConfState } from "../raftpb/types.ts";
+import { Inflights } from "./inflights.ts";
+import { type Progress, ProgressMap } from "./progress.ts";
+
+function sorted(s: Set<number> | null): number[] {
+  return s === null ? [] : Array.from(s).sort((a, b) => a - b);
+}
+
+/** The membership configuration. Empty learner sets are represented as null. */
+export class TrackerConfig {
+  voters: JointConfig;
+  /** True if the config is joint and raft should leave it automatically. */
+  autoLeave: boolean;
+  /** Learners; never overlaps either half of `voters`. */
+  learners: Set<number> | null;
+  /**
+   * Voters of the outgoing config that become learners when the joint
+   * config is left (a voter cannot be a learner at the same time).
+   */
+  learnersNext: Set<number> | null;
+
+  constructor(
+    voters: JointConfig = new JointConfig(),
+    autoLeave = false,
+    learners: Set<number> | null = null,
+    learnersNext: Set<number> | null = null,
+  ) {
+    this.voters = voters;
+    this.autoLeave = autoLeave;
+    this.learners = learners;
+    this.learnersNext = learnersNext;
+  }
+
+  toString(): string {
+    let out = `voters=${this.voters.toString()}`;
+    if (this.learners !== null) out += ` learners=${setString(this.learners)}`;
+    if (this.learnersNext !== null) out += ` learners_next=${setString(this.learnersNext)}`;
+    if (this.autoLeave) out += " autoleave";
+    return out;
+  }
+
+  /** A copy sharing no memory with this one. */
+  clone(): TrackerConfig {
+    return new TrackerConfig(
+      new JointConfig(
+        new MajorityConfig(this.voters.incoming.ids),
+        new MajorityConfig(this.voters.outgoing.ids),
+      ),
+      this.autoLeave,
+      this.learners === null ? null : new Set(this.learners),
+      this.learnersNext === null ? null : new Set(this.learnersNext),
+    );
+  }
+}
+
+// Reads Match out of the progress map for quorum computations.
+class MatchAckIndexer implements AckedIndexer {
+  progress: ProgressMap;
+  constructor(progress: ProgressMap) {
+    this.progress = progress;
+  }
+  ackedIndex(id: number): number | undefined {
+    return this.progress.get(id)?.match;
+  }
+}
+
+export class ProgressTracker {
+  config: TrackerConfig;
+  progress: ProgressMap;
+  votes: Map<number, boolean>;
+  maxInflight: number;
+  maxInflightBytes: number;
+  private readonly acks: MatchAckIndexer;
+
+  constructor(maxInflight: number, maxInflightBytes = 0) {
+    this.maxInflight = maxInflight;
+    this.maxInflightBytes = maxInflightBytes;
+    this.config = new TrackerConfig();
+    this.progress = new ProgressMap();
+    this.votes = new Map();
+    this.acks = new MatchAckIndexer(this.progress);
+  }
+
+  /** Replaces the configuration and progress map (after a conf change or restore). */
+  setConfig(cfg: TrackerConfig, progress: ProgressMap): void {
+    this.config = cfg;
+    this.progress = progress;
+    this.acks.progress = progress;
+  }
+
+  newInflights(): Inflights {
+    return new Inflights(this.maxInflight, this.maxInflightBytes);
+  }
+
+  /** The active configuration as a ConfState (lists sorted ascending). */
+  confState(): ConfState {
+    const v = this.config.voters;
+    return new ConfState(
+      v.incoming.slice(),
+      sorted(this.config.learners),
+      v.outgoing.slice(),
+      sorted(this.config.learnersNext),
+      this.config.autoLeave,
+    );
+  }
+
+  /** True iff the only voter is one node (and the config is not joint). */
+  isSingleton(): boolean {
+    return this.config.voters.incoming.size === 1 && this.config.voters.outgoing.size === 0;
+  }
+
+  /** The largest index known committed by the voters' acknowledgements. */
+  committed(): number {
+    return this.config.voters.committedIndex(this.acks);
+  }
+
+  /** Calls f for every tracked member in ascending ID order. */
+  visit(f: (id: number, pr: Progress) => void): void {
+    const ids = this.progress.sortedIds();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      f(id, this.progress.get(id)!);
+    }
+  }
+
+  /** True if a quorum of voters was recently active. */
+  quorumActive(): boolean {
+    const votes = new Map<number, boolean>();
+    for (const [id, pr] of this.progress) {
+      if (!pr.isLearner) votes.set(id, pr.recentActive);
+    }
+    return this.config.voters.voteResult(votes) === VoteResult.VoteWon;
+  }
+
+  /** Voter IDs (either half), ascending. */
+  voterNodes(): number[] {
+    return Array.from(this.config.voters.ids()).sort((a, b) => a - b);
+  }
+
+  /** Learner IDs, ascending. */
+  learnerNodes(): number[] {
+    return sorted(this.config.learners);
+  }
+
+  resetVotes(): void {
+    this.votes = new Map();
+  }
+
+  /** Records a vote; only the first vote of each node counts. */
+  recordVote(id: number, granted: boolean): void {
+    if (!this.votes.has(id)) this.votes.set(id, granted);
+  }
+
+  /** Granted and rejected counts among current voters, and the election result. */
+  tallyVotes(): { granted: number; rejected: number; result: VoteResult } {
+    let granted = 0;
+    let rejected = 0;
+    for (const [id, pr] of this.progress) {
+      if (pr.isLearner) continue;
+      const v = this.votes.get(id);
+      if (v === undefined) continue;
+      if (v) granted++;
+      else rejected++;
+    }
+    return { granted, rejected, result: this.config.voters.voteResult(this.votes) };
+  }
+}
