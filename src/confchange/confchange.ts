@@ -79,7 +79,7 @@ export class Changer {
     cfg.learnersNext = null;
     for (const id of cfg.voters.outgoing.ids) {
       const isVoter = cfg.voters.incoming.has(id);
-      const isLearner = cfg.learners !== null && cfg.learners.has(id);
+      const isLearner = cfg.learners?.has(id) === true;
       if (!isVoter && !isLearner) progress.delete(id);
     }
     cfg.voters.outgoing = new MajorityConfig();

@@ -24,12 +24,17 @@ export class RaftPanicError extends Error {
 export const LogLevel = { Debug: 0, Info: 1, Warn: 2, Error: 3, Fatal: 4, None: 5 } as const;
 export type LogLevel = (typeof LogLevel)[keyof typeof LogLevel];
 
+// The core runs in any JS engine, so it reaches the console without Node or DOM typings.
+const consoleSink = (line: string): void => {
+  (globalThis as { console?: { error(s: string): void } }).console?.error(line);
+};
+
 /** Writes "LEVEL message" lines to a sink (console.error by default), from `level` up. */
 export class DefaultLogger implements Logger {
   level: LogLevel;
   private readonly sink: (line: string) => void;
 
-  constructor(level: LogLevel = LogLevel.Info, sink: (line: string) => void = (l) => console.error(l)) {
+  constructor(level: LogLevel = LogLevel.Info, sink: (line: string) => void = consoleSink) {
     this.level = level;
     this.sink = sink;
   }

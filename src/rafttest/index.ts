@@ -2,9 +2,11 @@
 
 import type { TestData } from "../datadriven/index.ts";
 import { ConfChangeHarness } from "./confchange_harness.ts";
+import { InteractionEnv } from "./interaction_env.ts";
 import { quorumHandler } from "./quorum_harness.ts";
 
 export { ConfChangeHarness } from "./confchange_harness.ts";
+export { InteractionEnv, InteractionNode, RedirectLogger } from "./interaction_env.ts";
 export { quorumHandler } from "./quorum_harness.ts";
 
 /**
@@ -18,6 +20,10 @@ export function handlerFor(dir: string): ((d: TestData) => string) | undefined {
     case "confchange": {
       const h = new ConfChangeHarness();
       return (d) => h.handle(d);
+    }
+    case "interaction": {
+      const env = new InteractionEnv();
+      return (d) => env.handle(d);
     }
     default:
       return undefined;

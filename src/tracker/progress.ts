@@ -25,6 +25,12 @@ export class Progress {
   msgAppFlowPaused: boolean;
   inflights: Inflights;
   isLearner: boolean;
+  /**
+   * The highest commit index sent to the follower. Mostly monotonic; it
+   * regresses with next when probing restarts. In StateSnapshot it equals
+   * pendingSnapshot (== next-1).
+   */
+  sentCommit: number;
 
   constructor(next: number, inflights: Inflights, isLearner = false, recentActive = false) {
     this.match = 0;
@@ -35,6 +41,7 @@ export class Progress {
     this.msgAppFlowPaused = false;
     this.inflights = inflights;
     this.isLearner = isLearner;
+    this.sentCommit = 0;
   }
 
   /** A copy that shares the inflights window (enough for configuration changes). */
@@ -44,6 +51,7 @@ export class Progress {
     p.state = this.state;
     p.pendingSnapshot = this.pendingSnapshot;
     p.msgAppFlowPaused = this.msgAppFlowPaused;
+    p.sentCommit = this.sentCommit;
     return p;
   }
 
@@ -64,6 +72,7 @@ export class Progress {
       this.resetState(ProgressStateType.StateProbe);
       this.next = this.match + 1;
     }
+    this.sentCommit = Math.min(this.sentCommit, this.next - 1);
   }
 
   becomeReplicate(): void {
@@ -74,6 +83,9 @@ export class Progress {
   becomeSnapshot(snapshotIndex: number): void {
     this.resetState(ProgressStateType.StateSnapshot);
     this.pendingSnapshot = snapshotIndex;
+    // The snapshot carries committed state up to its index.
+    this.next = snapshotIndex + 1;
+    this.sentCommit = snapshotIndex;
   }
 
   /** Updates flow control after sending `entries` entries (`bytes` of payload) at next. */
@@ -95,6 +107,19 @@ export class Progress {
     }
   }
 
+  /**
+   * Whether sending commit index `index` could advance the follower's commit:
+   * it must be newer than what was sent, and what was sent must not already
+   * cover everything the follower has (next-1).
+   */
+  canBumpCommit(index: number): boolean {
+    return index > this.sentCommit && this.sentCommit < this.next - 1;
+  }
+
+  sentCommitIndex(commit: number): void {
+    this.sentCommit = commit;
+  }
+
   /** Handles an acknowledgement of index n; false if it is stale. */
   maybeUpdate(n: number): boolean {
     if (n <= this.match) return false;
@@ -112,11 +137,14 @@ export class Progress {
     if (this.state === ProgressStateType.StateReplicate) {
       if (rejected <= this.match) return false;
       this.next = this.match + 1;
+      // The commit index sent beyond the new next was likely not applied.
+      this.sentCommit = Math.min(this.sentCommit, this.next - 1);
       return true;
     }
     // Probes go one message at a time, so only a rejection of next-1 is current.
     if (this.next - 1 !== rejected) return false;
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1);
+    this.sentCommit = Math.min(this.sentCommit, this.next - 1);
     this.msgAppFlowPaused = false;
     return true;
   }

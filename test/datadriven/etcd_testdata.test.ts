@@ -8,7 +8,7 @@ import { describeFailures, runDataDriven } from "../../src/datadriven/index.ts";
 import { handlerFor } from "../../src/rafttest/index.ts";
 import { collectFiles, kindOf, testdataExists, testdataRoot } from "../support/testdata.ts";
 
-const kinds = (process.env.TSRAFT_DATADRIVEN_KINDS ?? "quorum,confchange").split(",");
+const kinds = (process.env.TSRAFT_DATADRIVEN_KINDS ?? "quorum,confchange,interaction").split(",");
 
 if (!testdataExists()) {
   test("etcd testdata is present", (t) => {

@@ -1,0 +1,1504 @@
+// The raft consensus state machine: a deterministic function of the messages
+// stepped into it and the ticks it is given. It performs no I/O; everything it
+// wants done comes out through msgs/msgsAfterAppend and the log.
+
+import { type ChangeResult, Changer, restore as restoreConf } from "../confchange/index.ts";
+import { VoteResult } from "../quorum/index.ts";
+import {
+  asV2,
+  type ConfChangeI,
+  type ConfChangeV2,
+  type ConfState,
+  confStatesEquivalent,
+  decodeConfChange,
+  decodeConfChangeV2,
+  describeConfChange,
+  Entry,
+  EntryType,
+  enterJoint,
+  HardState,
+  isEmptyHardState,
+  leaveJoint,
+  Message,
+  MessageType,
+  marshalConfChange,
+  messageTypeNames,
+  None,
+  Snapshot,
+} from "../raftpb/index.ts";
+import { type Progress, ProgressStateType, ProgressTracker } from "../tracker/index.ts";
+import {
+  ConfigError,
+  ErrCompacted,
+  ErrProposalDropped,
+  ErrSnapshotTemporarilyUnavailable,
+  type RaftError,
+} from "./errors.ts";
+import { RaftLog } from "./log.ts";
+import { getLogger, type Logger } from "./logger.ts";
+import { type RandomSource, SeededRandom } from "./rand.ts";
+import { ReadOnly, ReadOnlyOption, ReadState } from "./read_only.ts";
+import type { Storage } from "./storage.ts";
+import { entsSize, isLocalMsgTarget, noLimit, payloadsSize, voteRespMsgType } from "./util.ts";
+
+export const StateType = {
+  StateFollower: 0,
+  StateCandidate: 1,
+  StateLeader: 2,
+  StatePreCandidate: 3,
+} as const;
+export type StateType = (typeof StateType)[keyof typeof StateType];
+export const stateTypeNames: readonly string[] = [
+  "StateFollower",
+  "StateCandidate",
+  "StateLeader",
+  "StatePreCandidate",
+];
+
+const CampaignPreElection = "CampaignPreElection";
+const CampaignElection = "CampaignElection";
+const CampaignTransfer = "CampaignTransfer";
+type CampaignType = typeof CampaignPreElection | typeof CampaignElection | typeof CampaignTransfer;
+const CAMPAIGN_TRANSFER_BYTES = Uint8Array.from(CampaignTransfer, (c) => c.charCodeAt(0));
+
+/** Everything needed to start a raft instance. */
+export interface Config {
+  /** This node's ID; never 0. */
+  id: number;
+  /** Ticks a follower waits without hearing from a leader before campaigning. */
+  electionTick: number;
+  /** Ticks between leader heartbeats; must be smaller than electionTick. */
+  heartbeatTick: number;
+  /** Where raft reads its persisted log and state. */
+  storage: Storage;
+  /** The last applied index when restarting; entries at or below it are not handed out again. */
+  applied?: number;
+  /** Persist and apply through MsgStorageAppend/MsgStorageApply messages instead of Ready/advance. */
+  asyncStorageWrites?: boolean;
+  /** Byte limit of one MsgApp's entries (0: one entry per message; default 1 MiB, Infinity: none). */
+  maxSizePerMsg?: number;
+  /** Byte limit of committed entries being applied at once (default: maxSizePerMsg). */
+  maxCommittedSizePerReady?: number;
+  /** Byte limit of the leader's uncommitted log tail; proposals beyond it are dropped (0: none). */
+  maxUncommittedEntriesSize?: number;
+  /** In-flight MsgApp messages per follower while replicating (default 512). */
+  maxInflightMsgs?: number;
+  /** In-flight payload bytes per follower (0: no limit); must be >= maxSizePerMsg. */
+  maxInflightBytes?: number;
+  /** The leader steps down when a quorum was not heard from in an election timeout. */
+  checkQuorum?: boolean;
+  /** Pre-vote before campaigning, so that a partitioned node cannot disrupt the cluster. */
+  preVote?: boolean;
+  /** How ReadIndex is served: Safe (quorum heartbeat) or LeaseBased (needs checkQuorum). */
+  readOnlyOption?: ReadOnlyOption;
+  logger?: Logger;
+  /** Followers drop proposals instead of forwarding them to the leader. */
+  disableProposalForwarding?: boolean;
+  /** Skip the propose-time checks of conf changes against the active config. */
+  disableConfChangeValidation?: boolean;
+  /** A leader that is removed or demoted steps down. */
+  stepDownOnRemoval?: boolean;
+  /** Source of the randomized election timeouts (default: seeded from the node ID). */
+  random?: RandomSource;
+}
+
+/** A Config with every default filled in. */
+export interface ResolvedConfig extends Required<Omit<Config, "random">> {
+  random: RandomSource;
+}
+
+function checkCount(field: string, v: number, allowInfinity: boolean): void {
+  if (allowInfinity && v === noLimit) return;
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new ConfigError(field, `${field} must be a non-negative safe integer, got ${v}`);
+  }
+}
+
+/** Validates a Config and fills in defaults; throws ConfigError naming the bad field. */
+export function resolveConfig(c: Config): ResolvedConfig {
+  if (c.id === None) throw new ConfigError("id", "cannot use none as id");
+  checkCount("id", c.id, false);
+  if (isLocalMsgTarget(c.id)) throw new ConfigError("id", "cannot use local target as id");
+  checkCount("heartbeatTick", c.heartbeatTick, false);
+  if (c.heartbeatTick <= 0) throw new ConfigError("heartbeatTick", "heartbeat tick must be greater than 0");
+  checkCount("electionTick", c.electionTick, false);
+  if (c.electionTick <= c.heartbeatTick) {
+    throw new ConfigError("electionTick", "election tick must be greater than heartbeat tick");
+  }
+  if (c.storage == null) throw new ConfigError("storage", "storage cannot be nil");
+  const maxSizePerMsg = c.maxSizePerMsg ?? 1024 * 1024;
+  checkCount("maxSizePerMsg", maxSizePerMsg, true);
+  let maxUncommitted = c.maxUncommittedEntriesSize ?? 0;
+  checkCount("maxUncommittedEntriesSize", maxUncommitted, true);
+  if (maxUncommitted === 0) maxUncommitted = noLimit;
+  let maxCommitted = c.maxCommittedSizePerReady ?? 0;
+  checkCount("maxCommittedSizePerReady", maxCommitted, true);
+  // They used to be one option; default the apply budget to the message size.
+  if (maxCommitted === 0) maxCommitted = maxSizePerMsg;
+  const maxInflightMsgs = c.maxInflightMsgs ?? 512;
+  checkCount("maxInflightMsgs", maxInflightMsgs, false);
+  if (maxInflightMsgs <= 0)
+    throw new ConfigError("maxInflightMsgs", "max inflight messages must be greater than 0");
+  let maxInflightBytes = c.maxInflightBytes ?? 0;
+  checkCount("maxInflightBytes", maxInflightBytes, true);
+  if (maxInflightBytes === 0) maxInflightBytes = noLimit;
+  else if (maxInflightBytes < maxSizePerMsg) {
+    throw new ConfigError("maxInflightBytes", "max inflight bytes must be >= max message size");
+  }
+  const readOnlyOption = c.readOnlyOption ?? ReadOnlyOption.ReadOnlySafe;
+  if (
+    readOnlyOption !== ReadOnlyOption.ReadOnlySafe &&
+    readOnlyOption !== ReadOnlyOption.ReadOnlyLeaseBased
+  ) {
+    throw new ConfigError("readOnlyOption", `unknown read-only option ${String(readOnlyOption)}`);
+  }
+  if (readOnlyOption === ReadOnlyOption.ReadOnlyLeaseBased && !c.checkQuorum) {
+    throw new ConfigError(
+      "readOnlyOption",
+      "CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased",
+    );
+  }
+  const applied = c.applied ?? 0;
+  checkCount("applied", applied, false);
+  return {
+    id: c.id,
+    electionTick: c.electionTick,
+    heartbeatTick: c.heartbeatTick,
+    storage: c.storage,
+    applied,
+    asyncStorageWrites: c.asyncStorageWrites ?? false,
+    maxSizePerMsg,
+    maxCommittedSizePerReady: maxCommitted,
+    maxUncommittedEntriesSize: maxUncommitted,
+    maxInflightMsgs,
+    maxInflightBytes,
+    checkQuorum: c.checkQuorum ?? false,
+    preVote: c.preVote ?? false,
+    readOnlyOption,
+    logger: c.logger ?? getLogger(),
+    disableProposalForwarding: c.disableProposalForwarding ?? false,
+    disableConfChangeValidation: c.disableConfChangeValidation ?? false,
+    stepDownOnRemoval: c.stepDownOnRemoval ?? false,
+    random: c.random ?? new SeededRandom(c.id),
+  };
+}
+
+/** Volatile state that the application may want to display: the leader and our role. */
+export class SoftState {
+  lead: number;
+  raftState: StateType;
+  constructor(lead: number, raftState: StateType) {
+    this.lead = lead;
+    this.raftState = raftState;
+  }
+  equal(o: SoftState | null): boolean {
+    return o !== null && o.lead === this.lead && o.raftState === this.raftState;
+  }
+}
+
+function msg(type: MessageType, to: number): Message {
+  const m = new Message();
+  m.type = type;
+  m.to = to;
+  return m;
+}
+
+/** The conf change carried by a MsgProp entry, or null for a normal entry. */
+function confChangeOf(e: Entry): ConfChangeI | null {
+  if (e.type === EntryType.EntryConfChange) return decodeConfChange(e.data);
+  if (e.type === EntryType.EntryConfChangeV2) return decodeConfChangeV2(e.data);
+  return null;
+}
+
+/** A MsgProp carrying one conf-change entry (null: the empty change that leaves a joint config). */
+export function confChangeToMsg(cc: ConfChangeI | null): Message {
+  const { type, data } = marshalConfChange(cc);
+  const m = msg(MessageType.MsgProp, None);
+  m.entries = [new Entry(0, 0, type, data)];
+  return m;
+}
+
+export class Raft {
+  id: number;
+  term = 0;
+  vote = 0;
+  readStates: ReadState[] = [];
+  raftLog: RaftLog;
+  maxMsgSize: number;
+  maxUncommittedSize: number;
+  trk: ProgressTracker;
+  state: StateType = StateType.StateFollower;
+  /** True if this node is a learner in its own configuration. */
+  isLearner = false;
+  /** Messages to send right away (never to this node). */
+  msgs: Message[] = [];
+  /**
+   * Messages to send only once the unstable state (term, vote, entries,
+   * snapshot) accumulated so far is durable: MsgAppResp, MsgVoteResp and
+   * MsgPreVoteResp, possibly addressed to this node.
+   */
+  msgsAfterAppend: Message[] = [];
+  lead = None;
+  /** Target of an ongoing leadership transfer. */
+  leadTransferee = None;
+  /** Index of the latest conf change possibly not yet applied; one may be pending at a time. */
+  pendingConfIndex = 0;
+  disableConfChangeValidation: boolean;
+  /** Estimated payload bytes of the uncommitted log tail (leader only). */
+  uncommittedSize = 0;
+  readOnly: ReadOnly;
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  checkQuorum: boolean;
+  preVote: boolean;
+  heartbeatTimeout: number;
+  electionTimeout: number;
+  /** In [electionTimeout, 2*electionTimeout-1]; redrawn whenever the term state resets. */
+  randomizedElectionTimeout = 0;
+  disableProposalForwarding: boolean;
+  stepDownOnRemoval: boolean;
+  logger: Logger;
+  random: RandomSource;
+  /** MsgReadIndex requests held until the leader commits an entry of its term. */
+  pendingReadIndexMessages: Message[] = [];
+
+  constructor(config: Config) {
+    const c = resolveConfig(config);
+    this.id = c.id;
+    this.logger = c.logger;
+    this.random = c.random;
+    this.raftLog = new RaftLog(c.storage, c.logger, c.maxCommittedSizePerReady);
+    const { hardState, confState } = c.storage.initialState();
+    this.maxMsgSize = c.maxSizePerMsg;
+    this.maxUncommittedSize = c.maxUncommittedEntriesSize;
+    this.trk = new ProgressTracker(c.maxInflightMsgs, c.maxInflightBytes);
+    this.electionTimeout = c.electionTick;
+    this.heartbeatTimeout = c.heartbeatTick;
+    this.checkQuorum = c.checkQuorum;
+    this.preVote = c.preVote;
+    this.readOnly = new ReadOnly(c.readOnlyOption);
+    this.disableProposalForwarding = c.disableProposalForwarding;
+    this.disableConfChangeValidation = c.disableConfChangeValidation;
+    this.stepDownOnRemoval = c.stepDownOnRemoval;
+
+    const last = this.raftLog.lastEntryID();
+    const r = restoreConf(new Changer(this.trk, last.index), confState);
+    this.assertConfStatesEquivalent(confState, this.switchToConfig(r.config, r.progress));
+    if (!isEmptyHardState(hardState)) this.loadState(hardState);
+    if (c.applied > 0) this.raftLog.appliedTo(c.applied, 0);
+    this.becomeFollower(this.term, None);
+
+    const peers = this.trk
+      .voterNodes()
+      .map((n) => n.toString(16))
+      .join(",");
+    this.logger.info(
+      `newRaft ${this.id.toString(16)} [peers: [${peers}], term: ${this.term}, commit: ${this.raftLog.committed}, ` +
+        `applied: ${this.raftLog.applied}, lastindex: ${last.index}, lastterm: ${last.term}]`,
+    );
+  }
+
+  private assertConfStatesEquivalent(a: ConfState, b: ConfState): void {
+    const err = confStatesEquivalent(a, b);
+    if (err !== undefined) this.logger.panic(err);
+  }
+
+  private get hex(): string {
+    return this.id.toString(16);
+  }
+
+  hasLeader(): boolean {
+    return this.lead !== None;
+  }
+
+  softState(): SoftState {
+    return new SoftState(this.lead, this.state);
+  }
+
+  hardState(): HardState {
+    return new HardState(this.term, this.vote, this.raftLog.committed);
+  }
+
+  /**
+   * Queues a message. Vote messages carry their term explicitly; everything
+   * else gets the current term (except proposals and read requests, which
+   * are forwarded unchanged). Responses that assert durable state wait in
+   * msgsAfterAppend until the state they depend on is persisted.
+   */
+  send(m: Message): void {
+    if (m.from === None) m.from = this.id;
+    const t = m.type;
+    if (
+      t === MessageType.MsgVote ||
+      t === MessageType.MsgVoteResp ||
+      t === MessageType.MsgPreVote ||
+      t === MessageType.MsgPreVoteResp
+    ) {
+      if (m.term === 0) this.logger.panic(`term should be set when sending ${messageTypeNames[t]}`);
+    } else {
+      if (m.term !== 0) {
+        this.logger.panic(`term should not be set when sending ${messageTypeNames[t]} (was ${m.term})`);
+      }
+      if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term;
+    }
+    if (t === MessageType.MsgAppResp || t === MessageType.MsgVoteResp || t === MessageType.MsgPreVoteResp) {
+      this.msgsAfterAppend.push(m);
+    } else {
+      if (m.to === this.id)
+        this.logger.panic(`message should not be self-addressed when sending ${messageTypeNames[t]}`);
+      this.msgs.push(m);
+    }
+  }
+
+  sendAppend(to: number): void {
+    this.maybeSendAppend(to, true);
+  }
+
+  /**
+   * Sends a MsgApp with new entries (if any) and the commit index to `to`.
+   * Empty messages are sent only if sendIfEmpty (they carry the commit index).
+   * Returns true if a message was sent.
+   */
+  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+    const pr = this.trk.progress.get(to)!;
+    if (pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.raftLog.termOrError(prevIndex);
+    // The follower needs entries we no longer have: send a snapshot instead.
+    if (prevTerm < 0) return this.maybeSendSnapshot(to, pr);
+    let ents: Entry[] = [];
+    // With a full window in StateReplicate only an empty MsgApp goes out, so
+    // that a lost window is eventually acked or rejected.
+    if (pr.state !== ProgressStateType.StateReplicate || !pr.inflights.full()) {
+      try {
+        ents = this.raftLog.entries(pr.next, this.maxMsgSize);
+      } catch (err) {
+        if (err !== ErrCompacted) throw err;
+        if (!sendIfEmpty) return false;
+        return this.maybeSendSnapshot(to, pr);
+      }
+    }
+    if (ents.length === 0 && !sendIfEmpty) return false;
+    const m = msg(MessageType.MsgApp, to);
+    m.index = prevIndex;
+    m.logTerm = prevTerm;
+    m.entries = ents;
+    m.commit = this.raftLog.committed;
+    this.send(m);
+    pr.sentEntries(ents.length, payloadsSize(ents));
+    pr.sentCommitIndex(this.raftLog.committed);
+    return true;
+  }
+
+  /** Sends the latest snapshot to `to`; false if it is unavailable or the peer is inactive. */
+  maybeSendSnapshot(to: number, pr: Progress): boolean {
+    if (!pr.recentActive) {
+      this.logger.debug(`ignore sending snapshot to ${to.toString(16)} since it is not recently active`);
+      return false;
+    }
+    let snapshot: Snapshot;
+    try {
+      snapshot = this.raftLog.snapshot();
+    } catch (err) {
+      if (err === ErrSnapshotTemporarilyUnavailable) {
+        this.logger.debug(
+          `${this.hex} failed to send snapshot to ${to.toString(16)} because snapshot is temporarily unavailable`,
+        );
+        return false;
+      }
+      throw err;
+    }
+    if (snapshot.metadata.index === 0) this.logger.panic("need non-empty snapshot");
+    const { index: sindex, term: sterm } = snapshot.metadata;
+    this.logger.debug(
+      `${this.hex} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot` +
+        `[index: ${sindex}, term: ${sterm}] to ${to.toString(16)} [${pr.toString()}]`,
+    );
+    pr.becomeSnapshot(sindex);
+    this.logger.debug(
+      `${this.hex} paused sending replication messages to ${to.toString(16)} [${pr.toString()}]`,
+    );
+    const m = msg(MessageType.MsgSnap, to);
+    m.snapshot = snapshot;
+    this.send(m);
+    return true;
+  }
+
+  /** Heartbeats carry min(match, committed): a follower must not commit past what it matches. */
+  sendHeartbeat(to: number, ctx: Uint8Array | null): void {
+    const pr = this.trk.progress.get(to)!;
+    const m = msg(MessageType.MsgHeartbeat, to);
+    m.commit = Math.min(pr.match, this.raftLog.committed);
+    if (ctx !== null) m.context = ctx;
+    this.send(m);
+    pr.sentCommitIndex(m.commit);
+  }
+
+  bcastAppend(): void {
+    const ids = this.trk.progress.sortedIds();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (id !== this.id) this.sendAppend(id);
+    }
+  }
+
+  bcastHeartbeat(): void {
+    const ctx = this.readOnly.lastPendingRequestCtx();
+    this.bcastHeartbeatWithCtx(ctx === null || ctx.length === 0 ? null : ctx);
+  }
+
+  bcastHeartbeatWithCtx(ctx: Uint8Array | null): void {
+    const ids = this.trk.progress.sortedIds();
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (id !== this.id) this.sendHeartbeat(id, ctx);
+    }
+  }
+
+  appliedTo(index: number, size: number): void {
+    const oldApplied = this.raftLog.applied;
+    const newApplied = Math.max(index, oldApplied);
+    this.raftLog.appliedTo(newApplied, size);
+    if (
+      this.trk.config.autoLeave &&
+      newApplied >= this.pendingConfIndex &&
+      this.state === StateType.StateLeader
+    ) {
+      // Leave the joint config now. The empty change (nil data) can never be
+      // refused for its size; it can be dropped during a leadership transfer,
+      // in which case we try again on the next applied entry.
+      const err = this.step(confChangeToMsg(null));
+      if (err !== null) {
+        this.logger.debug(
+          `not initiating automatic transition out of joint configuration ${this.trk.config.toString()}: ${err.message}`,
+        );
+      } else {
+        this.logger.info(
+          `initiating automatic transition out of joint configuration ${this.trk.config.toString()}`,
+        );
+      }
+    }
+  }
+
+  appliedSnap(snap: Snapshot): void {
+    const index = snap.metadata.index;
+    this.raftLog.stableSnapTo(index);
+    this.appliedTo(index, 0);
+  }
+
+  /** Advances the commit index to what a quorum acknowledged (leader only). */
+  maybeCommit(): boolean {
+    return this.raftLog.maybeCommit(this.trk.committed(), this.term);
+  }
+
+  reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = None;
+    }
+    this.lead = None;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.trk.resetVotes();
+    const lastIndex = this.raftLog.lastIndex();
+    this.trk.visit((id, pr) => {
+      pr.match = 0;
+      pr.next = lastIndex + 1;
+      pr.state = ProgressStateType.StateProbe;
+      pr.pendingSnapshot = 0;
+      pr.recentActive = false;
+      pr.msgAppFlowPaused = false;
+      pr.sentCommit = 0;
+      pr.inflights = this.trk.newInflights();
+      if (id === this.id) pr.match = lastIndex;
+    });
+    this.pendingConfIndex = 0;
+    this.uncommittedSize = 0;
+    this.readOnly = new ReadOnly(this.readOnly.option);
+  }
+
+  /** Appends entries at the current term; false if the uncommitted size limit refuses them. */
+  appendEntry(es: Entry[]): boolean {
+    let li = this.raftLog.lastIndex();
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i]!;
+      e.term = this.term;
+      e.index = li + 1 + i;
+    }
+    if (!this.increaseUncommittedSize(es)) {
+      this.logger.warning(
+        `${this.hex} appending new entries to log would exceed uncommitted entry size limit; dropping proposal`,
+      );
+      return false;
+    }
+    li = this.raftLog.append(es);
+    // The leader acknowledges its own entries once they are durable, through
+    // a self-addressed MsgAppResp delivered after the append.
+    const m = msg(MessageType.MsgAppResp, this.id);
+    m.index = li;
+    this.send(m);
+    return true;
+  }
+
+  tick(): void {
+    if (this.state === StateType.StateLeader) this.tickHeartbeat();
+    else this.tickElection();
+  }
+
+  /** Followers and candidates campaign once the randomized election timeout passes. */
+  tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.pastElectionTimeout()) {
+      this.electionElapsed = 0;
+      const m = msg(MessageType.MsgHup, None);
+      m.from = this.id;
+      const err = this.step(m);
+      if (err !== null) this.logger.debug(`error occurred during election: ${err.message}`);
+    }
+  }
+
+  /** Leaders send heartbeats and, with CheckQuorum, verify they still have a quorum. */
+  tickHeartbeat(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        const m = msg(MessageType.MsgCheckQuorum, None);
+        m.from = this.id;
+        const err = this.step(m);
+        if (err !== null)
+          this.logger.debug(`error occurred during checking sending heartbeat: ${err.message}`);
+      }
+      // A transfer that did not finish within an election timeout is abandoned.
+      if (this.state === StateType.StateLeader && this.leadTransferee !== None) this.abortLeaderTransfer();
+    }
+    if (this.state !== StateType.StateLeader) return;
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      const m = msg(MessageType.MsgBeat, None);
+      m.from = this.id;
+      const err = this.step(m);
+      if (err !== null) this.logger.debug(`error occurred during checking sending heartbeat: ${err.message}`);
+    }
+  }
+
+  becomeFollower(term: number, lead: number): void {
+    this.reset(term);
+    this.lead = lead;
+    this.state = StateType.StateFollower;
+    this.logger.info(`${this.hex} became follower at term ${this.term}`);
+  }
+
+  becomeCandidate(): void {
+    if (this.state === StateType.StateLeader) this.logger.panic("invalid transition [leader -> candidate]");
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.state = StateType.StateCandidate;
+    this.logger.info(`${this.hex} became candidate at term ${this.term}`);
+  }
+
+  becomePreCandidate(): void {
+    if (this.state === StateType.StateLeader)
+      this.logger.panic("invalid transition [leader -> pre-candidate]");
+    // Pre-candidacy changes neither the term nor the vote.
+    this.trk.resetVotes();
+    this.lead = None;
+    this.state = StateType.StatePreCandidate;
+    this.logger.info(`${this.hex} became pre-candidate at term ${this.term}`);
+  }
+
+  becomeLeader(): void {
+    if (this.state === StateType.StateFollower) this.logger.panic("invalid transition [follower -> leader]");
+    this.reset(this.term);
+    this.lead = this.id;
+    this.state = StateType.StateLeader;
+    // The leader trivially replicates to itself and is always active.
+    const pr = this.trk.progress.get(this.id)!;
+    pr.becomeReplicate();
+    pr.recentActive = true;
+    // Conservatively treat everything in the log as a possibly pending conf
+    // change, rather than scanning the tail.
+    this.pendingConfIndex = this.raftLog.lastIndex();
+    // The empty entry commits the previous terms' entries; its payload size
+    // is 0, so it never counts against the uncommitted size limit.
+    if (!this.appendEntry([new Entry()])) this.logger.panic("empty entry was dropped");
+    this.logger.info(`${this.hex} became leader at term ${this.term}`);
+  }
+
+  hup(t: CampaignType): void {
+    if (this.state === StateType.StateLeader) {
+      this.logger.debug(`${this.hex} ignoring MsgHup because already leader`);
+      return;
+    }
+    if (!this.promotable()) {
+      this.logger.warning(`${this.hex} is unpromotable and can not campaign`);
+      return;
+    }
+    if (this.hasUnappliedConfChanges()) {
+      this.logger.warning(
+        `${this.hex} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`,
+      );
+      return;
+    }
+    this.logger.info(`${this.hex} is starting a new election at term ${this.term}`);
+    this.campaign(t);
+  }
+
+  /** True if a committed but unapplied entry is a conf change. */
+  hasUnappliedConfChanges(): boolean {
+    if (this.raftLog.applied >= this.raftLog.committed) return false;
+    let found = false;
+    const lo = this.raftLog.applied + 1;
+    const hi = this.raftLog.committed + 1;
+    // Page through the entries to bound memory, with the apply budget as page size.
+    this.raftLog.scan(lo, hi, this.raftLog.maxApplyingEntsSize, (ents) => {
+      for (const e of ents) {
+        if (e.type === EntryType.EntryConfChange || e.type === EntryType.EntryConfChangeV2) {
+          found = true;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+
+  campaign(t: CampaignType): void {
+    if (!this.promotable()) {
+      this.logger.warning(`${this.hex} is unpromotable; campaign() should have been called`);
+    }
+    let term: number;
+    let voteMsg: MessageType;
+    if (t === CampaignPreElection) {
+      this.becomePreCandidate();
+      voteMsg = MessageType.MsgPreVote;
+      // Pre-votes ask for the next term without incrementing ours.
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteMsg = MessageType.MsgVote;
+      term = this.term;
+    }
+    for (const id of this.trk.voterNodes()) {
+      if (id === this.id) {
+        // The self-vote counts once it is durable: a self-addressed response.
+        const m = msg(voteRespMsgType(voteMsg), id);
+        m.term = term;
+        this.send(m);
+        continue;
+      }
+      const last = this.raftLog.lastEntryID();
+      this.logger.info(
+        `${this.hex} [logterm: ${last.term}, index: ${last.index}] sent ${messageTypeNames[voteMsg]} request to ` +
+          `${id.toString(16)} at term ${this.term}`,
+      );
+      const m = msg(voteMsg, id);
+      m.term = term;
+      m.index = last.index;
+      m.logTerm = last.term;
+      if (t === CampaignTransfer) m.context = CAMPAIGN_TRANSFER_BYTES;
+      this.send(m);
+    }
+  }
+
+  poll(id: number, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
+    if (v)
+      this.logger.info(
+        `${this.hex} received ${messageTypeNames[t]} from ${id.toString(16)} at term ${this.term}`,
+      );
+    else {
+      this.logger.info(
+        `${this.hex} received ${messageTypeNames[t]} rejection from ${id.toString(16)} at term ${this.term}`,
+      );
+    }
+    this.trk.recordVote(id, v);
+    return this.trk.tallyVotes();
+  }
+
+  /** Steps a message into the state machine; returns an error (e.g. ErrProposalDropped) or null. */
+  step(m: Message): RaftError | null {
+    // Handle the message's term, which may make us step down.
+    if (m.term === 0) {
+      // A local message.
+    } else if (m.term > this.term) {
+      if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
+        const force = bytesEqual(m.context, CAMPAIGN_TRANSFER_BYTES);
+        const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout;
+        if (!force && inLease) {
+          // Within the minimum election timeout of hearing from a leader we
+          // neither update the term nor grant the vote.
+          const last = this.raftLog.lastEntryID();
+          this.logger.info(
+            `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] ignored ` +
+              `${messageTypeNames[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
+              `at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`,
+          );
+          return null;
+        }
+      }
+      if (m.type === MessageType.MsgPreVote) {
+        // Never change the term for a pre-vote.
+      } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
+        // A granted pre-vote carries the future term; the term changes when we win.
+      } else {
+        this.logger.info(
+          `${this.hex} [term: ${this.term}] received a ${messageTypeNames[m.type]} message with higher term from ` +
+            `${m.from.toString(16)} [term: ${m.term}]`,
+        );
+        if (
+          m.type === MessageType.MsgApp ||
+          m.type === MessageType.MsgHeartbeat ||
+          m.type === MessageType.MsgSnap
+        ) {
+          this.becomeFollower(m.term, m.from);
+        } else {
+          this.becomeFollower(m.term, None);
+        }
+      }
+    } else if (m.term < this.term) {
+      if (
+        (this.checkQuorum || this.preVote) &&
+        (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
+      ) {
+        // A leader of an older term: tell it about our term (it may be a
+        // stale leader, or we may have been partitioned and advanced our
+        // term; either way a higher-term response unsticks the situation).
+        this.send(msg(MessageType.MsgAppResp, m.from));
+      } else if (m.type === MessageType.MsgPreVote) {
+        // Reject explicitly so that a candidate with a higher term but a
+        // shorter log does not deadlock the cluster after enabling PreVote.
+        const last = this.raftLog.lastEntryID();
+        this.logger.info(
+          `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] rejected ` +
+            `${messageTypeNames[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
+            `at term ${this.term}`,
+        );
+        const r = msg(MessageType.MsgPreVoteResp, m.from);
+        r.term = this.term;
+        r.reject = true;
+        this.send(r);
+      } else if (m.type === MessageType.MsgStorageAppendResp) {
+        if (m.index !== 0) {
+          // The entries may have been overwritten in a later term; do not
+          // consider them stable.
+          this.logger.info(
+            `${this.hex} [term: ${this.term}] ignored entry appends from a ${messageTypeNames[m.type]} message ` +
+              `with lower term [term: ${m.term}]`,
+          );
+        }
+        // A snapshot is term-independent committed state: its application stands.
+        if (m.snapshot !== null) this.appliedSnap(m.snapshot);
+      } else {
+        this.logger.info(
+          `${this.hex} [term: ${this.term}] ignored a ${messageTypeNames[m.type]} message with lower term from ` +
+            `${m.from.toString(16)} [term: ${m.term}]`,
+        );
+      }
+      return null;
+    }
+
+    switch (m.type) {
+      case MessageType.MsgHup:
+        this.hup(this.preVote ? CampaignPreElection : CampaignElection);
+        return null;
+      case MessageType.MsgStorageAppendResp:
+        if (m.index !== 0) this.raftLog.stableTo(m.index, m.logTerm);
+        if (m.snapshot !== null) this.appliedSnap(m.snapshot);
+        return null;
+      case MessageType.MsgStorageApplyResp:
+        if (m.entries.length > 0) {
+          const index = m.entries[m.entries.length - 1]!.index;
+          this.appliedTo(index, entsSize(m.entries));
+          this.reduceUncommittedSize(payloadsSize(m.entries));
+        }
+        return null;
+      case MessageType.MsgVote:
+      case MessageType.MsgPreVote:
+        this.handleVote(m);
+        return null;
+      default:
+        switch (this.state) {
+          case StateType.StateLeader:
+            return this.stepLeader(m);
+          case StateType.StateFollower:
+            return this.stepFollower(m);
+          default:
+            return this.stepCandidate(m);
+        }
+    }
+  }
+
+  private handleVote(m: Message): void {
+    // We can vote for a repeat of our vote, or if we have not voted and know
+    // of no leader in this term, or for a pre-vote of a future term...
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === None && this.lead === None) ||
+      (m.type === MessageType.MsgPreVote && m.term > this.term);
+    const last = this.raftLog.lastEntryID();
+    // ...and only if the candidate's log is at least as up to date as ours.
+    // Learners vote too: a promoted learner may not know it yet.
+    if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+      this.logger.info(
+        `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] cast ` +
+          `${messageTypeNames[m.type]} for ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
+          `at term ${this.term}`,
+      );
+      // Respond with the message's term, not ours: for pre-votes our term is
+      // older, and the candidate would ignore a stale-term response.
+      const r = msg(voteRespMsgType(m.type), m.from);
+      r.term = m.term;
+      this.send(r);
+      if (m.type === MessageType.MsgVote) {
+        // Only real votes are recorded.
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.logger.info(
+        `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] rejected ` +
+          `${messageTypeNames[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
+          `at term ${this.term}`,
+      );
+      const r = msg(voteRespMsgType(m.type), m.from);
+      r.term = this.term;
+      r.reject = true;
+      this.send(r);
+    }
+  }
+
+  private stepLeader(m: Message): RaftError | null {
+    // These message types need no progress for m.from.
+    switch (m.type) {
+      case MessageType.MsgBeat:
+        this.bcastHeartbeat();
+        return null;
+      case MessageType.MsgCheckQuorum:
+        if (!this.trk.quorumActive()) {
+          this.logger.warning(`${this.hex} stepped down to follower since quorum is not active`);
+          this.becomeFollower(this.term, None);
+        }
+        // Everyone but us must prove activity again before the next check.
+        this.trk.visit((id, pr) => {
+          if (id !== this.id) pr.recentActive = false;
+        });
+        return null;
+      case MessageType.MsgProp:
+        return this.propose(m);
+      case MessageType.MsgReadIndex:
+        // A single voter (us) can answer at once.
+        if (this.trk.isSingleton()) {
+          const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
+          if (resp !== null) this.send(resp);
+          return null;
+        }
+        // Until an entry of our term commits, our commit index may be stale.
+        if (!this.committedEntryInCurrentTerm()) {
+          this.pendingReadIndexMessages.push(m);
+          return null;
+        }
+        this.sendMsgReadIndexResponse(m);
+        return null;
+      case MessageType.MsgForgetLeader:
+        return null;
+    }
+
+    const pr = this.trk.progress.get(m.from);
+    if (pr === undefined) {
+      this.logger.debug(`${this.hex} no progress available for ${m.from.toString(16)}`);
+      return null;
+    }
+    switch (m.type) {
+      case MessageType.MsgAppResp:
+        this.handleAppendResponse(m, pr);
+        break;
+      case MessageType.MsgHeartbeatResp:
+        this.handleHeartbeatResponse(m, pr);
+        break;
+      case MessageType.MsgSnapStatus:
+        if (pr.state !== ProgressStateType.StateSnapshot) return null;
+        if (!m.reject) {
+          pr.becomeProbe();
+          this.logger.debug(
+            `${this.hex} snapshot succeeded, resumed sending replication messages to ${m.from.toString(16)} [${pr.toString()}]`,
+          );
+        } else {
+          // Clear the pending snapshot first, or we would probe from its index.
+          pr.pendingSnapshot = 0;
+          pr.becomeProbe();
+          this.logger.debug(
+            `${this.hex} snapshot failed, resumed sending replication messages to ${m.from.toString(16)} [${pr.toString()}]`,
+          );
+        }
+        // After success wait for the follower's MsgAppResp; after failure,
+        // wait a heartbeat before trying again.
+        pr.msgAppFlowPaused = true;
+        break;
+      case MessageType.MsgUnreachable:
+        // While replicating optimistically, an unreachable peer has likely lost a MsgApp.
+        if (pr.state === ProgressStateType.StateReplicate) pr.becomeProbe();
+        this.logger.debug(
+          `${this.hex} failed to send message to ${m.from.toString(16)} because it is unreachable [${pr.toString()}]`,
+        );
+        break;
+      case MessageType.MsgTransferLeader:
+        this.handleTransferLeader(m, pr);
+        break;
+    }
+    return null;
+  }
+
+  private propose(m: Message): RaftError | null {
+    if (m.entries.length === 0) this.logger.panic(`${this.hex} stepped empty MsgProp`);
+    // A leader removed from the configuration drops new proposals.
+    if (!this.trk.progress.has(this.id)) return ErrProposalDropped;
+    if (this.leadTransferee !== None) {
+      this.logger.debug(
+        `${this.hex} [term ${this.term}] transfer leadership to ${this.leadTransferee.toString(16)} is in progress; dropping proposal`,
+      );
+      return ErrProposalDropped;
+    }
+    // The proposal's entries are consumed: they are stamped with our term and
+    // index, and refused conf changes are replaced by empty entries.
+    const ents = m.entries;
+    for (let i = 0; i < ents.length; i++) {
+      const cc = confChangeOf(ents[i]!);
+      if (cc === null) continue;
+      const alreadyPending = this.pendingConfIndex > this.raftLog.applied;
+      const alreadyJoint = this.trk.config.voters.outgoing.size > 0;
+      const wantsLeaveJoint = asV2(cc).changes.length === 0;
+      let failedCheck = "";
+      if (alreadyPending) {
+        failedCheck = `possible unapplied conf change at index ${this.pendingConfIndex} (applied to ${this.raftLog.applied})`;
+      } else if (alreadyJoint && !wantsLeaveJoint) {
+        failedCheck = "must transition out of joint config first";
+      } else if (!alreadyJoint && wantsLeaveJoint) {
+        failedCheck = "not in joint state; refusing empty conf change";
+      }
+      if (failedCheck !== "" && !this.disableConfChangeValidation) {
+        this.logger.info(
+          `${this.hex} ignoring conf change ${describeConfChange(cc)} at config ${this.trk.config.toString()}: ${failedCheck}`,
+        );
+        ents[i] = new Entry();
+      } else {
+        this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
+      }
+    }
+    if (!this.appendEntry(ents)) return ErrProposalDropped;
+    this.bcastAppend();
+    return null;
+  }
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    // Also reached from advance(), when the leader acks its own appended entries.
+    pr.recentActive = true;
+    if (m.reject) {
+      // RejectHint is the follower's guess of the last matching index and
+      // LogTerm its term there (0 from old versions or an empty log).
+      this.logger.debug(
+        `${this.hex} received MsgAppResp(rejected, hint: (index ${m.rejectHint}, term ${m.logTerm})) from ` +
+          `${m.from.toString(16)} for index ${m.index}`,
+      );
+      let nextProbeIdx = m.rejectHint;
+      if (m.logTerm > 0) {
+        // Skip every index whose term in our log exceeds the follower's term
+        // at the hint: a probe there must fail too. This probes at most once
+        // per term of our log instead of once per entry.
+        nextProbeIdx = this.raftLog.findConflictByTerm(m.rejectHint, m.logTerm).index;
+      }
+      if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
+        this.logger.debug(`${this.hex} decreased progress of ${m.from.toString(16)} to [${pr.toString()}]`);
+        if (pr.state === ProgressStateType.StateReplicate) pr.becomeProbe();
+        this.sendAppend(m.from);
+      }
+      return;
+    }
+    // Update on a higher match, or when an up-to-date response can move a
+    // probing follower back to replicating.
+    if (pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressStateType.StateProbe)) {
+      if (pr.state === ProgressStateType.StateProbe) {
+        pr.becomeReplicate();
+      } else if (pr.state === ProgressStateType.StateSnapshot && pr.match + 1 >= this.raftLog.firstIndex()) {
+        // Whatever snapshot the follower applied, it can now be caught up from
+        // the log; resume through probe so that the snapshot is accounted for.
+        this.logger.debug(
+          `${this.hex} recovered from needing snapshot, resumed sending replication messages to ${m.from.toString(16)} [${pr.toString()}]`,
+        );
+        pr.becomeProbe();
+        pr.becomeReplicate();
+      } else if (pr.state === ProgressStateType.StateReplicate) {
+        pr.inflights.freeLE(m.index);
+      }
+      if (this.maybeCommit()) {
+        // The commit index advanced in our term: pending reads can be served.
+        this.releasePendingReadIndexMessages();
+        this.bcastAppend();
+      } else if (this.id !== m.from && pr.canBumpCommit(this.raftLog.committed)) {
+        // The follower may be missing the commit index; a message now can beat
+        // the next heartbeat.
+        this.sendAppend(m.from);
+      }
+      // The window may have opened up: send as much as allowed, without
+      // empty messages.
+      if (this.id !== m.from) {
+        while (this.maybeSendAppend(m.from, false)) {
+          // keep sending
+        }
+      }
+      if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) {
+        this.logger.info(
+          `${this.hex} sent MsgTimeoutNow to ${m.from.toString(16)} after received MsgAppResp`,
+        );
+        this.sendTimeoutNow(m.from);
+      }
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.msgAppFlowPaused = false;
+    // Send an append even to a paused follower: if the whole window was lost
+    // this gets replication going again. A caught-up follower in StateProbe
+    // (after ReportUnreachable) gets an empty one so it can return to
+    // StateReplicate. StateSnapshot stays paused, so nothing is sent there.
+    if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressStateType.StateProbe)
+      this.sendAppend(m.from);
+    if (this.readOnly.option !== ReadOnlyOption.ReadOnlySafe || m.context.length === 0) return;
+    if (this.trk.config.voters.voteResult(this.readOnly.recvAck(m.from, m.context)) !== VoteResult.VoteWon)
+      return;
+    for (const rs of this.readOnly.advance(m)) {
+      const resp = this.responseToReadIndexReq(rs.req, rs.index);
+      if (resp !== null) this.send(resp);
+    }
+  }
+
+  private handleTransferLeader(m: Message, pr: Progress): void {
+    if (pr.isLearner) {
+      this.logger.debug(`${this.hex} is learner. Ignored transferring leadership`);
+      return;
+    }
+    const leadTransferee = m.from;
+    const lastLeadTransferee = this.leadTransferee;
+    if (lastLeadTransferee !== None) {
+      if (lastLeadTransferee === leadTransferee) {
+        this.logger.info(
+          `${this.hex} [term ${this.term}] transfer leadership to ${leadTransferee.toString(16)} is in progress, ` +
+            `ignores request to same node ${leadTransferee.toString(16)}`,
+        );
+        return;
+      }
+      this.abortLeaderTransfer();
+      this.logger.info(
+        `${this.hex} [term ${this.term}] abort previous transferring leadership to ${lastLeadTransferee.toString(16)}`,
+      );
+    }
+    if (leadTransferee === this.id) {
+      this.logger.debug(`${this.hex} is already leader. Ignored transferring leadership to self`);
+      return;
+    }
+    this.logger.info(
+      `${this.hex} [term ${this.term}] starts to transfer leadership to ${leadTransferee.toString(16)}`,
+    );
+    // The transfer must finish within an election timeout.
+    this.electionElapsed = 0;
+    this.leadTransferee = leadTransferee;
+    if (pr.match === this.raftLog.lastIndex()) {
+      this.sendTimeoutNow(leadTransferee);
+      this.logger.info(
+        `${this.hex} sends MsgTimeoutNow to ${leadTransferee.toString(16)} immediately as ` +
+          `${leadTransferee.toString(16)} already has up-to-date log`,
+      );
+    } else {
+      this.sendAppend(leadTransferee);
+    }
+  }
+
+  // Shared by StateCandidate and StatePreCandidate; each only counts its own kind of vote response.
+  private stepCandidate(m: Message): RaftError | null {
+    const myVoteRespType =
+      this.state === StateType.StatePreCandidate ? MessageType.MsgPreVoteResp : MessageType.MsgVoteResp;
+    switch (m.type) {
+      case MessageType.MsgProp:
+        this.logger.info(`${this.hex} no leader at term ${this.term}; dropping proposal`);
+        return ErrProposalDropped;
+      case MessageType.MsgApp:
+        this.becomeFollower(m.term, m.from); // m.term == this.term here
+        this.handleAppendEntries(m);
+        return null;
+      case MessageType.MsgHeartbeat:
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        return null;
+      case MessageType.MsgSnap:
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        return null;
+      case myVoteRespType: {
+        const { granted, rejected, result } = this.poll(m.from, m.type, !m.reject);
+        this.logger.info(
+          `${this.hex} has received ${granted} ${messageTypeNames[m.type]} votes and ${rejected} vote rejections`,
+        );
+        if (result === VoteResult.VoteWon) {
+          if (this.state === StateType.StatePreCandidate) {
+            this.campaign(CampaignElection);
+          } else {
+            this.becomeLeader();
+            this.bcastAppend();
+          }
+        } else if (result === VoteResult.VoteLost) {
+          // A pre-vote response carries the future term; stay at ours.
+          this.becomeFollower(this.term, None);
+        }
+        return null;
+      }
+      case MessageType.MsgTimeoutNow:
+        this.logger.debug(
+          `${this.hex} [term ${this.term} state ${stateTypeNames[this.state]}] ignored MsgTimeoutNow from ${m.from.toString(16)}`,
+        );
+        return null;
+    }
+    return null;
+  }
+
+  private stepFollower(m: Message): RaftError | null {
+    switch (m.type) {
+      case MessageType.MsgProp: {
+        if (this.lead === None) {
+          this.logger.info(`${this.hex} no leader at term ${this.term}; dropping proposal`);
+          return ErrProposalDropped;
+        }
+        if (this.disableProposalForwarding) {
+          this.logger.info(
+            `${this.hex} not forwarding to leader ${this.lead.toString(16)} at term ${this.term}; dropping proposal`,
+          );
+          return ErrProposalDropped;
+        }
+        this.send(this.forward(m));
+        return null;
+      }
+      case MessageType.MsgApp:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppendEntries(m);
+        return null;
+      case MessageType.MsgHeartbeat:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        return null;
+      case MessageType.MsgSnap:
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        return null;
+      case MessageType.MsgTransferLeader:
+        if (this.lead === None) {
+          this.logger.info(`${this.hex} no leader at term ${this.term}; dropping leader transfer msg`);
+          return null;
+        }
+        this.send(this.forward(m));
+        return null;
+      case MessageType.MsgForgetLeader:
+        if (this.readOnly.option === ReadOnlyOption.ReadOnlyLeaseBased) {
+          this.logger.error("ignoring MsgForgetLeader due to ReadOnlyLeaseBased");
+          return null;
+        }
+        if (this.lead !== None) {
+          this.logger.info(`${this.hex} forgetting leader ${this.lead.toString(16)} at term ${this.term}`);
+          this.lead = None;
+        }
+        return null;
+      case MessageType.MsgTimeoutNow:
+        this.logger.info(
+          `${this.hex} [term ${this.term}] received MsgTimeoutNow from ${m.from.toString(16)} and starts an election to get leadership.`,
+        );
+        // Transfers skip pre-vote: we know we are not rejoining after a partition.
+        this.hup(CampaignTransfer);
+        return null;
+      case MessageType.MsgReadIndex:
+        if (this.lead === None) {
+          this.logger.info(`${this.hex} no leader at term ${this.term}; dropping index reading msg`);
+          return null;
+        }
+        this.send(this.forward(m));
+        return null;
+      case MessageType.MsgReadIndexResp:
+        if (m.entries.length !== 1) {
+          this.logger.error(
+            `${this.hex} invalid format of MsgReadIndexResp from ${m.from.toString(16)}, entries count: ${m.entries.length}`,
+          );
+          return null;
+        }
+        this.readStates.push(new ReadState(m.index, m.entries[0]!.data));
+        return null;
+    }
+    return null;
+  }
+
+  // A copy of m addressed to the leader. The copy keeps the caller's message
+  // intact and clears any term a misbehaving peer may have set.
+  private forward(m: Message): Message {
+    const f = m.clone();
+    f.to = this.lead;
+    f.term = 0;
+    return f;
+  }
+
+  handleAppendEntries(m: Message): void {
+    if (m.index < this.raftLog.committed) {
+      const r = msg(MessageType.MsgAppResp, m.from);
+      r.index = this.raftLog.committed;
+      this.send(r);
+      return;
+    }
+    const mlastIndex = this.raftLog.maybeAppend(m.index, m.logTerm, m.entries, m.commit);
+    if (mlastIndex >= 0) {
+      const r = msg(MessageType.MsgAppResp, m.from);
+      r.index = mlastIndex;
+      this.send(r);
+      return;
+    }
+    this.logger.debug(
+      `${this.hex} [logterm: ${this.raftLog.zeroTermOnOutOfBounds(m.index)}, index: ${m.index}] rejected MsgApp ` +
+        `[logterm: ${m.logTerm}, index: ${m.index}] from ${m.from.toString(16)}`,
+    );
+    // Hint the leader at the largest (index, term) with index <= m.index and
+    // term <= m.logTerm in our log: everything above it cannot match, which
+    // skips a divergent uncommitted tail in one round trip.
+    const hintIndex = Math.min(m.index, this.raftLog.lastIndex());
+    const hint = this.raftLog.findConflictByTerm(hintIndex, m.logTerm);
+    const r = msg(MessageType.MsgAppResp, m.from);
+    r.index = m.index;
+    r.reject = true;
+    r.rejectHint = hint.index;
+    r.logTerm = hint.term;
+    this.send(r);
+  }
+
+  handleHeartbeat(m: Message): void {
+    this.raftLog.commitTo(m.commit);
+    const r = msg(MessageType.MsgHeartbeatResp, m.from);
+    r.context = m.context;
+    this.send(r);
+  }
+
+  handleSnapshot(m: Message): void {
+    // A MsgSnap always carries a snapshot; treat a missing one as empty.
+    const s = m.snapshot ?? new Snapshot();
+    const { index: sindex, term: sterm } = s.metadata;
+    const r = msg(MessageType.MsgAppResp, m.from);
+    if (this.restore(s)) {
+      this.logger.info(
+        `${this.hex} [commit: ${this.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`,
+      );
+      r.index = this.raftLog.lastIndex();
+    } else {
+      this.logger.info(
+        `${this.hex} [commit: ${this.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`,
+      );
+      r.index = this.raftLog.committed;
+    }
+    this.send(r);
+  }
+
+  /** Restores log and configuration from a snapshot; false if it is obsolete or unusable. */
+  restore(s: Snapshot): boolean {
+    if (s.metadata.index <= this.raftLog.committed) return false;
+    if (this.state !== StateType.StateFollower) {
+      // Defense in depth: only followers restore snapshots.
+      this.logger.warning(`${this.hex} attempted to restore snapshot as leader; should never happen`);
+      this.becomeFollower(this.term + 1, None);
+      return false;
+    }
+    // Defense in depth: a snapshot whose config does not contain us is unusable.
+    const cs = s.metadata.confState;
+    const found =
+      cs.voters.includes(this.id) || cs.learners.includes(this.id) || cs.votersOutgoing.includes(this.id);
+    if (!found) {
+      this.logger.warning(
+        `${this.hex} attempted to restore snapshot but it is not in the ConfState ${goConfState(cs)}; should never happen`,
+      );
+      return false;
+    }
+    const { index, term } = s.metadata;
+    if (this.raftLog.matchTerm(index, term)) {
+      // We already have the snapshot's last entry: just commit up to it.
+      const last = this.raftLog.lastEntryID();
+      this.logger.info(
+        `${this.hex} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
+          `fast-forwarded commit to snapshot [index: ${index}, term: ${term}]`,
+      );
+      this.raftLog.commitTo(index);
+      return false;
+    }
+    this.raftLog.restore(s);
+    // Rebuild the configuration from the snapshot's ConfState.
+    this.trk = new ProgressTracker(this.trk.maxInflight, this.trk.maxInflightBytes);
+    let r: ChangeResult;
+    try {
+      r = restoreConf(new Changer(this.trk, this.raftLog.lastIndex()), cs);
+    } catch (err) {
+      this.logger.panic(`unable to restore config ${goConfState(cs)}: ${(err as Error).message}`);
+    }
+    this.assertConfStatesEquivalent(cs, this.switchToConfig(r.config, r.progress));
+    const last = this.raftLog.lastEntryID();
+    this.logger.info(
+      `${this.hex} [commit: ${this.raftLog.committed}, lastindex: ${last.index}, lastterm: ${last.term}] ` +
+        `restored snapshot [index: ${index}, term: ${term}]`,
+    );
+    return true;
+  }
+
+  /** Whether this node may become leader: a voter with no snapshot pending. */
+  promotable(): boolean {
+    const pr = this.trk.progress.get(this.id);
+    return pr !== undefined && !pr.isLearner && !this.raftLog.hasNextOrInProgressSnapshot();
+  }
+
+  applyConfChange(cc: ConfChangeV2): ConfState {
+    const changer = new Changer(this.trk, this.raftLog.lastIndex());
+    let r: ChangeResult;
+    if (leaveJoint(cc)) r = changer.leaveJoint();
+    else {
+      const j = enterJoint(cc);
+      r = j.ok ? changer.enterJoint(j.autoLeave, cc.changes) : changer.simple(cc.changes);
+    }
+    return this.switchToConfig(r.config, r.progress);
+  }
+
+  /**
+   * Makes the given configuration active and reacts to it: a removed leader
+   * may step down, and a leader commits or probes according to the new quorum.
+   */
+  switchToConfig(cfg: ChangeResult["config"], progress: ChangeResult["progress"]): ConfState {
+    this.trk.setConfig(cfg, progress);
+    this.logger.info(`${this.hex} switched to configuration ${this.trk.config.toString()}`);
+    const cs = this.trk.confState();
+    const pr = this.trk.progress.get(this.id);
+    // Whether we are a learner; a removed node is not.
+    this.isLearner = pr?.isLearner === true;
+    if ((pr === undefined || this.isLearner) && this.state === StateType.StateLeader) {
+      // The leader was removed or demoted.
+      if (this.stepDownOnRemoval) this.becomeFollower(this.term, None);
+      return cs;
+    }
+    // The rest concerns a leader with other members.
+    if (this.state !== StateType.StateLeader || cs.voters.length === 0) return cs;
+    if (this.maybeCommit()) {
+      // The new quorum committed more: tell everyone.
+      this.bcastAppend();
+    } else {
+      // Probe newly added members at once rather than at the next heartbeat.
+      this.trk.visit((id) => {
+        if (id !== this.id) this.maybeSendAppend(id, false);
+      });
+    }
+    // A transfer to a node that is no longer a voter is aborted.
+    if (this.leadTransferee !== None && !this.trk.config.voters.has(this.leadTransferee))
+      this.abortLeaderTransfer();
+    return cs;
+  }
+
+  loadState(state: HardState): void {
+    if (state.commit < this.raftLog.committed || state.commit > this.raftLog.lastIndex()) {
+      this.logger.panic(
+        `${this.hex} state.commit ${state.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
+      );
+    }
+    this.raftLog.committed = state.commit;
+    this.term = state.term;
+    this.vote = state.vote;
+  }
+
+  pastElectionTimeout(): boolean {
+    return this.electionElapsed >= this.randomizedElectionTimeout;
+  }
+
+  resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTimeout + this.random.intn(this.electionTimeout);
+  }
+
+  sendTimeoutNow(to: number): void {
+    this.send(msg(MessageType.MsgTimeoutNow, to));
+  }
+
+  abortLeaderTransfer(): void {
+    this.leadTransferee = None;
+  }
+
+  /** True if the entry at our commit index has our term (term is never 0 on a leader). */
+  committedEntryInCurrentTerm(): boolean {
+    return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this.term;
+  }
+
+  /** The response to a read request, or null when it was our own (then a ReadState is recorded). */
+  responseToReadIndexReq(req: Message, readIndex: number): Message | null {
+    if (req.from === None || req.from === this.id) {
+      this.readStates.push(new ReadState(readIndex, req.entries[0]!.data));
+      return null;
+    }
+    const m = msg(MessageType.MsgReadIndexResp, req.from);
+    m.index = readIndex;
+    m.entries = req.entries;
+    return m;
+  }
+
+  /**
+   * Accounts for proposed entries against MaxUncommittedEntriesSize; false if
+   * they would exceed it. An empty uncommitted tail accepts any proposal, and
+   * empty payloads are never refused (leader no-ops, leaving joint configs).
+   */
+  increaseUncommittedSize(ents: readonly Entry[]): boolean {
+    const s = payloadsSize(ents);
+    if (this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) return false;
+    this.uncommittedSize += s;
+    return true;
+  }
+
+  reduceUncommittedSize(s: number): void {
+    // The estimate may undercount but never overcounts: saturate at 0.
+    this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s;
+  }
+
+  releasePendingReadIndexMessages(): void {
+    if (this.pendingReadIndexMessages.length === 0) return;
+    if (!this.committedEntryInCurrentTerm()) {
+      this.logger.error("pending MsgReadIndex should be released only after first commit in current term");
+      return;
+    }
+    const msgs = this.pendingReadIndexMessages;
+    this.pendingReadIndexMessages = [];
+    for (const m of msgs) this.sendMsgReadIndexResponse(m);
+  }
+
+  sendMsgReadIndexResponse(m: Message): void {
+    switch (this.readOnly.option) {
+      case ReadOnlyOption.ReadOnlySafe:
+        // Confirm leadership with a quorum heartbeat round carrying the request context.
+        this.readOnly.addRequest(this.raftLog.committed, m);
+        this.readOnly.recvAck(this.id, m.entries[0]!.data);
+        this.bcastHeartbeatWithCtx(m.entries[0]!.data);
+        break;
+      case ReadOnlyOption.ReadOnlyLeaseBased: {
+        const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
+        if (resp !== null) this.send(resp);
+        break;
+      }
+    }
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Go's %v rendering of a ConfState value (used in a warning). */
+function goConfState(cs: ConfState): string {
+  const l = (x: number[]) => `[${x.join(" ")}]`;
+  return `{${l(cs.voters)} ${l(cs.learners)} ${l(cs.votersOutgoing)} ${l(cs.learnersNext)} ${cs.autoLeave}}`;
+}

@@ -1,0 +1,416 @@
+// RawNode: the thread-unsafe, synchronous API around the raft state machine.
+// The application ticks it, steps messages into it, and drains Ready structs.
+
+import {
+  asV2,
+  ConfChange,
+  type ConfChangeI,
+  ConfChangeType,
+  type ConfState,
+  Entry,
+  EntryType,
+  encodeConfChange,
+  HardState,
+  isEmptyHardState,
+  isEmptySnap,
+  isHardStateEqual,
+  LocalAppendThread,
+  LocalApplyThread,
+  Message,
+  MessageType,
+  None,
+  type Snapshot,
+} from "../raftpb/index.ts";
+import type { Progress } from "../tracker/index.ts";
+import { ErrStepLocalMsg, ErrStepPeerNotFound, RaftError } from "./errors.ts";
+import { type Config, confChangeToMsg, Raft, type SoftState } from "./raft.ts";
+import type { ReadState } from "./read_only.ts";
+import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.ts";
+import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from "./util.ts";
+
+/** The outcome of a snapshot transfer, as reported by the transport. */
+export const SnapshotStatus = { SnapshotFinish: 1, SnapshotFailure: 2 } as const;
+export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
+
+/** Whether a Ready struct's write must be durable (fsync) before its messages go out. */
+export function mustSync(st: HardState, prev: HardState, entsnum: number): boolean {
+  // Persistent state on all servers: currentTerm, votedFor, log entries.
+  return entsnum !== 0 || st.vote !== prev.vote || st.term !== prev.term;
+}
+
+/**
+ * Work raft hands to the application: state to persist, entries to apply and
+ * messages to send. Persist hardState, entries and snapshot before sending
+ * messages (unless asyncStorageWrites).
+ */
+export class Ready {
+  /** Set when the leader or the node's role changed. */
+  softState: SoftState | null = null;
+  /** Empty (all zero) when unchanged. */
+  hardState: HardState = new HardState(0, 0, 0);
+  readStates: ReadState[] = [];
+  /** Entries to append to stable storage. */
+  entries: Entry[] = [];
+  /** A snapshot to persist (index 0 when none). */
+  snapshot: Snapshot | null = null;
+  /** Committed entries to apply to the state machine. */
+  committedEntries: Entry[] = [];
+  /** Messages to send once the state above is persisted. */
+  messages: Message[] = [];
+  /** True if hardState/entries must be synced to disk before sending messages. */
+  mustSync = false;
+}
+
+export function isEmptyReady(rd: Ready): boolean {
+  return (
+    rd.softState === null &&
+    isEmptyHardState(rd.hardState) &&
+    isEmptySnap(rd.snapshot) &&
+    rd.entries.length === 0 &&
+    rd.committedEntries.length === 0 &&
+    rd.messages.length === 0 &&
+    rd.readStates.length === 0
+  );
+}
+
+/** A member to bootstrap a new cluster with. */
+export interface Peer {
+  id: number;
+  context?: Uint8Array;
+}
+
+/** Whether a progress entry belongs to a voter or a learner. */
+export const ProgressType = { Peer: 0, Learner: 1 } as const;
+export type ProgressType = (typeof ProgressType)[keyof typeof ProgressType];
+
+/** Thrown by RawNode.step for messages that are malformed for their type. */
+export const ErrInvalidMessage = new RaftError("ERR_INVALID_MESSAGE", "raft: invalid message");
+
+export class RawNode {
+  readonly raft: Raft;
+  readonly asyncStorageWrites: boolean;
+  private prevSoftSt: SoftState;
+  private prevHardSt: HardState;
+  // Messages stepped back into raft on advance() (synchronous mode only).
+  private stepsOnAdvance: Message[] = [];
+
+  constructor(config: Config) {
+    this.raft = new Raft(config);
+    this.asyncStorageWrites = config.asyncStorageWrites ?? false;
+    this.prevSoftSt = this.raft.softState();
+    this.prevHardSt = this.raft.hardState();
+  }
+
+  /**
+   * Bootstraps a brand-new cluster: appends a ConfChangeAddNode entry per
+   * peer at term 1 and applies them, so that campaign() works at once. The
+   * entries are still handed to the application in the first Ready.
+   */
+  bootstrap(peers: readonly Peer[]): void {
+    if (peers.length === 0)
+      throw new RaftError("ERR_BOOTSTRAP", "must provide at least one peer to Bootstrap");
+    const lastIndex = this.raft.raftLog.storage.lastIndex();
+    if (lastIndex !== 0) throw new RaftError("ERR_BOOTSTRAP", "can't bootstrap a nonempty Storage");
+    // Nothing is persisted yet: the first Ready must emit the HardState.
+    this.prevHardSt = new HardState(0, 0, 0);
+    this.raft.becomeFollower(1, None);
+    const ents = peers.map(
+      (p, i) =>
+        new Entry(
+          1,
+          i + 1,
+          EntryType.EntryConfChange,
+          encodeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, p.id, p.context)),
+        ),
+    );
+    this.raft.raftLog.append(ents);
+    // Apply them now so that campaign() works right after bootstrapping; the
+    // application sees them again in Ready.committedEntries (applied is not
+    // advanced) and applies them a second time, which is harmless.
+    this.raft.raftLog.committed = ents.length;
+    for (const p of peers)
+      this.raft.applyConfChange(asV2(new ConfChange(ConfChangeType.ConfChangeAddNode, p.id)));
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Advances the election clock without campaigning (for quiesced groups). */
+  tickQuiesced(): void {
+    this.raft.electionElapsed++;
+  }
+
+  /** Makes this node campaign for leadership. */
+  campaign(): void {
+    const m = new Message();
+    m.type = MessageType.MsgHup;
+    throwIf(this.raft.step(m));
+  }
+
+  /** Proposes data to be appended to the log; throws ErrProposalDropped if it is dropped. */
+  propose(data: Uint8Array): void {
+    const m = new Message();
+    m.type = MessageType.MsgProp;
+    m.from = this.raft.id;
+    m.entries = [newEntry(data)];
+    throwIf(this.raft.step(m));
+  }
+
+  /** Proposes a membership change (V1 or V2). */
+  proposeConfChange(cc: ConfChangeI): void {
+    throwIf(this.raft.step(confChangeToMsg(cc)));
+  }
+
+  /** Applies a committed membership change; returns the new ConfState. */
+  applyConfChange(cc: ConfChangeI): ConfState {
+    return this.raft.applyConfChange(asV2(cc));
+  }
+
+  /**
+   * Steps a message received from the network. Local-only message types and
+   * responses from unknown peers are refused, as are malformed messages.
+   */
+  step(m: Message): void {
+    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw ErrStepLocalMsg;
+    if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
+      throw ErrStepPeerNotFound;
+    }
+    if (
+      (m.type === MessageType.MsgProp && m.entries.length === 0) ||
+      ((m.type === MessageType.MsgReadIndex || m.type === MessageType.MsgReadIndexResp) &&
+        m.entries.length !== 1)
+    ) {
+      throw ErrInvalidMessage;
+    }
+    throwIf(this.raft.step(m));
+  }
+
+  /** The pending Ready; it is accepted at once (call advance() after handling it). */
+  ready(): Ready {
+    const rd = this.readyWithoutAccept();
+    this.acceptReady(rd);
+    return rd;
+  }
+
+  private readyWithoutAccept(): Ready {
+    const r = this.raft;
+    const rd = new Ready();
+    rd.entries = r.raftLog.nextUnstableEnts();
+    rd.committedEntries = r.raftLog.nextCommittedEnts(this.applyUnstableEntries());
+    rd.messages = r.msgs;
+    const softSt = r.softState();
+    if (!softSt.equal(this.prevSoftSt)) rd.softState = softSt;
+    const hardSt = r.hardState();
+    if (!isHardStateEqual(hardSt, this.prevHardSt)) rd.hardState = hardSt;
+    rd.snapshot = r.raftLog.nextUnstableSnapshot();
+    if (r.readStates.length !== 0) rd.readStates = r.readStates;
+    rd.mustSync = mustSync(hardSt, this.prevHardSt, rd.entries.length);
+    if (this.asyncStorageWrites) {
+      // Storage work travels as messages to the local append/apply threads.
+      if (needStorageAppendMsg(r, rd)) rd.messages.push(newStorageAppendMsg(r, rd));
+      if (rd.committedEntries.length > 0) rd.messages.push(newStorageApplyMsg(r, rd.committedEntries));
+    } else {
+      // Messages to others can go out with the Ready (the application persists
+      // first); our own responses are stepped back on advance().
+      for (const m of r.msgsAfterAppend) if (m.to !== r.id) rd.messages.push(m);
+    }
+    return rd;
+  }
+
+  private acceptReady(rd: Ready): void {
+    const r = this.raft;
+    if (rd.softState !== null) this.prevSoftSt = rd.softState;
+    if (!isEmptyHardState(rd.hardState)) this.prevHardSt = rd.hardState;
+    if (rd.readStates.length !== 0) r.readStates = [];
+    if (!this.asyncStorageWrites) {
+      if (this.stepsOnAdvance.length !== 0)
+        r.logger.panic("two accepted Ready structs without call to Advance");
+      for (const m of r.msgsAfterAppend) if (m.to === r.id) this.stepsOnAdvance.push(m);
+      if (needStorageAppendRespMsg(r, rd)) this.stepsOnAdvance.push(newStorageAppendRespMsg(r, rd));
+      if (rd.committedEntries.length > 0) {
+        this.stepsOnAdvance.push(newStorageApplyRespMsg(r, rd.committedEntries));
+      }
+    }
+    r.msgs = [];
+    r.msgsAfterAppend = [];
+    r.raftLog.acceptUnstable();
+    if (rd.committedEntries.length > 0) {
+      const ents = rd.committedEntries;
+      r.raftLog.acceptApplying(ents[ents.length - 1]!.index, entsSize(ents), this.applyUnstableEntries());
+    }
+  }
+
+  // Synchronous handling persists entries before applying, so committed
+  // entries may be handed out before they are stable.
+  private applyUnstableEntries(): boolean {
+    return !this.asyncStorageWrites;
+  }
+
+  /** Whether ready() would return anything. */
+  hasReady(): boolean {
+    const r = this.raft;
+    if (!r.softState().equal(this.prevSoftSt)) return true;
+    const hardSt = r.hardState();
+    if (!isEmptyHardState(hardSt) && !isHardStateEqual(hardSt, this.prevHardSt)) return true;
+    if (r.raftLog.hasNextUnstableSnapshot()) return true;
+    if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
+    if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(this.applyUnstableEntries()))
+      return true;
+    return r.readStates.length !== 0;
+  }
+
+  /**
+   * Tells raft the last Ready was persisted and applied. Not used with
+   * asyncStorageWrites (the storage threads' responses take its place).
+   */
+  advance(_rd?: Ready): void {
+    if (this.asyncStorageWrites)
+      this.raft.logger.panic("Advance must not be called when using AsyncStorageWrites");
+    const steps = this.stepsOnAdvance;
+    this.stepsOnAdvance = [];
+    for (const m of steps) this.raft.step(m);
+  }
+
+  status(): Status {
+    return getStatus(this.raft);
+  }
+
+  basicStatus(): BasicStatus {
+    return getBasicStatus(this.raft);
+  }
+
+  /** Visits every member's progress without copying it. */
+  withProgress(visitor: (id: number, type: ProgressType, pr: Progress) => void): void {
+    this.raft.trk.visit((id, pr) => visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr));
+  }
+
+  /** Tells raft that the last message to `id` could not be delivered. */
+  reportUnreachable(id: number): void {
+    const m = new Message();
+    m.type = MessageType.MsgUnreachable;
+    m.from = id;
+    this.raft.step(m);
+  }
+
+  /** Reports the outcome of sending a snapshot to `id`. */
+  reportSnapshot(id: number, status: SnapshotStatus): void {
+    const m = new Message();
+    m.type = MessageType.MsgSnapStatus;
+    m.from = id;
+    m.reject = status === SnapshotStatus.SnapshotFailure;
+    this.raft.step(m);
+  }
+
+  /** Asks the leader to hand leadership to `transferee`. */
+  transferLeader(transferee: number): void {
+    const m = new Message();
+    m.type = MessageType.MsgTransferLeader;
+    m.from = transferee;
+    this.raft.step(m);
+  }
+
+  /** Makes a follower forget its leader (it will accept a new one before its timeout). */
+  forgetLeader(): void {
+    const m = new Message();
+    m.type = MessageType.MsgForgetLeader;
+    throwIf(this.raft.step(m));
+  }
+
+  /**
+   * Requests a read index; the answer arrives as a ReadState with the same
+   * context in a later Ready. Contexts should be unique per request.
+   */
+  readIndex(rctx: Uint8Array): void {
+    const m = new Message();
+    m.type = MessageType.MsgReadIndex;
+    m.entries = [newEntry(rctx)];
+    this.raft.step(m);
+  }
+}
+
+function newEntry(data: Uint8Array): Entry {
+  return new Entry(0, 0, EntryType.EntryNormal, data);
+}
+
+function throwIf(err: RaftError | null): void {
+  if (err !== null) throw err;
+}
+
+function needStorageAppendMsg(r: Raft, rd: Ready): boolean {
+  // Entries, hard state or snapshot to write, or responses that must wait for
+  // every earlier append to be durable.
+  return (
+    rd.entries.length > 0 ||
+    !isEmptyHardState(rd.hardState) ||
+    !isEmptySnap(rd.snapshot) ||
+    r.msgsAfterAppend.length > 0
+  );
+}
+
+function needStorageAppendRespMsg(r: Raft, rd: Ready): boolean {
+  // Raft must hear when its unstable entries (including ones handed out in an
+  // earlier Ready) or a snapshot become stable.
+  return r.raftLog.hasNextOrInProgressUnstableEnts() || !isEmptySnap(rd.snapshot);
+}
+
+function newStorageAppendMsg(r: Raft, rd: Ready): Message {
+  const m = new Message();
+  m.type = MessageType.MsgStorageAppend;
+  m.to = LocalAppendThread;
+  m.from = r.id;
+  m.entries = rd.entries;
+  if (!isEmptyHardState(rd.hardState)) {
+    // All three fields are set together so that the HardState can be rebuilt;
+    // none is set when it did not change.
+    m.term = rd.hardState.term;
+    m.vote = rd.hardState.vote;
+    m.commit = rd.hardState.commit;
+  }
+  if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot;
+  // Our own MsgAppResp must be handled before the MsgStorageAppendResp, while
+  // the entries are still in the unstable log.
+  const responses = r.msgsAfterAppend.slice();
+  if (needStorageAppendRespMsg(r, rd)) responses.push(newStorageAppendRespMsg(r, rd));
+  m.responses = responses;
+  return m;
+}
+
+function newStorageAppendRespMsg(r: Raft, rd: Ready): Message {
+  const m = new Message();
+  m.type = MessageType.MsgStorageAppendResp;
+  m.to = r.id;
+  m.from = LocalAppendThread;
+  // The term lets raft ignore this response after a term change, when the
+  // entries it names may have been overwritten (an ABA race).
+  m.term = r.term;
+  if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
+    const last = r.raftLog.lastEntryID();
+    m.index = last.index;
+    m.logTerm = last.term;
+  }
+  if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot;
+  return m;
+}
+
+function newStorageApplyMsg(r: Raft, ents: Entry[]): Message {
+  const m = new Message();
+  m.type = MessageType.MsgStorageApply;
+  m.to = LocalApplyThread;
+  m.from = r.id;
+  // Committed entries do not apply under a particular term.
+  m.term = 0;
+  m.entries = ents;
+  m.responses = [newStorageApplyRespMsg(r, ents)];
+  return m;
+}
+
+function newStorageApplyRespMsg(r: Raft, ents: Entry[]): Message {
+  const m = new Message();
+  m.type = MessageType.MsgStorageApplyResp;
+  m.to = r.id;
+  m.from = LocalApplyThread;
+  m.term = 0;
+  m.entries = ents;
+  return m;
+}
