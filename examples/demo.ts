@@ -1,5 +1,65 @@
-// Placeholder until the raft core lands: prints the encoding of a heartbeat.
-import { encodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
+// An in-process demo of the raft core: three RawNodes with MemoryStorage
+// exchange messages directly, elect a leader and commit a few entries.
+// (`npm start` runs this until the key-value server lands.)
+import {
+  ConfState,
+  discardLogger,
+  MemoryStorage,
+  type Message,
+  RawNode,
+  SeededRandom,
+  Snapshot,
+  SnapshotMetadata,
+} from "../src/index.ts";
 
-const m = Message.create({ type: MessageType.MsgHeartbeat, to: 2, from: 1, term: 5, commit: 3 });
-console.log("tsraft: MsgHeartbeat 1->2 encodes to", Buffer.from(encodeMessage(m)).toString("hex"));
+const ids = [1, 2, 3];
+const text = new TextDecoder();
+const nodes = new Map<number, { rn: RawNode; storage: MemoryStorage; applied: string[] }>();
+for (const id of ids) {
+  const storage = new MemoryStorage();
+  // Every member starts from the same snapshot naming the three voters.
+  storage.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(ids), 1, 1)));
+  const rn = new RawNode({
+    id,
+    electionTick: 10,
+    heartbeatTick: 1,
+    storage,
+    logger: discardLogger,
+    random: new SeededRandom(id),
+  });
+  nodes.set(id, { rn, storage, applied: [] });
+}
+
+// One round of the Ready loop on every node: persist, apply, then deliver messages.
+function pump(): number {
+  const inflight: Message[] = [];
+  for (const [, n] of nodes) {
+    while (n.rn.hasReady()) {
+      const rd = n.rn.ready();
+      if (rd.hardState.term !== 0) n.storage.setHardState(rd.hardState);
+      n.storage.append(rd.entries);
+      for (const e of rd.committedEntries) if (e.data.length > 0) n.applied.push(text.decode(e.data));
+      inflight.push(...rd.messages);
+      n.rn.advance(rd);
+    }
+  }
+  for (const m of inflight) nodes.get(m.to)!.rn.step(m);
+  return inflight.length;
+}
+
+const leader = nodes.get(1)!;
+leader.rn.campaign();
+while (pump() > 0);
+const st = leader.rn.status();
+console.log(
+  `node 1 is ${["follower", "candidate", "leader", "pre-candidate"][st.softState.raftState]} at term ${st.hardState.term}`,
+);
+
+for (const word of ["alpha", "bravo", "charlie"]) {
+  leader.rn.propose(new TextEncoder().encode(word));
+  while (pump() > 0);
+}
+for (const [id, n] of nodes) {
+  const s = n.rn.basicStatus();
+  console.log(`node ${id}: commit=${s.hardState.commit} applied=[${n.applied.join(", ")}]`);
+}

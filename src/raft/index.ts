@@ -1,0 +1,32 @@
+// The raft consensus core: the state machine, RawNode, storage and status.
+
+export { describeReady, describeSoftState } from "./describe.ts";
+export * from "./errors.ts";
+export { RaftLog } from "./log.ts";
+export { Unstable } from "./log_unstable.ts";
+export * from "./logger.ts";
+export {
+  type Config,
+  confChangeToMsg,
+  Raft,
+  type ResolvedConfig,
+  resolveConfig,
+  SoftState,
+  StateType,
+  stateTypeNames,
+} from "./raft.ts";
+export { type RandomSource, SeededRandom } from "./rand.ts";
+export {
+  ErrInvalidMessage,
+  isEmptyReady,
+  mustSync,
+  type Peer,
+  ProgressType,
+  RawNode,
+  Ready,
+  SnapshotStatus,
+} from "./rawnode.ts";
+export { ReadOnlyOption, ReadState } from "./read_only.ts";
+export { type BasicStatus, getBasicStatus, getStatus, type Status, statusToJSON } from "./status.ts";
+export { cloneSnapshot, MemoryStorage, type Storage } from "./storage.ts";
+export { isLocalMsg, isLocalMsgTarget, isResponseMsg, limitSize, noLimit } from "./util.ts";
