@@ -1,0 +1,40 @@
+// Typed errors of the key-value server. Each carries the stable `code` that
+// the HTTP API returns in its JSON error bodies, and the HTTP status.
+
+export class KvError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, status: number, message: string) {
+    super(message);
+    this.name = "KvError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+export const KvErrorCode = {
+  BadRequest: "BAD_REQUEST",
+  KeyTooLarge: "KEY_TOO_LARGE",
+  ValueTooLarge: "VALUE_TOO_LARGE",
+  NotFound: "KEY_NOT_FOUND",
+  RevisionMismatch: "REVISION_MISMATCH",
+  NoLeader: "NO_LEADER",
+  Timeout: "TIMEOUT",
+  Stopped: "STOPPED",
+  MemberNotFound: "MEMBER_NOT_FOUND",
+  MemberExists: "MEMBER_EXISTS",
+  Unhealthy: "UNHEALTHY",
+  ProposalDropped: "PROPOSAL_DROPPED",
+  MethodNotAllowed: "METHOD_NOT_ALLOWED",
+  RouteNotFound: "NOT_FOUND",
+  Internal: "INTERNAL",
+} as const;
+
+/** Invalid command-line flags or a data directory that belongs to another member or cluster. */
+export class KvConfigError extends Error {
+  readonly code = "ERR_KV_CONFIG";
+  constructor(message: string) {
+    super(message);
+    this.name = "KvConfigError";
+  }
+}
