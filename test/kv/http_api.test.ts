@@ -1,0 +1,219 @@
+// The client HTTP API over a scripted backend: routing, limits, status codes
+// and JSON error codes, on a real loopback socket.
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, test } from "node:test";
+import { Command, Op } from "../../src/kv/command.ts";
+import { KvError, KvErrorCode } from "../../src/kv/errors.ts";
+import { createClientHandler, defaultLimits } from "../../src/kv/http_api.ts";
+import { KvStore } from "../../src/kv/store.ts";
+import type { KvBackend, MemberInfo, ServerStatus, WriteOptions } from "../../src/kv/types.ts";
+
+const enc = new TextEncoder();
+
+// A single-process backend: writes apply at once; `mode` simulates failures.
+class FakeBackend implements KvBackend {
+  store = new KvStore();
+  mode: "ok" | "noleader" | "hang" = "ok";
+  membersList: MemberInfo[] = [
+    { id: 0x1a, name: "m1", peerURLs: ["http://127.0.0.1:1"], clientURLs: [], isLearner: false },
+  ];
+  transferred = -1;
+
+  private async gate(signal?: AbortSignal): Promise<void> {
+    if (this.mode === "noleader") throw new KvError(KvErrorCode.NoLeader, 503, "no leader");
+    if (this.mode === "hang") {
+      await new Promise((_, reject) =>
+        signal?.addEventListener("abort", () =>
+          reject(new KvError(KvErrorCode.Timeout, 504, "request timed out")),
+        ),
+      );
+    }
+  }
+  private write(c: Command) {
+    const r = this.store.apply(c);
+    if (!r.ok && r.error === "REVISION_MISMATCH") {
+      throw new KvError(KvErrorCode.RevisionMismatch, 412, `revision mismatch (current ${r.prevRevision})`);
+    }
+    if (!r.ok) throw new KvError(KvErrorCode.NotFound, 404, "key not found");
+    return { revision: r.revision, prevRevision: r.prevRevision };
+  }
+  async put(key: string, value: Uint8Array, o: WriteOptions) {
+    await this.gate(o.signal);
+    return this.write(new Command(Op.Put, 1, 1, enc.encode(key), value, o.expectedRevision ?? -1));
+  }
+  async delete(key: string, o: WriteOptions) {
+    await this.gate(o.signal);
+    return this.write(
+      new Command(Op.Delete, 1, 1, enc.encode(key), new Uint8Array(), o.expectedRevision ?? -1),
+    );
+  }
+  async get(key: string) {
+    return { kv: this.store.get(key), revision: this.store.revision };
+  }
+  async range(prefix: string, limit: number) {
+    return { kvs: this.store.range(prefix, limit), revision: this.store.revision };
+  }
+  members() {
+    return this.membersList;
+  }
+  async addMember(peerURLs: string[], o: { name?: string; learner: boolean; clientURLs?: string[] }) {
+    const m = {
+      id: 0x2b,
+      name: o.name ?? "",
+      peerURLs,
+      clientURLs: o.clientURLs ?? [],
+      isLearner: o.learner,
+    };
+    this.membersList.push(m);
+    return m;
+  }
+  async removeMember(id: number) {
+    this.membersList = this.membersList.filter((m) => m.id !== id);
+  }
+  async promoteMember(id: number) {
+    for (const m of this.membersList) if (m.id === id) m.isLearner = false;
+  }
+  async transferLeader(to: number) {
+    this.transferred = to;
+  }
+  status(): ServerStatus {
+    throw new Error("unused");
+  }
+  unhealthyReason() {
+    return this.mode === "ok" ? null : "no leader";
+  }
+  async metricsText() {
+    return "etcd_server_has_leader 1\n";
+  }
+}
+
+const backend = new FakeBackend();
+let server: Server;
+let base = "";
+before(async () => {
+  server = createServer(
+    createClientHandler(backend, { ...defaultLimits, maxValueBytes: 1000, requestTimeoutMs: 100 }),
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+async function req(
+  method: string,
+  path: string,
+  body?: string | Uint8Array,
+  headers: Record<string, string> = {},
+) {
+  const res = await fetch(base + path, { method, body, headers });
+  const text = await res.text();
+  return { status: res.status, text, headers: res.headers, json: () => JSON.parse(text) };
+}
+
+test("PUT then GET returns the value with its revisions; DELETE removes it", async () => {
+  backend.mode = "ok";
+  const p = await req("PUT", "/kv/greeting", "hello");
+  assert.equal(p.status, 200);
+  assert.deepEqual(p.json(), { revision: 1, prevRevision: 0 });
+  const g = await req("GET", "/kv/greeting");
+  assert.equal(g.status, 200);
+  assert.equal(g.text, "hello");
+  assert.equal(g.headers.get("etag"), '"1"');
+  assert.equal(g.headers.get("x-version"), "1");
+  assert.equal((await req("DELETE", "/kv/greeting")).status, 200);
+  const missing = await req("GET", "/kv/greeting");
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json().code, "KEY_NOT_FOUND");
+});
+
+test("keys with slashes and percent-encoding; range by prefix", async () => {
+  await req("PUT", "/kv/app/a%20b", "1");
+  await req("PUT", "/kv/app/c", "2");
+  await req("PUT", "/kv/other", "3");
+  const r = await req("GET", "/kv?prefix=app/");
+  assert.equal(r.status, 200);
+  assert.deepEqual(
+    r.json().kvs.map((kv: { key: string; value: string }) => [kv.key, kv.value]),
+    [
+      ["app/a b", "1"],
+      ["app/c", "2"],
+    ],
+  );
+  assert.equal((await req("GET", "/kv?prefix=app/&limit=1")).json().count, 1);
+});
+
+test("If-Match compare-and-swap: 412 with the current revision on mismatch", async () => {
+  const first = (await req("PUT", "/kv/cas", "v1")).json();
+  const stale = await req("PUT", "/kv/cas", "v2", { "If-Match": String(first.revision + 100) });
+  assert.equal(stale.status, 412);
+  assert.equal(stale.json().code, "REVISION_MISMATCH");
+  const ok = await req("PUT", "/kv/cas", "v2", { "If-Match": `"${first.revision}"` });
+  assert.equal(ok.status, 200);
+  assert.equal((await req("PUT", "/kv/cas", "v3", { "If-None-Match": "*" })).status, 412);
+  assert.equal((await req("PUT", "/kv/fresh", "v", { "If-None-Match": "*" })).status, 200);
+});
+
+test("limits: a key over 1.5 KiB or a value over the limit is 413", async () => {
+  const bigKey = await req("PUT", `/kv/${"k".repeat(1537)}`, "v");
+  assert.equal(bigKey.status, 413);
+  assert.equal(bigKey.json().code, "KEY_TOO_LARGE");
+  const bigValue = await req("PUT", "/kv/v", new Uint8Array(1001));
+  assert.equal(bigValue.status, 413);
+  assert.equal(bigValue.json().code, "VALUE_TOO_LARGE");
+  assert.equal((await req("PUT", "/kv/v", new Uint8Array(1000))).status, 200);
+});
+
+test("malformed requests are 400 with a code", async () => {
+  for (const [method, path, headers] of [
+    ["GET", "/kv/%E0%A4%A", {}],
+    ["PUT", "/kv/x", { "If-Match": "abc" }],
+    ["GET", "/kv/x?consistency=eventual", {}],
+    ["GET", "/kv?limit=-1", {}],
+    ["POST", "/members", {}],
+    ["DELETE", "/members/zz", {}],
+  ] as const) {
+    const r = await req(method, path, method === "POST" ? "{not json" : undefined, headers);
+    assert.equal(r.status, 400, `${method} ${path}`);
+    assert.equal(r.json().code, "BAD_REQUEST");
+  }
+  const m = await req("PATCH", "/kv/x");
+  assert.equal(m.status, 405);
+  assert.equal(m.headers.get("allow"), "GET, PUT, DELETE");
+  assert.equal((await req("GET", "/nowhere")).status, 404);
+});
+
+test("no leader is 503 with Retry-After; a write that times out is 504", async () => {
+  backend.mode = "noleader";
+  const r = await req("PUT", "/kv/x", "1");
+  assert.equal(r.status, 503);
+  assert.equal(r.headers.get("retry-after"), "1");
+  assert.equal(r.json().code, "NO_LEADER");
+  assert.equal((await req("GET", "/health")).status, 503);
+  backend.mode = "hang";
+  const t = await req("PUT", "/kv/x", "1");
+  assert.equal(t.status, 504);
+  assert.equal(t.json().code, "TIMEOUT");
+  backend.mode = "ok";
+  assert.equal((await req("GET", "/health")).status, 200);
+});
+
+test("membership and leadership transfer routes", async () => {
+  const add = await req(
+    "POST",
+    "/members",
+    JSON.stringify({ peerURLs: ["http://127.0.0.1:9"], learner: true, name: "m2" }),
+  );
+  assert.equal(add.status, 201);
+  assert.equal(add.json().member.id, "2b");
+  assert.equal(add.json().member.isLearner, true);
+  assert.equal((await req("POST", "/members/2b/promote")).status, 200);
+  assert.equal(backend.membersList.find((m) => m.id === 0x2b)?.isLearner, false);
+  assert.equal((await req("POST", "/members", JSON.stringify({ peerURLs: ["ftp://x"] }))).status, 400);
+  assert.equal((await req("DELETE", "/members/2b")).status, 200);
+  assert.equal((await req("GET", "/members")).json().members.length, 1);
+  assert.equal((await req("POST", "/leader/transfer", JSON.stringify({ to: "1a" }))).status, 200);
+  assert.equal(backend.transferred, 0x1a);
+  assert.match((await req("GET", "/metrics")).text, /etcd_server_has_leader 1/);
+});
