@@ -2,12 +2,13 @@
 // travels in raft entries, and the results of applying them.
 //
 // Layout: op(1) | proposer(varint) | seq(varint) | key(len varint + bytes)
-//         | value(len varint + bytes, put only) | expected(varint: 0 = none,
+//         | value(len varint + bytes, not for delete) | expected(varint: 0 = none,
 //         else mod revision + 1)
 
 import { DecodeError, Reader, varintSize, Writer } from "../raftpb/wire.ts";
 
-export const Op = { Put: 1, Delete: 2 } as const;
+/** Put and Delete change keys; Publish records a member's name and client URLs. */
+export const Op = { Put: 1, Delete: 2, Publish: 3 } as const;
 export type Op = (typeof Op)[keyof typeof Op];
 
 export class Command {
@@ -39,7 +40,7 @@ export class Command {
 }
 
 export function encodeCommand(c: Command): Uint8Array {
-  const hasValue = c.op === Op.Put;
+  const hasValue = c.op !== Op.Delete;
   const size =
     1 +
     varintSize(c.proposer) +
@@ -63,11 +64,13 @@ export function decodeCommand(b: Uint8Array): Command {
   const r = new Reader(b);
   if (r.pos >= r.end) throw new DecodeError("Command.op", "empty command", 0);
   const op = r.buf[r.pos++]!;
-  if (op !== Op.Put && op !== Op.Delete) throw new DecodeError("Command.op", `unknown op ${op}`, 0);
+  if (op !== Op.Put && op !== Op.Delete && op !== Op.Publish) {
+    throw new DecodeError("Command.op", `unknown op ${op}`, 0);
+  }
   const proposer = r.uint("Command.proposer");
   const seq = r.uint("Command.seq");
   const key = r.bytes("Command.key", false);
-  const value = op === Op.Put ? r.bytes("Command.value", false) : new Uint8Array(0);
+  const value = op !== Op.Delete ? r.bytes("Command.value", false) : new Uint8Array(0);
   const expected = r.uint("Command.expectedRevision") - 1;
   if (r.pos !== r.end) throw new DecodeError("Command", "trailing bytes", r.pos);
   return new Command(op as Op, proposer, seq, key, value, expected);

@@ -268,7 +268,11 @@ async function handle(
         learner: body.learner === true,
         clientURLs,
       });
-      sendJson(res, 201, { member: memberJson(m), members: backend.members().map(memberJson) });
+      sendJson(res, 201, {
+        member: memberJson(m),
+        members: backend.members().map(memberJson),
+        clusterId: backend.clusterIdHex(),
+      });
       return;
     }
     throw methodNotAllowed("GET, POST");

@@ -64,6 +64,8 @@ export interface KvBackend {
   get(key: string, opts: ReadOptions): Promise<{ kv: KeyValue | undefined; revision: number }>;
   range(prefix: string, limit: number, opts: ReadOptions): Promise<{ kvs: KeyValue[]; revision: number }>;
   members(): MemberInfo[];
+  /** The cluster ID in hex (returned to joining members). */
+  clusterIdHex(): string;
   addMember(
     peerURLs: string[],
     opts: { name?: string; learner: boolean; clientURLs?: string[] },

@@ -58,6 +58,9 @@ class FakeBackend implements KvBackend {
   members() {
     return this.membersList;
   }
+  clusterIdHex() {
+    return "c1";
+  }
   async addMember(peerURLs: string[], o: { name?: string; learner: boolean; clientURLs?: string[] }) {
     const m = {
       id: 0x2b,
@@ -208,6 +211,7 @@ test("membership and leadership transfer routes", async () => {
   assert.equal(add.status, 201);
   assert.equal(add.json().member.id, "2b");
   assert.equal(add.json().member.isLearner, true);
+  assert.equal(add.json().clusterId, "c1");
   assert.equal((await req("POST", "/members/2b/promote")).status, 200);
   assert.equal(backend.membersList.find((m) => m.id === 0x2b)?.isLearner, false);
   assert.equal((await req("POST", "/members", JSON.stringify({ peerURLs: ["ftp://x"] }))).status, 400);
