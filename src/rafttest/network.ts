@@ -111,6 +111,7 @@ export class Network {
   private readonly cuts = new Set<string>();
   private readonly loss = new Map<string, number>();
   private readonly filters: Array<(m: Message) => boolean> = [];
+  private readonly rewrites: Array<(m: Message) => Message | null> = [];
 
   constructor(opts: NetworkOptions = {}) {
     this.seed = opts.seed ?? 1;
@@ -141,19 +142,27 @@ export class Network {
   }
 
   /**
+   * Creates a node over an existing storage (for logs prepared by the test).
+   * Its state machine starts at the storage's snapshot.
+   */
+  addNodeWithStorage(id: number, storage: MemoryStorage, config: NodeConfig = {}): NetworkNode {
+    const snap = storage.snapshot();
+    const rawNode = new RawNode(this.configFor(id, storage, { applied: snap.metadata.index, ...config }));
+    const node = new NetworkNode(id, rawNode, storage, snap.metadata.confState);
+    node.state = decodeState(snap.data);
+    node.appliedIndex = snap.metadata.index;
+    node.appliedTerm = snap.metadata.term;
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  /**
    * Restarts a node from its storage (losing its volatile state and any
    * undelivered messages to it); its state machine restarts from the latest
    * snapshot in storage and re-applies committed entries.
    */
   restart(id: number, config: NodeConfig = {}): NetworkNode {
-    const old = this.node(id);
-    const snap = old.storage.snapshot();
-    const rawNode = new RawNode(this.configFor(id, old.storage, { applied: snap.metadata.index, ...config }));
-    const node = new NetworkNode(id, rawNode, old.storage, snap.metadata.confState);
-    node.state = decodeState(snap.data);
-    node.appliedIndex = snap.metadata.index;
-    node.appliedTerm = snap.metadata.term;
-    this.nodes.set(id, node);
+    const node = this.addNodeWithStorage(id, this.node(id).storage, config);
     this.queue = this.queue.filter((m) => m.to !== id);
     return node;
   }
@@ -226,11 +235,17 @@ export class Network {
     this.filters.push(pred);
   }
 
-  /** Restores every link: no cuts, losses or filters. */
+  /** Replaces each message in flight by what `fn` returns (null drops it) until heal(). */
+  rewrite(fn: (m: Message) => Message | null): void {
+    this.rewrites.push(fn);
+  }
+
+  /** Restores every link: no cuts, losses, filters or rewrites. */
   heal(): void {
     this.cuts.clear();
     this.loss.clear();
     this.filters.length = 0;
+    this.rewrites.length = 0;
   }
 
   // ------------------------------------------------------------ driving
@@ -337,6 +352,15 @@ export class Network {
   }
 
   private deliverOne(m: Message): boolean {
+    for (const rw of this.rewrites) {
+      if (isLocal(m)) break;
+      const r = rw(m);
+      if (r === null) {
+        this.dropped.push({ message: m, reason: "filter" });
+        return false;
+      }
+      m = r;
+    }
     const target = this.nodes.get(m.to);
     if (target === undefined) {
       this.dropped.push({ message: m, reason: "unknown-node" });
