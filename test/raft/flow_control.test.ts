@@ -43,10 +43,6 @@ function appendData(r: Raft, data = "somedata"): void {
   assert.ok(r.appendEntry([new Entry(0, 0, 0, text(data))]));
 }
 
-function ackApp(r: Raft, from: number, m: Message): void {
-  r.step(msg({ type: MsgAppResp, from, to: 1, term: r.term, index: m.index + m.entries.length }));
-}
-
 describe("progress states", () => {
   test("the leader's own progress tracks what it persisted", () => {
     const r = raftWith(1, [1, 2]);
