@@ -9,7 +9,6 @@ import {
   Entry,
   ErrProposalDropped,
   entrySize,
-  type Message,
   MessageType,
   ProgressStateType,
   type Raft,
