@@ -8,7 +8,8 @@ import { RaftError } from "../raft/errors.ts";
 import { discardLogger } from "../raft/logger.ts";
 import { type Config, StateType } from "../raft/raft.ts";
 import { type RandomSource, SeededRandom } from "../raft/rand.ts";
-import { RawNode, type Ready } from "../raft/rawnode.ts";
+import { RawNode, type Ready, SnapshotStatus } from "../raft/rawnode.ts";
+import type { ReadState } from "../raft/read_only.ts";
 import { MemoryStorage } from "../raft/storage.ts";
 import { isLocalMsgTarget } from "../raft/util.ts";
 import {
@@ -21,7 +22,7 @@ import {
   isEmptyHardState,
   isEmptySnap,
   type Message,
-  type MessageType,
+  MessageType,
   None,
   Snapshot,
   SnapshotMetadata,
@@ -58,6 +59,8 @@ export class NetworkNode {
   appliedTerm = 0;
   /** Snapshots this node restored, in order. */
   readonly restoredSnapshots: Snapshot[] = [];
+  /** Every ReadState this node's Readies returned, in order. */
+  readStates: ReadState[] = [];
   /** Every Ready this node handled (for assertions on the Ready contract). */
   readonly readies: Ready[] = [];
   /** Keep the Readies (off by default: they hold on to every message). */
@@ -143,15 +146,16 @@ export class Network {
 
   /**
    * Creates a node over an existing storage (for logs prepared by the test).
-   * Its state machine starts at the storage's snapshot.
+   * Its state machine starts at the storage's snapshot, or at config.applied.
    */
   addNodeWithStorage(id: number, storage: MemoryStorage, config: NodeConfig = {}): NetworkNode {
     const snap = storage.snapshot();
     const rawNode = new RawNode(this.configFor(id, storage, { applied: snap.metadata.index, ...config }));
     const node = new NetworkNode(id, rawNode, storage, snap.metadata.confState);
     node.state = decodeState(snap.data);
-    node.appliedIndex = snap.metadata.index;
-    node.appliedTerm = snap.metadata.term;
+    // Entries up to config.applied count as applied already (their payloads are not replayed).
+    node.appliedIndex = Math.max(snap.metadata.index, config.applied ?? 0);
+    node.appliedTerm = storage.term(node.appliedIndex);
     this.nodes.set(id, node);
     return node;
   }
@@ -294,6 +298,7 @@ export class Network {
     if (!rn.hasReady()) return false;
     const rd = rn.ready();
     if (n.recordReadies) n.readies.push(rd);
+    for (const rs of rd.readStates) n.readStates.push(rs);
     if (rn.asyncStorageWrites) {
       for (const m of rd.messages) {
         if (m.to === LOCAL_APPEND) this.runAppend(n, m);
@@ -369,20 +374,15 @@ export class Network {
     // Messages to and from the node itself (storage responses, self-acks) are local: never lost.
     if (!isLocal(m)) {
       const key = linkKey(m.from, m.to);
-      if (this.cuts.has(key)) {
-        this.dropped.push({ message: m, reason: "cut" });
-        return false;
-      }
+      let reason: DroppedMessage["reason"] | null = null;
       const p = this.loss.get(key);
-      if (p !== undefined && (p >= 1 || this.rng.intn(1_000_000) < p * 1_000_000)) {
-        this.dropped.push({ message: m, reason: "loss" });
+      if (this.cuts.has(key)) reason = "cut";
+      else if (p !== undefined && (p >= 1 || this.rng.intn(1_000_000) < p * 1_000_000)) reason = "loss";
+      else if (this.filters.some((f) => f(m))) reason = "filter";
+      if (reason !== null) {
+        this.dropped.push({ message: m, reason });
+        this.reportSnapshot(m, SnapshotStatus.SnapshotFailure);
         return false;
-      }
-      for (const f of this.filters) {
-        if (f(m)) {
-          this.dropped.push({ message: m, reason: "filter" });
-          return false;
-        }
       }
       this.delivered.push(m);
     }
@@ -392,7 +392,14 @@ export class Network {
       if (!(e instanceof RaftError)) throw e;
       this.refused.push({ message: m, error: e });
     }
+    this.reportSnapshot(m, SnapshotStatus.SnapshotFinish);
     return true;
+  }
+
+  // Like a transport, tell the sender of a snapshot whether it arrived.
+  private reportSnapshot(m: Message, status: SnapshotStatus): void {
+    if (m.type !== MessageType.MsgSnap) return;
+    this.nodes.get(m.from)?.rawNode.reportSnapshot(m.to, status);
   }
 
   /**
