@@ -476,6 +476,17 @@ describe("snapshot state", () => {
     return r;
   }
 
+  /** A new leader after the snapshot, with follower 2 waiting for that snapshot. */
+  function waitingForSnapshot() {
+    const r = leaderAfterSnapshot();
+    r.becomeCandidate();
+    r.becomeLeader();
+    const pr = r.trk.progress.get(2)!;
+    pr.next = 1;
+    pr.becomeSnapshot(11);
+    return { r, pr };
+  }
+
   test("a follower needing compacted entries is sent the snapshot and enters the snapshot state", () => {
     const r = leaderAfterSnapshot();
     r.becomeCandidate();
@@ -518,12 +529,7 @@ describe("snapshot state", () => {
   });
 
   test("a failed snapshot report returns the follower to probing from match+1, paused until the next heartbeat", () => {
-    const r = leaderAfterSnapshot();
-    r.becomeCandidate();
-    r.becomeLeader();
-    const pr = r.trk.progress.get(2)!;
-    pr.next = 1;
-    pr.becomeSnapshot(11);
+    const { r, pr } = waitingForSnapshot();
     r.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: true }));
     assert.equal(pr.pendingSnapshot, 0);
     assert.equal(pr.state, StateProbe);
@@ -532,12 +538,7 @@ describe("snapshot state", () => {
   });
 
   test("a successful snapshot report probes from just after the snapshot, paused until the follower answers", () => {
-    const r = leaderAfterSnapshot();
-    r.becomeCandidate();
-    r.becomeLeader();
-    const pr = r.trk.progress.get(2)!;
-    pr.next = 1;
-    pr.becomeSnapshot(11);
+    const { r, pr } = waitingForSnapshot();
     r.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: false }));
     assert.equal(pr.pendingSnapshot, 0);
     assert.equal(pr.state, StateProbe);
@@ -546,12 +547,7 @@ describe("snapshot state", () => {
   });
 
   test("an acknowledgement at or past the snapshot index ends the snapshot state and resumes replication", () => {
-    const r = leaderAfterSnapshot();
-    r.becomeCandidate();
-    r.becomeLeader();
-    const pr = r.trk.progress.get(2)!;
-    pr.next = 1;
-    pr.becomeSnapshot(11);
+    const { r, pr } = waitingForSnapshot();
     // The follower applied the snapshot and acks it before the report arrives.
     r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: 11 }));
     assert.equal(pr.pendingSnapshot, 0);

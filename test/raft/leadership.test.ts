@@ -40,6 +40,17 @@ function checkTransfer(r: Raft, state: StateType, lead: number): void {
   assert.equal(r.leadTransferee, None);
 }
 
+/** Leader 1 with a transfer to 3 pending (3 is isolated, so it cannot complete). */
+function pendingTransferTo3(): Network {
+  const net = new Network();
+  net.elect(1);
+  net.isolate(3);
+  net.node(1).rawNode.transferLeader(3);
+  net.stabilize();
+  assert.equal(net.raft(1).leadTransferee, 3);
+  return net;
+}
+
 describe("leadership transfer (thesis §3.10)", () => {
   test("transfer to an up-to-date voter happens at once: it gets MsgTimeoutNow and wins the next term", () => {
     const net = new Network();
@@ -117,12 +128,8 @@ describe("leadership transfer (thesis §3.10)", () => {
   });
 
   test("a transfer that does not finish within an election timeout is aborted", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
+    const net = pendingTransferTo3();
     const lead = net.raft(1);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
     assert.equal(lead.leadTransferee, 3);
     for (let i = 0; i < lead.heartbeatTimeout; i++) lead.tick();
     assert.equal(lead.leadTransferee, 3);
@@ -131,12 +138,8 @@ describe("leadership transfer (thesis §3.10)", () => {
   });
 
   test("proposals are dropped while a transfer is in progress", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
+    const net = pendingTransferTo3();
     const lead = net.raft(1);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
     assert.equal(lead.leadTransferee, 3);
     assert.throws(
       () => net.propose(1, "x"),
@@ -150,11 +153,7 @@ describe("leadership transfer (thesis §3.10)", () => {
   });
 
   test("a leader in transfer steps down when a higher-term candidate appears", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
+    const net = pendingTransferTo3();
     net.campaign(2);
     checkTransfer(net.raft(1), StateFollower, 2);
   });
@@ -182,34 +181,22 @@ describe("leadership transfer (thesis §3.10)", () => {
   });
 
   test("a transfer back to the leader itself cancels a pending transfer", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
+    const net = pendingTransferTo3();
     net.node(1).rawNode.transferLeader(1);
     net.stabilize();
     checkTransfer(net.raft(1), StateLeader, 1);
   });
 
   test("a second transfer to another node replaces the pending one", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
+    const net = pendingTransferTo3();
     net.node(1).rawNode.transferLeader(2);
     net.stabilize();
     checkTransfer(net.raft(1), StateFollower, 2);
   });
 
   test("a repeated transfer to the same node does not extend its deadline", () => {
-    const net = new Network();
-    net.elect(1);
-    net.isolate(3);
+    const net = pendingTransferTo3();
     const lead = net.raft(1);
-    net.node(1).rawNode.transferLeader(3);
-    net.stabilize();
     for (let i = 0; i < lead.heartbeatTimeout; i++) lead.tick();
     net.node(1).rawNode.transferLeader(3);
     for (let i = 0; i < lead.electionTimeout - lead.heartbeatTimeout; i++) lead.tick();
@@ -278,7 +265,7 @@ describe("leadership transfer (thesis §3.10)", () => {
     assert.equal(r2.state, StateCandidate);
   });
 
-  test("a pending transfer survives neither the transferee's election nor a term change", () => {
+  test("a pending transfer is dropped when the leader steps down to a higher term", () => {
     const r = raftWith(1, [1, 2, 3]);
     becomeLeader(r);
     r.step(msg({ type: MsgTransferLeader, from: 3, to: 1 }));

@@ -486,6 +486,19 @@ describe("log matching and leader completeness (§5.3, §5.4)", () => {
   });
 });
 
+/** Five voters; leader 1 (term 1) appended "a" and "b" but only 2 has them, so neither is committed. */
+function uncommittedOnMinority(): Network {
+  const net = new Network({ voters: [1, 2, 3, 4, 5] });
+  net.elect(1);
+  net.cut(1, 3);
+  net.cut(1, 4);
+  net.cut(1, 5);
+  net.propose(1, "a");
+  net.propose(1, "b");
+  net.stabilize();
+  return net;
+}
+
 describe("commitment rules (§5.4.2, Figure 8)", () => {
   test("a leader does not commit an entry of an earlier term by counting replicas, only through an entry of its own term (§5.4.2)", () => {
     const s = storageWithTerms([1, 2, 3], 1, 2);
@@ -537,14 +550,7 @@ describe("commitment rules (§5.4.2, Figure 8)", () => {
   }
 
   test("entries of a deposed leader's term commit when the next leader commits its empty entry", () => {
-    const net = new Network({ voters: [1, 2, 3, 4, 5] });
-    net.elect(1);
-    net.cut(1, 3);
-    net.cut(1, 4);
-    net.cut(1, 5);
-    net.propose(1, "a");
-    net.propose(1, "b");
-    net.stabilize();
+    const net = uncommittedOnMinority();
     assert.equal(net.raft(1).raftLog.committed, 1);
     net.heal();
     net.elect(2);
@@ -553,14 +559,7 @@ describe("commitment rules (§5.4.2, Figure 8)", () => {
   });
 
   test("without an entry of its own term reaching a quorum, a new leader commits nothing from earlier terms", () => {
-    const net = new Network({ voters: [1, 2, 3, 4, 5] });
-    net.elect(1);
-    net.cut(1, 3);
-    net.cut(1, 4);
-    net.cut(1, 5);
-    net.propose(1, "a");
-    net.propose(1, "b");
-    net.stabilize();
+    const net = uncommittedOnMinority();
     net.heal();
     net.filter((m) => m.type === MsgApp);
     net.elect(2);
