@@ -135,6 +135,10 @@ export function resolveConfig(c: Config): ResolvedConfig {
   checkCount("maxCommittedSizePerReady", maxCommitted, true);
   // They used to be one option; default the apply budget to the message size.
   if (maxCommitted === 0) maxCommitted = maxSizePerMsg;
+  // maxSizePerMsg 0 means one entry per message; a zero apply budget would
+  // make the first committed entry panic, so give it the smallest budget,
+  // which hands out committed entries one at a time.
+  if (maxCommitted === 0) maxCommitted = 1;
   const maxInflightMsgs = c.maxInflightMsgs ?? 512;
   checkCount("maxInflightMsgs", maxInflightMsgs, false);
   if (maxInflightMsgs <= 0)

@@ -29,3 +29,15 @@ export function handlerFor(dir: string): ((d: TestData) => string) | undefined {
       return undefined;
   }
 }
+export {
+  type DroppedMessage,
+  decodeState,
+  decodeUtf8,
+  encodeState,
+  Network,
+  NetworkNode,
+  type NetworkOptions,
+  type NodeConfig,
+  ofType,
+  type RefusedMessage,
+} from "./network.ts";

@@ -1,0 +1,60 @@
+// Rebuilding a configuration from a ConfState (as done when restoring a
+// snapshot or restarting) must reproduce that ConfState exactly.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import fc from "fast-check";
+import { Changer, ConfState, confStatesEquivalent, ProgressTracker, restore } from "../../src/index.ts";
+
+/** A random valid ConfState: voters, learners, and optionally a joint config with learnersNext. */
+const confState = fc
+  .record({
+    voters: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 5 }),
+    learners: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { maxLength: 4 }),
+    outgoing: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { maxLength: 5 }),
+    learnersNextPick: fc.uniqueArray(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }),
+    autoLeave: fc.boolean(),
+  })
+  .map(({ voters, learners, outgoing, learnersNextPick, autoLeave }) => {
+    // learnersNext: outgoing voters that are not incoming voters.
+    const candidates = outgoing.filter((id) => !voters.includes(id));
+    const learnersNext = [
+      ...new Set(learnersNextPick.map((i) => candidates[i]).filter((x) => x !== undefined)),
+    ];
+    // Learners overlap neither half of the voters nor learnersNext.
+    const ls = learners.filter((id) => !voters.includes(id) && !outgoing.includes(id));
+    const joint = outgoing.length > 0;
+    return new ConfState(voters, ls, outgoing, joint ? learnersNext : [], joint && autoLeave);
+  });
+
+test("confchange restore round trip: restoring any valid ConfState yields an equivalent ConfState", () => {
+  fc.assert(
+    fc.property(confState, (cs) => {
+      const tracker = new ProgressTracker(20);
+      const r = restore(new Changer(tracker, 10), cs);
+      tracker.setConfig(r.config, r.progress);
+      const got = tracker.confState();
+      assert.equal(confStatesEquivalent(cs, got), undefined);
+      // Every member has a progress entry, learners are marked as such.
+      for (const id of [...cs.voters, ...cs.votersOutgoing, ...cs.learners, ...cs.learnersNext])
+        assert.ok(tracker.progress.has(id), `progress for ${id}`);
+      for (const id of cs.learners) assert.equal(tracker.progress.get(id)!.isLearner, true);
+      for (const id of cs.learnersNext) assert.equal(tracker.progress.get(id)!.isLearner, false);
+    }),
+    { numRuns: 500, seed: 7 },
+  );
+});
+
+test("confchange restore round trip: examples, including a joint config with learnersNext", () => {
+  const cases = [
+    new ConfState([1, 2, 3]),
+    new ConfState([1, 2, 3], [4, 5]),
+    new ConfState([1, 2, 3], [5], [1, 2, 4, 6], [4, 6], true),
+    new ConfState([1], [], [1, 2], [], false),
+  ];
+  for (const cs of cases) {
+    const tracker = new ProgressTracker(20);
+    const r = restore(new Changer(tracker, 10), cs);
+    tracker.setConfig(r.config, r.progress);
+    assert.equal(confStatesEquivalent(cs, tracker.confState()), undefined);
+  }
+});

@@ -1,0 +1,181 @@
+// Log compaction and snapshots (Raft paper §7): restoring a follower from
+// the leader's snapshot, snapshot delivery reports, and the restore rules.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  ConfState,
+  MessageType,
+  ProgressStateType,
+  type Raft,
+  Snapshot,
+  SnapshotMetadata,
+  StateType,
+} from "../../src/index.ts";
+import { Network } from "../../src/rafttest/index.ts";
+import { msg, newRaft, newStorage, raftWith, storageWithTerms, tickN } from "../support/raft.ts";
+
+const snap = (index: number, term: number, cs: ConfState) =>
+  new Snapshot(new Uint8Array(0), new SnapshotMetadata(cs, index, term));
+
+describe("restoring a snapshot (§7)", () => {
+  test("restore replaces the log and the configuration with the snapshot's", () => {
+    const r = raftWith(1, [1, 2]);
+    const s = snap(11, 11, new ConfState([1, 2, 3]));
+    assert.equal(r.restore(s), true);
+    assert.equal(r.raftLog.lastIndex(), 11);
+    assert.equal(r.raftLog.term(11), 11);
+    assert.equal(r.raftLog.committed, 11);
+    assert.deepEqual(r.trk.voterNodes(), [1, 2, 3]);
+    // The same snapshot again is obsolete.
+    assert.equal(r.restore(s), false);
+    // A follower does not campaign before the snapshot is applied.
+    tickN(r, r.randomizedElectionTimeout);
+    assert.equal(r.state, StateType.StateFollower);
+  });
+
+  test("restore takes learners, outgoing voters, voter-to-learner demotion and learner promotion from the snapshot", () => {
+    const withLearner = newRaft(3, newStorage([1, 2], [3]), { electionTick: 8, heartbeatTick: 2 });
+    assert.equal(withLearner.restore(snap(11, 11, new ConfState([1, 2], [3]))), true);
+    assert.deepEqual(withLearner.trk.voterNodes(), [1, 2]);
+    assert.deepEqual(withLearner.trk.learnerNodes(), [3]);
+    assert.equal(withLearner.trk.progress.get(3)!.isLearner, true);
+
+    const outgoing = raftWith(1, [1, 2]);
+    assert.equal(outgoing.restore(snap(11, 11, new ConfState([2, 3, 4], [], [1, 2, 3]))), true);
+    assert.deepEqual(outgoing.trk.voterNodes(), [1, 2, 3, 4]);
+    tickN(outgoing, outgoing.randomizedElectionTimeout);
+    assert.equal(outgoing.state, StateType.StateFollower);
+
+    const demoted = raftWith(3, [1, 2, 3]);
+    assert.equal(demoted.isLearner, false);
+    assert.equal(demoted.restore(snap(11, 11, new ConfState([1, 2], [3]))), true);
+    assert.equal(demoted.isLearner, true);
+
+    const promoted = newRaft(3, newStorage([1, 2], [3]));
+    assert.equal(promoted.isLearner, true);
+    assert.equal(promoted.restore(snap(11, 11, new ConfState([1, 2, 3]))), true);
+    assert.equal(promoted.isLearner, false);
+  });
+
+  test("a snapshot at or below the commit index is ignored; one whose last entry we hold only fast-forwards the commit index", () => {
+    const r = newRaft(1, storageWithTerms([1, 2], 1, 1, 1));
+    r.raftLog.commitTo(1);
+    assert.equal(r.restore(snap(1, 1, new ConfState([1, 2]))), false);
+    assert.equal(r.raftLog.committed, 1);
+    assert.equal(r.restore(snap(2, 1, new ConfState([1, 2]))), false);
+    assert.equal(r.raftLog.committed, 2);
+    assert.equal(r.raftLog.lastIndex(), 3);
+  });
+
+  test("a snapshot whose configuration does not include the node is refused", () => {
+    const r = raftWith(1, [1, 2]);
+    assert.equal(r.restore(snap(11, 11, new ConfState([2, 3]))), false);
+    assert.equal(r.raftLog.lastIndex(), 0);
+  });
+
+  test("a MsgSnap makes the sender the leader and is answered with the new last index", () => {
+    const r = raftWith(2, [1, 2]);
+    r.step(
+      msg({
+        type: MessageType.MsgSnap,
+        from: 1,
+        to: 2,
+        term: 2,
+        snapshot: snap(11, 11, new ConfState([1, 2])),
+      }),
+    );
+    assert.equal(r.lead, 1);
+    assert.equal(r.term, 2);
+    const resp = r.msgsAfterAppend.find((m) => m.type === MessageType.MsgAppResp)!;
+    assert.equal(resp.index, 11);
+    assert.equal(resp.reject, false);
+  });
+
+  test("only followers restore: a leader never applies a snapshot", () => {
+    const r: Raft = raftWith(1, [1, 2]);
+    r.becomeCandidate();
+    r.becomeLeader();
+    assert.equal(r.restore(snap(11, 11, new ConfState([1, 2]))), false);
+    assert.equal(r.state, StateType.StateFollower);
+    assert.equal(r.raftLog.lastIndex(), 1);
+  });
+});
+
+describe("catching up a lagging follower with a snapshot", () => {
+  test("a follower that missed compacted entries is restored from the leader's snapshot and converges", () => {
+    const net = new Network();
+    net.elect(1);
+    net.isolate(3);
+    for (let i = 0; i < 100; i++) net.propose(1, `e${i}`);
+    net.stabilize();
+    net.compact(1);
+    net.heal();
+    net.tickAndStabilize(3);
+    net.propose(1, "last");
+    net.stabilize();
+    const follower = net.node(3);
+    assert.equal(follower.restoredSnapshots.length, 1);
+    assert.equal(follower.restoredSnapshots[0]!.metadata.index, 101);
+    assert.equal(net.raft(3).raftLog.committed, net.raft(1).raftLog.committed);
+    assert.deepEqual(net.appliedData(3), net.appliedData(1));
+    assert.equal(net.appliedData(3).length, 101);
+    assert.equal(net.raft(1).trk.progress.get(3)!.state, ProgressStateType.StateReplicate);
+  });
+
+  test("a learner is caught up with a snapshot too", () => {
+    const net = new Network({ voters: [1], learners: [2] });
+    net.elect(1);
+    net.isolate(2);
+    net.propose(1, "a");
+    net.stabilize();
+    net.compact(1);
+    net.heal();
+    net.tickAndStabilize(2);
+    assert.equal(net.node(2).restoredSnapshots.length, 1);
+    assert.deepEqual(net.appliedData(2), ["a"]);
+  });
+
+  test("a lost snapshot is reported as failed and sent again after the next heartbeat response", () => {
+    const net = new Network();
+    net.elect(1);
+    net.isolate(3);
+    net.propose(1, "a");
+    net.stabilize();
+    net.compact(1);
+    net.heal();
+    let lost = 0;
+    net.filter((m) => m.type === MessageType.MsgSnap && lost++ === 0);
+    net.tickAndStabilize(5);
+    const snaps = net.delivered.filter((m) => m.type === MessageType.MsgSnap).length;
+    assert.equal(lost, 2);
+    assert.equal(snaps, 1);
+    assert.ok(net.dropped.some((d) => d.message.type === MessageType.MsgSnap));
+    assert.deepEqual(net.appliedData(3), ["a"]);
+  });
+
+  test("an unreachable report moves a replicating follower back to probing, and replication resumes", () => {
+    const net = new Network();
+    net.elect(1);
+    const pr = net.raft(1).trk.progress.get(2)!;
+    assert.equal(pr.state, ProgressStateType.StateReplicate);
+    net.node(1).rawNode.reportUnreachable(2);
+    assert.equal(pr.state, ProgressStateType.StateProbe);
+    net.propose(1, "x");
+    net.tickAndStabilize(1);
+    assert.equal(pr.state, ProgressStateType.StateReplicate);
+    assert.deepEqual(net.appliedData(2), ["x"]);
+  });
+
+  test("a follower restarted from its own snapshot and log rejoins without re-applying", () => {
+    const net = new Network();
+    net.elect(1);
+    for (let i = 0; i < 5; i++) net.propose(1, `e${i}`);
+    net.stabilize();
+    net.compact(2, 4);
+    net.restart(2);
+    assert.deepEqual(net.appliedData(2), ["e0", "e1", "e2"]);
+    net.propose(1, "after");
+    net.tickAndStabilize(2);
+    assert.deepEqual(net.appliedData(2), ["e0", "e1", "e2", "e3", "e4", "after"]);
+  });
+});

@@ -1,0 +1,299 @@
+// The leader's per-follower bookkeeping: the in-flight window (by count and
+// by bytes, as a ring buffer) and the Progress state machine.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  Changer,
+  ConfState,
+  Inflights,
+  Progress,
+  ProgressStateType,
+  ProgressTracker,
+  restore,
+} from "../../src/index.ts";
+
+const { StateProbe, StateReplicate, StateSnapshot } = ProgressStateType;
+
+describe("Inflights", () => {
+  test("add fills the window up to its message count; full() then refuses more", () => {
+    const f = new Inflights(10);
+    for (let i = 0; i < 5; i++) f.add(i, 100 + i);
+    assert.equal(f.count(), 5);
+    assert.equal(f.bytes(), 510);
+    assert.equal(f.full(), false);
+    for (let i = 5; i < 10; i++) f.add(i, 100 + i);
+    assert.equal(f.full(), true);
+    assert.throws(() => f.add(10, 1));
+  });
+
+  test("freeLE releases every message up to the index, with its bytes", () => {
+    const f = new Inflights(10);
+    for (let i = 0; i < 10; i++) f.add(i, 100 + i);
+    f.freeLE(0);
+    assert.deepEqual([f.count(), f.bytes()], [9, 1045 - 100]);
+    f.freeLE(5);
+    assert.equal(f.count(), 4);
+    assert.equal(f.bytes(), 106 + 107 + 108 + 109);
+    // Freeing below the window is a no-op.
+    f.freeLE(3);
+    assert.equal(f.count(), 4);
+    f.freeLE(8);
+    assert.equal(f.count(), 1);
+    f.freeLE(9);
+    assert.deepEqual([f.count(), f.bytes(), f.full()], [0, 0, false]);
+  });
+
+  test("the ring buffer wraps around when the window slides", () => {
+    const f = new Inflights(10);
+    for (let i = 0; i < 5; i++) f.add(i, 1);
+    f.freeLE(4);
+    // 10 more: the buffer wraps after 5 of them.
+    for (let i = 5; i < 15; i++) f.add(i, 1);
+    assert.equal(f.full(), true);
+    f.freeLE(9);
+    assert.equal(f.count(), 5);
+    for (let i = 15; i < 20; i++) f.add(i, 1);
+    assert.equal(f.full(), true);
+    f.freeLE(19);
+    assert.equal(f.count(), 0);
+    for (let i = 20; i < 30; i++) f.add(i, 1);
+    assert.equal(f.count(), 10);
+  });
+
+  test("with a byte limit, the window is full once the in-flight bytes reach it", () => {
+    const f = new Inflights(10, 1000);
+    f.add(1, 400);
+    f.add(2, 500);
+    assert.equal(f.full(), false);
+    f.add(3, 100);
+    assert.equal(f.full(), true);
+    f.freeLE(1);
+    assert.equal(f.full(), false);
+    assert.equal(f.bytes(), 600);
+    // A single message may exceed the limit on its own.
+    const g = new Inflights(10, 1000);
+    g.add(1, 5000);
+    assert.equal(g.full(), true);
+    g.freeLE(1);
+    assert.equal(g.full(), false);
+  });
+
+  test("reset empties the window; clone shares nothing", () => {
+    const f = new Inflights(4, 100);
+    f.add(1, 10);
+    f.add(2, 20);
+    const c = f.clone();
+    f.reset();
+    assert.deepEqual([f.count(), f.bytes()], [0, 0]);
+    assert.deepEqual([c.count(), c.bytes()], [2, 30]);
+    c.freeLE(1);
+    assert.equal(c.count(), 1);
+  });
+
+  test("model check: count and bytes always equal those of the unacknowledged messages", () => {
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const f = new Inflights(8, 5000);
+    const model: Array<[number, number]> = [];
+    let next = 1;
+    let freed = 0;
+    for (let step = 0; step < 5000; step++) {
+      if (rnd(2) === 0 && !f.full()) {
+        const b = rnd(1200);
+        f.add(next, b);
+        model.push([next, b]);
+        next++;
+      } else if (next > 1) {
+        const to = freed + rnd(next - freed);
+        f.freeLE(to);
+        while (model.length > 0 && model[0]![0] <= to) model.shift();
+        freed = Math.max(freed, to);
+      }
+      assert.equal(f.count(), model.length);
+      assert.equal(
+        f.bytes(),
+        model.reduce((a, [, b]) => a + b, 0),
+      );
+      assert.equal(f.full(), model.length === 8 || f.bytes() >= 5000);
+    }
+  });
+});
+
+describe("Progress", () => {
+  const pr = (state: ProgressStateType, match: number, next: number, maxInflight = 256): Progress => {
+    const p = new Progress(next, new Inflights(maxInflight));
+    p.state = state;
+    p.match = match;
+    return p;
+  };
+
+  test("becomeProbe probes from match+1, or from just past a pending snapshot", () => {
+    const cases: Array<[Progress, number]> = [
+      [pr(StateReplicate, 1, 5), 2],
+      [
+        (() => {
+          const p = pr(StateSnapshot, 1, 5);
+          p.pendingSnapshot = 10;
+          return p;
+        })(),
+        11,
+      ],
+      [
+        (() => {
+          const p = pr(StateSnapshot, 1, 5);
+          p.pendingSnapshot = 0;
+          return p;
+        })(),
+        2,
+      ],
+    ];
+    for (const [p, wnext] of cases) {
+      p.becomeProbe();
+      assert.equal(p.state, StateProbe);
+      assert.equal(p.match, 1);
+      assert.equal(p.next, wnext);
+      assert.equal(p.pendingSnapshot, 0);
+    }
+  });
+
+  test("becomeReplicate sends from match+1; becomeSnapshot records the snapshot index", () => {
+    const p = pr(StateProbe, 1, 5);
+    p.becomeReplicate();
+    assert.deepEqual([p.state, p.match, p.next], [StateReplicate, 1, 2]);
+    const s = pr(StateProbe, 1, 5);
+    s.becomeSnapshot(10);
+    assert.deepEqual([s.state, s.match, s.next, s.pendingSnapshot], [StateSnapshot, 1, 11, 10]);
+  });
+
+  test("maybeUpdate raises match and next on a newer acknowledgement only, and unpauses", () => {
+    const prevM = 3;
+    const prevN = 5;
+    const cases: Array<[number, number, number, boolean]> = [
+      [prevM - 1, prevM, prevN, false],
+      [prevM, prevM, prevN, false],
+      [prevM + 1, prevM + 1, prevN, true],
+      [prevM + 2, prevM + 2, prevN + 1, true],
+    ];
+    for (const [update, wm, wn, wok] of cases) {
+      const p = pr(StateProbe, prevM, prevN);
+      p.msgAppFlowPaused = true;
+      assert.equal(p.maybeUpdate(update), wok);
+      assert.deepEqual([p.match, p.next], [wm, wn]);
+      assert.equal(p.msgAppFlowPaused, !wok);
+    }
+  });
+
+  test("maybeDecrTo: replicate falls back to match+1 unless the rejection is stale; probe honours the hint only for the probe in flight", () => {
+    // state, match, next, rejected, hint, ok, next after
+    const cases: Array<[ProgressStateType, number, number, number, number, boolean, number]> = [
+      [StateReplicate, 5, 10, 5, 5, false, 10],
+      [StateReplicate, 5, 10, 4, 4, false, 10],
+      [StateReplicate, 5, 10, 9, 9, true, 6],
+      [StateProbe, 0, 0, 0, 0, false, 0],
+      [StateProbe, 0, 10, 5, 5, false, 10],
+      [StateProbe, 0, 10, 9, 9, true, 9],
+      [StateProbe, 0, 2, 1, 1, true, 1],
+      [StateProbe, 0, 1, 0, 0, true, 1],
+      [StateProbe, 0, 10, 9, 2, true, 3],
+      [StateProbe, 0, 10, 9, 0, true, 1],
+    ];
+    for (const [state, m, n, rejected, hint, wok, wn] of cases) {
+      const p = pr(state, m, n);
+      assert.equal(p.maybeDecrTo(rejected, hint), wok, `${[state, m, n, rejected, hint]}`);
+      assert.equal(p.match, m);
+      assert.equal(p.next, wn, `${[state, m, n, rejected, hint]}`);
+    }
+  });
+
+  test("isPaused: probe and replicate follow the flow flag (replicate also a full window), snapshot is always paused", () => {
+    for (const [state, paused, want] of [
+      [StateProbe, false, false],
+      [StateProbe, true, true],
+      [StateReplicate, false, false],
+      [StateReplicate, true, true],
+      [StateSnapshot, false, true],
+      [StateSnapshot, true, true],
+    ] as const) {
+      const p = pr(state, 0, 1);
+      p.msgAppFlowPaused = paused;
+      assert.equal(p.isPaused(), want);
+    }
+    const r = pr(StateReplicate, 0, 1, 2);
+    r.sentEntries(1, 10);
+    assert.equal(r.isPaused(), false);
+    r.sentEntries(1, 10);
+    assert.equal(r.isPaused(), true);
+    assert.equal(r.next, 3);
+  });
+
+  test("sentEntries in probe pauses after a non-empty append; an empty one does not", () => {
+    const p = pr(StateProbe, 0, 1);
+    p.sentEntries(0, 0);
+    assert.equal(p.msgAppFlowPaused, false);
+    p.sentEntries(2, 10);
+    assert.equal(p.msgAppFlowPaused, true);
+    assert.equal(p.next, 1);
+    assert.throws(() => pr(StateSnapshot, 0, 1).sentEntries(1, 1));
+  });
+
+  test("a state change clears the flow pause, the pending snapshot and the window", () => {
+    const p = pr(StateReplicate, 1, 5);
+    p.inflights.add(5, 10);
+    p.msgAppFlowPaused = true;
+    p.becomeProbe();
+    assert.equal(p.msgAppFlowPaused, false);
+    assert.equal(p.inflights.count(), 0);
+  });
+
+  test("canBumpCommit: only a newer commit index for a follower with unacknowledged room", () => {
+    const p = pr(StateReplicate, 5, 10);
+    p.sentCommitIndex(4);
+    assert.equal(p.canBumpCommit(6), true);
+    assert.equal(p.canBumpCommit(4), false);
+    p.sentCommitIndex(9);
+    assert.equal(p.canBumpCommit(12), false);
+  });
+});
+
+describe("ProgressTracker", () => {
+  test("quorumActive counts recently active voters only", () => {
+    const t = new ProgressTracker(10);
+    restore(new Changer(t, 1), new ConfState([1, 2, 3], [4]));
+    for (const id of [1, 2, 3, 4]) t.progress.get(id)!.recentActive = false;
+    t.progress.get(4)!.recentActive = true;
+    t.progress.get(1)!.recentActive = true;
+    assert.equal(t.quorumActive(), false);
+    t.progress.get(2)!.recentActive = true;
+    assert.equal(t.quorumActive(), true);
+    assert.deepEqual(t.voterNodes(), [1, 2, 3]);
+    assert.deepEqual(t.learnerNodes(), [4]);
+  });
+
+  test("votes: only the first vote of each voter counts; learners' votes are ignored", () => {
+    const t = new ProgressTracker(10);
+    restore(new Changer(t, 1), new ConfState([1, 2, 3], [4]));
+    t.recordVote(1, true);
+    t.recordVote(1, false);
+    t.recordVote(4, true);
+    assert.deepEqual(t.tallyVotes(), { granted: 1, rejected: 0, result: 1 });
+    t.recordVote(2, false);
+    t.recordVote(3, false);
+    assert.deepEqual(t.tallyVotes(), { granted: 1, rejected: 2, result: 2 });
+    t.resetVotes();
+    assert.deepEqual(t.tallyVotes().granted, 0);
+  });
+
+  test("committed is the highest index acknowledged by a majority of voters", () => {
+    const t = new ProgressTracker(10);
+    restore(new Changer(t, 1), new ConfState([1, 2, 3, 4, 5], [6]));
+    const matches = [10, 8, 6, 4, 2, 100];
+    matches.forEach((m, i) => {
+      t.progress.get(i + 1)!.match = m;
+    });
+    assert.equal(t.committed(), 6);
+    assert.equal(t.isSingleton(), false);
+  });
+});
