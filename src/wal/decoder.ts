@@ -144,6 +144,11 @@ export class Decoder {
       }
       return;
     }
+    // An intact record right after the zero word, in the same sector: a torn
+    // write loses whole sectors, so the length word itself was damaged.
+    if ((x + 8) % SECTOR_SIZE !== 0 && this.intactWithOtherLength(x)) {
+      throw corrupt(this.segmentName, x, "zero length field in front of an intact record");
+    }
     const y = this.resync(x + 8);
     if (y >= 0 && !hasZeroSector(buf, x, y)) {
       throw corrupt(this.segmentName, x, `zero length field followed by valid records at offset ${y}`);

@@ -78,6 +78,7 @@ export function isCorruption(err: unknown): err is WalError {
     (err.code === WalErrorCode.CRCMismatch ||
       err.code === WalErrorCode.Corrupt ||
       err.code === WalErrorCode.UnexpectedBlockType ||
+      err.code === WalErrorCode.SliceOutOfRange ||
       err.code === WalErrorCode.MetadataConflict)
   );
 }

@@ -311,6 +311,7 @@ export class WAL {
     let metadata: Uint8Array | null = null;
     let state = new HardState(0, 0, 0);
     let match = false;
+    let maxTerm = 0;
     try {
       while (d.next()) {
         const rec = d.rec;
@@ -323,8 +324,10 @@ export class WAL {
             } catch (err) {
               throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
             }
-            if (e.index === 0 || e.term === 0)
+            if (e.index === 0 || e.term === 0) {
               throw payloadError(d, `entry with index ${e.index} term ${e.term}`);
+            }
+            if (e.term > maxTerm) maxTerm = e.term;
             if (e.index > start.index) {
               const off = e.index - start.index - 1;
               if (off > ents.length) {
@@ -335,6 +338,15 @@ export class WAL {
                     { file: d.segmentName, offset: d.recOffset },
                   ),
                   { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents },
+                );
+              }
+              // Raft logs never decrease in term (log matching): a lower term
+              // than the entry it follows means the record is not what was written.
+              const prevTerm = off === 0 ? 0 : ents[off - 1]!.term;
+              if (e.term < prevTerm) {
+                throw payloadError(
+                  d,
+                  `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`,
                 );
               }
               e.data = slab.copy(e.data);
@@ -349,6 +361,10 @@ export class WAL {
             // Save never writes an empty hard state, and raft's term is >= 1
             // once anything is persisted.
             if (hs.term === 0) throw payloadError(d, "hard state with term 0");
+            // Entries are written with a term no greater than the node's, and
+            // the node's term only grows.
+            if (hs.term < maxTerm)
+              throw payloadError(d, `hard state term ${hs.term} below entry term ${maxTerm}`);
             state = hs;
             break;
           }

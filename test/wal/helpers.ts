@@ -95,6 +95,9 @@ export function sysError(code: string, syscall: string): Error {
 export class FaultFS implements FileSystem {
   readonly inner: FileSystem;
   readonly calls: Record<string, number> = {};
+  /** While set, fdatasync waits on it (to catch a save mid-sync); `waiting` counts the callers. */
+  gate: Promise<void> | null = null;
+  waiting = 0;
   private faults: Fault[] = [];
   private paths = new Map<number, string>();
   // Per path: undo records of writes/truncations since the last sync.
@@ -208,6 +211,10 @@ export class FaultFS implements FileSystem {
     const path = this.pathOf(fd);
     const f = this.check("fdatasync", path);
     if (f !== null) throw sysError(f.code, "fdatasync");
+    if (this.gate !== null) {
+      this.waiting++;
+      await this.gate;
+    }
     await this.inner.fdatasync(fd);
     this.undo.delete(path);
   }
