@@ -39,7 +39,8 @@ export const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 export function ents(lo: number, hi: number, term = 1, size = 0): Entry[] {
   const out: Entry[] = [];
   for (let i = lo; i < hi; i++) {
-    const d = new Uint8Array(Math.max(size, 8));
+    // Non-zero filler, so that a zeroed region of the file is never mistaken for data.
+    const d = new Uint8Array(Math.max(size, 8)).fill(0x2e);
     d.set(ascii(`e${i}`));
     out.push(new Entry(term, i, 0, size === 0 ? ascii(`e${i}`) : d));
   }
