@@ -7,7 +7,16 @@ export { DiskStorage, type DiskStorageOptions, type PersistRequest, purgeSegment
 export { Encoder } from "./encoder.ts";
 export { isCorruption, WalError, WalErrorCode } from "./errors.ts";
 export { type FileSystem, nodeFileSystem } from "./fs.ts";
-export { hex16, isValidSeq, isWalName, parseWalName, readWalNames, searchIndex, walName } from "./names.ts";
+export {
+  hex16,
+  isValidSeq,
+  isWalName,
+  parseWalName,
+  readWalNames,
+  searchIndex,
+  walExists,
+  walName,
+} from "./names.ts";
 export {
   isEmptyHardState,
   type ReadAllResult,
