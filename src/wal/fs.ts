@@ -101,7 +101,10 @@ export function writeAll(
 /** Reads the whole file into a fresh buffer of its current size. */
 export function readWhole(fs: FileSystem, fd: number): Uint8Array {
   const size = fs.fileSize(fd);
-  const buf = new Uint8Array(size);
+  // Uninitialised memory (every byte is read over, or cut off below): zeroing
+  // a 64 MB segment buffer first would cost as much as reading it.
+  const raw = Buffer.allocUnsafeSlow(size);
+  const buf = new Uint8Array(raw.buffer, raw.byteOffset, size);
   let off = 0;
   while (off < size) {
     const n = fs.readSync(fd, buf, off, size - off, off);

@@ -108,9 +108,31 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 const noop = (): void => {};
 
-// Copies retained entry payloads out of the (large) segment buffers into
-// 1 MiB slabs, so the segments can be freed and small payloads cost no
-// allocation each.
+// Entries read back alias the segment buffer they were decoded from (no copy
+// per entry, which is what makes replay fast). A segment buffer mostly made
+// of dead bytes (the preallocated tail, or entries since overwritten) would
+// then be kept alive by a few entries: their payloads are moved into 1 MiB
+// slabs instead, so memory stays within twice the live payload.
+function compactPayloads(ents: Entry[]): void {
+  const live = new Map<ArrayBufferLike, number>();
+  for (let i = 0; i < ents.length; i++) {
+    const d = ents[i]!.data;
+    live.set(d.buffer, (live.get(d.buffer) ?? 0) + d.length);
+  }
+  let slab: Slab | null = null;
+  for (let i = 0; i < ents.length; i++) {
+    const e = ents[i]!;
+    const b = e.data.buffer;
+    if (e.data.length === 0) {
+      // Present-but-empty stays present (e.present keeps the bit), without pinning the segment.
+      e.data = EMPTY_BYTES;
+    } else if (live.get(b)! * 2 < b.byteLength) {
+      slab ??= new Slab();
+      e.data = slab.copy(e.data);
+    }
+  }
+}
+
 class Slab {
   private buf: Uint8Array = EMPTY_BYTES;
   private pos = 0;
@@ -307,7 +329,6 @@ export class WAL {
     this.decoder = null;
     const start = this.start;
     const ents: Entry[] = [];
-    const slab = new Slab();
     let metadata: Uint8Array | null = null;
     let state = new HardState(0, 0, 0);
     let match = false;
@@ -349,7 +370,6 @@ export class WAL {
                   `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`,
                 );
               }
-              e.data = slab.copy(e.data);
               ents.length = off;
               ents.push(e);
             }
@@ -410,6 +430,7 @@ export class WAL {
       }
       // Read mode: a torn last record is the end of the log.
     }
+    compactPayloads(ents);
     const result: ReadAllResult = { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents };
     this.start = new WalSnapshot();
     this.meta = result.metadata;
