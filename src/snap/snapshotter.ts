@@ -45,6 +45,17 @@ function checkIndex(what: string, v: number): void {
   }
 }
 
+// Closes (if open) and removes a file whose writing failed; errors here would
+// only hide the original one.
+function discard(fs: FileSystem, fd: number, path: string): void {
+  try {
+    if (fd >= 0) fs.closeSync(fd);
+  } catch {}
+  try {
+    fs.unlinkSync(path);
+  } catch {}
+}
+
 /** Reads and checks one `.snap` file. */
 export function readSnapFile(path: string, fs: FileSystem = nodeFileSystem): Snapshot {
   let buf: Uint8Array;
@@ -127,14 +138,7 @@ export class Snapshotter {
       // new name as durable as the WAL record that will point at it.
       await fsyncDir(fs, this.dir);
     } catch (err) {
-      if (fd >= 0) {
-        try {
-          fs.closeSync(fd);
-        } catch {}
-      }
-      try {
-        fs.unlinkSync(path);
-      } catch {}
+      discard(fs, fd, path);
       throw ioError(`save ${path}`, err, path);
     }
   }
@@ -235,14 +239,7 @@ export class Snapshotter {
       await fsyncDir(fs, this.dir);
       return n;
     } catch (err) {
-      if (fd >= 0) {
-        try {
-          fs.closeSync(fd);
-        } catch {}
-      }
-      try {
-        fs.unlinkSync(tmp);
-      } catch {}
+      discard(fs, fd, tmp);
       throw ioError(`save db snapshot at index ${index}`, err);
     }
   }

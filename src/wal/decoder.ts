@@ -107,11 +107,13 @@ export class Decoder {
       if (n > size - x - 8 - pad) this.damaged(x, "truncated", `record of ${n} bytes runs past end of file`);
       const rec = this.rec;
       const start = x + 8;
-      try {
-        decodeRecordInto(buf, start, start + n, rec);
-      } catch (err) {
-        if (!(err instanceof DecodeError)) throw err;
-        this.damaged(x, "decode", err.message, err);
+      if (!canonicalRecord(buf, start, start + n, rec)) {
+        try {
+          decodeRecordInto(buf, start, start + n, rec);
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+          this.damaged(x, "decode", err.message, err);
+        }
       }
       for (let i = start + n, end = start + n + pad; i < end; i++) {
         if (buf[i] !== 0) this.damaged(x, "padding", "non-zero padding");
@@ -249,6 +251,47 @@ export class Decoder {
     }
     return -1;
   }
+}
+
+/**
+ * The replay fast path: parses a record laid out exactly as etcd writes it
+ * (`08 type 10 crc [1a len data]`) without allocating a reader. Returns false
+ * for any other layout, which then goes through the general decoder.
+ */
+function canonicalRecord(buf: Uint8Array, p: number, end: number, rec: WalRecord): boolean {
+  if (end - p < 4 || buf[p] !== 0x08 || buf[p + 2] !== 0x10) return false;
+  const type = buf[p + 1]!;
+  if (type >= 0x80) return false;
+  p += 3;
+  let crc = 0;
+  let shift = 1;
+  for (let i = 0; ; i++) {
+    if (i === 5 || p >= end) return false;
+    const b = buf[p++]!;
+    crc += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 128;
+  }
+  if (crc > 0xffffffff) return false;
+  let data: Uint8Array | null = null;
+  if (p < end) {
+    if (buf[p++] !== 0x1a) return false;
+    let len = 0;
+    shift = 1;
+    for (let i = 0; ; i++) {
+      if (i === 5 || p >= end) return false;
+      const b = buf[p++]!;
+      len += (b & 0x7f) * shift;
+      if (b < 0x80) break;
+      shift *= 128;
+    }
+    if (p + len !== end) return false;
+    data = buf.subarray(p, end);
+  }
+  rec.type = type;
+  rec.crc = crc;
+  rec.data = data;
+  return true;
 }
 
 /** Decodes a well-formed frame at y into rec; returns the offset after it, or -1. */

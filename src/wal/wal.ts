@@ -22,6 +22,7 @@ import {
 } from "../raftpb/index.ts";
 import { Decoder, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
+import { decodeEntryFast } from "./entry_fast.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "./fs.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
@@ -339,11 +340,13 @@ export class WAL {
         const data = rec.data ?? EMPTY_BYTES;
         switch (rec.type) {
           case RecordType.Entry: {
-            let e: Entry;
-            try {
-              e = decodeEntry(data);
-            } catch (err) {
-              throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
+            let e = decodeEntryFast(data);
+            if (e === null) {
+              try {
+                e = decodeEntry(data);
+              } catch (err) {
+                throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
+              }
             }
             if (e.index === 0 || e.term === 0) {
               throw payloadError(d, `entry with index ${e.index} term ${e.term}`);

@@ -11,7 +11,8 @@ import { type FileSystem, nodeFileSystem } from "../../src/wal/fs.ts";
 
 export const quiet = { logger: discardLogger };
 
-export const GOLDEN = new URL("../../../shared/golden/etcd-TestNew.wal", import.meta.url);
+// etcd's own fixture, kept beside the tests so that a clone is self-contained.
+export const GOLDEN = new URL("./testdata/etcd-TestNew.wal", import.meta.url);
 
 export function readGolden(): Uint8Array {
   return new Uint8Array(readFileSync(GOLDEN));
