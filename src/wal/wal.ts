@@ -373,7 +373,7 @@ export class WAL {
                   `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`,
                 );
               }
-              ents.length = off;
+              if (off < ents.length) ents.length = off;
               ents.push(e);
             }
             this.enti = e.index;

@@ -63,6 +63,12 @@ describe("wal: golden vectors", () => {
     assert.equal(crc32cUpdate(0x741f6a05, hex("08 00 10 00")), 0x18206d80);
     // Chaining equals the CRC of the concatenation.
     assert.equal(crc32cUpdate(crc32cUpdate(0, ascii("1234")), ascii("56789")), 0xe3069283);
+    // The table path (short inputs) and the native path (long ones) agree.
+    const long = Uint8Array.from({ length: 1000 }, (_, i) => (i * 31) & 0xff);
+    let bytewise = 0;
+    for (let i = 0; i < long.length; i++) bytewise = crc32cUpdate(bytewise, long.subarray(i, i + 1));
+    assert.equal(crc32cUpdate(0, long), bytewise);
+    assert.equal(crc32cUpdate(crc32cUpdate(0, long.subarray(0, 10)), long.subarray(10)), bytewise);
   });
 
   test("create() with etcd's TestNew inputs writes the golden bytes, then zeros", async () => {

@@ -133,6 +133,24 @@ describe("wal: create, save, read", () => {
     }
   });
 
+  test("entries read back do not pin the 64 MB preallocated tail segment in memory", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const wdir = join(dir, "wal");
+      const w = await WAL.create(wdir, ascii("m"), quiet);
+      await w.save(hs(1, 1, 1), [...ents(1, 4), new Entry(1, 4, 0, new Uint8Array(0))]);
+      await w.close();
+      const r = await WAL.open(wdir, new WalSnapshot(), quiet);
+      const got = (await r.readAll()).entries;
+      await r.close();
+      assert.deepEqual(got[0]!.data, ascii("e1"));
+      for (const e of got)
+        assert.ok(e.data.buffer.byteLength <= 1 << 20, `entry ${e.index} pins a large buffer`);
+    } finally {
+      cleanup();
+    }
+  });
+
   test("TestSaveEmpty and etcd's mustSync rule: one fdatasync per save, none for commit-only", async () => {
     const { dir, cleanup } = tempDir();
     try {
