@@ -20,7 +20,12 @@ for (let i = 0; i < 256; i++) {
 export function crc32cUpdate(prev: number, data: Uint8Array): number {
   const n = data.length;
   if (n >= NATIVE_MIN) return crc32c(data, prev);
+  return crc32cRange(prev, data, 0, n);
+}
+
+/** Extends `prev` with buf[start, end) using the table (meant for a few bytes). */
+export function crc32cRange(prev: number, buf: Uint8Array, start: number, end: number): number {
   let c = ~prev;
-  for (let i = 0; i < n; i++) c = TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
+  for (let i = start; i < end; i++) c = TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
 }

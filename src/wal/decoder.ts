@@ -17,7 +17,7 @@
 //    ignores both; checking them costs nothing and catches flips there).
 
 import { DecodeError } from "../raftpb/index.ts";
-import { crc32cUpdate } from "./crc.ts";
+import { crc32cRange, crc32cUpdate } from "./crc.ts";
 import { hex, WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, readWhole } from "./fs.ts";
 import { decodeRecordInto, RecordType, WalRecord } from "./walpb.ts";
@@ -46,6 +46,17 @@ export class Decoder {
   readonly rec = new WalRecord();
   /** Offset of the record just read within its segment. */
   recOffset = 0;
+  /**
+   * For an entry record in etcd's layout: its payload (Entry.data), aliasing
+   * the segment, with `payloadStart` its offset; else null. The record's data
+   * is then [dataStart, dataEnd) of `segment` and `rec.data` is left null
+   * (call data()), which spares the replay one view per entry.
+   */
+  entryPayload: Uint8Array | null = null;
+  payloadStart = 0;
+  dataStart = 0;
+  dataEnd = 0;
+  private lazyData = false;
 
   constructor(fs: FileSystem, segs: readonly SegmentRef[]) {
     this.fs = fs;
@@ -55,6 +66,20 @@ export class Decoder {
   /** Name of the segment being read (the last one once reading is done). */
   get segmentName(): string {
     return this.segs[Math.max(0, Math.min(this.si, this.segs.length - 1))]!.name;
+  }
+
+  /** The buffer of the segment being read. */
+  get segment(): Uint8Array {
+    return this.buf!;
+  }
+
+  /** The data of the record just read (null if absent). */
+  data(): Uint8Array | null {
+    if (this.lazyData) {
+      this.rec.data = this.buf!.subarray(this.dataStart, this.dataEnd);
+      this.lazyData = false;
+    }
+    return this.rec.data;
   }
 
   /** Index of the segment being read in the list given to the constructor. */
@@ -107,13 +132,22 @@ export class Decoder {
       if (n > size - x - 8 - pad) this.damaged(x, "truncated", `record of ${n} bytes runs past end of file`);
       const rec = this.rec;
       const start = x + 8;
-      if (!canonicalRecord(buf, start, start + n, rec)) {
+      this.entryPayload = null;
+      this.lazyData = false;
+      const ds = canonicalRecord(buf, start, start + n, rec);
+      if (ds < 0) {
         try {
           decodeRecordInto(buf, start, start + n, rec);
         } catch (err) {
           if (!(err instanceof DecodeError)) throw err;
           this.damaged(x, "decode", err.message, err);
         }
+      } else {
+        this.dataStart = ds;
+        this.dataEnd = start + n;
+        if (rec.type === RecordType.Entry && ds < start + n)
+          this.lazyData = this.splitEntry(buf, ds, start + n);
+        if (!this.lazyData && rec.data === PRESENT) rec.data = buf.subarray(ds, start + n);
       }
       for (let i = start + n, end = start + n + pad; i < end; i++) {
         if (buf[i] !== 0) this.damaged(x, "padding", "non-zero padding");
@@ -126,7 +160,17 @@ export class Decoder {
         }
         this.crc = rec.crc;
       } else {
-        const c = rec.data === null ? this.crc : crc32cUpdate(this.crc, rec.data);
+        let c: number;
+        if (this.lazyData) {
+          // Header bytes by table, payload natively, trailing bytes by table.
+          const p = this.entryPayload!;
+          const pe = this.payloadStart + p.length;
+          c = crc32cRange(this.crc, buf, this.dataStart, this.payloadStart);
+          c = crc32cUpdate(c, p);
+          c = crc32cRange(c, buf, pe, this.dataEnd);
+        } else {
+          c = rec.data === null ? this.crc : crc32cUpdate(this.crc, rec.data);
+        }
         if (c !== rec.crc) this.damaged(x, "crc", "", undefined, rec.crc, c);
         this.crc = c;
       }
@@ -134,6 +178,32 @@ export class Decoder {
       this.lastOffset = start + n + pad;
       return true;
     }
+  }
+
+  // Finds Entry.data (field 4) inside an entry record's data [ds, de), when
+  // the entry holds only the fields raft writes; false if it does not.
+  private splitEntry(buf: Uint8Array, ds: number, de: number): boolean {
+    let p = ds;
+    while (p < de) {
+      const key = buf[p++]!;
+      let v = 0;
+      let mul = 1;
+      for (let i = 0; ; i++) {
+        if (i === 8 || p >= de) return false;
+        const c = buf[p++]!;
+        v += (c & 0x7f) * mul;
+        if (c < 0x80) break;
+        mul *= 128;
+      }
+      if (key === 0x22) {
+        if (v > de - p) return false;
+        this.payloadStart = p;
+        this.entryPayload = buf.subarray(p, p + v);
+        return true;
+      }
+      if (key !== 0x08 && key !== 0x10 && key !== 0x18) return false;
+    }
+    return false;
   }
 
   // A zero length word: the end of the data in this segment, unless intact
@@ -255,43 +325,47 @@ export class Decoder {
 
 /**
  * The replay fast path: parses a record laid out exactly as etcd writes it
- * (`08 type 10 crc [1a len data]`) without allocating a reader. Returns false
- * for any other layout, which then goes through the general decoder.
+ * (`08 type 10 crc [1a len data]`) without allocating a reader. Returns the
+ * offset of the data (the end when there is none), or -1 for any other
+ * layout, which then goes through the general decoder.
  */
-function canonicalRecord(buf: Uint8Array, p: number, end: number, rec: WalRecord): boolean {
-  if (end - p < 4 || buf[p] !== 0x08 || buf[p + 2] !== 0x10) return false;
+// Marks "data field present" between canonicalRecord and its caller.
+const PRESENT = new Uint8Array(0);
+
+function canonicalRecord(buf: Uint8Array, p: number, end: number, rec: WalRecord): number {
+  if (end - p < 4 || buf[p] !== 0x08 || buf[p + 2] !== 0x10) return -1;
   const type = buf[p + 1]!;
-  if (type >= 0x80) return false;
+  if (type >= 0x80) return -1;
   p += 3;
   let crc = 0;
   let shift = 1;
   for (let i = 0; ; i++) {
-    if (i === 5 || p >= end) return false;
+    if (i === 5 || p >= end) return -1;
     const b = buf[p++]!;
     crc += (b & 0x7f) * shift;
     if (b < 0x80) break;
     shift *= 128;
   }
-  if (crc > 0xffffffff) return false;
+  if (crc > 0xffffffff) return -1;
   let data: Uint8Array | null = null;
   if (p < end) {
-    if (buf[p++] !== 0x1a) return false;
+    data = PRESENT;
+    if (buf[p++] !== 0x1a) return -1;
     let len = 0;
     shift = 1;
     for (let i = 0; ; i++) {
-      if (i === 5 || p >= end) return false;
+      if (i === 5 || p >= end) return -1;
       const b = buf[p++]!;
       len += (b & 0x7f) * shift;
       if (b < 0x80) break;
       shift *= 128;
     }
-    if (p + len !== end) return false;
-    data = buf.subarray(p, end);
+    if (p + len !== end) return -1;
   }
   rec.type = type;
   rec.crc = crc;
   rec.data = data;
-  return true;
+  return p;
 }
 
 /** Decodes a well-formed frame at y into rec; returns the offset after it, or -1. */

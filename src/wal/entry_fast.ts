@@ -1,15 +1,21 @@
 // Replay fast path for raftpb.Entry: decodes the fields raft writes (type,
-// term, index, data, in any order) straight from the record bytes, without
-// the general decoder's reader and closure per entry. Anything unusual
-// (unknown fields, oversized varints, bad enum values) returns null and goes
-// through raftpb's decodeEntry, which also produces the error.
+// term, index, data, in any order) straight from buf[start, end), without
+// the general decoder's reader and closure per entry. When the caller has
+// already cut out the payload (`payload` at `payloadStart`) it is reused.
+// Anything unusual (unknown fields, oversized varints, bad enum values)
+// returns null and goes through raftpb's decodeEntry, which also reports it.
 
 import { Entry, type EntryType } from "../raftpb/index.ts";
 
-export function decodeEntryFast(b: Uint8Array): Entry | null {
+export function decodeEntryFast(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  payloadStart: number,
+  payload: Uint8Array | null,
+): Entry | null {
   const e = new Entry();
-  const end = b.length;
-  let p = 0;
+  let p = start;
   let present = 0;
   while (p < end) {
     const key = b[p++]!;
@@ -39,7 +45,7 @@ export function decodeEntryFast(b: Uint8Array): Entry | null {
         break;
       case 0x22:
         if (v > end - p) return null;
-        e.data = b.subarray(p, p + v);
+        e.data = p === payloadStart && payload !== null ? payload : b.subarray(p, p + v);
         p += v;
         present |= 16;
         break;

@@ -337,13 +337,21 @@ export class WAL {
     try {
       while (d.next()) {
         const rec = d.rec;
-        const data = rec.data ?? EMPTY_BYTES;
+        const data =
+          rec.type === RecordType.Entry && d.entryPayload !== null ? EMPTY_BYTES : (d.data() ?? EMPTY_BYTES);
         switch (rec.type) {
           case RecordType.Entry: {
-            let e = decodeEntryFast(data);
+            let e =
+              d.entryPayload !== null
+                ? decodeEntryFast(d.segment, d.dataStart, d.dataEnd, d.payloadStart, d.entryPayload)
+                : null;
+            if (e === null) {
+              const raw = d.data() ?? EMPTY_BYTES;
+              e = decodeEntryFast(raw, 0, raw.length, -1, null);
+            }
             if (e === null) {
               try {
-                e = decodeEntry(data);
+                e = decodeEntry(d.data() ?? EMPTY_BYTES);
               } catch (err) {
                 throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
               }
@@ -845,7 +853,8 @@ function scan<T>(fs: FileSystem, dir: string, names: readonly string[], fn: (d: 
 // Iterates records; a torn tail ends the scan (read-mode rule).
 function eachRecord(d: Decoder, fn: (type: number, data: Uint8Array) => void): void {
   try {
-    while (d.next()) fn(d.rec.type, d.rec.data ?? EMPTY_BYTES);
+    while (d.next())
+      fn(d.rec.type, d.rec.type === RecordType.Entry ? EMPTY_BYTES : (d.data() ?? EMPTY_BYTES));
   } catch (err) {
     if (!(err instanceof WalError && err.code === WalErrorCode.UnexpectedEOF)) throw err;
   }

@@ -185,7 +185,7 @@ describe("wal: golden vectors", () => {
         try {
           const d = new Decoder(nodeFileSystem, [{ name: FIRST, fd: rfd }]);
           const out: { type: number; crc: number; data: string }[] = [];
-          while (d.next()) out.push({ type: d.rec.type, crc: d.rec.crc, data: toHex(d.rec.data!) });
+          while (d.next()) out.push({ type: d.rec.type, crc: d.rec.crc, data: toHex(d.data()!) });
           return out;
         } finally {
           nodeFileSystem.closeSync(rfd);

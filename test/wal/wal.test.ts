@@ -612,7 +612,7 @@ describe("wal: create, save, read", () => {
         while (d.next()) {
           if (d.rec.type === RecordType.Crc) assert.equal(d.rec.crc, running);
           else {
-            running = crc32cUpdate(running, d.rec.data ?? new Uint8Array(0));
+            running = crc32cUpdate(running, d.data() ?? new Uint8Array(0));
             assert.equal(d.rec.crc, running);
           }
         }
