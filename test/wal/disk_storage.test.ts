@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ErrCompacted, ErrSnapOutOfDate } from "../../src/raft/errors.ts";
 import { ConfState, type Entry, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
+import { SnapError, SnapErrorCode } from "../../src/snap/index.ts";
 import { DiskStorage, type WalError, WalErrorCode } from "../../src/wal/index.ts";
 import { ascii, ents, FaultFS, hs, quiet, rng, tempDir } from "./helpers.ts";
 
@@ -235,6 +236,26 @@ describe("DiskStorage", () => {
       const r = await DiskStorage.open(dir, quiet);
       assert.equal(r.lastIndex(), 2);
       await r.close();
+    } finally {
+      cleanup();
+    }
+  });
+
+  test("ENOSPC writing a snapshot file: typed error, no partial file, storage unchanged", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const fs = new FaultFS();
+      const s = await DiskStorage.open(dir, { ...quiet, fs });
+      await s.save({ hardState: hs(1, 1, 5), entries: ents(1, 6) });
+      fs.inject("write", "ENOSPC", { partial: 3, path: /\.snap$/ });
+      await assert.rejects(s.createSnapshot(4, new ConfState([1]), ascii("state")), (e: SnapError) => {
+        return e instanceof SnapError && e.code === SnapErrorCode.IO;
+      });
+      assert.equal(s.snapshot().metadata.index, 0);
+      assert.deepEqual(readdirSync(join(dir, "snap")), []);
+      const snap = await s.createSnapshot(4, new ConfState([1]), ascii("state"));
+      assert.equal(snap.metadata.index, 4);
+      await s.close();
     } finally {
       cleanup();
     }
