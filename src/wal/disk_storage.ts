@@ -31,6 +31,7 @@ import { WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, nodeFileSystem } from "./fs.ts";
 import { isWalName, walExists } from "./names.ts";
 import {
+  checkIndex,
   isEmptyHardState,
   type ReadAllResult,
   repair,
@@ -244,6 +245,7 @@ export class DiskStorage implements Storage {
   createSnapshot(index: number, confState: ConfState | null, data: Uint8Array): Promise<Snapshot> {
     return this.serial(async () => {
       this.checkOpen();
+      checkIndex("snapshot index", index);
       const cur = this.mem.snapshot().metadata;
       if (index <= cur.index) throw ErrSnapOutOfDate;
       if (index > this.mem.lastIndex()) throw ErrUnavailable;
@@ -264,6 +266,7 @@ export class DiskStorage implements Storage {
    */
   compact(index: number): void {
     this.checkOpen();
+    checkIndex("compact index", index);
     if (index <= this.mem.firstIndex() - 1) throw ErrCompacted;
     this.mem.compact(index);
   }

@@ -88,7 +88,7 @@ function resolved(opts: WalOptions | undefined): Required<Omit<WalOptions, "logg
   };
 }
 
-function checkIndex(what: string, v: unknown): void {
+export function checkIndex(what: string, v: unknown): void {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     throw new WalError(
       WalErrorCode.InvalidArgument,

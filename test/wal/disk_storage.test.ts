@@ -78,6 +78,14 @@ describe("DiskStorage", () => {
       const snap = await s.createSnapshot(8, new ConfState([1, 2, 3]), ascii("state@8"));
       assert.deepEqual([snap.metadata.index, snap.metadata.term], [8, 1]);
       await assert.rejects(s.createSnapshot(8, null, ascii("x")), (e) => e === ErrSnapOutOfDate);
+      await assert.rejects(
+        s.createSnapshot(Number.NaN, null, ascii("x")),
+        (e: WalError) => e.code === WalErrorCode.InvalidArgument,
+      );
+      assert.throws(
+        () => s.compact(2.5),
+        (e: WalError) => e.code === WalErrorCode.InvalidArgument,
+      );
       s.compact(6);
       assert.throws(
         () => s.compact(5),
