@@ -253,24 +253,29 @@ describe("wal faults", () => {
     });
   }
 
+  // A WAL holding entries 1..3, then one save of 4..7 that meets `fault`.
+  async function failOnce(dir: string, op: "write" | "fdatasync", code: string, partial = 0) {
+    const fs = new FaultFS();
+    const wdir = join(dir, "wal");
+    const w = await WAL.create(wdir, ascii("meta"), { ...quiet, fs });
+    await w.save(hs(1, 1, 1), ents(1, 4));
+    fs.inject(op, code, { partial });
+    const err = await w.save(hs(1, 1, 2), ents(4, 8)).then(
+      () => assert.fail("save must fail"),
+      (e: unknown) => e as WalError,
+    );
+    assert.equal(err.code, WalErrorCode.IO);
+    assert.equal((err.cause as { code: string }).code, code);
+    const again = await w.save(hs(1, 1, 2), ents(4, 5)).catch((e: WalError) => e);
+    assert.equal((again as WalError).code, WalErrorCode.Failed, "no write after a failure");
+    await w.close();
+    return recover(wdir);
+  }
+
   test("ENOSPC mid-write: typed error, WAL refuses further writes, log reopens without the batch", async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const fs = new FaultFS();
-      const wdir = join(dir, "wal");
-      const w = await WAL.create(wdir, ascii("meta"), { ...quiet, fs });
-      await w.save(hs(1, 1, 1), ents(1, 4));
-      fs.inject("write", "ENOSPC", { partial: 37 });
-      const err = await w.save(hs(1, 1, 2), ents(4, 8)).then(
-        () => assert.fail("save must fail"),
-        (e: unknown) => e as WalError,
-      );
-      assert.equal(err.code, WalErrorCode.IO);
-      assert.equal((err.cause as { code: string }).code, "ENOSPC");
-      const again = await w.save(hs(1, 1, 2), ents(4, 5)).catch((e: WalError) => e);
-      assert.equal((again as WalError).code, WalErrorCode.Failed);
-      await w.close();
-      const { log, repaired } = await recover(wdir);
+      const { log, repaired } = await failOnce(dir, "write", "ENOSPC", 37);
       assert.ok(!repaired);
       assert.deepEqual(key(log), key({ entries: ents(1, 4), hardState: hs(1, 1, 1) }));
     } finally {
@@ -281,16 +286,7 @@ describe("wal faults", () => {
   test("EIO from fdatasync: typed error; the log stays readable with every acknowledged entry", async () => {
     const { dir, cleanup } = tempDir();
     try {
-      const fs = new FaultFS();
-      const wdir = join(dir, "wal");
-      const w = await WAL.create(wdir, ascii("meta"), { ...quiet, fs });
-      await w.save(hs(1, 1, 1), ents(1, 4));
-      fs.inject("fdatasync", "EIO");
-      const err = await w.save(hs(1, 1, 2), ents(4, 8)).catch((e: WalError) => e);
-      assert.equal((err as WalError).code, WalErrorCode.IO);
-      assert.equal(((err as WalError).cause as { code: string }).code, "EIO");
-      await w.close();
-      const { log } = await recover(wdir);
+      const { log } = await failOnce(dir, "fdatasync", "EIO");
       const got = key(log).entries;
       assert.deepEqual(got.slice(0, 3), key({ entries: ents(1, 4), hardState: hs(0, 0, 0) }).entries);
     } finally {
