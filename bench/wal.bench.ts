@@ -297,7 +297,7 @@ try {
   console.log(line(head));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const rr of rows) console.log(line(rr));
-  // Why crc32cUpdate calls the package from 24 bytes up and uses a table below.
+  // Why crc32cUpdate calls the package from 64 bytes up and uses a table below.
   const nat = (p: number, d: Uint8Array) => crc32c(d, p);
   const sizes = [8, 16, 24, 64, 256, 65536];
   console.log(
