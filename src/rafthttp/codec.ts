@@ -35,10 +35,18 @@ export function isLinkHeartbeat(m: Message): boolean {
   return m.type === MessageType.MsgHeartbeat && m.from === 0 && m.to === 0;
 }
 
-/** An append-only byte buffer that grows by doubling; `take()` hands the bytes out and starts afresh. */
+/**
+ * An append-only byte buffer that grows by doubling. `take()` hands the bytes
+ * out; a large batch is handed over whole and its buffer can be given back
+ * with `recycle()` once the socket has written it, so steady streaming does
+ * not allocate.
+ */
 export class FrameBuffer {
   buf: Buffer;
   len = 0;
+  /** The whole buffer behind the last large take(), for recycle(). */
+  handed: Buffer | null = null;
+  private spare: Buffer | null = null;
   private readonly initial: number;
 
   constructor(initial = 64 * 1024) {
@@ -67,14 +75,25 @@ export class FrameBuffer {
     this.len = 0;
     if (n <= SMALL_BATCH) {
       // Small batches are copied out so the working buffer can be reused at once.
+      this.handed = null;
       const out = Buffer.allocUnsafe(n);
       this.buf.copy(out, 0, 0, n);
       return out;
     }
-    // Large batches are handed over whole: the socket owns them until written.
-    const out = this.buf.subarray(0, n);
-    this.buf = Buffer.allocUnsafeSlow(Math.max(this.initial, Math.min(this.buf.length, MAX_KEPT)));
-    return out;
+    const full = this.buf;
+    this.handed = full;
+    const spare = this.spare;
+    this.spare = null;
+    this.buf =
+      spare !== null && spare.length === full.length
+        ? spare
+        : Buffer.allocUnsafeSlow(Math.max(this.initial, Math.min(full.length, MAX_KEPT)));
+    return full.subarray(0, n);
+  }
+
+  /** Gives back a buffer from `handed` once nothing references its bytes any more. */
+  recycle(full: Buffer): void {
+    if (full.length === this.buf.length && full !== this.buf) this.spare = full;
   }
 
   /** Drops the written bytes, keeping the buffer. */
@@ -171,14 +190,15 @@ export interface FrameSink {
  * frame arriving in many chunks costs O(size), not O(size²).
  */
 export class ByteQueue {
-  private chunks: Buffer[] = [];
+  private chunks: Uint8Array[] = [];
   private first = 0;
   private offset = 0;
   length = 0;
 
-  push(c: Buffer): void {
+  /** Keeps a plain Uint8Array view: its subarrays are cheaper than Buffer's and keep Entry.data monomorphic. */
+  push(c: Uint8Array): void {
     if (c.length === 0) return;
-    this.chunks.push(c);
+    this.chunks.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength));
     this.length += c.length;
   }
 
@@ -199,44 +219,41 @@ export class ByteQueue {
 
   /** Reads a u64be; returns -1 when it exceeds Number.MAX_SAFE_INTEGER. */
   u64(): number {
-    const c = this.chunks[this.first]!;
-    let hi: number;
-    let lo: number;
-    if (this.offset + 8 <= c.length) {
-      hi = c.readUInt32BE(this.offset);
-      lo = c.readUInt32BE(this.offset + 4);
+    let c = this.chunks[this.first]!;
+    let o = this.offset;
+    if (o + 8 <= c.length) {
       this.advance(c, 8);
     } else {
-      const b = this.take(8);
-      hi = b.readUInt32BE(0);
-      lo = b.readUInt32BE(4);
+      c = this.take(8);
+      o = 0;
     }
+    const hi = ((c[o]! << 24) | (c[o + 1]! << 16) | (c[o + 2]! << 8) | c[o + 3]!) >>> 0;
+    const lo = ((c[o + 4]! << 24) | (c[o + 5]! << 16) | (c[o + 6]! << 8) | c[o + 7]!) >>> 0;
     if (hi > 0x1fffff) return -1;
     return hi * TWO_32 + lo;
   }
 
   /** Reads exactly n bytes (n <= length). */
-  take(n: number): Buffer {
+  take(n: number): Uint8Array {
     const c = this.chunks[this.first]!;
     const off = this.offset;
     if (off + n <= c.length) {
-      const v = c.subarray(off, off + n);
       this.advance(c, n);
-      return v;
+      return c.subarray(off, off + n);
     }
-    const out = n < 4096 ? Buffer.allocUnsafe(n) : Buffer.allocUnsafeSlow(n);
+    const out = new Uint8Array(n);
     let filled = 0;
     while (filled < n) {
       const cur = this.chunks[this.first]!;
       const k = Math.min(n - filled, cur.length - this.offset);
-      cur.copy(out, filled, this.offset, this.offset + k);
+      out.set(cur.subarray(this.offset, this.offset + k), filled);
       filled += k;
       this.advance(cur, k);
     }
     return out;
   }
 
-  private advance(c: Buffer, n: number): void {
+  private advance(c: Uint8Array, n: number): void {
     this.length -= n;
     this.offset += n;
     if (this.offset === c.length) {
@@ -279,7 +296,7 @@ export class MessageDecoder {
     return this.state === S_HEADER && this.q.length === 0;
   }
 
-  push(chunk: Buffer): void {
+  push(chunk: Uint8Array): void {
     const q = this.q;
     q.push(chunk);
     for (;;) {
@@ -338,7 +355,7 @@ export class MsgAppV2Decoder {
     return this.state === A_TYPE && this.q.length === 0;
   }
 
-  push(chunk: Buffer): void {
+  push(chunk: Uint8Array): void {
     const q = this.q;
     q.push(chunk);
     for (;;) {

@@ -419,7 +419,7 @@ interface Envelope {
   /** Frame size without the 8-byte prefix (etcd's accounting). */
   size: number;
   /** Bytes read past the frame: the start of the snapshot data. */
-  rest: Buffer;
+  rest: Uint8Array;
 }
 
 /** Reads the u64be length + Message at the start of a snapshot POST, then pauses the request. */
@@ -453,7 +453,7 @@ function readEnvelope(req: IncomingMessage, limit: number): Promise<Envelope> {
         done(new RaftHttpError(RaftHttpErrorCode.BadFrame, (err as Error).message, 400, err));
         return;
       }
-      done(null, { message: m, size: need, rest: q.length > 0 ? q.take(q.length) : Buffer.alloc(0) });
+      done(null, { message: m, size: need, rest: q.length > 0 ? q.take(q.length) : new Uint8Array(0) });
     };
     const onEnd = (): void => done(new RaftHttpError(RaftHttpErrorCode.UnexpectedEof, "unexpected EOF"));
     const onError = (err: Error): void => done(err);
@@ -470,7 +470,7 @@ interface SnapshotBody {
 }
 
 /** The snapshot data: what followed the envelope, then the rest of the request, capped at `limit`. */
-function snapshotData(req: IncomingMessage, rest: Buffer, limit: number): SnapshotBody {
+function snapshotData(req: IncomingMessage, rest: Uint8Array, limit: number): SnapshotBody {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
   const body: SnapshotBody = { stream: out, bytes: rest.length };
   const fail = (err: Error): void => {

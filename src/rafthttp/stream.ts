@@ -138,12 +138,15 @@ export class StreamWriter {
   private flush(): void {
     const conn = this.conn;
     if (conn === null || this.blocked || this.out.len === 0) return;
-    const buf = this.out.take();
+    const out = this.out;
+    const buf = out.take();
+    const full = out.handed;
     const c = this.peer.counters;
     c.sentMessages += this.pending;
     c.sentBytes += buf.length;
     this.pending = 0;
-    if (!conn.res.write(buf)) {
+    const ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
+    if (!ok) {
       this.blocked = true;
       this.blockedSince = performance.now();
     }

@@ -157,7 +157,7 @@ export function mesh(nodes: Node[]): void {
 export function streamsUp(a: Node, b: Node): Promise<void> {
   return a.log.until(() => {
     const s = a.t.stats().peers[b.id.toString(16)];
-    return s !== undefined && s.streams.msgappv2 && s.streams.message;
+    return s?.streams.msgappv2 === true && s.streams.message;
   });
 }
 
