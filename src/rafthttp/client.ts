@@ -98,17 +98,7 @@ export class PeerClient {
       armTimeout(req);
       req.on("error", (err) => reject(networkError(err)));
       req.on("response", (res) => {
-        const parts: Buffer[] = [];
-        res.on("data", (c: Buffer) => parts.push(c));
-        res.on("error", (err) => reject(networkError(err)));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            statusText: res.statusMessage ?? "",
-            headers: res.headers,
-            body: Buffer.concat(parts).toString("utf8"),
-          }),
-        );
+        readResponse(res, 0).then(resolve, reject);
       });
       if (body === null) req.end();
       else req.end(body);
@@ -139,4 +129,35 @@ export function armTimeout(req: http.ClientRequest): void {
 /** Strips Go's http.Error trailing newline. */
 export function errorBody(body: string): string {
   return body.endsWith("\n") ? body.slice(0, -1) : body;
+}
+
+/** Reads a whole response; with `timeout` > 0 the body must arrive within that many ms. */
+export function readResponse(res: http.IncomingMessage, timeout: number): Promise<HttpResult> {
+  return new Promise<HttpResult>((resolve, reject) => {
+    const timer =
+      timeout > 0
+        ? setTimeout(() => {
+            res.destroy(new RaftHttpError(RaftHttpErrorCode.Timeout, "response read timeout"));
+          }, timeout)
+        : null;
+    const stop = (): void => {
+      if (timer !== null) clearTimeout(timer);
+    };
+    const parts: Buffer[] = [];
+    res.on("data", (c: Buffer) => parts.push(c));
+    res.on("error", (e) => {
+      stop();
+      reject(networkError(e));
+    });
+    res.on("close", stop);
+    res.on("end", () => {
+      stop();
+      resolve({
+        status: res.statusCode ?? 0,
+        statusText: res.statusMessage ?? "",
+        headers: res.headers,
+        body: Buffer.concat(parts).toString("utf8"),
+      });
+    });
+  });
 }

@@ -33,6 +33,26 @@ class DropLog {
   }
 }
 
+/** The stats every peer and remote has. */
+function statsOf(o: PostOwner, isPeer: boolean): PeerStats {
+  const c = o.counters;
+  return {
+    id: o.hex,
+    isPeer,
+    active: o.status.active,
+    activeSince: o.status.since,
+    streams: { msgappv2: false, message: false },
+    sentMessages: c.sentMessages,
+    sentBytes: c.sentBytes,
+    receivedMessages: c.receivedMessages,
+    receivedBytes: c.receivedBytes,
+    sendDrops: c.sendDrops,
+    sendFailures: c.sendFailures,
+    receiveDrops: c.receiveDrops,
+    follower: o.follower.snapshot(),
+  };
+}
+
 export class Peer implements StreamOwner, PostOwner {
   readonly id: number;
   readonly hex: string;
@@ -161,23 +181,10 @@ export class Peer implements StreamOwner, PostOwner {
   }
 
   stats(): PeerStats {
-    const c = this.counters;
-    return {
-      id: this.hex,
-      isPeer: true,
-      active: this.status.active,
-      activeSince: this.status.since,
-      streams: { msgappv2: this.msgAppWriter.working, message: this.writer.working },
-      sentMessages: c.sentMessages,
-      sentBytes: c.sentBytes,
-      receivedMessages: c.receivedMessages,
-      receivedBytes: c.receivedBytes,
-      sendDrops: c.sendDrops,
-      sendFailures: c.sendFailures,
-      receiveDrops: c.receiveDrops,
-      follower: this.follower.snapshot(),
-      probe: { pipeline: this.probers[0].stats(), stream: this.probers[1].stats() },
-    };
+    const s = statsOf(this, true);
+    s.streams = { msgappv2: this.msgAppWriter.working, message: this.writer.working };
+    s.probe = { pipeline: this.probers[0].stats(), stream: this.probers[1].stats() };
+    return s;
   }
 
   async stop(): Promise<void> {
@@ -228,22 +235,7 @@ export class Remote implements PostOwner {
   }
 
   stats(): PeerStats {
-    const c = this.counters;
-    return {
-      id: this.hex,
-      isPeer: false,
-      active: this.status.active,
-      activeSince: this.status.since,
-      streams: { msgappv2: false, message: false },
-      sentMessages: c.sentMessages,
-      sentBytes: c.sentBytes,
-      receivedMessages: c.receivedMessages,
-      receivedBytes: c.receivedBytes,
-      sendDrops: c.sendDrops,
-      sendFailures: c.sendFailures,
-      receiveDrops: c.receiveDrops,
-      follower: this.follower.snapshot(),
-    };
+    return statsOf(this, false);
   }
 
   stop(): void {

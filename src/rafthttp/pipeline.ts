@@ -5,7 +5,7 @@
 import { once } from "node:events";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { encodeMessage, type Message, MessageType } from "../raftpb/index.ts";
-import { armTimeout, errorBody, type HttpResult } from "./client.ts";
+import { armTimeout, errorBody, type HttpResult, readResponse } from "./client.ts";
 import { FrameBuffer, MessageEncoder } from "./codec.ts";
 import type { Ctx } from "./context.ts";
 import {
@@ -234,28 +234,4 @@ async function writeBody(req: ClientRequest, header: Buffer, snap: SnapshotMessa
   }
   if (n > snap.size) throw sizeError("ioutil: expect EOF");
   if (n < snap.size) throw sizeError("ioutil: short read");
-}
-
-function readResponse(res: IncomingMessage, timeout: number): Promise<HttpResult> {
-  return new Promise<HttpResult>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      res.destroy(new RaftHttpError(RaftHttpErrorCode.Timeout, "snapshot response read timeout"));
-    }, timeout);
-    const parts: Buffer[] = [];
-    res.on("data", (c: Buffer) => parts.push(c));
-    res.on("error", (e) => {
-      clearTimeout(timer);
-      reject(networkError(e));
-    });
-    res.on("close", () => clearTimeout(timer));
-    res.on("end", () => {
-      clearTimeout(timer);
-      resolve({
-        status: res.statusCode ?? 0,
-        statusText: res.statusMessage ?? "",
-        headers: res.headers,
-        body: Buffer.concat(parts).toString("utf8"),
-      });
-    });
-  });
 }
