@@ -191,8 +191,11 @@ export class StreamWriter {
     this.blocked = false;
   }
 
-  /** Ends the current connection gracefully; resolves when its socket is closed. */
-  close(): Promise<void> {
+  /**
+   * Ends the current connection (gracefully, unless `now`: a peer that stopped
+   * reading could hold a graceful end forever); resolves when its socket is closed.
+   */
+  close(now = false): Promise<void> {
     const conn = this.conn;
     if (conn === null) return Promise.resolve();
     this.detach();
@@ -201,13 +204,14 @@ export class StreamWriter {
       s === null || s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once("close", () => r()));
     conn.res.end();
     // The response carries "Connection: close", so the server closes the socket after it.
-    s?.destroySoon();
+    if (now) s?.destroy();
+    else s?.destroySoon();
     return done;
   }
 
   stop(): Promise<void> {
     this.stopped = true;
-    return this.close();
+    return this.close(true);
   }
 }
 

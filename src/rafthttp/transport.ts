@@ -4,7 +4,7 @@
 
 import * as http from "node:http";
 import * as https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { getLogger, type Logger } from "../raft/logger.ts";
 import type { Message, Profile } from "../raftpb/index.ts";
 import { PeerClient } from "./client.ts";
@@ -79,6 +79,7 @@ class Core implements Ctx, HandlerHost {
   private readonly peers = new Map<number, Peer>();
   private readonly remotes = new Map<number, Remote>();
   private readonly servers = new Set<http.Server>();
+  private readonly sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
   private started = false;
   private stopping: Promise<void> | null = null;
@@ -207,6 +208,11 @@ class Core implements Ctx, HandlerHost {
     server.on("clientError", (err, socket) => {
       this.logger.debug(`rafthttp: peer connection error: ${err.message}`);
       socket.destroy();
+    });
+    // Raw sockets too: one still in its TLS handshake is not an HTTP connection yet.
+    server.on("connection", (sock: Socket) => {
+      this.sockets.add(sock);
+      sock.once("close", () => this.sockets.delete(sock));
     });
     this.servers.add(server);
     return new Promise<AddressInfo>((resolve, reject) => {
@@ -383,6 +389,7 @@ class Core implements Ctx, HandlerHost {
           new Promise<void>((resolve) => {
             s.close(() => resolve());
             s.closeAllConnections();
+            for (const sock of this.sockets) sock.destroy();
           }),
       ),
     );

@@ -8,9 +8,10 @@ import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { RaftHttpErrorCode } from "../../src/rafthttp/index.ts";
 import { encodeMessage, MessageType } from "../../src/raftpb/index.ts";
-import { msg, type Node, peerHeaders, raw, startNode, streamsUp } from "./helpers.ts";
+import { msg, type Node, peerHeaders, raw, startNode, stopEveryNode, streamsUp } from "./helpers.ts";
 
 const T = { timeout: 20_000 };
+after(stopEveryNode);
 let a: Node;
 
 before(async () => {

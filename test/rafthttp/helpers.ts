@@ -112,6 +112,18 @@ export class CapturingLogger extends Waitable implements Logger {
 
 export const CLUSTER = 0x1000n;
 
+const started = new Set<Transport>();
+
+/**
+ * Stops every transport a test started: registered with after() in each
+ * file, so that even a test that timed out (and never reached its finally)
+ * cannot keep the process alive.
+ */
+export async function stopEveryNode(): Promise<void> {
+  await Promise.all([...started].map((t) => t.stop()));
+  started.clear();
+}
+
 export interface Node {
   t: Transport;
   raft: RecordingRaft;
@@ -142,6 +154,7 @@ export async function startNode(
     },
     ...extra,
   });
+  started.add(t);
   const addr = await t.listen(port, "127.0.0.1");
   const url = `${scheme}://127.0.0.1:${addr.port}`;
   t.start();

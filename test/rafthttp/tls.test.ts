@@ -11,9 +11,10 @@ import * as tls from "node:tls";
 import { RaftHttpErrorCode } from "../../src/rafthttp/index.ts";
 import { MessageType } from "../../src/raftpb/index.ts";
 import { makeCert } from "./certs.ts";
-import { msg, type Node, startNode, streamsUp } from "./helpers.ts";
+import { msg, type Node, startNode, stopEveryNode, streamsUp } from "./helpers.ts";
 
 const T = { timeout: 20_000 };
+after(stopEveryNode);
 const ca = makeCert({ cn: "test-ca", ca: true });
 const otherCa = makeCert({ cn: "other-ca", ca: true });
 const leaf = (cn: string, issuer = ca) => makeCert({ cn, ips: ["127.0.0.1"], dns: ["localhost"], issuer });

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import type { Readable } from "node:stream";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { SnapshotStatus } from "../../src/rafthttp/index.ts";
 import { ConfState, type Message, MessageType, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import {
@@ -17,11 +17,13 @@ import {
   peerHeaders,
   settle,
   startNode,
+  stopEveryNode,
   streamsUp,
   summary,
 } from "./helpers.ts";
 
 const T = { timeout: 20_000 };
+after(stopEveryNode);
 
 async function stopAll(nodes: Node[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.t.stop()));
