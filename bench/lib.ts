@@ -82,3 +82,33 @@ export function median(xs: number[]): number {
 
 /** Whether the benchmarks were asked to run briefly (BENCH_QUICK=1, used by tests). */
 export const quick = process.env.BENCH_QUICK === "1";
+
+interface GCStat {
+  beforeGC: { heapStatistics: { usedHeapSize: number } };
+  afterGC: { heapStatistics: { usedHeapSize: number } };
+}
+
+/**
+ * Counts the bytes allocated on the V8 heap while `fn` runs: the sum, over
+ * every garbage collection, of what the heap grew by since the previous one,
+ * plus the growth after the last. (V8 has no allocation counter; this is
+ * exact up to objects allocated and freed by the same minor GC... which it
+ * still counts, since they were allocated before the collection ran.)
+ */
+export async function allocatedBytes(fn: () => unknown): Promise<number> {
+  const { GCProfiler } = await import("node:v8");
+  gc();
+  const start = process.memoryUsage().heapUsed;
+  const p = new GCProfiler();
+  p.start();
+  await fn();
+  const end = process.memoryUsage().heapUsed;
+  const stats = (p.stop()?.statistics ?? []) as GCStat[];
+  let total = 0;
+  let prev = start;
+  for (const s of stats) {
+    total += Math.max(0, s.beforeGC.heapStatistics.usedHeapSize - prev);
+    prev = s.afterGC.heapStatistics.usedHeapSize;
+  }
+  return total + Math.max(0, end - prev);
+}
