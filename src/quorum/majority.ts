@@ -15,8 +15,10 @@ export function setString(ids: Iterable<number>): string {
 
 export class MajorityConfig {
   readonly ids: Set<number>;
-  // Scratch space for committedIndex, reused to avoid allocating per call.
-  private scratch: number[] = [];
+  // Scratch space for committedIndex, reused to avoid allocating per call
+  // (a typed array keeps its storage; a plain array truncated to length 0
+  // would reallocate on every call).
+  private scratch: Float64Array = new Float64Array(0);
 
   constructor(ids: Iterable<number> = []) {
     this.ids = new Set(ids);
@@ -70,9 +72,10 @@ export class MajorityConfig {
   committedIndex(l: AckedIndexer): Index {
     const n = this.ids.size;
     if (n === 0) return INFINITE_INDEX;
+    if (this.scratch.length < n) this.scratch = new Float64Array(n);
     const srt = this.scratch;
-    srt.length = 0;
-    for (const id of this.ids) srt.push(l.ackedIndex(id) ?? 0);
+    let k = 0;
+    for (const id of this.ids) srt[k++] = l.ackedIndex(id) ?? 0;
     // Insertion sort: voter sets are tiny and this avoids a comparator closure.
     for (let i = 1; i < n; i++) {
       const v = srt[i]!;
