@@ -23,7 +23,7 @@ import {
 } from "../raftpb/index.ts";
 import { ErrStepLocalMsg, ErrStopped, RaftError } from "./errors.ts";
 import { type Config, confChangeToMsg } from "./raft.ts";
-import { ErrInvalidMessage, type Peer, RawNode, type Ready, type SnapshotStatus } from "./rawnode.ts";
+import { ErrInvalidMessage, type Peer, RawNode, type Ready, SnapshotStatus } from "./rawnode.ts";
 import type { Status } from "./status.ts";
 import { isLocalMsg, isLocalMsgTarget, isResponseMsg } from "./util.ts";
 
@@ -196,6 +196,8 @@ class Waiter implements AbortListenerObject {
     // The input stays queued but is skipped: an aborted call has no effect.
     this.settle(abortReason(this.signal!));
     this.queue.cancelled++;
+    // Proposals may wait a long time for a leader: do not let aborted ones pile up.
+    if (!this.queue.draining) this.queue.compact();
   }
 }
 
@@ -209,6 +211,8 @@ class Queue {
   waiters: (Waiter | null)[] = [];
   head = 0;
   cancelled = 0;
+  /** True while the loop walks the queue (compaction must wait). */
+  draining = false;
 
   get pending(): number {
     return this.msgs.length - this.head;
@@ -251,6 +255,7 @@ class Queue {
     this.waiters = [];
     this.head = 0;
     this.cancelled = 0;
+    this.draining = false;
   }
 }
 
@@ -432,7 +437,7 @@ class RaftNode implements Node {
     const m = new Message();
     m.type = MessageType.MsgSnapStatus;
     m.from = id;
-    m.reject = status === 2;
+    m.reject = status === SnapshotStatus.SnapshotFailure;
     this.enqueue(m);
   }
 
@@ -520,6 +525,7 @@ class RaftNode implements Node {
   private drainInbox(budget: number): number {
     const q = this.inbox;
     const r = this.rn.raft;
+    q.draining = true;
     while (budget > 0 && q.head < q.msgs.length) {
       const i = q.head++;
       const m = q.msgs[i]!;
@@ -536,8 +542,9 @@ class RaftNode implements Node {
         r.step(m);
       }
       if (w !== null) w.settle(null);
-      if (this.stoppedWith !== null) return budget;
+      if (this.stoppedWith !== null) break;
     }
+    q.draining = false;
     q.compact();
     return budget;
   }
@@ -545,6 +552,7 @@ class RaftNode implements Node {
   private drainProposals(budget: number): number {
     const q = this.props;
     const r = this.rn.raft;
+    q.draining = true;
     while (budget > 0 && q.head < q.msgs.length) {
       const i = q.head++;
       const m = q.msgs[i]!;
@@ -553,8 +561,9 @@ class RaftNode implements Node {
       budget--;
       const err = r.step(m);
       if (w !== null) w.settle(w.reportErrors ? err : null);
-      if (this.stoppedWith !== null) return budget;
+      if (this.stoppedWith !== null) break;
     }
+    q.draining = false;
     q.compact();
     return budget;
   }

@@ -180,6 +180,36 @@ describe("Node", () => {
     await node.stop();
   });
 
+  test("proposals aborted while leaderless are dropped from the queue, the rest keep their order", async () => {
+    const s = storageWithPeers(1);
+    const node = restartNode(testConfig(1, s));
+    const r = new Reader(node);
+    const kept: Promise<void>[] = [];
+    const aborted: Promise<void>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const ac = new AbortController();
+      const p = node.propose(enc(`p${i}`), ac.signal);
+      if (i % 3 === 0) kept.push(p);
+      else {
+        aborted.push(p);
+        ac.abort();
+      }
+    }
+    for (const p of aborted) await assert.rejects(p, { name: "AbortError" });
+    await node.campaign();
+    persist(s, await r.next());
+    node.advance();
+    await Promise.all(kept);
+    const rd = await r.next();
+    const want = Array.from({ length: 100 }, (_, i) => `p${i * 3}`);
+    assert.deepEqual(
+      rd.entries.filter((e) => e.data.length > 0).map((e) => new TextDecoder().decode(e.data)),
+      want,
+    );
+    node.advance();
+    await node.stop();
+  });
+
   test("a signal without a reason rejects with AbortError", async () => {
     const node = restartNode(testConfig(1, storageWithPeers(1)));
     const listeners: { handleEvent(e: unknown): void }[] = [];
@@ -439,6 +469,20 @@ describe("Node", () => {
     assert.ok(proposedBefore > 0 && proposedBefore < 5000, `yielded after ${proposedBefore} proposals`);
     await node.stop();
     await consumer.catch(() => {});
+  });
+
+  test("stop() cancels a pending macrotask turn: no handle outlives the node", async () => {
+    const { node } = await singleLeader();
+    const immediates = () => process.getActiveResourcesInfo().filter((x) => x === "Immediate").length;
+    const base = immediates();
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < 10000; i++) ps.push(node.propose(enc("flood")).catch(() => {}));
+    // Let the microtask turns run until the loop yields to the macrotask queue.
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    assert.equal(immediates(), base + 1, "the loop continues in a macrotask");
+    await node.stop();
+    assert.equal(immediates(), base, "stop() cancelled it");
+    await Promise.all(ps);
   });
 
   test("many queued messages are processed over several turns", async () => {
