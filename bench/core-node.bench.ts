@@ -9,34 +9,17 @@
 //     nearest Go anchor is RawNode3Voters SIZE=256 (BATCH=1 / BATCH=256).
 
 import { type Member, runReadyLoop } from "../examples/node-cluster.ts";
-import {
-  ConfState,
-  discardLogger,
-  MemoryStorage,
-  type Node,
-  restartNode,
-  SeededRandom,
-  Snapshot,
-  SnapshotMetadata,
-  startNode,
-} from "../src/index.ts";
+import { MemoryStorage, type Node, restartNode, SeededRandom, startNode } from "../src/index.ts";
 import { allocatedBytes, heapUsed, quick, type Row, report } from "./lib.ts";
+import { benchConfig, snapshotStorage } from "./voters.ts";
 
 const rows: Row[] = [];
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function oneNode(n: number, syncMs: number) {
-  const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1]), 0, 0)));
-  const node = restartNode({
-    id: 1,
-    electionTick: 10,
-    heartbeatTick: 1,
-    storage: s,
-    maxSizePerMsg: Number.POSITIVE_INFINITY,
-    maxInflightMsgs: 256,
-    logger: discardLogger,
-  });
+  // etcd's newTestMemoryStorage(withPeers(1)): the configuration only, at index 0.
+  const s = snapshotStorage([1], 0, 0);
+  const node = restartNode(benchConfig(1, s));
   await node.campaign();
   const foo = new TextEncoder().encode("foo");
   let readies = 0;
@@ -96,16 +79,7 @@ class Cluster {
     for (const id of ids) {
       const storage = new MemoryStorage();
       const node = startNode(
-        {
-          id,
-          electionTick: 10,
-          heartbeatTick: 1,
-          storage,
-          maxSizePerMsg: Number.POSITIVE_INFINITY,
-          maxInflightMsgs: 256,
-          logger: discardLogger,
-          random: new SeededRandom(id),
-        },
+        benchConfig(id, storage, { random: new SeededRandom(id) }),
         ids.map((i) => ({ id: i })),
       );
       const m: Member & { appliedCount: number } = {

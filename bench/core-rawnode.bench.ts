@@ -6,20 +6,9 @@
 //   - RawNode step of a MsgApp with 100 entries on a follower, and of a
 //     MsgAppResp on a leader (no Go figure published)
 //   - quorum CommittedIndex, Status and BasicStatus
-import {
-  ConfState,
-  discardLogger,
-  Entry,
-  MajorityConfig,
-  MemoryStorage,
-  Message,
-  MessageType,
-  RawNode,
-  Snapshot,
-  SnapshotMetadata,
-} from "../src/index.ts";
+import { discardLogger, Entry, MajorityConfig, Message, MessageType, RawNode } from "../src/index.ts";
 import { median, quick, type Row, report, since } from "./lib.ts";
-import { Voters } from "./voters.ts";
+import { benchConfig, snapshotStorage, Voters } from "./voters.ts";
 
 const rows: Row[] = [];
 const SAMPLE_NS = quick ? 20e6 : 400e6;
@@ -72,8 +61,8 @@ for (const size of [3, 256]) {
 
 // --- BenchmarkRawNode/single-voter -------------------------------------------------
 {
-  const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1]), 1, 1)));
+  // etcd's newTestConfig: default message size and inflight limits.
+  const s = snapshotStorage([1]);
   const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s, logger: discardLogger });
   const foo = new TextEncoder().encode("foo");
   let applied = 0;
@@ -113,17 +102,8 @@ for (const size of [3, 256]) {
 
 // --- RawNode step: MsgApp with 100 entries on a follower ---------------------------
 {
-  const ids = [1, 2, 3];
-  const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(ids), 1, 1)));
-  const rn = new RawNode({
-    id: 2,
-    electionTick: 10,
-    heartbeatTick: 1,
-    storage: s,
-    maxSizePerMsg: Number.POSITIVE_INFINITY,
-    logger: discardLogger,
-  });
+  const s = snapshotStorage([1, 2, 3]);
+  const rn = new RawNode(benchConfig(2, s));
   const data = new Uint8Array(256).fill(0x62);
   let last = 1;
   const term = 2;
@@ -178,18 +158,8 @@ for (const size of [3, 256]) {
 
 // --- RawNode step: MsgAppResp on a leader -------------------------------------------
 {
-  const ids = [1, 2, 3];
-  const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(ids), 1, 1)));
-  const rn = new RawNode({
-    id: 1,
-    electionTick: 10,
-    heartbeatTick: 1,
-    storage: s,
-    maxSizePerMsg: Number.POSITIVE_INFINITY,
-    maxInflightMsgs: 256,
-    logger: discardLogger,
-  });
+  const s = snapshotStorage([1, 2, 3]);
+  const rn = new RawNode(benchConfig(1, s));
   const drain = () => {
     while (rn.hasReady()) {
       const rd = rn.ready();
@@ -274,8 +244,7 @@ for (const [n, go] of [
 
 // --- Status / BasicStatus -----------------------------------------------------------
 {
-  const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1, 2, 3]), 1, 1)));
+  const s = snapshotStorage([1, 2, 3]);
   const rn = new RawNode({ id: 1, electionTick: 3, heartbeatTick: 1, storage: s, logger: discardLogger });
   rn.raft.becomeCandidate();
   rn.raft.becomeLeader();

@@ -5,6 +5,7 @@
 // discarded. Node 1 campaigns and the cluster is stabilized; then each
 // iteration proposes BATCH entries of SIZE bytes on node 1 and stabilizes.
 import {
+  type Config,
   ConfState,
   discardLogger,
   MemoryStorage,
@@ -13,6 +14,29 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../src/index.ts";
+
+/** A MemoryStorage starting from a snapshot at (index, term) whose configuration names `voters`. */
+export function snapshotStorage(voters: number[], index = 1, term = 1): MemoryStorage {
+  const s = new MemoryStorage();
+  s.applySnapshot(
+    new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(voters.slice()), index, term)),
+  );
+  return s;
+}
+
+/** The benchmarks' raft configuration: ElectionTick=10, HeartbeatTick=1, no message size limit, 256 in flight. */
+export function benchConfig(id: number, storage: MemoryStorage, extra: Partial<Config> = {}): Config {
+  return {
+    id,
+    electionTick: 10,
+    heartbeatTick: 1,
+    storage,
+    maxSizePerMsg: Number.POSITIVE_INFINITY,
+    maxInflightMsgs: 256,
+    logger: discardLogger,
+    ...extra,
+  };
+}
 
 export class Voters {
   readonly nodes: RawNode[] = [];
@@ -24,20 +48,9 @@ export class Voters {
   constructor(n = 3) {
     const ids = Array.from({ length: n }, (_, i) => i + 1);
     for (const id of ids) {
-      const s = new MemoryStorage();
-      s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(ids.slice()), 1, 1)));
+      const s = snapshotStorage(ids);
       this.storages.push(s);
-      this.nodes.push(
-        new RawNode({
-          id,
-          electionTick: 10,
-          heartbeatTick: 1,
-          storage: s,
-          maxSizePerMsg: Number.POSITIVE_INFINITY,
-          maxInflightMsgs: 256,
-          logger: discardLogger,
-        }),
-      );
+      this.nodes.push(new RawNode(benchConfig(id, s)));
       this.applied.push(0);
     }
     this.nodes[0]!.campaign();

@@ -505,9 +505,9 @@ class RaftNode implements Node {
       this.outstanding = false;
       rn.advance();
     }
-    budget = this.drainInbox(budget);
+    budget = this.drain(this.inbox, budget);
     this.checkLeader();
-    if (this.propsEnabled) budget = this.drainProposals(budget);
+    if (this.propsEnabled) budget = this.drain(this.props, budget);
     let work = TURN_BUDGET - budget;
     if (this.readerRes !== null && (this.async || !this.outstanding) && rn.hasReady()) {
       const rd = rn.ready();
@@ -522,9 +522,9 @@ class RaftNode implements Node {
     if (this.inbox.pending > 0 || (this.propsEnabled && this.props.pending > 0)) this.schedule();
   }
 
-  private drainInbox(budget: number): number {
-    const q = this.inbox;
-    const r = this.rn.raft;
+  // Steps up to `budget` queued inputs of `q` into raft; returns the budget left.
+  private drain(q: Queue, budget: number): number {
+    const proposals = q === this.props;
     q.draining = true;
     while (budget > 0 && q.head < q.msgs.length) {
       const i = q.head++;
@@ -532,16 +532,8 @@ class RaftNode implements Node {
       const w = q.waiters[i] as Waiter | null;
       if (w?.settled) continue;
       budget--;
-      if (m === TICK) {
-        this.pendingTicks--;
-        r.tick();
-      } else if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !r.trk.progress.has(m.from)) {
-        // A response from a node that is not (or no longer) a member.
-      } else {
-        // As etcd's node, step errors of received messages are not reported.
-        r.step(m);
-      }
-      if (w !== null) w.settle(null);
+      const err = proposals ? this.rn.raft.step(m) : this.stepReceived(m);
+      if (w !== null) w.settle(w.reportErrors ? err : null);
       if (this.stoppedWith !== null) break;
     }
     q.draining = false;
@@ -549,23 +541,18 @@ class RaftNode implements Node {
     return budget;
   }
 
-  private drainProposals(budget: number): number {
-    const q = this.props;
+  // A tick or a message from the inbox. As etcd's node, step errors of
+  // received messages are not reported.
+  private stepReceived(m: Message): null {
     const r = this.rn.raft;
-    q.draining = true;
-    while (budget > 0 && q.head < q.msgs.length) {
-      const i = q.head++;
-      const m = q.msgs[i]!;
-      const w = q.waiters[i] as Waiter | null;
-      if (w?.settled) continue;
-      budget--;
-      const err = r.step(m);
-      if (w !== null) w.settle(w.reportErrors ? err : null);
-      if (this.stoppedWith !== null) break;
+    if (m === TICK) {
+      this.pendingTicks--;
+      r.tick();
+    } else if (!isResponseMsg(m.type) || isLocalMsgTarget(m.from) || r.trk.progress.has(m.from)) {
+      // (Responses from nodes that are not, or no longer, members are dropped.)
+      r.step(m);
     }
-    q.draining = false;
-    q.compact();
-    return budget;
+    return null;
   }
 
   // Opens proposals when a leader becomes known, closes them when it is lost.
