@@ -13,10 +13,13 @@ export function setString(ids: Iterable<number>): string {
     .join(" ")})`;
 }
 
+// Scratch space for committedIndex, shared by every config (the core is
+// single-threaded and committedIndex does not re-enter): no allocation per
+// call, and none per config either.
+let scratch = new Float64Array(16);
+
 export class MajorityConfig {
   readonly ids: Set<number>;
-  // Scratch space for committedIndex, reused to avoid allocating per call.
-  private scratch: number[] = [];
 
   constructor(ids: Iterable<number> = []) {
     this.ids = new Set(ids);
@@ -70,9 +73,10 @@ export class MajorityConfig {
   committedIndex(l: AckedIndexer): Index {
     const n = this.ids.size;
     if (n === 0) return INFINITE_INDEX;
-    const srt = this.scratch;
-    srt.length = 0;
-    for (const id of this.ids) srt.push(l.ackedIndex(id) ?? 0);
+    if (scratch.length < n) scratch = new Float64Array(n);
+    const srt = scratch;
+    let k = 0;
+    for (const id of this.ids) srt[k++] = l.ackedIndex(id) ?? 0;
     // Insertion sort: voter sets are tiny and this avoids a comparator closure.
     for (let i = 1; i < n; i++) {
       const v = srt[i]!;

@@ -6,6 +6,16 @@ export { RaftLog } from "./log.ts";
 export { Unstable } from "./log_unstable.ts";
 export * from "./logger.ts";
 export {
+  AbortError,
+  type AbortListenerObject,
+  type AbortSignalLike,
+  ErrAdvanceAsync,
+  ErrReadyBusy,
+  type Node,
+  restartNode,
+  startNode,
+} from "./node.ts";
+export {
   type Config,
   confChangeToMsg,
   Raft,

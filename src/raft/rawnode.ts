@@ -13,7 +13,6 @@ import {
   HardState,
   isEmptyHardState,
   isEmptySnap,
-  isHardStateEqual,
   LocalAppendThread,
   LocalApplyThread,
   Message,
@@ -45,20 +44,42 @@ export function mustSync(st: HardState, prev: HardState, entsnum: number): boole
  */
 export class Ready {
   /** Set when the leader or the node's role changed. */
-  softState: SoftState | null = null;
+  softState: SoftState | null;
   /** Empty (all zero) when unchanged. */
-  hardState: HardState = new HardState(0, 0, 0);
-  readStates: ReadState[] = [];
+  hardState: HardState;
+  readStates: ReadState[];
   /** Entries to append to stable storage. */
-  entries: Entry[] = [];
+  entries: Entry[];
   /** A snapshot to persist (index 0 when none). */
-  snapshot: Snapshot | null = null;
+  snapshot: Snapshot | null;
   /** Committed entries to apply to the state machine. */
-  committedEntries: Entry[] = [];
+  committedEntries: Entry[];
   /** Messages to send once the state above is persisted. */
-  messages: Message[] = [];
+  messages: Message[];
   /** True if hardState/entries must be synced to disk before sending messages. */
-  mustSync = false;
+  mustSync: boolean;
+
+  // Fields are set through the constructor (not initializers) so that
+  // RawNode builds a Ready without allocating defaults it would discard.
+  constructor(
+    softState: SoftState | null = null,
+    hardState: HardState = new HardState(0, 0, 0),
+    readStates: ReadState[] = [],
+    entries: Entry[] = [],
+    snapshot: Snapshot | null = null,
+    committedEntries: Entry[] = [],
+    messages: Message[] = [],
+    mustSync = false,
+  ) {
+    this.softState = softState;
+    this.hardState = hardState;
+    this.readStates = readStates;
+    this.entries = entries;
+    this.snapshot = snapshot;
+    this.committedEntries = committedEntries;
+    this.messages = messages;
+    this.mustSync = mustSync;
+  }
 }
 
 export function isEmptyReady(rd: Ready): boolean {
@@ -195,17 +216,18 @@ export class RawNode {
 
   private readyWithoutAccept(): Ready {
     const r = this.raft;
-    const rd = new Ready();
-    rd.entries = r.raftLog.nextUnstableEnts();
-    rd.committedEntries = r.raftLog.nextCommittedEnts(this.applyUnstableEntries());
-    rd.messages = r.msgs;
-    const softSt = r.softState();
-    if (!softSt.equal(this.prevSoftSt)) rd.softState = softSt;
-    const hardSt = r.hardState();
-    if (!isHardStateEqual(hardSt, this.prevHardSt)) rd.hardState = hardSt;
-    rd.snapshot = r.raftLog.nextUnstableSnapshot();
-    if (r.readStates.length !== 0) rd.readStates = r.readStates;
-    rd.mustSync = mustSync(hardSt, this.prevHardSt, rd.entries.length);
+    const entries = r.raftLog.nextUnstableEnts();
+    const prev = this.prevHardSt;
+    const rd = new Ready(
+      this.softStateChanged() ? r.softState() : null,
+      this.hardStateChanged() ? r.hardState() : new HardState(0, 0, 0),
+      r.readStates.length !== 0 ? r.readStates : [],
+      entries,
+      r.raftLog.nextUnstableSnapshot(),
+      r.raftLog.nextCommittedEnts(this.applyUnstableEntries()),
+      r.msgs,
+      entries.length !== 0 || r.vote !== prev.vote || r.term !== prev.term,
+    );
     if (this.asyncStorageWrites) {
       // Storage work travels as messages to the local append/apply threads.
       if (needStorageAppendMsg(r, rd)) rd.messages.push(newStorageAppendMsg(r, rd));
@@ -233,7 +255,7 @@ export class RawNode {
       }
     }
     r.msgs = [];
-    r.msgsAfterAppend = [];
+    if (r.msgsAfterAppend.length !== 0) r.msgsAfterAppend = [];
     r.raftLog.acceptUnstable();
     if (rd.committedEntries.length > 0) {
       const ents = rd.committedEntries;
@@ -247,12 +269,25 @@ export class RawNode {
     return !this.asyncStorageWrites;
   }
 
+  // Compare raft's current soft/hard state with what was last handed out,
+  // without allocating (hasReady runs on every turn of a Ready loop).
+  private softStateChanged(): boolean {
+    const r = this.raft;
+    const p = this.prevSoftSt;
+    return r.lead !== p.lead || r.state !== p.raftState;
+  }
+
+  private hardStateChanged(): boolean {
+    const r = this.raft;
+    const p = this.prevHardSt;
+    return r.term !== p.term || r.vote !== p.vote || r.raftLog.committed !== p.commit;
+  }
+
   /** Whether ready() would return anything. */
   hasReady(): boolean {
     const r = this.raft;
-    if (!r.softState().equal(this.prevSoftSt)) return true;
-    const hardSt = r.hardState();
-    if (!isEmptyHardState(hardSt) && !isHardStateEqual(hardSt, this.prevHardSt)) return true;
+    if (this.softStateChanged()) return true;
+    if ((r.term !== 0 || r.vote !== 0 || r.raftLog.committed !== 0) && this.hardStateChanged()) return true;
     if (r.raftLog.hasNextUnstableSnapshot()) return true;
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(this.applyUnstableEntries()))
@@ -385,9 +420,10 @@ function newStorageAppendRespMsg(r: Raft, rd: Ready): Message {
   // entries it names may have been overwritten (an ABA race).
   m.term = r.term;
   if (r.raftLog.hasNextOrInProgressUnstableEnts()) {
-    const last = r.raftLog.lastEntryID();
-    m.index = last.index;
-    m.logTerm = last.term;
+    const log = r.raftLog;
+    m.index = log.lastIndex();
+    m.logTerm = log.termOrError(m.index);
+    if (m.logTerm < 0) log.logger.panic(`unexpected error getting the last entry term (${m.index})`);
   }
   if (!isEmptySnap(rd.snapshot)) m.snapshot = rd.snapshot;
   return m;
