@@ -6,10 +6,10 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { DefaultLogger, LogLevel } from "../raft/logger.ts";
 import { KvConfigError } from "../kv/errors.ts";
 import { defaultLimits } from "../kv/http_api.ts";
 import { type InitialMember, KvMember, type MemberConfig, memberDefaults } from "../kv/member.ts";
+import { DefaultLogger, LogLevel } from "../raft/logger.ts";
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -28,7 +28,8 @@ function url(name: string) {
     } catch {
       throw new InvalidArgumentError(`${name}: not a URL: ${v}`);
     }
-    if (u.protocol !== "http:" && u.protocol !== "https:") throw new InvalidArgumentError(`${name}: use http or https`);
+    if (u.protocol !== "http:" && u.protocol !== "https:")
+      throw new InvalidArgumentError(`${name}: use http or https`);
     if (u.port === "") throw new InvalidArgumentError(`${name}: the URL needs an explicit port`);
     return v.replace(/\/$/, "");
   };
@@ -47,7 +48,8 @@ export function parseInitialCluster(v: string): InitialMember[] {
     const eq = part.indexOf("=");
     const name = eq < 0 ? `m${out.length + 1}` : part.slice(0, eq);
     const peer = url("--initial-cluster")(eq < 0 ? part : part.slice(eq + 1));
-    if (name === "") throw new InvalidArgumentError(`--initial-cluster: empty member name in ${JSON.stringify(part)}`);
+    if (name === "")
+      throw new InvalidArgumentError(`--initial-cluster: empty member name in ${JSON.stringify(part)}`);
     const m = byName.get(name);
     if (m !== undefined) m.peerURLs.push(peer);
     else {
@@ -106,9 +108,12 @@ export function memberConfigFromFlags(f: MemberFlags): MemberConfig {
     // raftexample style: --id picks the member by position in --initial-cluster.
     if (initial === undefined) throw new KvConfigError("--id needs --initial-cluster");
     const m = initial[f.id - 1];
-    if (m === undefined) throw new KvConfigError(`--id ${f.id} is beyond the ${initial.length} members of --initial-cluster`);
+    if (m === undefined)
+      throw new KvConfigError(`--id ${f.id} is beyond the ${initial.length} members of --initial-cluster`);
     if (name !== undefined && name !== m.name) {
-      throw new KvConfigError(`--name ${name} does not match member ${f.id} (${m.name}) of --initial-cluster`);
+      throw new KvConfigError(
+        `--name ${name} does not match member ${f.id} (${m.name}) of --initial-cluster`,
+      );
     }
     name = m.name;
   }
@@ -196,7 +201,9 @@ async function runMember(f: MemberFlags): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   await m.start();
   console.log(`[${cfg.name}] member ${m.id.toString(16)} of cluster ${m.clusterId.toString(16)} is up`);
-  console.log(`[${cfg.name}]   client API: ${m.clientURL}   dashboard: ${m.clientURL}/ui   peers: ${m.peerURL}`);
+  console.log(
+    `[${cfg.name}]   client API: ${m.clientURL}   dashboard: ${m.clientURL}/ui   peers: ${m.peerURL}`,
+  );
 }
 
 interface ClusterFlags {
@@ -275,22 +282,54 @@ export function buildProgram(): Command {
   const program = new Command("tsraft-kv")
     .description("A replicated key-value server on etcd's raft (tsraft): run one member of a cluster.")
     .showHelpAfterError()
+    .enablePositionalOptions()
     .option("--name <name>", "this member's name (must appear in --initial-cluster)")
-    .option("--id <n>", "raftexample style: this member is the n-th of --initial-cluster (IDs 1..N)", positiveInt("--id"))
+    .option(
+      "--id <n>",
+      "raftexample style: this member is the n-th of --initial-cluster (IDs 1..N)",
+      positiveInt("--id"),
+    )
     .option(
       "--initial-cluster <list>",
       "members of a new cluster: name=peerURL,... (or peerURL,... with --id)",
       parseInitialCluster,
     )
-    .option("--cluster-token <token>", "distinguishes clusters started from the same member list", memberDefaults.clusterToken)
-    .option("--listen-peer <url>", "URL the peer (raft) server listens on", url("--listen-peer"), "http://127.0.0.1:2380")
-    .option("--listen-client <url>", "URL the client API listens on", url("--listen-client"), "http://127.0.0.1:2379")
-    .option("--advertise-peer <url>", "peer URL other members dial (default: --listen-peer)", url("--advertise-peer"))
-    .option("--advertise-client <url>", "client URL advertised (default: --listen-client)", url("--advertise-client"))
+    .option(
+      "--cluster-token <token>",
+      "distinguishes clusters started from the same member list",
+      memberDefaults.clusterToken,
+    )
+    .option(
+      "--listen-peer <url>",
+      "URL the peer (raft) server listens on",
+      url("--listen-peer"),
+      "http://127.0.0.1:2380",
+    )
+    .option(
+      "--listen-client <url>",
+      "URL the client API listens on",
+      url("--listen-client"),
+      "http://127.0.0.1:2379",
+    )
+    .option(
+      "--advertise-peer <url>",
+      "peer URL other members dial (default: --listen-peer)",
+      url("--advertise-peer"),
+    )
+    .option(
+      "--advertise-client <url>",
+      "client URL advertised (default: --listen-client)",
+      url("--advertise-client"),
+    )
     .option("--data-dir <dir>", "where the WAL and snapshots live (default: <name>.tsraft)")
     .option("--join <clientURL>", "join a running cluster through one of its members' client URL")
     .option("--learner", "with --join: join as a learner (promote later with POST /members/<id>/promote)")
-    .option("--snapshot-count <n>", "entries between snapshots", positiveInt("--snapshot-count"), memberDefaults.snapshotCount)
+    .option(
+      "--snapshot-count <n>",
+      "entries between snapshots",
+      positiveInt("--snapshot-count"),
+      memberDefaults.snapshotCount,
+    )
     .option(
       "--snapshot-catch-up-entries <n>",
       "entries kept after a snapshot for slow followers",
@@ -298,10 +337,30 @@ export function buildProgram(): Command {
       memberDefaults.snapshotCatchUpEntries,
     )
     .option("--tick-ms <ms>", "raft tick interval", positiveInt("--tick-ms"), memberDefaults.tickMs)
-    .option("--election-ticks <n>", "ticks without a leader before an election", positiveInt("--election-ticks"), 10)
-    .option("--max-key-bytes <n>", "largest key accepted", positiveInt("--max-key-bytes"), defaultLimits.maxKeyBytes)
-    .option("--max-value-bytes <n>", "largest value accepted", positiveInt("--max-value-bytes"), defaultLimits.maxValueBytes)
-    .option("--request-timeout <ms>", "time a write or read may wait before 504", positiveInt("--request-timeout"), 5000)
+    .option(
+      "--election-ticks <n>",
+      "ticks without a leader before an election",
+      positiveInt("--election-ticks"),
+      10,
+    )
+    .option(
+      "--max-key-bytes <n>",
+      "largest key accepted",
+      positiveInt("--max-key-bytes"),
+      defaultLimits.maxKeyBytes,
+    )
+    .option(
+      "--max-value-bytes <n>",
+      "largest value accepted",
+      positiveInt("--max-value-bytes"),
+      defaultLimits.maxValueBytes,
+    )
+    .option(
+      "--request-timeout <ms>",
+      "time a write or read may wait before 504",
+      positiveInt("--request-timeout"),
+      5000,
+    )
     .option("--peer-cert-file <file>", "TLS certificate for peer traffic")
     .option("--peer-key-file <file>", "TLS key for peer traffic")
     .option("--peer-trusted-ca-file <file>", "CA verifying peers (enables client-certificate checks)")
@@ -310,8 +369,15 @@ export function buildProgram(): Command {
     .option("--client-key-file <file>", "TLS key for the client API")
     .option("--client-trusted-ca-file <file>", "CA verifying API clients")
     .option("--client-cert-auth", "require client certificates from API clients")
-    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("warn"))
-    .option("--unsafe-no-fsync", "skip fdatasync (testing only: acknowledged writes can be lost on power failure)")
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["debug", "info", "warn", "error"])
+        .default("warn"),
+    )
+    .option(
+      "--unsafe-no-fsync",
+      "skip fdatasync (testing only: acknowledged writes can be lost on power failure)",
+    )
     .action(async (opts: MemberFlags) => {
       await runMember(opts);
     });
@@ -321,10 +387,24 @@ export function buildProgram(): Command {
     .description("run a local cluster of several members as child processes (Ctrl-C stops them all)")
     .option("--size <n>", "number of members", positiveInt("--size"), 3)
     .option("--data-dir <dir>", "parent directory of the members' data", "./data")
-    .option("--base-port <port>", "client port of m1; member i uses base+10(i-1) (client) and +1 (peer)", positiveInt("--base-port"), 2379)
+    .option(
+      "--base-port <port>",
+      "client port of m1; member i uses base+10(i-1) (client) and +1 (peer)",
+      positiveInt("--base-port"),
+      2379,
+    )
     .option("--host <host>", "address to listen on", "127.0.0.1")
-    .option("--snapshot-count <n>", "entries between snapshots", positiveInt("--snapshot-count"), memberDefaults.snapshotCount)
-    .addOption(new Option("--log-level <level>", "log level").choices(["debug", "info", "warn", "error"]).default("warn"))
+    .option(
+      "--snapshot-count <n>",
+      "entries between snapshots",
+      positiveInt("--snapshot-count"),
+      memberDefaults.snapshotCount,
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(["debug", "info", "warn", "error"])
+        .default("warn"),
+    )
     .option("--unsafe-no-fsync", "skip fdatasync (testing only)")
     .action(async (opts: ClusterFlags) => {
       await runCluster(opts);

@@ -28,7 +28,7 @@ import {
   isEmptySnap,
   type Snapshot,
 } from "../raftpb/index.ts";
-import { DiskStorage } from "../wal/index.ts";
+import { DiskStorage, WAL, WalSnapshot } from "../wal/index.ts";
 import { Command, decodeCommand, encodeCommand, Op } from "./command.ts";
 import { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 import { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
@@ -846,12 +846,12 @@ export class KvMember implements KvBackend {
   }
 
   async metricsText(): Promise<string> {
-    const stats = this.transport.stats();
-    for (const [id, s] of Object.entries(stats.peers ?? {})) {
-      const p = s as { sentBytes?: number; receivedBytes?: number; rttSeconds?: number };
-      if (p.sentBytes !== undefined) this.metrics.peerSentBytes.set({ To: id }, p.sentBytes);
-      if (p.receivedBytes !== undefined) this.metrics.peerReceivedBytes.set({ From: id }, p.receivedBytes);
-      if (p.rttSeconds !== undefined) this.metrics.peerRoundTrip.set({ To: id }, p.rttSeconds);
+    for (const [id, p] of Object.entries(this.transport.stats().peers)) {
+      this.metrics.peerSentBytes.set({ To: id }, p.sentBytes);
+      this.metrics.peerReceivedBytes.set({ From: id }, p.receivedBytes);
+      if (p.probe !== undefined && p.probe.pipeline.total > 0) {
+        this.metrics.peerRoundTrip.set({ To: id }, p.probe.pipeline.srttMs / 1000);
+      }
     }
     return this.metrics.text();
   }
@@ -897,10 +897,9 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 
 async function readWalIdentity(memberDir: string): Promise<{ nodeId: number; clusterId: number } | null> {
   try {
-    const s = await DiskStorage.open(memberDir, {});
-    const md = s.metadata;
-    await s.close();
-    return md ? decodeWalMetadata(md) : null;
+    const wal = await WAL.openForRead(join(memberDir, "wal"), new WalSnapshot());
+    const r = await wal.readAll();
+    return decodeWalMetadata(r.metadata);
   } catch {
     return null;
   }
