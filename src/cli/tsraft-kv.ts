@@ -82,7 +82,7 @@ interface MemberFlags {
   join?: string;
   learner?: boolean;
   snapshotCount: number;
-  snapshotCatchUpEntries: number;
+  snapshotCatchUpEntries?: number;
   tickMs: number;
   electionTicks: number;
   maxKeyBytes: number;
@@ -125,7 +125,8 @@ export function memberConfigFromFlags(f: MemberFlags): MemberConfig {
   if (f.join !== undefined && f.initialCluster !== undefined) {
     throw new KvConfigError("--join and --initial-cluster are mutually exclusive");
   }
-  if (f.snapshotCatchUpEntries >= f.snapshotCount) {
+  const catchUp = f.snapshotCatchUpEntries ?? Math.min(memberDefaults.snapshotCatchUpEntries, Math.floor(f.snapshotCount / 2));
+  if (catchUp >= f.snapshotCount) {
     throw new KvConfigError("--snapshot-catch-up-entries must be smaller than --snapshot-count");
   }
   const peerTls =
@@ -164,7 +165,7 @@ export function memberConfigFromFlags(f: MemberFlags): MemberConfig {
     listenClientURL: f.listenClient,
     advertiseClientURLs: f.advertiseClient ? [f.advertiseClient] : undefined,
     snapshotCount: f.snapshotCount,
-    snapshotCatchUpEntries: f.snapshotCatchUpEntries,
+    snapshotCatchUpEntries: catchUp,
     tickMs: f.tickMs,
     electionTicks: f.electionTicks,
     heartbeatTicks: 1,
@@ -200,6 +201,12 @@ async function runMember(f: MemberFlags): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   await m.start();
+  void m.done.then(() => {
+    if (!stopping) {
+      console.error(`[${cfg.name}] member stopped`);
+      process.exit(0);
+    }
+  });
   console.log(`[${cfg.name}] member ${m.id.toString(16)} of cluster ${m.clusterId.toString(16)} is up`);
   console.log(
     `[${cfg.name}]   client API: ${m.clientURL}   dashboard: ${m.clientURL}/ui   peers: ${m.peerURL}`,
@@ -332,9 +339,8 @@ export function buildProgram(): Command {
     )
     .option(
       "--snapshot-catch-up-entries <n>",
-      "entries kept after a snapshot for slow followers",
+      "entries kept after a snapshot for slow followers (default: min(5000, snapshot-count/2))",
       positiveInt("--snapshot-catch-up-entries"),
-      memberDefaults.snapshotCatchUpEntries,
     )
     .option("--tick-ms <ms>", "raft tick interval", positiveInt("--tick-ms"), memberDefaults.tickMs)
     .option(

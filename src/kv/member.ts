@@ -26,7 +26,9 @@ import {
   type Entry,
   EntryType,
   isEmptySnap,
-  type Snapshot,
+  MessageType,
+  Snapshot,
+  SnapshotMetadata,
 } from "../raftpb/index.ts";
 import { DiskStorage, WAL, WalSnapshot } from "../wal/index.ts";
 import { Command, decodeCommand, encodeCommand, Op } from "./command.ts";
@@ -148,6 +150,11 @@ export class KvMember implements KvBackend {
   private ticker: ReturnType<typeof setInterval> | null = null;
   private loop: Promise<void> | null = null;
   private stopped = false;
+  private resolveDone!: () => void;
+  /** Settles once the member has stopped, whoever stopped it (e.g. it was removed from the cluster). */
+  readonly done = new Promise<void>((r) => {
+    this.resolveDone = r;
+  });
   private readonly membersById = new Map<number, MemberInfo>();
   private readonly removed = new Set<number>();
   private confState: ConfState | null = null;
@@ -360,6 +367,7 @@ export class KvMember implements KvBackend {
     await this.transport?.stop();
     if (this.peerServer) await closeServer(this.peerServer, 1000);
     await this.storage?.close();
+    this.resolveDone();
   }
 
   // ------------------------------------------------------------------ the Ready loop
@@ -383,6 +391,7 @@ export class KvMember implements KvBackend {
     if (rd.softState !== null) this.onSoftState(rd.softState.lead, rd.hardState.term || this.term);
     if (rd.hardState.term !== 0) this.term = rd.hardState.term;
     const isLeader = this.lead === this.id;
+    this.refreshOutgoingSnapshots(rd);
     // The leader may send while it persists (Raft thesis §10.2.1); others persist first.
     if (isLeader) this.transport.send(rd.messages);
     const t0 = performance.now();
@@ -561,6 +570,26 @@ export class KvMember implements KvBackend {
     // The transport follows the snapshot's membership.
     if (this.transport !== undefined) {
       for (const m of app.members) if (m.id !== this.id) this.transport.addPeer(m.id, m.peerURLs);
+    }
+  }
+
+  /**
+   * Raft sends the latest stored snapshot, which may predate members added
+   * since (a new member would then reject it as not containing itself).
+   * Like etcd, ship a snapshot of the current applied state instead.
+   */
+  private refreshOutgoingSnapshots(rd: Ready): void {
+    let fresh: Snapshot | null = null;
+    for (const m of rd.messages) {
+      if (m.type !== MessageType.MsgSnap || m.snapshot === null) continue;
+      if (fresh === null) {
+        const term = this.storage.term(this.applied);
+        fresh = new Snapshot(
+          this.store.snapshot(this.appBlob()),
+          new SnapshotMetadata(this.confState ?? m.snapshot.metadata.confState, this.applied, term),
+        );
+      }
+      m.snapshot = fresh;
     }
   }
 

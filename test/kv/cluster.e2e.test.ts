@@ -1,0 +1,113 @@
+// tsraft-kv end to end, with every member a real process: replication and
+// linearizable reads, SIGKILL of the leader, catch-up by snapshot after
+// compaction, membership changes, and a full-cluster restart that keeps
+// every acknowledged write.
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import { http, ProcCluster, waitFor } from "./support/cluster.ts";
+
+const c = new ProcCluster();
+// Small snapshot interval so that the log is compacted during the test.
+c.extraArgs = ["--snapshot-count", "40", "--snapshot-catch-up-entries", "5"];
+after(async () => {
+  await c.cleanup();
+});
+
+const acked = new Map<string, string>();
+
+async function put(url: string, key: string, value: string): Promise<void> {
+  const r = await http("PUT", `${url}/kv/${key}`, value);
+  assert.equal(r.status, 200, `PUT ${key} via ${url}: ${r.text}`);
+  acked.set(key, value);
+}
+
+test("three members replicate and survive SIGKILL of the leader, restarts and membership changes", async (t) => {
+  const [m1, m2, m3] = [await c.add("m1"), await c.add("m2"), await c.add("m3")];
+  const initial = c.initialCluster(["m1", "m2", "m3"]);
+  for (const m of [m1!, m2!, m3!]) c.start(m, ["--initial-cluster", initial]);
+  try {
+    for (const m of [m1!, m2!, m3!]) await c.healthy(m);
+
+    await t.test("writes through any member are read back linearizably from every member", async () => {
+      for (let i = 0; i < 12; i++) await put([m1!, m2!, m3!][i % 3]!.client, `k${i}`, `v${i}`);
+      for (const m of [m1!, m2!, m3!]) {
+        for (const [k, v] of acked) {
+          const r = await http("GET", `${m.client}/kv/${k}`);
+          assert.equal(r.status, 200);
+          assert.equal(r.text, v, `${k} on ${m.name}`);
+        }
+      }
+      const range = (await http("GET", `${m2!.client}/kv?prefix=k1`)).json();
+      assert.deepEqual(
+        range.kvs.map((kv: { key: string }) => kv.key),
+        ["k1", "k10", "k11"],
+      );
+    });
+
+    let killed = m1!;
+    await t.test("SIGKILL of the leader: a new leader is elected and writes continue", async () => {
+      killed = await c.leader([m1!, m2!, m3!]);
+      const before = (await c.status(killed)).term;
+      await c.kill(killed, "SIGKILL");
+      const survivors = [m1!, m2!, m3!].filter((m) => m !== killed);
+      // Election timeout is 10 ticks x 20 ms; allow several.
+      const started = Date.now();
+      const next = await c.leader(survivors);
+      assert.notEqual(next, killed);
+      assert.ok(Date.now() - started < 5000, "a new leader within a few election timeouts");
+      assert.ok((await c.status(next)).term > before);
+      // Enough writes to snapshot and compact past what the dead member has.
+      for (let i = 12; i < 100; i++) await put(survivors[i % 2]!.client, `k${i}`, `v${i}`);
+    });
+
+    await t.test("the killed member restarts and catches up by snapshot", async () => {
+      c.start(killed, ["--initial-cluster", initial]);
+      await c.healthy(killed);
+      const leader = await c.leader([m1!, m2!, m3!]);
+      const target = (await c.status(leader)).commit;
+      await waitFor("catch-up", async () => (await c.status(killed)).applied >= target);
+      const st = await c.status(killed);
+      assert.ok(st.snapshotIndex > 0, "it restored from a snapshot sent by the leader");
+      for (const [k, v] of acked) {
+        const r = await http("GET", `${killed.client}/kv/${k}?consistency=serializable`);
+        assert.equal(r.text, v, `${k} on the restarted member`);
+      }
+    });
+
+    const m4 = await c.add("m4");
+    await t.test("a fourth member joins, and a member is removed", async () => {
+      c.start(m4, ["--join", m2!.client]);
+      await c.healthy(m4);
+      await waitFor("m4 has every key", async () => (await c.status(m4)).revision >= acked.size);
+      const members = (await http("GET", `${m1!.client}/members`)).json().members;
+      assert.equal(members.length, 4);
+      await put(m4.client, "from-m4", "hello");
+
+      const victim = m3!;
+      const id = (await c.status(victim)).id;
+      const del = await http("DELETE", `${m1!.client}/members/${id}`);
+      assert.equal(del.status, 200, del.text);
+      assert.equal(await c.exited(victim), 0, "a removed member shuts itself down");
+      victim.proc = null;
+      assert.equal((await http("GET", `${m2!.client}/members`)).json().members.length, 3);
+      await put(m2!.client, "after-removal", "still-works");
+    });
+
+    await t.test("a full restart keeps every acknowledged write", async () => {
+      const live = [m1!, m2!, m4];
+      await Promise.all(live.map((m) => c.kill(m, "SIGTERM")));
+      for (const m of [m1!, m2!]) c.start(m, ["--initial-cluster", initial]);
+      c.start(m4, ["--join", m2!.client]);
+      for (const m of live) await c.healthy(m);
+      for (const m of live) {
+        for (const [k, v] of acked) {
+          const r = await http("GET", `${m.client}/kv/${k}`);
+          assert.equal(r.text, v, `${k} on ${m.name} after the restart`);
+        }
+      }
+    });
+  } catch (err) {
+    console.error(c.dumpLogs());
+    throw err;
+  }
+});

@@ -1,0 +1,174 @@
+// Runs tsraft-kv members as real child processes for end-to-end tests.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { repoRoot } from "../../support/testdata.ts";
+
+const CLI = resolve(repoRoot, "src/cli/tsraft-kv.ts");
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export interface ProcMember {
+  name: string;
+  client: string;
+  peer: string;
+  dataDir: string;
+  proc: ChildProcess | null;
+  log: string[];
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function http(
+  method: string,
+  url: string,
+  body?: string | Uint8Array,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string; json: () => any }> {
+  const res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  return { status: res.status, text, json: () => JSON.parse(text) };
+}
+
+/** Fast raft timing for tests: 20 ms ticks, election after 10 ticks. */
+export const FAST = ["--tick-ms", "20", "--election-ticks", "10"];
+
+export class ProcCluster {
+  readonly root = mkdtempSync(join(tmpdir(), "tsraft-kv-e2e-"));
+  readonly members: ProcMember[] = [];
+  extraArgs: string[] = [];
+
+  async add(name: string): Promise<ProcMember> {
+    const m: ProcMember = {
+      name,
+      client: `http://127.0.0.1:${await freePort()}`,
+      peer: `http://127.0.0.1:${await freePort()}`,
+      dataDir: join(this.root, name),
+      proc: null,
+      log: [],
+    };
+    this.members.push(m);
+    return m;
+  }
+
+  initialCluster(names: string[]): string {
+    return this.members
+      .filter((m) => names.includes(m.name))
+      .map((m) => `${m.name}=${m.peer}`)
+      .join(",");
+  }
+
+  /** Starts a member process with extra flags (e.g. --initial-cluster or --join). */
+  start(m: ProcMember, flags: string[]): void {
+    const args = [
+      "--import",
+      "tsx",
+      CLI,
+      "--name",
+      m.name,
+      "--listen-peer",
+      m.peer,
+      "--listen-client",
+      m.client,
+      "--data-dir",
+      m.dataDir,
+      ...FAST,
+      ...this.extraArgs,
+      ...flags,
+    ];
+    const p = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const collect = (b: Buffer) => {
+      for (const line of b.toString().split("\n")) if (line !== "") m.log.push(line);
+      if (m.log.length > 2000) m.log.splice(0, 1000);
+    };
+    p.stdout!.on("data", collect);
+    p.stderr!.on("data", collect);
+    m.proc = p;
+  }
+
+  async healthy(m: ProcMember): Promise<void> {
+    await waitFor(`${m.name} healthy`, async () => (await http("GET", `${m.client}/health`)).status === 200);
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async kill(m: ProcMember, signal: NodeJS.Signals): Promise<number | null> {
+    const p = m.proc;
+    if (p === null || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => p.once("exit", (code) => r(code)));
+    p.kill(signal);
+    const code = await exited;
+    m.proc = null;
+    return code;
+  }
+
+  async exited(m: ProcMember, timeoutMs = 15_000): Promise<number | null> {
+    const p = m.proc;
+    if (p === null) return null;
+    if (p.exitCode !== null) return p.exitCode;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${m.name} did not exit`)), timeoutMs);
+      p.once("exit", (code) => {
+        clearTimeout(t);
+        resolve(code);
+      });
+    });
+  }
+
+  async status(m: ProcMember): Promise<any> {
+    return (await http("GET", `${m.client}/status`)).json();
+  }
+
+  /** The member that all running members agree is the leader. */
+  async leader(running: ProcMember[]): Promise<ProcMember> {
+    return waitFor("an agreed leader", async () => {
+      const sts = await Promise.all(running.map((m) => this.status(m)));
+      const lead = sts[0].leader;
+      if (lead === "0" || !sts.every((s) => s.leader === lead)) return undefined;
+      const i = sts.findIndex((s) => s.id === lead);
+      return i >= 0 ? running[i] : undefined;
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.members.map((m) => this.kill(m, "SIGTERM")));
+  }
+
+  async cleanup(): Promise<void> {
+    await Promise.all(this.members.map((m) => this.kill(m, "SIGKILL")));
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  dumpLogs(): string {
+    return this.members.map((m) => `--- ${m.name}\n${m.log.slice(-40).join("\n")}`).join("\n");
+  }
+}
