@@ -643,6 +643,18 @@ export function encodeEntry(e: Entry, profile: Profile = "P37"): Uint8Array {
   return encodeWith(e, profile === "G36", entryBodySize, writeEntry);
 }
 
+/** The encoded size of an entry under the given profile. */
+export function encodedEntrySize(e: Entry, profile: Profile = "P37"): number {
+  return entryBodySize(e, profile === "G36");
+}
+
+/** Encodes `e` into `buf` at `offset` (the WAL's write path); returns the offset just past it. */
+export function encodeEntryInto(e: Entry, buf: Uint8Array, offset: number, profile: Profile = "P37"): number {
+  const w = new Writer(buf, offset);
+  writeEntry(w, e, profile === "G36");
+  return w.pos;
+}
+
 export function decodeEntry(buf: Uint8Array, opts?: DecodeOptions): Entry {
   return decodeWith(buf, "Entry", (r) => readEntry(r, r.end, opts?.copy === true));
 }

@@ -1,0 +1,14 @@
+// tsraft/snap: etcd's snapshotter (format-compatible `.snap` and `.snap.db` files).
+
+export { SnapError, SnapErrorCode } from "./errors.ts";
+export { decodeSnapFile, encodeSnapFile } from "./snappb.ts";
+export {
+  BROKEN_SUFFIX,
+  DB_SUFFIX,
+  dbName,
+  readSnapFile,
+  SNAP_SUFFIX,
+  Snapshotter,
+  type SnapshotterOptions,
+  snapName,
+} from "./snapshotter.ts";

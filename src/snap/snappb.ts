@@ -1,0 +1,34 @@
+// snappb.snapshot, the envelope of a `.snap` file: { 1: crc uint32, 2: data bytes }.
+// The crc is CRC-32C of data alone (not chained); both fields as etcd writes them.
+
+import { DecodeError, lengthDelimitedSize, Reader, varintSize, Writer } from "../raftpb/index.ts";
+
+export function encodeSnapFile(crc: number, data: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(1 + varintSize(crc) + 1 + lengthDelimitedSize(data.length));
+  const w = new Writer(buf);
+  w.byte(0x08);
+  w.varint(crc);
+  w.byte(0x12);
+  w.bytes(data);
+  return buf;
+}
+
+/** Decodes the envelope; `data` aliases buf and is null when absent. Throws DecodeError. */
+export function decodeSnapFile(buf: Uint8Array): { crc: number; data: Uint8Array | null } {
+  const r = new Reader(buf);
+  let crc = 0;
+  let data: Uint8Array | null = null;
+  while (r.pos < r.end) {
+    const k = r.key("snappb.snapshot");
+    const f = k >>> 3;
+    const wt = k & 7;
+    if (f === 1 && wt === 0) {
+      const at = r.pos;
+      crc = r.uint("snappb.snapshot.crc");
+      if (crc > 0xffffffff) throw new DecodeError("snappb.snapshot.crc", "value exceeds uint32", at);
+    } else if (f === 2 && wt === 2) data = r.bytes("snappb.snapshot.data", false);
+    else if (f === 1 || f === 2) throw new DecodeError("snappb.snapshot", `wrong wire type ${wt}`, r.pos);
+    else r.skip(wt, "snappb.snapshot");
+  }
+  return { crc, data };
+}

@@ -1,0 +1,288 @@
+// etcd's snapshotter: raft snapshots as `%016x-%016x.snap` (term-index)
+// files, each one snappb envelope {crc32c(data), data = raftpb.Snapshot};
+// and application ("v3 backend") snapshots streamed to `%016x.snap.db`.
+
+import { randomInt } from "node:crypto";
+import { join, resolve } from "node:path";
+import { getLogger, type Logger } from "../raft/logger.ts";
+import { decodeSnapshot, encodeSnapshot, type Profile, type Snapshot } from "../raftpb/index.ts";
+import { crc32cUpdate } from "../wal/crc.ts";
+import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "../wal/fs.ts";
+import { hex16 } from "../wal/names.ts";
+import type { WalSnapshot } from "../wal/walpb.ts";
+import { SnapError, SnapErrorCode } from "./errors.ts";
+import { decodeSnapFile, encodeSnapFile } from "./snappb.ts";
+
+export const SNAP_SUFFIX = ".snap";
+export const DB_SUFFIX = ".snap.db";
+export const BROKEN_SUFFIX = ".broken";
+
+export interface SnapshotterOptions {
+  fs?: FileSystem;
+  logger?: Logger;
+  /** Encoding of the raft snapshot inside the file: "P37" (default) or "G36". */
+  profile?: Profile;
+}
+
+/** `<term>-<index>.snap`, 16 lowercase hex digits each. */
+export function snapName(term: number, index: number): string {
+  return `${hex16(term)}-${hex16(index)}${SNAP_SUFFIX}`;
+}
+
+/** `<index>.snap.db`. */
+export function dbName(index: number): string {
+  return `${hex16(index)}${DB_SUFFIX}`;
+}
+
+function ioError(what: string, cause: unknown, file?: string): SnapError {
+  const msg = (cause as Error)?.message ?? String(cause);
+  return new SnapError(SnapErrorCode.IO, `snap: ${what}: ${msg}`, { file, cause });
+}
+
+function checkIndex(what: string, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) {
+    throw new SnapError(SnapErrorCode.InvalidArgument, `snap: ${what} must be a safe non-negative integer`);
+  }
+}
+
+// Closes (if open) and removes a file whose writing failed; errors here would
+// only hide the original one.
+function discard(fs: FileSystem, fd: number, path: string): void {
+  try {
+    if (fd >= 0) fs.closeSync(fd);
+  } catch {}
+  try {
+    fs.unlinkSync(path);
+  } catch {}
+}
+
+/** Reads and checks one `.snap` file. */
+export function readSnapFile(path: string, fs: FileSystem = nodeFileSystem): Snapshot {
+  let buf: Uint8Array;
+  try {
+    const fd = fs.openSync(path, "r");
+    try {
+      buf = readWhole(fs, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (err) {
+    throw ioError(`read ${path}`, err, path);
+  }
+  if (buf.length === 0)
+    throw new SnapError(SnapErrorCode.EmptySnapshot, "snap: empty snapshot", { file: path });
+  let env: { crc: number; data: Uint8Array | null };
+  try {
+    env = decodeSnapFile(buf);
+  } catch (err) {
+    throw new SnapError(SnapErrorCode.Decode, `snap: cannot decode ${path}: ${(err as Error).message}`, {
+      file: path,
+      cause: err,
+    });
+  }
+  if (env.data === null || env.data.length === 0 || env.crc === 0) {
+    throw new SnapError(SnapErrorCode.EmptySnapshot, "snap: empty snapshot", { file: path });
+  }
+  if (crc32cUpdate(0, env.data) !== env.crc) {
+    throw new SnapError(SnapErrorCode.CRCMismatch, `snap: crc mismatch: ${path}`, { file: path });
+  }
+  try {
+    return decodeSnapshot(env.data);
+  } catch (err) {
+    throw new SnapError(
+      SnapErrorCode.Decode,
+      `snap: cannot decode snapshot in ${path}: ${(err as Error).message}`,
+      {
+        file: path,
+        cause: err,
+      },
+    );
+  }
+}
+
+export class Snapshotter {
+  readonly dir: string;
+  private readonly fs: FileSystem;
+  private readonly logger: Logger;
+  private readonly profile: Profile;
+
+  constructor(dir: string, opts?: SnapshotterOptions) {
+    this.dir = resolve(dir);
+    this.fs = opts?.fs ?? nodeFileSystem;
+    this.logger = opts?.logger ?? getLogger();
+    this.profile = opts?.profile ?? "P37";
+  }
+
+  /**
+   * Writes the snapshot to `<term>-<index>.snap` and fsyncs it and the
+   * directory. An empty snapshot (index 0) is not written. On failure the
+   * partial file is removed.
+   */
+  async saveSnap(snap: Snapshot): Promise<void> {
+    const md = snap.metadata;
+    checkIndex("snapshot index", md.index);
+    checkIndex("snapshot term", md.term);
+    if (md.index === 0) return;
+    const data = encodeSnapshot(snap, this.profile);
+    const file = encodeSnapFile(crc32cUpdate(0, data), data);
+    const path = join(this.dir, snapName(md.term, md.index));
+    const fs = this.fs;
+    let fd = -1;
+    try {
+      fd = fs.openSync(path, "w", 0o666);
+      writeAll(fs, fd, file, 0, file.length, 0);
+      await fs.fsync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      // etcd stops at the file fsync; syncing the directory too makes the
+      // new name as durable as the WAL record that will point at it.
+      await fsyncDir(fs, this.dir);
+    } catch (err) {
+      discard(fs, fd, path);
+      throw ioError(`save ${path}`, err, path);
+    }
+  }
+
+  /** The newest readable snapshot; unreadable files are renamed `.broken`. */
+  load(): Snapshot {
+    return this.loadMatching(() => true);
+  }
+
+  /**
+   * The newest readable snapshot that the WAL also records (same term and
+   * index), e.g. from WAL.validSnapshotEntries: a `.snap` file written just
+   * before a crash, without its WAL record, is skipped.
+   */
+  loadNewestAvailable(walSnaps: readonly WalSnapshot[]): Snapshot {
+    return this.loadMatching((s) =>
+      walSnaps.some((w) => w.index === s.metadata.index && w.term === s.metadata.term),
+    );
+  }
+
+  private loadMatching(pred: (s: Snapshot) => boolean): Snapshot {
+    for (const name of this.snapNames()) {
+      const path = join(this.dir, name);
+      let snap: Snapshot;
+      try {
+        snap = readSnapFile(path, this.fs);
+      } catch (err) {
+        if (err instanceof SnapError && err.code === SnapErrorCode.IO) throw err;
+        this.logger.warning(`snap: failed to read snapshot file ${path}: ${(err as Error).message}`);
+        try {
+          this.fs.renameSync(path, path + BROKEN_SUFFIX);
+        } catch (e) {
+          this.logger.warning(`snap: failed to rename broken snapshot file ${path}: ${(e as Error).message}`);
+        }
+        continue;
+      }
+      if (pred(snap)) return snap;
+    }
+    throw new SnapError(SnapErrorCode.NoSnapshot, "snap: no available snapshot");
+  }
+
+  /**
+   * The `.snap` file names, newest first. Leftover `db.tmp*` files from an
+   * interrupted defragmentation are deleted on the way, as etcd does.
+   */
+  snapNames(): string[] {
+    let names: string[];
+    try {
+      names = this.fs.readdirSync(this.dir);
+    } catch (err) {
+      throw ioError(`list ${this.dir}`, err);
+    }
+    const snaps: string[] = [];
+    for (const name of names) {
+      if (name.startsWith("db.tmp")) {
+        try {
+          this.fs.unlinkSync(join(this.dir, name));
+        } catch (err) {
+          if ((err as { code?: string }).code !== "ENOENT") {
+            throw ioError(`failed to remove orphaned .snap.db file ${name}`, err);
+          }
+        }
+      } else if (name.endsWith(SNAP_SUFFIX)) {
+        snaps.push(name);
+      } else if (name !== "db" && !name.endsWith(DB_SUFFIX) && !name.endsWith(BROKEN_SUFFIX)) {
+        this.logger.warning(`snap: found unexpected non-snap file; skipping: ${name}`);
+      }
+    }
+    return snaps.sort().reverse();
+  }
+
+  /**
+   * Streams an application snapshot into `<index>.snap.db` (through a temp
+   * file, fsynced, then renamed). If that file already exists it is kept and
+   * the new copy discarded. Returns the number of bytes read.
+   */
+  async saveDBFrom(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, index: number): Promise<number> {
+    checkIndex("index", index);
+    const fs = this.fs;
+    const tmp = join(this.dir, `tmp${randomInt(0, 2 ** 47)}`);
+    let fd = -1;
+    let n = 0;
+    try {
+      fd = fs.openSync(tmp, "w", 0o600);
+      for await (const chunk of source) {
+        writeAll(fs, fd, chunk, 0, chunk.length, n);
+        n += chunk.length;
+      }
+      await fs.fsync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      const target = join(this.dir, dbName(index));
+      if (fs.existsSync(target)) {
+        fs.unlinkSync(tmp);
+        return n;
+      }
+      fs.renameSync(tmp, target);
+      await fsyncDir(fs, this.dir);
+      return n;
+    } catch (err) {
+      discard(fs, fd, tmp);
+      throw ioError(`save db snapshot at index ${index}`, err);
+    }
+  }
+
+  /** Path of `<index>.snap.db`; ERR_SNAP_NO_DB_SNAPSHOT if it does not exist. */
+  dbFilePath(index: number): string {
+    checkIndex("index", index);
+    try {
+      this.fs.readdirSync(this.dir);
+    } catch (err) {
+      throw ioError(`list ${this.dir}`, err);
+    }
+    const path = join(this.dir, dbName(index));
+    if (!this.fs.existsSync(path)) {
+      throw new SnapError(SnapErrorCode.NoDBSnapshot, "snap: snapshot file doesn't exist", { file: path });
+    }
+    return path;
+  }
+
+  /** Deletes every `.snap.db` file older than the snapshot's index. Returns the names removed. */
+  releaseSnapDBs(snap: Snapshot): string[] {
+    const removed: string[] = [];
+    for (const name of this.fs.readdirSync(this.dir)) {
+      if (!name.endsWith(DB_SUFFIX)) continue;
+      const hex = name.slice(0, -DB_SUFFIX.length);
+      const index = /^[0-9a-fA-F]{1,16}$/.test(hex) ? Number.parseInt(hex, 16) : Number.NaN;
+      if (!Number.isSafeInteger(index)) {
+        this.logger.warning(`snap: failed to parse index from filename ${name}`);
+        continue;
+      }
+      if (index < snap.metadata.index) {
+        this.fs.unlinkSync(join(this.dir, name));
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
+  /** Deletes the oldest `.snap` files beyond the newest `max` (etcd's --max-snapshots). */
+  purge(max: number): string[] {
+    const names = this.snapNames();
+    const removed = names.slice(Math.max(0, max));
+    for (const name of removed) this.fs.unlinkSync(join(this.dir, name));
+    return removed;
+  }
+}

@@ -1,0 +1,451 @@
+// Reads records back from a list of segments, checking the CRC chain.
+//
+// Damage is classified the way etcd does it, with extra care so that a bit
+// flip is never mistaken for a torn write (which repair would cut away):
+//  - In any segment but the last, every defect is corruption.
+//  - In the last segment a frame is "torn" (a crash mid-write, error
+//    ERR_WAL_UNEXPECTED_EOF, repairable) when it runs past the end of the file
+//    or holds an all-zero 512-byte sector (etcd's rule); other defects are
+//    corruption. A torn-looking frame is still reported as corruption when the
+//    record in it is intact under another length (a damaged length word), or
+//    when valid, CRC-chained records follow it with no zero sector between:
+//    a real torn write only loses sectors, it never leaves good data behind
+//    without a hole.
+//  - A zero length word ends a segment (preallocated space), unless valid
+//    records follow it without a zero sector between (then it is corruption).
+//  - Padding must be zero and the length word's flag byte well formed (etcd
+//    ignores both; checking them costs nothing and catches flips there).
+
+import { DecodeError } from "../raftpb/index.ts";
+import { crc32cRange, crc32cUpdate } from "./crc.ts";
+import { hex, WalError, WalErrorCode } from "./errors.ts";
+import { type FileSystem, readWhole } from "./fs.ts";
+import { decodeRecordInto, RecordType, WalRecord } from "./walpb.ts";
+
+/** Sector size assumed by the torn-write test (etcd's minSectorSize). */
+export const SECTOR_SIZE = 512;
+
+export interface SegmentRef {
+  /** File name (no directory). */
+  name: string;
+  fd: number;
+}
+
+type Damage = "truncated" | "decode" | "crc" | "padding" | "header";
+
+export class Decoder {
+  private readonly fs: FileSystem;
+  private readonly segs: readonly SegmentRef[];
+  private si = -1;
+  private buf: Uint8Array | null = null;
+  /** Running CRC: the CRC of all record data read so far (seeded by crc records). */
+  crc = 0;
+  /** Offset just past the last valid frame in the current segment. */
+  lastOffset = 0;
+  /** The record just read (reused); its data aliases the segment buffer. */
+  readonly rec = new WalRecord();
+  /** Offset of the record just read within its segment. */
+  recOffset = 0;
+  /**
+   * For an entry record in etcd's layout: its payload (Entry.data), aliasing
+   * the segment, with `payloadStart` its offset; else null. The record's data
+   * is then [dataStart, dataEnd) of `segment` and `rec.data` is left null
+   * (call data()), which spares the replay one view per entry.
+   */
+  entryPayload: Uint8Array | null = null;
+  payloadStart = 0;
+  dataStart = 0;
+  dataEnd = 0;
+  private lazyData = false;
+
+  constructor(fs: FileSystem, segs: readonly SegmentRef[]) {
+    this.fs = fs;
+    this.segs = segs;
+  }
+
+  /** Name of the segment being read (the last one once reading is done). */
+  get segmentName(): string {
+    return this.segs[Math.max(0, Math.min(this.si, this.segs.length - 1))]!.name;
+  }
+
+  /** The buffer of the segment being read. */
+  get segment(): Uint8Array {
+    return this.buf!;
+  }
+
+  /** The data of the record just read (null if absent). */
+  data(): Uint8Array | null {
+    if (this.lazyData) {
+      this.rec.data = this.buf!.subarray(this.dataStart, this.dataEnd);
+      this.lazyData = false;
+    }
+    return this.rec.data;
+  }
+
+  /** Index of the segment being read in the list given to the constructor. */
+  get segmentIndex(): number {
+    return this.si;
+  }
+
+  private isLast(): boolean {
+    return this.si === this.segs.length - 1;
+  }
+
+  private advance(): boolean {
+    this.si++;
+    this.buf = null;
+    this.lastOffset = 0;
+    if (this.si >= this.segs.length) return false;
+    this.buf = readWhole(this.fs, this.segs[this.si]!.fd);
+    return true;
+  }
+
+  /**
+   * Reads the next record into `rec`. Returns false at the clean end of the
+   * log; throws WalError for a torn tail (ERR_WAL_UNEXPECTED_EOF) or damage.
+   * Crc records are checked against the running CRC and re-seed it.
+   */
+  next(): boolean {
+    for (;;) {
+      if (this.buf === null && !this.advance()) return false;
+      const buf = this.buf!;
+      const size = buf.length;
+      const x = this.lastOffset;
+      if (x + 8 > size) {
+        if (x !== size) this.damaged(x, "truncated", "partial length field");
+        if (this.isLast()) return false;
+        this.buf = null;
+        continue;
+      }
+      const lo = u32(buf, x);
+      const hi = u32(buf, x + 4);
+      if (lo === 0 && hi === 0) {
+        this.zeroWord(x);
+        if (this.isLast()) return false;
+        this.buf = null;
+        continue;
+      }
+      const n = lo + (hi & 0xffffff) * 0x100000000;
+      const flags = hi >>> 24;
+      const pad = flags & 0x80 ? flags & 7 : 0;
+      if (!validFlags(flags, n)) this.damaged(x, "header", `malformed length word (flags 0x${hex(flags)})`);
+      if (n > size - x - 8 - pad) this.damaged(x, "truncated", `record of ${n} bytes runs past end of file`);
+      const rec = this.rec;
+      const start = x + 8;
+      this.entryPayload = null;
+      this.lazyData = false;
+      const ds = canonicalRecord(buf, start, start + n, rec);
+      if (ds < 0) {
+        try {
+          decodeRecordInto(buf, start, start + n, rec);
+        } catch (err) {
+          if (!(err instanceof DecodeError)) throw err;
+          this.damaged(x, "decode", err.message, err);
+        }
+      } else {
+        this.dataStart = ds;
+        this.dataEnd = start + n;
+        if (rec.type === RecordType.Entry && ds < start + n)
+          this.lazyData = this.splitEntry(buf, ds, start + n);
+        if (!this.lazyData && rec.data === PRESENT) rec.data = buf.subarray(ds, start + n);
+      }
+      for (let i = start + n, end = start + n + pad; i < end; i++) {
+        if (buf[i] !== 0) this.damaged(x, "padding", "non-zero padding");
+      }
+      if (rec.type === RecordType.Crc) {
+        // A crc record carries the running CRC at the point it was written; a
+        // fresh decoder (crc 0) takes it as its seed.
+        if (this.crc !== 0 && rec.crc !== this.crc) {
+          throw crcMismatch(this.segmentName, x, rec.crc, this.crc);
+        }
+        this.crc = rec.crc;
+      } else {
+        let c: number;
+        if (this.lazyData) {
+          // Header bytes by table, payload natively, trailing bytes by table.
+          const p = this.entryPayload!;
+          const pe = this.payloadStart + p.length;
+          c = crc32cRange(this.crc, buf, this.dataStart, this.payloadStart);
+          c = crc32cUpdate(c, p);
+          c = crc32cRange(c, buf, pe, this.dataEnd);
+        } else {
+          c = rec.data === null ? this.crc : crc32cUpdate(this.crc, rec.data);
+        }
+        if (c !== rec.crc) this.damaged(x, "crc", "", undefined, rec.crc, c);
+        this.crc = c;
+      }
+      this.recOffset = x;
+      this.lastOffset = start + n + pad;
+      return true;
+    }
+  }
+
+  // Finds Entry.data (field 4) inside an entry record's data [ds, de), when
+  // the entry holds only the fields raft writes; false if it does not.
+  private splitEntry(buf: Uint8Array, ds: number, de: number): boolean {
+    let p = ds;
+    while (p < de) {
+      const key = buf[p++]!;
+      let v = 0;
+      let mul = 1;
+      for (let i = 0; ; i++) {
+        if (i === 8 || p >= de) return false;
+        const c = buf[p++]!;
+        v += (c & 0x7f) * mul;
+        if (c < 0x80) break;
+        mul *= 128;
+      }
+      if (key === 0x22) {
+        if (v > de - p) return false;
+        this.payloadStart = p;
+        this.entryPayload = buf.subarray(p, p + v);
+        return true;
+      }
+      if (key !== 0x08 && key !== 0x10 && key !== 0x18) return false;
+    }
+    return false;
+  }
+
+  // A zero length word: the end of the data in this segment, unless intact
+  // records follow it.
+  private zeroWord(x: number): void {
+    const buf = this.buf!;
+    if (!this.isLast()) {
+      if (!allZero(buf, x, buf.length)) {
+        throw corrupt(this.segmentName, x, "zero length field followed by data in a non-final segment");
+      }
+      return;
+    }
+    // An intact record right after the zero word, in the same sector: a torn
+    // write loses whole sectors, so the length word itself was damaged.
+    if ((x + 8) % SECTOR_SIZE !== 0 && this.intactWithOtherLength(x)) {
+      throw corrupt(this.segmentName, x, "zero length field in front of an intact record");
+    }
+    const y = this.resync(x + 8);
+    if (y >= 0 && !hasZeroSector(buf, x, y)) {
+      throw corrupt(this.segmentName, x, `zero length field followed by valid records at offset ${y}`);
+    }
+  }
+
+  private damaged(
+    x: number,
+    kind: Damage,
+    detail: string,
+    cause?: unknown,
+    expected = 0,
+    computed = 0,
+  ): never {
+    const name = this.segmentName;
+    const corruption =
+      kind === "crc" ? crcMismatch(name, x, expected, computed) : corrupt(name, x, detail, cause);
+    if (!this.isLast()) throw corruption;
+    const buf = this.buf!;
+    const size = buf.length;
+    // An intact record under a different length: the length word is damaged.
+    if (kind !== "crc" && this.intactWithOtherLength(x)) {
+      throw corrupt(name, x, `${detail}; the record itself is intact (damaged length field)`, cause);
+    }
+    let frameEnd = size;
+    if (x + 8 <= size) {
+      const n = u32(buf, x) + (u32(buf, x + 4) & 0xffffff) * 0x100000000;
+      frameEnd = Math.min(size, x + 8 + n + (buf[x + 7]! & 0x80 ? buf[x + 7]! & 7 : 0));
+    }
+    const torn = kind === "truncated" || hasZeroSector(buf, x + 8, frameEnd);
+    if (!torn) throw corruption;
+    const y = this.resync(x + 8);
+    if (y >= 0 && !hasZeroSector(buf, x, y)) {
+      throw corrupt(name, x, `${detail || "crc mismatch"}; valid records follow at offset ${y}`, cause);
+    }
+    throw new WalError(
+      WalErrorCode.UnexpectedEOF,
+      `unexpected EOF: torn record in file '${name}' at position: ${x}`,
+      { file: name, offset: x, cause: cause ?? corruption },
+    );
+  }
+
+  // Parses the record at x+8 by its own field structure, ignoring the length
+  // word, and checks it against the CRC chain.
+  private intactWithOtherLength(x: number): boolean {
+    const buf = this.buf!;
+    const size = buf.length;
+    const p = x + 8;
+    if (p + 4 > size || buf[p] !== 0x08 || buf[p + 2] !== 0x10) return false;
+    const type = buf[p + 1]!;
+    if (type < 1 || type > 5) return false;
+    const v = readVarint(buf, p + 3, size);
+    if (v === null) return false;
+    let end = v.next;
+    let c: number;
+    if (type === RecordType.Crc) {
+      c = this.crc;
+    } else {
+      if (end >= size || buf[end] !== 0x1a) return false;
+      const l = readVarint(buf, end + 1, size);
+      if (l === null || l.next + l.value > size) return false;
+      c = crc32cUpdate(this.crc, buf.subarray(l.next, l.next + l.value));
+      end = l.next + l.value;
+    }
+    if (c !== v.value || (type === RecordType.Crc && c === 0)) return false;
+    const declared = x + 8 <= size ? u32(buf, x) + (u32(buf, x + 4) & 0xffffff) * 0x100000000 : -1;
+    return declared !== end - p;
+  }
+
+  /**
+   * First 8-aligned offset >= from where two consecutive well-formed frames
+   * sit whose CRCs chain (the second's CRC extends the first's with its data);
+   * -1 if none. Only used on damage paths.
+   */
+  private resync(from: number): number {
+    const buf = this.buf!;
+    const size = buf.length;
+    let y = align8(from);
+    const rec = new WalRecord();
+    while (y + 16 <= size) {
+      // Jump to the next candidate record start (a record begins with 0x08).
+      const k = buf.indexOf(0x08, y + 8);
+      if (k < 0) return -1;
+      if (k % 8 !== 0) {
+        y = align8(k) - 8;
+        continue;
+      }
+      y = k - 8;
+      const a = frameAt(buf, y, rec);
+      if (a > 0) {
+        const prevCrc = rec.crc;
+        if (frameAt(buf, a, rec) > 0 && rec.type !== RecordType.Crc) {
+          const c = rec.data === null ? prevCrc : crc32cUpdate(prevCrc, rec.data);
+          if (c === rec.crc) return y;
+        }
+      }
+      y += 8;
+    }
+    return -1;
+  }
+}
+
+/**
+ * The replay fast path: parses a record laid out exactly as etcd writes it
+ * (`08 type 10 crc [1a len data]`) without allocating a reader. Returns the
+ * offset of the data (the end when there is none), or -1 for any other
+ * layout, which then goes through the general decoder.
+ */
+// Marks "data field present" between canonicalRecord and its caller.
+const PRESENT = new Uint8Array(0);
+
+function canonicalRecord(buf: Uint8Array, p: number, end: number, rec: WalRecord): number {
+  if (end - p < 4 || buf[p] !== 0x08 || buf[p + 2] !== 0x10) return -1;
+  const type = buf[p + 1]!;
+  if (type >= 0x80) return -1;
+  p += 3;
+  let crc = 0;
+  let shift = 1;
+  for (let i = 0; ; i++) {
+    if (i === 5 || p >= end) return -1;
+    const b = buf[p++]!;
+    crc += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+    shift *= 128;
+  }
+  if (crc > 0xffffffff) return -1;
+  let data: Uint8Array | null = null;
+  if (p < end) {
+    data = PRESENT;
+    if (buf[p++] !== 0x1a) return -1;
+    let len = 0;
+    shift = 1;
+    for (let i = 0; ; i++) {
+      if (i === 5 || p >= end) return -1;
+      const b = buf[p++]!;
+      len += (b & 0x7f) * shift;
+      if (b < 0x80) break;
+      shift *= 128;
+    }
+    if (p + len !== end) return -1;
+  }
+  rec.type = type;
+  rec.crc = crc;
+  rec.data = data;
+  return p;
+}
+
+/** Decodes a well-formed frame at y into rec; returns the offset after it, or -1. */
+function frameAt(buf: Uint8Array, y: number, rec: WalRecord): number {
+  const size = buf.length;
+  if (y + 8 > size) return -1;
+  const hi = u32(buf, y + 4);
+  const n = u32(buf, y) + (hi & 0xffffff) * 0x100000000;
+  const flags = hi >>> 24;
+  if (n < 4 || !validFlags(flags, n)) return -1;
+  const pad = flags & 0x80 ? flags & 7 : 0;
+  if (n > size - y - 8 - pad) return -1;
+  try {
+    decodeRecordInto(buf, y + 8, y + 8 + n, rec);
+  } catch {
+    return -1;
+  }
+  if (rec.type < 1 || rec.type > 5) return -1;
+  return y + 8 + n + pad;
+}
+
+// etcd writes the top byte as 0 (no padding) or 0x80 | padding, where padding
+// is what aligns the frame to 8 bytes; records from etcd < 3.0 have no
+// padding and a zero top byte whatever their length.
+function validFlags(flags: number, n: number): boolean {
+  if (flags === 0) return true;
+  return flags === (0x80 | ((8 - (n % 8)) % 8)) && n % 8 !== 0;
+}
+
+function align8(v: number): number {
+  return Math.ceil(v / 8) * 8;
+}
+
+function u32(buf: Uint8Array, p: number): number {
+  return (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+}
+
+function readVarint(buf: Uint8Array, p: number, end: number): { value: number; next: number } | null {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 10 && p < end; i++) {
+    const b = buf[p++]!;
+    v += (b & 0x7f) * mul;
+    if (b < 0x80) return v > Number.MAX_SAFE_INTEGER ? null : { value: v, next: p };
+    mul *= 128;
+  }
+  return null;
+}
+
+function allZero(buf: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * etcd's torn-write test: split [from, to) at every 512-byte boundary of the
+ * file offset; true if any piece is entirely zero.
+ */
+export function hasZeroSector(buf: Uint8Array, from: number, to: number): boolean {
+  let a = from;
+  while (a < to) {
+    const b = Math.min(to, (Math.floor(a / SECTOR_SIZE) + 1) * SECTOR_SIZE);
+    if (allZero(buf, a, b)) return true;
+    a = b;
+  }
+  return false;
+}
+
+export function crcMismatch(file: string, offset: number, expected: number, computed: number): WalError {
+  return new WalError(
+    WalErrorCode.CRCMismatch,
+    `walpb: crc mismatch: expected: ${hex(expected)} computed: ${hex(computed)}: in file '${file}' at position: ${offset}`,
+    { file, offset },
+  );
+}
+
+export function corrupt(file: string, offset: number, detail: string, cause?: unknown): WalError {
+  return new WalError(
+    WalErrorCode.Corrupt,
+    `wal: corrupt record: ${detail}: in file '${file}' at position: ${offset}`,
+    { file, offset, cause },
+  );
+}

@@ -1,0 +1,346 @@
+// DiskStorage: a durable raft Storage. The WAL and the snapshotter hold the
+// state on disk in etcd's formats (`<dir>/wal`, `<dir>/snap`, as etcd's
+// member/wal and member/snap); a MemoryStorage holds the same state in memory
+// and serves raft's reads. Every change goes to disk first and reaches the
+// cache only once it is durable, so raft never sees state a crash could lose.
+//
+// The etcd Ready loop maps onto it directly:
+//
+//   const rd = node.ready();
+//   await storage.save(rd);            // snapshot, entries, hard state; one fdatasync
+//   send(rd.messages); apply(rd.committedEntries); node.advance();
+//   ...
+//   await storage.createSnapshot(applied, confState, data);
+//   storage.compact(applied - catchUpEntries);
+
+import { join, resolve } from "node:path";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "../raft/errors.ts";
+import type { Storage } from "../raft/storage.ts";
+import { MemoryStorage } from "../raft/storage.ts";
+import {
+  type ConfState,
+  EMPTY_BYTES,
+  type Entry,
+  type HardState,
+  Snapshot,
+  SnapshotMetadata,
+} from "../raftpb/index.ts";
+import { SnapError, SnapErrorCode } from "../snap/errors.ts";
+import { Snapshotter } from "../snap/snapshotter.ts";
+import { WalError, WalErrorCode } from "./errors.ts";
+import { type FileSystem, nodeFileSystem } from "./fs.ts";
+import { isWalName, walExists } from "./names.ts";
+import {
+  checkIndex,
+  isEmptyHardState,
+  type ReadAllResult,
+  repair,
+  validSnapshotEntries,
+  WAL,
+  type WalOptions,
+} from "./wal.ts";
+import { WalSnapshot } from "./walpb.ts";
+
+export interface DiskStorageOptions extends WalOptions {
+  /**
+   * The WAL metadata (etcd: the encoded member and cluster IDs). Recorded when
+   * the WAL is created; when an existing WAL is opened it must be identical,
+   * else ERR_WAL_METADATA_MISMATCH (the directory belongs to another member
+   * or cluster). Omit to accept whatever the WAL holds.
+   */
+  metadata?: Uint8Array;
+  /** WAL directory (default `<dir>/wal`). */
+  walDir?: string;
+  /** Snapshot directory (default `<dir>/snap`). */
+  snapDir?: string;
+  /** Released WAL segments kept on disk (etcd's --max-wals, default 5; 0 deletes them all). */
+  maxWalFiles?: number;
+  /** `.snap` files kept (etcd's --max-snapshots, default 5, at least 1). */
+  maxSnapFiles?: number;
+}
+
+/** What one raft Ready asks to persist (the fields of etcd's Ready that concern storage). */
+export interface PersistRequest {
+  hardState?: HardState | null;
+  entries?: readonly Entry[];
+  snapshot?: Snapshot | null;
+  /** raft's Ready.mustSync; DiskStorage also syncs whenever etcd's own rule says so. */
+  mustSync?: boolean;
+}
+
+const NO_ENTRIES: readonly Entry[] = [];
+const noop = (): void => {};
+
+function isEmptySnap(s: Snapshot | null | undefined): boolean {
+  return s == null || s.metadata.index === 0;
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+export class DiskStorage implements Storage {
+  /** True if open() created a new, empty WAL. */
+  readonly created: boolean;
+  readonly wal: WAL;
+  readonly snapshotter: Snapshotter;
+  private readonly mem: MemoryStorage;
+  private readonly walDir: string;
+  private readonly fs: FileSystem;
+  private readonly maxWalFiles: number;
+  private readonly maxSnapFiles: number;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    wal: WAL,
+    snapshotter: Snapshotter,
+    mem: MemoryStorage,
+    created: boolean,
+    walDir: string,
+    o: DiskStorageOptions,
+  ) {
+    this.wal = wal;
+    this.snapshotter = snapshotter;
+    this.mem = mem;
+    this.created = created;
+    this.walDir = walDir;
+    this.fs = o.fs ?? nodeFileSystem;
+    this.maxWalFiles = o.maxWalFiles ?? 5;
+    this.maxSnapFiles = Math.max(1, o.maxSnapFiles ?? 5);
+  }
+
+  /**
+   * Opens the storage in `dir`, creating it if it holds no WAL. On an existing
+   * WAL it loads the newest snapshot the WAL vouches for, replays the log
+   * after it, and repairs a torn last record once (as etcd does). Corruption
+   * anywhere else is reported, never cut away.
+   */
+  static async open(dir: string, opts: DiskStorageOptions = {}): Promise<DiskStorage> {
+    const fs = opts.fs ?? nodeFileSystem;
+    dir = resolve(dir);
+    const walDir = resolve(opts.walDir ?? join(dir, "wal"));
+    const snapDir = resolve(opts.snapDir ?? join(dir, "snap"));
+    for (const [what, v] of [
+      ["maxWalFiles", opts.maxWalFiles],
+      ["maxSnapFiles", opts.maxSnapFiles],
+    ] as const) {
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 0)) {
+        throw new WalError(WalErrorCode.InvalidArgument, `storage: ${what} must be a non-negative integer`);
+      }
+    }
+    try {
+      fs.mkdirSync(snapDir, 0o700);
+    } catch (err) {
+      throw new WalError(WalErrorCode.IO, `storage: cannot create ${snapDir}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const snapshotter = new Snapshotter(snapDir, { fs, logger: opts.logger, profile: opts.profile });
+    const mem = new MemoryStorage();
+
+    if (!walExists(fs, walDir)) {
+      if (
+        fs.isDirectory(walDir) &&
+        fs.readdirSync(walDir).some((n) => n.endsWith(".broken") || isWalName(n))
+      ) {
+        throw new WalError(WalErrorCode.InvalidState, `storage: ${walDir} holds WAL leftovers but no WAL`);
+      }
+      const wal = await WAL.create(walDir, opts.metadata ?? EMPTY_BYTES, opts);
+      return new DiskStorage(wal, snapshotter, mem, true, walDir, opts);
+    }
+
+    const walSnaps = await validSnapshotEntries(walDir, opts);
+    let snap: Snapshot | null = null;
+    try {
+      snap = snapshotter.loadNewestAvailable(walSnaps);
+    } catch (err) {
+      if (!(err instanceof SnapError && err.code === SnapErrorCode.NoSnapshot)) throw err;
+    }
+    const walSnap =
+      snap === null ? new WalSnapshot() : new WalSnapshot(snap.metadata.index, snap.metadata.term);
+    const { wal, result } = await openAndRead(walDir, walSnap, opts);
+    if (opts.metadata !== undefined && !bytesEqual(opts.metadata, result.metadata)) {
+      await wal.close().catch(noop);
+      throw new WalError(
+        WalErrorCode.MetadataMismatch,
+        `storage: the WAL in ${walDir} was created with other metadata (another member or cluster)`,
+      );
+    }
+    if (snap !== null) mem.applySnapshot(snap);
+    if (!isEmptyHardState(result.hardState)) mem.setHardState(result.hardState);
+    mem.append(result.entries);
+    return new DiskStorage(wal, snapshotter, mem, false, walDir, opts);
+  }
+
+  // ------------------------------------------------------------ raft Storage (served from memory)
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.mem.initialState();
+  }
+
+  entries(lo: number, hi: number, maxSize: number): Entry[] {
+    return this.mem.entries(lo, hi, maxSize);
+  }
+
+  term(i: number): number {
+    return this.mem.term(i);
+  }
+
+  lastIndex(): number {
+    return this.mem.lastIndex();
+  }
+
+  firstIndex(): number {
+    return this.mem.firstIndex();
+  }
+
+  snapshot(): Snapshot {
+    return this.mem.snapshot();
+  }
+
+  // ------------------------------------------------------------ persistence
+
+  /**
+   * Persists one Ready in etcd's order: a snapshot's `.snap` file, then its
+   * WAL record; then the entries and hard state, with ONE fdatasync for all
+   * of them. Only then is the in-memory cache updated (and, after a
+   * snapshot, old WAL segments released and deleted). If anything fails the
+   * cache is left as it was and the error is thrown: nothing unsaved is ever
+   * visible to raft.
+   */
+  save(rd: PersistRequest): Promise<void> {
+    return this.serial(() => this.saveNow(rd));
+  }
+
+  private async saveNow(rd: PersistRequest): Promise<void> {
+    this.checkOpen();
+    const hs = rd.hardState;
+    const ents = rd.entries ?? NO_ENTRIES;
+    const snap = rd.snapshot;
+    const withSnap = !isEmptySnap(snap);
+    if (withSnap) {
+      const md = snap!.metadata;
+      await this.snapshotter.saveSnap(snap!);
+      await this.wal.saveSnapshot(new WalSnapshot(md.index, md.term, md.confState));
+    }
+    // After a snapshot the hard state must be durable before old segments go.
+    await this.wal.save(hs, ents, rd.mustSync === true || withSnap);
+    if (withSnap) {
+      this.mem.applySnapshot(snap!);
+      this.release(snap!.metadata.index);
+      this.snapshotter.releaseSnapDBs(snap!);
+    }
+    if (!isEmptyHardState(hs)) this.mem.setHardState(hs!);
+    if (ents.length > 0) this.mem.append(ents);
+  }
+
+  /**
+   * Makes a snapshot of the applied state at `index` (at most the last
+   * index, and newer than the current snapshot): writes the `.snap` file and
+   * the WAL snapshot record, then releases and deletes the WAL segments and
+   * snapshot files no longer needed. Pass the ConfState in effect at
+   * `index` (null keeps the current snapshot's).
+   */
+  createSnapshot(index: number, confState: ConfState | null, data: Uint8Array): Promise<Snapshot> {
+    return this.serial(async () => {
+      this.checkOpen();
+      checkIndex("snapshot index", index);
+      const cur = this.mem.snapshot().metadata;
+      if (index <= cur.index) throw ErrSnapOutOfDate;
+      if (index > this.mem.lastIndex()) throw ErrUnavailable;
+      const cs = confState ?? cur.confState;
+      const snap = new Snapshot(data, new SnapshotMetadata(cs, index, this.mem.term(index)));
+      await this.snapshotter.saveSnap(snap);
+      await this.wal.saveSnapshot(new WalSnapshot(index, snap.metadata.term, cs));
+      const made = this.mem.createSnapshot(index, cs, data);
+      this.release(index);
+      this.snapshotter.releaseSnapDBs(snap);
+      return made;
+    });
+  }
+
+  /**
+   * Drops entries before `index` from memory (raft's log compaction). The
+   * disk side is bounded by snapshots: createSnapshot releases old segments.
+   */
+  compact(index: number): void {
+    this.checkOpen();
+    checkIndex("compact index", index);
+    if (index <= this.mem.firstIndex() - 1) throw ErrCompacted;
+    this.mem.compact(index);
+  }
+
+  /** Closes the WAL (syncing it). Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.serial(async () => {
+      if (this.closed) return;
+      this.closed = true;
+      await this.wal.close();
+    });
+  }
+
+  // Releases the WAL segments before the snapshot at `index` and deletes the
+  // oldest released segments and snapshot files beyond the retention limits.
+  private release(index: number): void {
+    this.wal.releaseLockTo(index);
+    purgeSegments(this.fs, this.walDir, this.wal.lockedSegments, this.maxWalFiles);
+    this.snapshotter.purge(this.maxSnapFiles);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.then(noop, noop);
+    return p;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new WalError(WalErrorCode.Closed, "storage: closed");
+  }
+}
+
+/**
+ * Deletes the oldest `.wal` segments of `dir` while more than `max` remain,
+ * never one in `held` nor any that another process holds locked (etcd's purge
+ * stops at the first locked file). Returns the names deleted.
+ */
+export function purgeSegments(fs: FileSystem, dir: string, held: readonly string[], max: number): string[] {
+  const names = fs
+    .readdirSync(dir)
+    .filter((n) => isWalName(n))
+    .sort();
+  const removed: string[] = [];
+  const heldSet = new Set(held);
+  for (const name of names) {
+    if (names.length - removed.length <= max || heldSet.has(name)) break;
+    const path = join(dir, name);
+    const fd = fs.openSync(path, "r+");
+    try {
+      if (!fs.tryLock(fd)) break;
+      fs.unlinkSync(path);
+      removed.push(name);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return removed;
+}
+
+// Open + readAll, with etcd's single repair of a torn tail.
+async function openAndRead(
+  walDir: string,
+  snap: WalSnapshot,
+  opts: WalOptions,
+): Promise<{ wal: WAL; result: ReadAllResult }> {
+  for (let repaired = false; ; repaired = true) {
+    const wal = await WAL.open(walDir, snap, opts);
+    try {
+      return { wal, result: await wal.readAll() };
+    } catch (err) {
+      await wal.close().catch(noop);
+      if (repaired || !(err instanceof WalError) || err.code !== WalErrorCode.UnexpectedEOF) throw err;
+      if (!(await repair(walDir, opts))) throw err;
+    }
+  }
+}

@@ -1,0 +1,997 @@
+// etcd's write-ahead log: a directory of `%016x-%016x.wal` segments holding
+// framed walpb records chained by CRC-32C. Byte-compatible with etcd: a WAL
+// written here opens in etcd and the other way round.
+//
+// Life cycle (as in etcd): create() makes a new WAL ready to append; open()
+// and openForRead() return a WAL in "read" state whose readAll() must run
+// before anything can be appended (write mode) or which is closed after it
+// (read mode). Every mutating call is serialised: calls made without awaiting
+// the previous one queue up in order.
+
+import { dirname, join, resolve } from "node:path";
+import { getLogger, type Logger } from "../raft/logger.ts";
+import {
+  ConfState,
+  decodeEntry,
+  decodeHardState,
+  EMPTY_BYTES,
+  type Entry,
+  encodeHardState,
+  HardState,
+  type Profile,
+} from "../raftpb/index.ts";
+import { Decoder, type SegmentRef } from "./decoder.ts";
+import { Encoder } from "./encoder.ts";
+import { decodeEntryFast } from "./entry_fast.ts";
+import { ioError, WalError, WalErrorCode } from "./errors.ts";
+import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "./fs.ts";
+import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
+import { FilePipeline } from "./pipeline.ts";
+import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "./walpb.ts";
+
+/** etcd's SegmentSizeBytes: 64,000,000 bytes (decimal, not 64 MiB). */
+export const SEGMENT_SIZE_BYTES = 64 * 1000 * 1000;
+/** An fdatasync slower than this logs a "slow fdatasync" warning (etcd's warnSyncDuration). */
+export const WARN_SYNC_DURATION_MS = 1000;
+
+export interface WalOptions {
+  /** File system to use (default: node:fs). Tests inject faults through it. */
+  fs?: FileSystem;
+  /** Size segments are preallocated to and cut at (default 64,000,000). */
+  segmentSize?: number;
+  /** Encoding of entries and hard states: "P37" (etcd 3.7+, default) or "G36" (etcd 3.6). */
+  profile?: Profile;
+  /** Skip fdatasync (etcd's --unsafe-no-fsync): fast, and loses data on power failure. */
+  unsafeNoFsync?: boolean;
+  logger?: Logger;
+  /** Clock in milliseconds for the slow-sync warning (default performance.now). */
+  now?: () => number;
+}
+
+export interface ReadAllResult {
+  /** The metadata given to create(). */
+  metadata: Uint8Array;
+  /** The last hard state in the log (all zero if none). */
+  hardState: HardState;
+  /** Entries after the start snapshot; later records overwrite conflicting earlier ones. */
+  entries: Entry[];
+}
+
+interface Segment {
+  fd: number;
+  name: string;
+  seq: number;
+  index: number;
+}
+
+function segment(fd: number, name: string): Segment {
+  const { seq, index } = parseWalName(name);
+  return { fd, name, seq, index };
+}
+
+function resolved(opts: WalOptions | undefined): Required<Omit<WalOptions, "logger">> & { logger: Logger } {
+  const segmentSize = opts?.segmentSize ?? SEGMENT_SIZE_BYTES;
+  if (!Number.isSafeInteger(segmentSize) || segmentSize < 64) {
+    throw new WalError(WalErrorCode.InvalidArgument, `wal: invalid segment size ${segmentSize}`);
+  }
+  const profile = opts?.profile ?? "P37";
+  if (profile !== "P37" && profile !== "G36") {
+    throw new WalError(WalErrorCode.InvalidArgument, `wal: unknown profile ${String(profile)}`);
+  }
+  return {
+    fs: opts?.fs ?? nodeFileSystem,
+    segmentSize,
+    profile,
+    unsafeNoFsync: opts?.unsafeNoFsync === true,
+    logger: opts?.logger ?? getLogger(),
+    now: opts?.now ?? (() => performance.now()),
+  };
+}
+
+export function checkIndex(what: string, v: unknown): void {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new WalError(
+      WalErrorCode.InvalidArgument,
+      `wal: ${what} must be a safe non-negative integer, got ${String(v)}`,
+    );
+  }
+}
+
+export function isEmptyHardState(hs: HardState | null | undefined): boolean {
+  return hs == null || (hs.term === 0 && hs.vote === 0 && hs.commit === 0);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const noop = (): void => {};
+
+// Entries read back alias the segment buffer they were decoded from (no copy
+// per entry, which is what makes replay fast). A segment buffer mostly made
+// of dead bytes (the preallocated tail, or entries since overwritten) would
+// then be kept alive by a few entries: their payloads are moved into 1 MiB
+// slabs instead, so memory stays within twice the live payload.
+function compactPayloads(ents: Entry[]): void {
+  const live = new Map<ArrayBufferLike, number>();
+  for (let i = 0; i < ents.length; i++) {
+    const d = ents[i]!.data;
+    live.set(d.buffer, (live.get(d.buffer) ?? 0) + d.length);
+  }
+  let slab: Slab | null = null;
+  for (let i = 0; i < ents.length; i++) {
+    const e = ents[i]!;
+    const b = e.data.buffer;
+    if (e.data.length === 0) {
+      // Present-but-empty stays present (e.present keeps the bit), without pinning the segment.
+      e.data = EMPTY_BYTES;
+    } else if (live.get(b)! * 2 < b.byteLength) {
+      slab ??= new Slab();
+      e.data = slab.copy(e.data);
+    }
+  }
+}
+
+class Slab {
+  private buf: Uint8Array = EMPTY_BYTES;
+  private pos = 0;
+
+  copy(src: Uint8Array): Uint8Array {
+    const n = src.length;
+    if (n === 0) return EMPTY_BYTES;
+    if (n > 65536) return src.slice();
+    if (this.pos + n > this.buf.length) {
+      this.buf = new Uint8Array(1 << 20);
+      this.pos = 0;
+    }
+    this.buf.set(src, this.pos);
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+}
+
+export class WAL {
+  /** The directory holding the segments. */
+  readonly dir: string;
+  private readonly fs: FileSystem;
+  private readonly segmentSize: number;
+  private readonly profile: Profile;
+  private readonly unsafeNoFsync: boolean;
+  private readonly logger: Logger;
+  private readonly now: () => number;
+  private readonly writable: boolean;
+
+  private meta: Uint8Array = EMPTY_BYTES;
+  // The last non-empty hard state written by this object (not restored by readAll, as in etcd).
+  private state: HardState = new HardState(0, 0, 0);
+  private start: WalSnapshot;
+  private decoder: Decoder | null = null;
+  private encoder: Encoder | null = null;
+  private enti = 0;
+  // Write mode: locked segments, oldest first; the last one is the tail.
+  private locks: Segment[] = [];
+  // Read mode: the open segments.
+  private readFds: number[] = [];
+  private pipeline: FilePipeline | null = null;
+  private failure: WalError | null = null;
+  private closed = false;
+  private chain: Promise<unknown> = Promise.resolve();
+
+  private constructor(dir: string, o: ReturnType<typeof resolved>, writable: boolean, start: WalSnapshot) {
+    this.dir = dir;
+    this.fs = o.fs;
+    this.segmentSize = o.segmentSize;
+    this.profile = o.profile;
+    this.unsafeNoFsync = o.unsafeNoFsync;
+    this.logger = o.logger;
+    this.now = o.now;
+    this.writable = writable;
+    this.start = start;
+  }
+
+  // ------------------------------------------------------------ creation
+
+  /** True iff `dir` holds a WAL (at least one `.wal` file). */
+  static exist(dir: string, fs: FileSystem = nodeFileSystem): boolean {
+    return walExists(fs, dir);
+  }
+
+  /**
+   * Creates a WAL in `dir` with `metadata` recorded at the head of every
+   * segment. Built in `<dir>.tmp` and renamed into place, so a crash leaves
+   * either no WAL or a complete one. Refuses a directory that already holds
+   * a WAL (ERR_WAL_EXISTS) or anything else (ERR_WAL_DIR_NOT_EMPTY).
+   */
+  static async create(dir: string, metadata: Uint8Array, opts?: WalOptions): Promise<WAL> {
+    const o = resolved(opts);
+    const fs = o.fs;
+    dir = resolve(dir);
+    if (walExists(fs, dir)) throw new WalError(WalErrorCode.Exists, `file exists: ${dir}`);
+    if (fs.isDirectory(dir) && fs.readdirSync(dir).length > 0) {
+      throw new WalError(WalErrorCode.DirNotEmpty, `wal: ${dir} is not empty and holds no WAL`);
+    }
+    const tmp = `${dir}.tmp`;
+    const w = new WAL(dir, o, true, new WalSnapshot());
+    w.meta = metadata.slice();
+    let renamed = false;
+    try {
+      fs.rmSync(tmp);
+      fs.mkdirSync(tmp, 0o700);
+      const name = walName(0, 0);
+      const fd = fs.openSync(join(tmp, name), "w", 0o600);
+      w.locks.push(segment(fd, name));
+      if (!fs.tryLock(fd)) throw new WalError(WalErrorCode.Locked, "fileutil: file already locked");
+      fs.ftruncateSync(fd, o.segmentSize);
+      const enc = new Encoder(fs, fd, 0, 0, o.profile);
+      w.encoder = enc;
+      enc.appendCrc(0);
+      enc.appendData(RecordType.Metadata, w.meta);
+      await w.saveSnapshotNow(new WalSnapshot(0, 0));
+      if (fs.isDirectory(dir)) fs.rmSync(dir);
+      fs.renameSync(tmp, dir);
+      renamed = true;
+    } catch (err) {
+      w.closeFiles();
+      fs.rmSync(tmp);
+      throw wrapIO("create", err);
+    }
+    w.pipeline = new FilePipeline(fs, dir, o.segmentSize);
+    try {
+      await fsyncDir(fs, dirname(dir));
+    } catch (err) {
+      // The rename may not be durable: move the WAL aside, as etcd does.
+      await w.close().catch(noop);
+      if (renamed) fs.renameSync(dir, `${dir}.broken.${brokenSuffix(new Date())}`);
+      throw wrapIO("fsync parent directory", err);
+    }
+    return w;
+  }
+
+  /** See {@link repair}. */
+  static repair(dir: string, opts?: WalOptions): Promise<boolean> {
+    return repair(dir, opts);
+  }
+
+  /** See {@link verify}. */
+  static verify(dir: string, snap?: WalSnapshot, opts?: WalOptions): Promise<HardState> {
+    return verify(dir, snap, opts);
+  }
+
+  /** See {@link validSnapshotEntries}. */
+  static validSnapshotEntries(dir: string, opts?: WalOptions): Promise<WalSnapshot[]> {
+    return validSnapshotEntries(dir, opts);
+  }
+
+  /** Opens a WAL for appending, at the snapshot the caller holds; call readAll() next. */
+  static async open(dir: string, snap: WalSnapshot = new WalSnapshot(), opts?: WalOptions): Promise<WAL> {
+    return WAL.openAt(dir, snap, true, resolved(opts));
+  }
+
+  /** Opens a WAL read-only (no locks); call readAll(), which then closes the files. */
+  static async openForRead(
+    dir: string,
+    snap: WalSnapshot = new WalSnapshot(),
+    opts?: WalOptions,
+  ): Promise<WAL> {
+    return WAL.openAt(dir, snap, false, resolved(opts));
+  }
+
+  private static openAt(dir: string, snap: WalSnapshot, write: boolean, o: ReturnType<typeof resolved>): WAL {
+    checkIndex("snapshot index", snap.index);
+    checkIndex("snapshot term", snap.term);
+    dir = resolve(dir);
+    const { names, from } = selectFiles(o.fs, dir, snap.index);
+    const w = new WAL(dir, o, write, new WalSnapshot(snap.index, snap.term, snap.confState));
+    const refs: SegmentRef[] = [];
+    try {
+      for (const name of names.slice(from)) {
+        const path = join(dir, name);
+        const fd = o.fs.openSync(path, write ? "r+" : "r");
+        if (write) {
+          w.locks.push(segment(fd, name));
+          if (!o.fs.tryLock(fd)) {
+            throw new WalError(WalErrorCode.Locked, `fileutil: file already locked: ${path}`);
+          }
+        } else {
+          w.readFds.push(fd);
+        }
+        refs.push({ name, fd });
+      }
+    } catch (err) {
+      w.closeFiles();
+      throw wrapIO("open", err);
+    }
+    w.decoder = new Decoder(o.fs, refs);
+    if (write) w.pipeline = new FilePipeline(o.fs, dir, o.segmentSize);
+    return w;
+  }
+
+  // ------------------------------------------------------------ reading
+
+  /**
+   * Reads every record from the start snapshot on. Write mode requires the log
+   * to end cleanly: a torn last record throws ERR_WAL_UNEXPECTED_EOF (run
+   * WAL.repair and reopen); afterwards the WAL appends after the last record.
+   * Read mode tolerates a torn tail, reports ERR_WAL_SNAPSHOT_NOT_FOUND if the
+   * start snapshot is missing (the data read is on `err.partial`), and closes
+   * the files.
+   */
+  readAll(): Promise<ReadAllResult> {
+    return this.serial(() => this.readAllNow());
+  }
+
+  private readAllNow(): ReadAllResult {
+    this.checkNotClosed();
+    const d = this.decoder;
+    if (d === null) throw new WalError(WalErrorCode.DecoderNotFound, "wal: decoder not found");
+    this.decoder = null;
+    const start = this.start;
+    const ents: Entry[] = [];
+    let metadata: Uint8Array | null = null;
+    let state = new HardState(0, 0, 0);
+    let match = false;
+    let maxTerm = 0;
+    try {
+      while (d.next()) {
+        const rec = d.rec;
+        const data =
+          rec.type === RecordType.Entry && d.entryPayload !== null ? EMPTY_BYTES : (d.data() ?? EMPTY_BYTES);
+        switch (rec.type) {
+          case RecordType.Entry: {
+            let e =
+              d.entryPayload !== null
+                ? decodeEntryFast(d.segment, d.dataStart, d.dataEnd, d.payloadStart, d.entryPayload)
+                : null;
+            if (e === null) {
+              const raw = d.data() ?? EMPTY_BYTES;
+              e = decodeEntryFast(raw, 0, raw.length, -1, null);
+            }
+            if (e === null) {
+              try {
+                e = decodeEntry(d.data() ?? EMPTY_BYTES);
+              } catch (err) {
+                throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
+              }
+            }
+            if (e.index === 0 || e.term === 0) {
+              throw payloadError(d, `entry with index ${e.index} term ${e.term}`);
+            }
+            if (e.term > maxTerm) maxTerm = e.term;
+            if (e.index > start.index) {
+              const off = e.index - start.index - 1;
+              if (off > ents.length) {
+                throw withPartial(
+                  new WalError(
+                    WalErrorCode.SliceOutOfRange,
+                    `wal: slice bounds out of range, snapshot[Index: ${start.index}, Term: ${start.term}], current entry[Index: ${e.index}, Term: ${e.term}], len(ents): ${ents.length}`,
+                    { file: d.segmentName, offset: d.recOffset },
+                  ),
+                  { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents },
+                );
+              }
+              // Raft logs never decrease in term (log matching): a lower term
+              // than the entry it follows means the record is not what was written.
+              const prevTerm = off === 0 ? 0 : ents[off - 1]!.term;
+              if (e.term < prevTerm) {
+                throw payloadError(
+                  d,
+                  `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`,
+                );
+              }
+              if (off < ents.length) ents.length = off;
+              ents.push(e);
+            }
+            this.enti = e.index;
+            break;
+          }
+          case RecordType.State: {
+            const hs = payload(d, "hard state", () => decodeHardState(data));
+            // Save never writes an empty hard state, and raft's term is >= 1
+            // once anything is persisted.
+            if (hs.term === 0) throw payloadError(d, "hard state with term 0");
+            // Entries are written with a term no greater than the node's, and
+            // the node's term only grows.
+            if (hs.term < maxTerm)
+              throw payloadError(d, `hard state term ${hs.term} below entry term ${maxTerm}`);
+            state = hs;
+            break;
+          }
+          case RecordType.Metadata:
+            if (metadata !== null && !bytesEqual(metadata, data)) {
+              throw new WalError(
+                WalErrorCode.MetadataConflict,
+                `wal: conflicting metadata found: in file '${d.segmentName}' at position: ${d.recOffset}`,
+                { file: d.segmentName, offset: d.recOffset },
+              );
+            }
+            if (metadata === null) metadata = data.slice();
+            break;
+          case RecordType.Crc:
+            break; // checked by the decoder
+          case RecordType.Snapshot: {
+            const s = payload(d, "snapshot", () => decodeWalSnapshot(data));
+            if (s.index === start.index) {
+              if (s.term !== start.term) {
+                throw new WalError(
+                  WalErrorCode.SnapshotMismatch,
+                  `wal: snapshot mismatch: want index ${start.index} term ${start.term}, found term ${s.term} in file '${d.segmentName}' at position: ${d.recOffset}`,
+                  { file: d.segmentName, offset: d.recOffset },
+                );
+              }
+              match = true;
+            }
+            break;
+          }
+          default:
+            throw new WalError(
+              WalErrorCode.UnexpectedBlockType,
+              `unexpected block type ${rec.type}: in file '${d.segmentName}' at position: ${d.recOffset}`,
+              { file: d.segmentName, offset: d.recOffset },
+            );
+        }
+      }
+    } catch (err) {
+      const tornTail = err instanceof WalError && err.code === WalErrorCode.UnexpectedEOF;
+      if (this.writable || !tornTail) {
+        if (!this.writable) this.closeFiles();
+        throw err;
+      }
+      // Read mode: a torn last record is the end of the log.
+    }
+    compactPayloads(ents);
+    const result: ReadAllResult = { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents };
+    this.start = new WalSnapshot();
+    this.meta = result.metadata;
+    if (!this.writable) {
+      this.closeFiles();
+      if (!match) {
+        throw withPartial(
+          new WalError(
+            WalErrorCode.SnapshotNotFound,
+            `wal: snapshot not found (index ${start.index}, term ${start.term})`,
+          ),
+          result,
+        );
+      }
+      return result;
+    }
+    // Write mode. A zero length word ends the log, but a torn write may have
+    // left stray bytes after it: zero everything from the end of the last
+    // record, keeping the file size, so new records never mix with old bytes.
+    // (etcd does not report a missing start snapshot in write mode either.)
+    const tail = this.tail();
+    const off = d.lastOffset;
+    try {
+      const size = this.fs.fileSize(tail.fd);
+      if (size > off) {
+        this.fs.ftruncateSync(tail.fd, off);
+        this.fs.ftruncateSync(tail.fd, size);
+      }
+    } catch (err) {
+      throw this.fail("zero the tail after the last record", err);
+    }
+    this.encoder = new Encoder(this.fs, tail.fd, off, d.crc, this.profile);
+    return result;
+  }
+
+  // ------------------------------------------------------------ writing
+
+  /**
+   * Appends entries and the hard state, then fdatasyncs once if raft must
+   * sync (entries present, or term/vote changed since the last state this
+   * WAL wrote), or if `mustSync` is true. An empty hard state with no entries
+   * writes nothing. Cuts a new segment when the tail reaches the segment size.
+   */
+  save(
+    hardState: HardState | null | undefined,
+    entries: readonly Entry[],
+    mustSync?: boolean,
+  ): Promise<void> {
+    return this.serial(() => this.saveNow(hardState, entries, mustSync === true));
+  }
+
+  private async saveNow(
+    hs: HardState | null | undefined,
+    ents: readonly Entry[],
+    force: boolean,
+  ): Promise<void> {
+    const enc = this.checkWritable();
+    const hsEmpty = isEmptyHardState(hs);
+    if (!hsEmpty) {
+      checkIndex("hard state term", hs!.term);
+      checkIndex("hard state vote", hs!.vote);
+      checkIndex("hard state commit", hs!.commit);
+    }
+    for (let i = 0; i < ents.length; i++) {
+      const e = ents[i]!;
+      if (!Number.isSafeInteger(e.index) || !Number.isSafeInteger(e.term) || e.index < 0 || e.term < 0) {
+        checkIndex("entry index", e.index);
+        checkIndex("entry term", e.term);
+      }
+    }
+    if (hsEmpty && ents.length === 0) return;
+    const must = force || ents.length > 0 || hs!.vote !== this.state.vote || hs!.term !== this.state.term;
+    for (let i = 0; i < ents.length; i++) enc.appendEntry(ents[i]!);
+    if (!hsEmpty) enc.appendData(RecordType.State, encodeHardState(hs!, this.profile));
+    this.flush(enc);
+    if (ents.length > 0) this.enti = ents[ents.length - 1]!.index;
+    if (!hsEmpty) this.state = new HardState(hs!.term, hs!.vote, hs!.commit);
+    if (enc.offset < this.segmentSize) {
+      if (must) await this.syncNow();
+      return;
+    }
+    await this.cut();
+  }
+
+  /**
+   * Appends a snapshot marker and fdatasyncs. A snapshot other than the
+   * initial {0, 0} must carry its ConfState (etcd >= 3.5 rule).
+   */
+  saveSnapshot(snap: WalSnapshot): Promise<void> {
+    return this.serial(() => this.saveSnapshotNow(snap));
+  }
+
+  private async saveSnapshotNow(snap: WalSnapshot): Promise<void> {
+    const enc = this.checkWritable();
+    if (snap == null) throw new WalError(WalErrorCode.InvalidSnapshot, "snapshot is nil");
+    if (!Number.isSafeInteger(snap.index) || snap.index < 0) {
+      throw new WalError(WalErrorCode.InvalidSnapshot, `snapshot is missing index: ${String(snap.index)}`);
+    }
+    if (!Number.isSafeInteger(snap.term) || snap.term < 0) {
+      throw new WalError(WalErrorCode.InvalidSnapshot, `snapshot is missing term: ${String(snap.term)}`);
+    }
+    if (snap.index > 0 && snap.confState == null) {
+      throw new WalError(
+        WalErrorCode.InvalidSnapshot,
+        `Saved (not-initial) snapshot is missing ConfState: index:${snap.index} term:${snap.term}`,
+      );
+    }
+    if (snap.confState != null && !(snap.confState instanceof ConfState)) {
+      throw new WalError(WalErrorCode.InvalidSnapshot, "snapshot confState must be a ConfState");
+    }
+    enc.appendData(RecordType.Snapshot, encodeWalSnapshot(snap, this.profile));
+    this.flush(enc);
+    if (this.enti < snap.index) this.enti = snap.index;
+    await this.syncNow();
+  }
+
+  /** Flushes and fdatasyncs the tail segment. */
+  sync(): Promise<void> {
+    return this.serial(async () => {
+      this.checkWritable();
+      await this.syncNow();
+    });
+  }
+
+  // Writes the encoder's batch. On failure the bytes that may have reached
+  // the file are zeroed (best effort) so that a reopen sees the log end
+  // before the failed batch, and the WAL refuses further writes.
+  private flush(enc: Encoder): void {
+    const at = enc.offset;
+    const len = enc.buffered;
+    try {
+      enc.flush();
+    } catch (err) {
+      enc.discard();
+      try {
+        writeAll(this.fs, enc.fd, new Uint8Array(len), 0, len, at);
+      } catch {}
+      throw this.fail("write", err);
+    }
+  }
+
+  private async syncNow(): Promise<void> {
+    if (this.unsafeNoFsync) return;
+    const t0 = this.now();
+    try {
+      await this.fs.fdatasync(this.tail().fd);
+    } catch (err) {
+      throw this.fail("fdatasync", err);
+    }
+    const took = this.now() - t0;
+    if (took > WARN_SYNC_DURATION_MS) {
+      this.logger.warning(
+        `slow fdatasync: took ${took.toFixed(0)}ms, expected-duration ${WARN_SYNC_DURATION_MS}ms`,
+      );
+    }
+  }
+
+  // Starts the next segment: the tail is truncated to its data and synced;
+  // the preallocated file from the pipeline gets the crc, metadata and state
+  // header records, is synced, and renamed into place; the directory is
+  // synced so that the new name survives a crash before later saves use it.
+  private async cut(): Promise<void> {
+    const fs = this.fs;
+    const old = this.tail();
+    const enc = this.encoder!;
+    try {
+      fs.ftruncateSync(old.fd, enc.offset);
+    } catch (err) {
+      throw this.fail("truncate segment", err);
+    }
+    const name = walName(old.seq + 1, this.enti + 1);
+    let file: { fd: number; path: string };
+    try {
+      file = await this.pipeline!.take();
+    } catch (err) {
+      throw this.fail("take preallocated segment", err);
+    }
+    const next = new Encoder(fs, file.fd, 0, enc.crc, this.profile);
+    next.appendCrc(enc.crc);
+    next.appendData(RecordType.Metadata, this.meta);
+    if (!isEmptyHardState(this.state))
+      next.appendData(RecordType.State, encodeHardState(this.state, this.profile));
+    this.locks.push(segment(file.fd, name));
+    this.encoder = next;
+    this.flush(next);
+    if (!this.unsafeNoFsync) {
+      try {
+        // Both files are independent until the rename; sync them together.
+        await Promise.all([fs.fdatasync(old.fd), fs.fdatasync(file.fd)]);
+      } catch (err) {
+        throw this.fail("fdatasync at cut", err);
+      }
+    }
+    try {
+      fs.renameSync(file.path, join(this.dir, name));
+      await fsyncDir(fs, this.dir);
+    } catch (err) {
+      throw this.fail("rename new segment", err);
+    }
+    this.logger.info(`created a new WAL segment: ${join(this.dir, name)}`);
+  }
+
+  /**
+   * Releases (closes and unlocks) the segments that only hold entries before
+   * `index`, keeping the one that may still hold entries at `index`. Returns
+   * the names released; they may then be deleted (see purgeSegments).
+   */
+  releaseLockTo(index: number): string[] {
+    checkIndex("index", index);
+    if (this.locks.length === 0) return [];
+    let smaller = this.locks.length - 1;
+    for (let i = 0; i < this.locks.length; i++) {
+      if (this.locks[i]!.index >= index) {
+        smaller = i - 1;
+        break;
+      }
+    }
+    if (smaller <= 0) return [];
+    const released = this.locks.slice(0, smaller);
+    this.locks = this.locks.slice(smaller);
+    for (const s of released) this.closeFd(s.fd);
+    return released.map((s) => s.name);
+  }
+
+  /** Stops the pipeline, syncs the tail and closes every file. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.serial(async () => {
+      if (this.closed) return;
+      let err: unknown = null;
+      if (this.pipeline !== null) {
+        await this.pipeline.close().catch((e: unknown) => {
+          err = e;
+        });
+        this.pipeline = null;
+      }
+      if (this.encoder !== null && this.failure === null && this.locks.length > 0) {
+        await this.syncNow().catch((e: unknown) => {
+          err ??= e;
+        });
+      }
+      this.closed = true;
+      this.encoder = null;
+      this.decoder = null;
+      this.closeFiles();
+      if (err !== null) throw wrapIO("close", err);
+    });
+  }
+
+  // ------------------------------------------------------------ accessors
+
+  /** The metadata given to create() (known after create or readAll). */
+  get metadata(): Uint8Array {
+    return this.meta;
+  }
+
+  /** Index of the last entry written or read (etcd's enti). */
+  get lastIndex(): number {
+    return this.enti;
+  }
+
+  /** Names of the segments this WAL holds locked, oldest first. */
+  get lockedSegments(): string[] {
+    return this.locks.map((s) => s.name);
+  }
+
+  /** Name of the segment being appended to. */
+  get tailSegment(): string {
+    return this.tail().name;
+  }
+
+  /** Offset in the tail segment where the next record goes. */
+  get tailOffset(): number {
+    return this.encoder?.offset ?? 0;
+  }
+
+  /** The error that made this WAL refuse writes, if any. */
+  get failed(): WalError | null {
+    return this.failure;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private tail(): Segment {
+    const t = this.locks[this.locks.length - 1];
+    if (t === undefined) throw new WalError(WalErrorCode.InvalidState, "wal: no segment held");
+    return t;
+  }
+
+  private serial<T>(fn: () => T | Promise<T>): Promise<T> {
+    const p = this.chain.then(fn);
+    this.chain = p.then(noop, noop);
+    return p;
+  }
+
+  private checkNotClosed(): void {
+    if (this.closed) throw new WalError(WalErrorCode.Closed, "wal: closed");
+  }
+
+  private checkWritable(): Encoder {
+    this.checkNotClosed();
+    if (this.failure !== null) {
+      throw new WalError(
+        WalErrorCode.Failed,
+        `wal: refusing writes after an earlier failure: ${this.failure.message}`,
+        {
+          cause: this.failure,
+        },
+      );
+    }
+    if (!this.writable) throw new WalError(WalErrorCode.InvalidState, "wal: opened read-only");
+    if (this.encoder === null) {
+      throw new WalError(WalErrorCode.InvalidState, "wal: readAll must be called before appending");
+    }
+    return this.encoder;
+  }
+
+  private fail(what: string, err: unknown): WalError {
+    const e = wrapIO(what, err);
+    this.failure ??= e;
+    return e;
+  }
+
+  private closeFd(fd: number): void {
+    try {
+      this.fs.closeSync(fd);
+    } catch {}
+  }
+
+  private closeFiles(): void {
+    for (const s of this.locks) this.closeFd(s.fd);
+    for (const fd of this.readFds) this.closeFd(fd);
+    this.locks = [];
+    this.readFds = [];
+  }
+}
+
+function wrapIO(what: string, err: unknown): WalError {
+  return err instanceof WalError ? err : ioError(what, err);
+}
+
+function withPartial(err: WalError, partial: ReadAllResult): WalError {
+  (err as WalError & { partial?: ReadAllResult }).partial = partial;
+  return err;
+}
+
+function payloadError(d: Decoder, detail: string, cause?: unknown): WalError {
+  return new WalError(
+    WalErrorCode.Corrupt,
+    `wal: corrupt record: ${detail}: in file '${d.segmentName}' at position: ${d.recOffset}`,
+    { file: d.segmentName, offset: d.recOffset, cause },
+  );
+}
+
+function payload<T>(d: Decoder, what: string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (err) {
+    throw payloadError(d, `cannot decode ${what}: ${(err as Error).message}`, err);
+  }
+}
+
+// `<dir>.broken.<YYYYMMDD.HHMMSS.ffffff>` with trailing zeros of the fraction trimmed (Go's layout).
+export function brokenSuffix(t: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  const base = `${t.getFullYear()}${p(t.getMonth() + 1)}${p(t.getDate())}.${p(t.getHours())}${p(t.getMinutes())}${p(t.getSeconds())}`;
+  const frac = p(t.getMilliseconds() * 1000, 6).replace(/0+$/, "");
+  return frac === "" ? base : `${base}.${frac}`;
+}
+
+/** Picks the segments to read for a snapshot index (etcd's selectWALFiles). */
+export function selectFiles(fs: FileSystem, dir: string, index: number): { names: string[]; from: number } {
+  const names = readWalNames(fs, dir);
+  const from = searchIndex(names, index);
+  if (from < 0) {
+    throw new WalError(
+      WalErrorCode.NoMatchingFile,
+      `wal: file not found which matches the snapshot index '${index}'`,
+    );
+  }
+  if (!isValidSeq(names.slice(from))) {
+    throw new WalError(
+      WalErrorCode.BadSequence,
+      `wal: file sequence numbers (starting from ${from}) do not increase continuously`,
+    );
+  }
+  return { names, from };
+}
+
+// ------------------------------------------------------------ read-only helpers
+
+/** Opens segments read-only, runs `fn` over a decoder, closes them. */
+function scan<T>(fs: FileSystem, dir: string, names: readonly string[], fn: (d: Decoder) => T): T {
+  const refs: SegmentRef[] = [];
+  try {
+    for (const name of names) refs.push({ name, fd: fs.openSync(join(dir, name), "r") });
+    return fn(new Decoder(fs, refs));
+  } catch (err) {
+    throw wrapIO("read", err);
+  } finally {
+    for (const r of refs) {
+      try {
+        fs.closeSync(r.fd);
+      } catch {}
+    }
+  }
+}
+
+// Iterates records; a torn tail ends the scan (read-mode rule).
+function eachRecord(d: Decoder, fn: (type: number, data: Uint8Array) => void): void {
+  try {
+    while (d.next())
+      fn(d.rec.type, d.rec.type === RecordType.Entry ? EMPTY_BYTES : (d.data() ?? EMPTY_BYTES));
+  } catch (err) {
+    if (!(err instanceof WalError && err.code === WalErrorCode.UnexpectedEOF)) throw err;
+  }
+}
+
+/**
+ * Checks that the WAL from the segment holding `snap` on is intact: CRCs,
+ * metadata, record types, and the snapshot record. Returns the last hard state.
+ */
+export async function verify(
+  dir: string,
+  snap: WalSnapshot = new WalSnapshot(),
+  opts?: WalOptions,
+): Promise<HardState> {
+  const o = resolved(opts);
+  dir = resolve(dir);
+  const { names, from } = selectFiles(o.fs, dir, snap.index);
+  return scan(o.fs, dir, names.slice(from), (d) => {
+    let metadata: Uint8Array | null = null;
+    let state = new HardState(0, 0, 0);
+    let match = false;
+    eachRecord(d, (type, data) => {
+      switch (type) {
+        case RecordType.Metadata:
+          if (metadata !== null && !bytesEqual(metadata, data)) {
+            throw new WalError(WalErrorCode.MetadataConflict, "wal: conflicting metadata found", {
+              file: d.segmentName,
+              offset: d.recOffset,
+            });
+          }
+          metadata = data.slice();
+          break;
+        case RecordType.Snapshot: {
+          const s = payload(d, "snapshot", () => decodeWalSnapshot(data));
+          if (s.index === snap.index) {
+            if (s.term !== snap.term) {
+              throw new WalError(WalErrorCode.SnapshotMismatch, "wal: snapshot mismatch", {
+                file: d.segmentName,
+                offset: d.recOffset,
+              });
+            }
+            match = true;
+          }
+          break;
+        }
+        case RecordType.State:
+          state = payload(d, "hard state", () => decodeHardState(data));
+          break;
+        case RecordType.Entry:
+        case RecordType.Crc:
+          break;
+        default:
+          throw new WalError(WalErrorCode.UnexpectedBlockType, `unexpected block type ${type}`, {
+            file: d.segmentName,
+            offset: d.recOffset,
+          });
+      }
+    });
+    if (!match) throw new WalError(WalErrorCode.SnapshotNotFound, "wal: snapshot not found");
+    return state;
+  });
+}
+
+/**
+ * Every snapshot record in the whole WAL whose index is covered by the last
+ * hard state's commit, in log order (what a restarting node may load).
+ */
+export async function validSnapshotEntries(dir: string, opts?: WalOptions): Promise<WalSnapshot[]> {
+  const o = resolved(opts);
+  dir = resolve(dir);
+  const names = readWalNames(o.fs, dir);
+  return scan(o.fs, dir, names, (d) => {
+    const snaps: WalSnapshot[] = [];
+    let commit = 0;
+    eachRecord(d, (type, data) => {
+      if (type === RecordType.Snapshot) {
+        const s = payload(d, "snapshot", () => decodeWalSnapshot(data));
+        snaps.push(new WalSnapshot(s.index, s.term, s.confState));
+      } else if (type === RecordType.State) {
+        commit = payload(d, "hard state", () => decodeHardState(data)).commit;
+      }
+    });
+    return snaps.filter((s) => s.index <= commit);
+  });
+}
+
+/**
+ * Repairs a torn last record (a crash mid-write): the last segment is copied
+ * to `<segment>.broken` and truncated where the torn record starts. Returns
+ * true if the log now ends cleanly (also when nothing needed fixing), false
+ * if the damage is not a torn tail (corruption is never cut away).
+ */
+export async function repair(dir: string, opts?: WalOptions): Promise<boolean> {
+  const o = resolved(opts);
+  const fs = o.fs;
+  dir = resolve(dir);
+  const names = readWalNames(fs, dir);
+  const name = names[names.length - 1]!;
+  const path = join(dir, name);
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "r+");
+  } catch (err) {
+    throw wrapIO(`open ${path}`, err);
+  }
+  try {
+    if (!fs.tryLock(fd)) throw new WalError(WalErrorCode.Locked, `fileutil: file already locked: ${path}`);
+    const d = new Decoder(fs, [{ name, fd }]);
+    try {
+      while (d.next()) {}
+      return true;
+    } catch (err) {
+      if (!(err instanceof WalError) || err.code !== WalErrorCode.UnexpectedEOF) {
+        o.logger.warning(`wal: cannot repair ${path}: ${(err as Error).message}`);
+        return false;
+      }
+      const off = err.offset ?? 0;
+      o.logger.info(`wal: repairing ${path}: truncating torn record at offset ${off}`);
+      try {
+        const bfd = fs.openSync(`${path}.broken`, "w", 0o600);
+        try {
+          const all = readWhole(fs, fd);
+          writeAll(fs, bfd, all, 0, all.length, 0);
+          await fs.fsync(bfd);
+        } finally {
+          fs.closeSync(bfd);
+        }
+        fs.ftruncateSync(fd, off);
+        await fs.fdatasync(fd);
+      } catch (e) {
+        throw wrapIO(`repair ${path}`, e);
+      }
+      return true;
+    }
+  } finally {
+    try {
+      fs.closeSync(fd);
+    } catch {}
+  }
+}
