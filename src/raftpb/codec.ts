@@ -648,7 +648,7 @@ export function encodedEntrySize(e: Entry, profile: Profile = "P37"): number {
   return entryBodySize(e, profile === "G36");
 }
 
-/** Encodes `e` into `buf` at `offset` (the WAL's write path); returns the offset just past it. */
+/** Encodes `e` into `buf` at `offset`; returns the offset just past it. */
 export function encodeEntryInto(e: Entry, buf: Uint8Array, offset: number, profile: Profile = "P37"): number {
   const w = new Writer(buf, offset);
   writeEntry(w, e, profile === "G36");

@@ -1,0 +1,31 @@
+// What the per-peer machinery shares with its Transport.
+
+import type { OutgoingHttpHeaders } from "node:http";
+import type { Logger } from "../raft/logger.ts";
+import type { Profile } from "../raftpb/index.ts";
+import type { PeerClient } from "./client.ts";
+import type { RaftHttpError } from "./errors.ts";
+import type { Raft, TransportLimits, TransportTimeouts } from "./types.ts";
+import type { Semver } from "./version.ts";
+
+export interface Ctx {
+  readonly id: number;
+  /** Our member ID in canonical hex. */
+  readonly hex: string;
+  readonly clusterHex: string;
+  readonly raft: Raft;
+  readonly logger: Logger;
+  readonly limits: TransportLimits;
+  readonly timeouts: TransportTimeouts;
+  readonly profile: Profile;
+  readonly client: PeerClient;
+  readonly version: Semver;
+  /** Our X-Server-Version text. */
+  readonly serverVersionText: string;
+  /** Headers every outgoing request carries (From, versions, cluster ID, PeerURLs). */
+  readonly commonHeaders: OutgoingHttpHeaders;
+  readonly pipelineHeaders: OutgoingHttpHeaders;
+  readonly snapshotHeaders: OutgoingHttpHeaders;
+  now(): number;
+  critical(err: RaftHttpError): void;
+}

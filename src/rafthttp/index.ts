@@ -1,0 +1,30 @@
+// tsraft/rafthttp: etcd's peer transport (rafthttp) for Node.js.
+
+export type { FrameSink } from "./codec.ts";
+export { FrameBuffer, MessageDecoder, MessageEncoder, MsgAppV2Decoder, MsgAppV2Encoder } from "./codec.ts";
+export {
+  ProcessError,
+  RaftHttpError,
+  RaftHttpErrorCode,
+  TransportConfigError,
+} from "./errors.ts";
+export { formatId, parseId } from "./ids.ts";
+export type {
+  FollowerStatsSnapshot,
+  LatencyStats,
+  PeerStats,
+  ProbeStats,
+  TransportStats,
+} from "./stats.ts";
+export type { PeerTlsOptions } from "./tls.ts";
+export { Transport } from "./transport.ts";
+export {
+  type Raft,
+  type SaveSnapshotData,
+  type SnapshotMessage,
+  type SnapshotSendResult,
+  SnapshotStatus,
+  type TransportLimits,
+  type TransportOptions,
+  type TransportTimeouts,
+} from "./types.ts";

@@ -1,0 +1,423 @@
+// Long-lived streams. The peer dials GET /raft/stream/<type>/<its id> on us;
+// we answer 200 and keep writing frames on that response for as long as it
+// lives (StreamWriter). Symmetrically our StreamReader dials the peer and
+// decodes what it writes to us, redialling after any failure.
+
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Message } from "../raftpb/index.ts";
+import { armTimeout } from "./client.ts";
+import {
+  FrameBuffer,
+  type FrameSink,
+  isLinkHeartbeat,
+  LINK_HEARTBEAT,
+  MessageDecoder,
+  MessageEncoder,
+  MsgAppV2Decoder,
+  MsgAppV2Encoder,
+  type StreamDecoder,
+  type StreamEncoder,
+} from "./codec.ts";
+import type { Ctx } from "./context.ts";
+import {
+  memberRemovedError,
+  networkError,
+  RaftHttpError,
+  RaftHttpErrorCode,
+  stoppedError,
+} from "./errors.ts";
+import type { FollowerStats, PeerCounters } from "./stats.ts";
+import type { PeerStatus, UrlPicker } from "./status.ts";
+import { compareMajorMinor, parseSemver, streamSupported, V2_0_0 } from "./version.ts";
+
+const EARLY_FLUSH_BYTES = 1024 * 1024;
+
+export const StreamType = { MsgAppV2: 0, Message: 1 } as const;
+export type StreamType = (typeof StreamType)[keyof typeof StreamType];
+export const streamTypeNames = ["stream MsgApp v2", "stream Message"] as const;
+/** The path element of each stream type (the msgappv2 stream lives under "msgapp"). */
+export const streamTypePaths = ["msgapp", "message"] as const;
+
+/** The parts of a peer its streams use. */
+export interface StreamOwner {
+  readonly id: number;
+  readonly hex: string;
+  readonly status: PeerStatus;
+  readonly picker: UrlPicker;
+  readonly counters: PeerCounters;
+  readonly follower: FollowerStats;
+  readonly paused: boolean;
+  /** A message decoded from a stream (link heartbeats already removed). */
+  deliver(m: Message): void;
+}
+
+interface Conn {
+  res: ServerResponse;
+  socket: Socket | null;
+}
+
+/**
+ * Writes one stream type to one peer. Messages are encoded as they are
+ * queued, into one buffer that is written when the current tick ends (or
+ * earlier past half the queue), so a burst of sends becomes one socket write.
+ * While the socket pushes back, the queue fills up to its limits and then
+ * drops (the caller reports the peer unreachable).
+ */
+export class StreamWriter {
+  readonly type: StreamType;
+  private readonly ctx: Ctx;
+  private readonly peer: StreamOwner;
+  private readonly enc: StreamEncoder;
+  private readonly out = new FrameBuffer();
+  private conn: Conn | null = null;
+  private pending = 0;
+  private blocked = false;
+  private blockedSince = 0;
+  private scheduled = false;
+  private stopped = false;
+  private readonly flushTask = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(ctx: Ctx, peer: StreamOwner, type: StreamType) {
+    this.ctx = ctx;
+    this.peer = peer;
+    this.type = type;
+    this.enc =
+      type === StreamType.MsgAppV2 ? new MsgAppV2Encoder(ctx.profile) : new MessageEncoder(ctx.profile);
+  }
+
+  get working(): boolean {
+    return this.conn !== null;
+  }
+
+  /** Takes over a stream response (already answered 200); false when stopped. */
+  attach(res: ServerResponse): boolean {
+    if (this.stopped) return false;
+    const replaced = this.conn !== null;
+    if (replaced) this.close();
+    const conn: Conn = { res, socket: res.socket };
+    this.conn = conn;
+    this.enc.reset();
+    this.out.clear();
+    this.pending = 0;
+    this.blocked = false;
+    res.on("drain", () => {
+      if (this.conn !== conn) return;
+      this.blocked = false;
+      this.flush();
+    });
+    res.on("close", () => this.lost(conn, "connection closed by peer"));
+    res.on("error", () => {});
+    this.peer.status.activate();
+    const name = streamTypeNames[this.type];
+    if (replaced) this.ctx.logger.warning(`rafthttp: closed ${name} connection with peer ${this.peer.hex}`);
+    this.ctx.logger.info(`rafthttp: established ${name} writer connection with peer ${this.peer.hex}`);
+    return true;
+  }
+
+  /** Queues a message; false when the stream is down or its queue is full. */
+  enqueue(m: Message): boolean {
+    if (this.conn === null) return false;
+    const limits = this.ctx.limits;
+    if (this.pending >= limits.streamQueueLength || this.out.len >= limits.streamQueueBytes) return false;
+    this.enc.encode(m, this.out);
+    this.pending++;
+    if (!this.blocked) {
+      // A burst within one tick is written early, before it fills the queue.
+      // Large bursts go out in ~1 MiB writes, so the socket sends while we encode.
+      if (
+        this.pending > limits.streamQueueLength >>> 1 ||
+        this.out.len > Math.min(EARLY_FLUSH_BYTES, limits.streamQueueBytes / 2)
+      ) {
+        this.flush();
+      } else if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(this.flushTask);
+      }
+    }
+    return true;
+  }
+
+  private flush(): void {
+    const conn = this.conn;
+    if (conn === null || this.blocked || this.out.len === 0) return;
+    const out = this.out;
+    const buf = out.take();
+    const full = out.handed;
+    const c = this.peer.counters;
+    c.sentMessages += this.pending;
+    c.sentBytes += buf.length;
+    this.pending = 0;
+    const ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
+    if (!ok) {
+      this.blocked = true;
+      this.blockedSince = performance.now();
+    }
+  }
+
+  /** Called every heartbeat interval: keeps the link alive, detects a stuck socket. */
+  tick(): void {
+    if (this.conn === null) return;
+    if (this.blocked) {
+      if (performance.now() - this.blockedSince > this.ctx.timeouts.writeTimeout) {
+        this.fail("write timeout");
+      }
+      return;
+    }
+    this.enc.encode(LINK_HEARTBEAT, this.out);
+    this.flush();
+  }
+
+  /** The connection failed under us. */
+  private lost(conn: Conn, reason: string): void {
+    if (this.conn !== conn) return;
+    this.fail(reason);
+  }
+
+  private fail(reason: string): void {
+    const conn = this.conn!;
+    this.detach();
+    this.peer.counters.sendFailures++;
+    this.peer.status.deactivate(`${streamTypeNames[this.type]} write`, reason);
+    this.ctx.logger.warning(
+      `rafthttp: lost ${streamTypeNames[this.type]} writer connection with peer ${this.peer.hex}: ${reason}`,
+    );
+    conn.res.destroy();
+  }
+
+  /** Forgets the connection; queued messages are dropped and raft told once. */
+  private detach(): void {
+    this.conn = null;
+    if (this.pending > 0) this.ctx.raft.reportUnreachable(this.peer.id);
+    this.pending = 0;
+    this.out.clear();
+    this.blocked = false;
+  }
+
+  /**
+   * Ends the current connection (gracefully, unless `now`: a peer that stopped
+   * reading could hold a graceful end forever); resolves when its socket is closed.
+   */
+  close(now = false): Promise<void> {
+    const conn = this.conn;
+    if (conn === null) return Promise.resolve();
+    this.detach();
+    const s = conn.socket;
+    const done =
+      s === null || s.destroyed ? Promise.resolve() : new Promise<void>((r) => s.once("close", () => r()));
+    conn.res.end();
+    // The response carries "Connection: close", so the server closes the socket after it.
+    if (now) s?.destroy();
+    else s?.destroySoon();
+    return done;
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    return this.close(true);
+  }
+}
+
+/**
+ * Dials one stream type of one peer and feeds what it decodes to the peer's
+ * receive lanes; redials (at most once per dialRetryInterval) until stopped.
+ */
+export class StreamReader implements FrameSink {
+  readonly type: StreamType;
+  private readonly ctx: Ctx;
+  private readonly peer: StreamOwner;
+  private readonly headers: OutgoingHttpHeaders;
+  private readonly path: string;
+  private req: ClientRequest | null = null;
+  private decoder: StreamDecoder | null = null;
+  private connected = false;
+  private error: RaftHttpError | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lastDial = Number.NEGATIVE_INFINITY;
+  private stopped = false;
+  private readonly dialTask = (): void => {
+    this.timer = null;
+    this.dial();
+  };
+
+  constructor(ctx: Ctx, peer: StreamOwner, type: StreamType) {
+    this.ctx = ctx;
+    this.peer = peer;
+    this.type = type;
+    this.headers = { ...ctx.commonHeaders, "X-Raft-To": peer.hex };
+    this.path = `/raft/stream/${streamTypePaths[type]}/${ctx.hex}`;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    this.dial();
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    this.lastDial = performance.now();
+    const u = this.peer.picker.pick();
+    this.connected = false;
+    this.error = null;
+    this.decoder = null;
+    const req = this.ctx.client.request(u, "GET", this.path, this.headers, true);
+    this.req = req;
+    armTimeout(req);
+    req.on("error", (err) => this.setError(networkError(err), u));
+    req.on("response", (res) => this.onResponse(req, u, res));
+    req.on("close", () => this.onClose(req));
+    req.end();
+  }
+
+  private setError(err: RaftHttpError, u: URL | null): void {
+    if (this.error === null) this.error = err;
+    if (u !== null && !this.connected) this.peer.picker.unreachable(u);
+  }
+
+  private onResponse(req: ClientRequest, u: URL, res: IncomingMessage): void {
+    res.on("error", (err) => this.setError(networkError(err), null));
+    const hv = res.headers["x-server-version"];
+    const rv = typeof hv === "string" ? (parseSemver(hv) ?? V2_0_0) : V2_0_0;
+    if (compareMajorMinor(rv, this.ctx.version) < 0 && !streamSupported(rv)) {
+      this.setError(new RaftHttpError(RaftHttpErrorCode.UnsupportedStreamType, "unsupported stream type"), u);
+      res.destroy();
+      return;
+    }
+    const status = res.statusCode ?? 0;
+    if (status === 200) {
+      this.connected = true;
+      req.setTimeout(this.ctx.timeouts.readTimeout);
+      const ctx = this.ctx;
+      const limit = ctx.limits.maxMessageBytes;
+      const dec =
+        this.type === StreamType.MsgAppV2
+          ? new MsgAppV2Decoder(this, limit, ctx.id, this.peer.id)
+          : new MessageDecoder(this, limit);
+      this.decoder = dec;
+      this.peer.status.activate();
+      ctx.logger.info(
+        `rafthttp: established ${streamTypeNames[this.type]} reader connection with peer ${this.peer.hex}`,
+      );
+      res.on("data", (chunk: Buffer) => {
+        if (this.decoder !== dec) return;
+        try {
+          dec.push(chunk);
+        } catch (err) {
+          this.decoder = null;
+          const e = err instanceof RaftHttpError ? err : networkError(err);
+          ctx.logger.error(
+            `rafthttp: closing ${streamTypeNames[this.type]} from peer ${this.peer.hex}: [${e.code}] ${e.message}`,
+          );
+          this.setError(e, null);
+          res.destroy();
+        }
+      });
+      res.on("end", () => {
+        if (!dec.atBoundary) {
+          this.setError(new RaftHttpError(RaftHttpErrorCode.UnexpectedEof, "unexpected EOF"), null);
+        }
+      });
+      return;
+    }
+    if (status === 410) {
+      const err = memberRemovedError();
+      this.setError(err, u);
+      this.ctx.critical(err);
+      res.destroy();
+      return;
+    }
+    if (status === 404) {
+      this.setError(
+        new RaftHttpError(
+          RaftHttpErrorCode.UnexpectedStatus,
+          `peer ${this.peer.hex} failed to find local node ${this.ctx.hex}`,
+          404,
+        ),
+        u,
+      );
+      res.destroy();
+      return;
+    }
+    if (status === 412) {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => parts.push(c));
+      res.on("end", () => this.setError(preconditionError(Buffer.concat(parts).toString("utf8")), u));
+      return;
+    }
+    this.setError(
+      new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, `unhandled http status ${status}`, status),
+      u,
+    );
+    res.destroy();
+  }
+
+  /** A decoded frame from the peer. */
+  onFrame(m: Message, bytes: number): void {
+    const c = this.peer.counters;
+    c.receivedBytes += bytes;
+    if (this.peer.paused || isLinkHeartbeat(m)) return;
+    c.receivedMessages++;
+    this.peer.deliver(m);
+  }
+
+  private onClose(req: ClientRequest): void {
+    if (this.req !== req) return;
+    this.req = null;
+    this.decoder = null;
+    const name = streamTypeNames[this.type];
+    const err = this.error;
+    if (this.stopped) {
+      this.connected = false;
+      return;
+    }
+    if (this.connected) {
+      this.connected = false;
+      this.ctx.logger.warning(
+        `rafthttp: lost ${name} reader connection with peer ${this.peer.hex}${err === null ? " (EOF)" : `: ${err.message}`}`,
+      );
+      if (err !== null) this.peer.status.deactivate(`${name} read`, err.message);
+    } else {
+      const e = err ?? new RaftHttpError(RaftHttpErrorCode.Network, "connection closed");
+      this.ctx.logger.debug(`rafthttp: failed to dial ${name} of peer ${this.peer.hex}: ${e.message}`);
+      if (e.code !== RaftHttpErrorCode.UnsupportedStreamType)
+        this.peer.status.deactivate(`${name} dial`, e.message);
+    }
+    const wait = Math.max(0, this.lastDial + this.ctx.timeouts.dialRetryInterval - performance.now());
+    this.timer = setTimeout(this.dialTask, wait);
+  }
+
+  stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const req = this.req;
+    if (req === null) return Promise.resolve();
+    const done = new Promise<void>((r) => req.once("close", () => r()));
+    req.destroy(stoppedError());
+    return done;
+  }
+}
+
+/** etcd's reading of a 412 body. */
+export function preconditionError(body: string): RaftHttpError {
+  const text = body.endsWith("\n") ? body.slice(0, -1) : body;
+  if (text === "incompatible version") {
+    return new RaftHttpError(RaftHttpErrorCode.IncompatibleVersion, "incompatible version", 412);
+  }
+  if (text === "cluster ID mismatch") {
+    return new RaftHttpError(RaftHttpErrorCode.ClusterIdMismatch, "cluster ID mismatch", 412);
+  }
+  return new RaftHttpError(
+    RaftHttpErrorCode.UnexpectedStatus,
+    `unhandled error "${text}" when precondition failed`,
+    412,
+  );
+}

@@ -1,0 +1,143 @@
+// The contract between the transport and the application's raft node, and
+// the transport's options.
+
+import type { Readable } from "node:stream";
+import type { Logger } from "../raft/logger.ts";
+import type { Message, Profile } from "../raftpb/index.ts";
+import type { RaftHttpError } from "./errors.ts";
+import type { PeerTlsOptions } from "./tls.ts";
+
+/** Outcome of a snapshot transfer, reported to raft (the raft core uses the same values). */
+export const SnapshotStatus = { Finish: 1, Failure: 2 } as const;
+export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
+
+/** What the transport needs from the local raft node (etcd's rafthttp.Raft). */
+export interface Raft {
+  /**
+   * Steps a message received from a peer. May return a promise; stream
+   * messages are processed one at a time per peer (proposals in their own
+   * lane), pipeline and snapshot POSTs are answered after it settles. Throw a
+   * ProcessError to choose the HTTP status of a POST's answer.
+   */
+  process(m: Message): void | Promise<void>;
+  /** True when `id` was removed from the cluster (its requests get 403 / 410). */
+  isIDRemoved(id: number): boolean;
+  /** A message to `id` was dropped or could not be delivered. */
+  reportUnreachable(id: number): void;
+  /** A snapshot transfer to `id` finished or failed. */
+  reportSnapshot(id: number, status: SnapshotStatus): void;
+}
+
+/**
+ * etcd's "merged snapshot message": the raft MsgSnap plus the application's
+ * snapshot data (e.g. the backend database), streamed after the message.
+ */
+export interface SnapshotMessage {
+  /** A MsgSnap; `to` names the peer. */
+  message: Message;
+  /** The data; it must yield exactly `size` bytes. */
+  body: Readable | AsyncIterable<Uint8Array> | Uint8Array;
+  size: number;
+}
+
+export interface SnapshotSendResult {
+  ok: boolean;
+  /** Why it failed (when !ok). */
+  error?: Error;
+}
+
+/**
+ * Receives the data part of an incoming snapshot (e.g. writes it to
+ * `<index>.snap.db`); it must consume `data` and resolve once it is durable.
+ * The message is handed to raft.process only afterwards.
+ */
+export type SaveSnapshotData = (message: Message, data: Readable) => Promise<void>;
+
+export interface TransportLimits {
+  /** Largest pipeline body, message-stream frame or msgappv2 frame accepted (default 512 MiB). */
+  maxMessageBytes: number;
+  /** Largest raft message in a snapshot POST (default 64 MiB, etcd main's limit). */
+  maxSnapshotEnvelopeBytes: number;
+  /** Largest snapshot data accepted (default unlimited). */
+  maxSnapshotBytes: number;
+  /** Messages queued per stream writer before dropping (default 4096). */
+  streamQueueLength: number;
+  /** Encoded bytes queued per stream writer before dropping (default 64 MiB). */
+  streamQueueBytes: number;
+  /** Messages queued per pipeline before dropping (default 64). */
+  pipelineQueueLength: number;
+  /** Concurrent pipeline POSTs per peer (default 4). */
+  pipelineConcurrency: number;
+  /** Received messages waiting for raft.process per peer, and proposals likewise (default 4096 each). */
+  receiveQueueLength: number;
+}
+
+export interface TransportTimeouts {
+  /** A stream with no byte for this long is closed (etcd ConnReadTimeout, default 5000 ms). */
+  readTimeout: number;
+  /** A stream writer whose socket accepts nothing for this long is closed (default 5000 ms). */
+  writeTimeout: number;
+  /** TCP (and TLS) connect timeout (default 2000 ms, etcd's 1 s + election timeout). */
+  dialTimeout: number;
+  /** Minimum gap between two dials of one stream (default 100 ms). */
+  dialRetryInterval: number;
+  /** Link heartbeat period on idle streams (default readTimeout / 3). */
+  heartbeatInterval: number;
+  /** Probe period per peer (default readTimeout - 1000 ms = 4 s). */
+  probeInterval: number;
+  /** Time allowed to read a snapshot POST's response after its headers (default 5000 ms). */
+  snapshotResponseTimeout: number;
+  /** How often certificate files are checked for changes (default 1000 ms). */
+  tlsReloadInterval: number;
+}
+
+export interface TransportOptions {
+  /** Local member ID = raft node ID (a positive safe integer; a bigint or hex string is accepted if it is one). */
+  id: number | bigint | string;
+  /** 64-bit cluster ID (bigint, number or hex string). */
+  clusterId: number | bigint | string;
+  /** The local node's advertised peer URLs (sent as X-PeerURLs). */
+  urls?: string[];
+  raft: Raft;
+  /** Version announced in X-Server-Version (MAJOR.MINOR.PATCH[-pre]; default "3.6.0"). */
+  serverVersion?: string;
+  /** Version announced in X-Min-Cluster-Version (default "3.0.0"). */
+  minClusterVersion?: string;
+  logger?: Logger;
+  /** TLS for https peer URLs (client side) and for listen() (server side). */
+  tls?: PeerTlsOptions;
+  /** raftpb encoding profile for outgoing messages (default "P37"). */
+  profile?: Profile;
+  saveSnapshotData?: SaveSnapshotData;
+  /** Fatal conditions (this member was removed); default: logged as errors. */
+  onCriticalError?: (err: RaftHttpError) => void;
+  /** Wall clock in ms, for activeSince (default Date.now). */
+  now?: () => number;
+  limits?: Partial<TransportLimits>;
+  timeouts?: Partial<TransportTimeouts>;
+}
+
+export const DEFAULT_LIMITS: TransportLimits = {
+  maxMessageBytes: 512 * 1024 * 1024,
+  maxSnapshotEnvelopeBytes: 64 * 1024 * 1024,
+  maxSnapshotBytes: Number.MAX_SAFE_INTEGER,
+  streamQueueLength: 4096,
+  streamQueueBytes: 64 * 1024 * 1024,
+  pipelineQueueLength: 64,
+  pipelineConcurrency: 4,
+  receiveQueueLength: 4096,
+};
+
+export function resolveTimeouts(t: Partial<TransportTimeouts> | undefined): TransportTimeouts {
+  const readTimeout = t?.readTimeout ?? 5000;
+  return {
+    readTimeout,
+    writeTimeout: t?.writeTimeout ?? 5000,
+    dialTimeout: t?.dialTimeout ?? 2000,
+    dialRetryInterval: t?.dialRetryInterval ?? 100,
+    heartbeatInterval: t?.heartbeatInterval ?? Math.floor(readTimeout / 3),
+    probeInterval: t?.probeInterval ?? Math.max(readTimeout - 1000, 100),
+    snapshotResponseTimeout: t?.snapshotResponseTimeout ?? 5000,
+    tlsReloadInterval: t?.tlsReloadInterval ?? 1000,
+  };
+}
