@@ -14,7 +14,7 @@ import { type Raft, Transport } from "../src/rafthttp/index.ts";
 import { Entry, encodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
 
 const ENTRY_BYTES = 256;
-const N_STREAM = Number(process.env.RAFTHTTP_BENCH_N ?? 40_000);
+const N_STREAM = Number(process.env.RAFTHTTP_BENCH_N ?? 30_000);
 const N_POST = Math.max(2000, Math.floor(N_STREAM / 5));
 const WINDOW = 1024;
 const RTT_N = 2000;
@@ -177,6 +177,14 @@ async function postRtt(port: number, n: number): Promise<number[]> {
 
 const f = (x: number, d = 0): string => x.toFixed(d);
 
+const ROUNDS = 3;
+
+function median(rs: Rate[]): Rate {
+  const sorted = [...rs].sort((x, y) => x.msgs - y.msgs);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Alternates the paths for ROUNDS rounds (the machine's load drifts) and reports medians. */
 async function compare(
   a: Transport,
   postPort: number,
@@ -186,22 +194,31 @@ async function compare(
 ): Promise<void> {
   const size = encodeMessage(appMessage(0, makeEntries(perMsg))).length;
   console.log(
-    `MsgApp of ${perMsg} entr${perMsg === 1 ? "y" : "ies"} × ${ENTRY_BYTES} B (${size} B encoded):`,
+    `MsgApp of ${perMsg} entr${perMsg === 1 ? "y" : "ies"} × ${ENTRY_BYTES} B (${size} B encoded), median of ${ROUNDS}:`,
   );
   await streamThroughput(a, perMsg, Math.floor(n / 10));
   await postThroughput(postPort, perMsg, Math.floor(nPost / 10), 4);
-  const s = await streamThroughput(a, perMsg, n);
-  const p4 = await postThroughput(postPort, perMsg, nPost, 4);
-  const p1 = await postThroughput(postPort, perMsg, nPost, 1);
+  const ss: Rate[] = [];
+  const p4s: Rate[] = [];
+  const p1s: Rate[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    ss.push(await streamThroughput(a, perMsg, n));
+    p4s.push(await postThroughput(postPort, perMsg, nPost, 4));
+    p1s.push(await postThroughput(postPort, perMsg, nPost, 1));
+  }
+  const s = median(ss);
+  const p4 = median(p4s);
+  const p1 = median(p1s);
   const best = p4.msgs > p1.msgs ? p4 : p1;
+  const all = (rs: Rate[]): string => rs.map((x) => f(x.msgs)).join("/");
   console.log(
-    `  stream (msgappv2)              ${f(s.msgs).padStart(8)} msgs/s  ${f(s.mb, 1).padStart(7)} MB/s`,
+    `  stream (msgappv2)              ${f(s.msgs).padStart(8)} msgs/s  ${f(s.mb, 1).padStart(7)} MB/s  [${all(ss)}]`,
   );
   console.log(
-    `  POST per message, 4 in flight  ${f(p4.msgs).padStart(8)} msgs/s  ${f(p4.mb, 1).padStart(7)} MB/s`,
+    `  POST per message, 4 in flight  ${f(p4.msgs).padStart(8)} msgs/s  ${f(p4.mb, 1).padStart(7)} MB/s  [${all(p4s)}]`,
   );
   console.log(
-    `  POST per message, 1 in flight  ${f(p1.msgs).padStart(8)} msgs/s  ${f(p1.mb, 1).padStart(7)} MB/s`,
+    `  POST per message, 1 in flight  ${f(p1.msgs).padStart(8)} msgs/s  ${f(p1.mb, 1).padStart(7)} MB/s  [${all(p1s)}]`,
   );
   console.log(`  stream / best POST: ${(s.msgs / best.msgs).toFixed(1)}x msgs/s`);
 }

@@ -31,6 +31,8 @@ import type { FollowerStats, PeerCounters } from "./stats.ts";
 import type { PeerStatus, UrlPicker } from "./status.ts";
 import { compareMajorMinor, parseSemver, streamSupported, V2_0_0 } from "./version.ts";
 
+const EARLY_FLUSH_BYTES = 1024 * 1024;
+
 export const StreamType = { MsgAppV2: 0, Message: 1 } as const;
 export type StreamType = (typeof StreamType)[keyof typeof StreamType];
 export const streamTypeNames = ["stream MsgApp v2", "stream Message"] as const;
@@ -125,9 +127,13 @@ export class StreamWriter {
     this.pending++;
     if (!this.blocked) {
       // A burst within one tick is written early, before it fills the queue.
-      if (this.pending > limits.streamQueueLength >>> 1 || this.out.len > limits.streamQueueBytes / 2)
+      // Large bursts go out in ~1 MiB writes, so the socket sends while we encode.
+      if (
+        this.pending > limits.streamQueueLength >>> 1 ||
+        this.out.len > Math.min(EARLY_FLUSH_BYTES, limits.streamQueueBytes / 2)
+      ) {
         this.flush();
-      else if (!this.scheduled) {
+      } else if (!this.scheduled) {
         this.scheduled = true;
         queueMicrotask(this.flushTask);
       }
