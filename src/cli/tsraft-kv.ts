@@ -125,7 +125,9 @@ export function memberConfigFromFlags(f: MemberFlags): MemberConfig {
   if (f.join !== undefined && f.initialCluster !== undefined) {
     throw new KvConfigError("--join and --initial-cluster are mutually exclusive");
   }
-  const catchUp = f.snapshotCatchUpEntries ?? Math.min(memberDefaults.snapshotCatchUpEntries, Math.floor(f.snapshotCount / 2));
+  const catchUp =
+    f.snapshotCatchUpEntries ??
+    Math.min(memberDefaults.snapshotCatchUpEntries, Math.floor(f.snapshotCount / 2));
   if (catchUp >= f.snapshotCount) {
     throw new KvConfigError("--snapshot-catch-up-entries must be smaller than --snapshot-count");
   }

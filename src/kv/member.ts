@@ -30,7 +30,7 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../raftpb/index.ts";
-import { DiskStorage, WAL, WalSnapshot } from "../wal/index.ts";
+import { DiskStorage, validSnapshotEntries, WAL, WalSnapshot } from "../wal/index.ts";
 import { Command, decodeCommand, encodeCommand, Op } from "./command.ts";
 import { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 import { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
@@ -193,7 +193,23 @@ export class KvMember implements KvBackend {
     let bootstrapPeers: MemberInfo[] | null = null;
     let joinMembers: MemberInfo[] | null = null;
 
-    if (fresh && cfg.join !== undefined) {
+    if (!fresh) {
+      // An existing data directory knows who it is; the flags must agree.
+      const held = await readWalIdentity(memberDir);
+      if (held === null) throw new KvConfigError(`cannot read the member identity from ${cfg.dataDir}`);
+      if (cfg.join === undefined) {
+        const expected = this.identityFromFlags();
+        if (expected.id !== held.nodeId || expected.clusterId !== held.clusterId) {
+          throw new KvConfigError(
+            `data dir ${cfg.dataDir} belongs to member ${hexId(held.nodeId)} of cluster ${hexId(held.clusterId)}, ` +
+              `but the flags describe member ${hexId(expected.id)} of cluster ${hexId(expected.clusterId)}; ` +
+              "refusing to touch it",
+          );
+        }
+      }
+      this.id = held.nodeId;
+      this.clusterId = held.clusterId;
+    } else if (cfg.join !== undefined) {
       // Ask the running cluster to add us, then start empty and catch up.
       const r = await joinCluster(
         cfg.join,
@@ -206,42 +222,17 @@ export class KvMember implements KvBackend {
       this.clusterId = r.clusterId;
       joinMembers = r.members;
     } else {
-      const initial = cfg.initialCluster.map((m) => ({
-        id: memberIdFor(m.name, m.peerURLs, cfg.clusterToken),
-        name: m.name,
-        peerURLs: m.peerURLs,
-        clientURLs: m.clientURLs ?? [],
-        isLearner: false,
-      }));
-      const self = initial.find((m) => m.name === cfg.name);
-      if (self === undefined) {
-        throw new KvConfigError(`--name ${JSON.stringify(cfg.name)} is not in --initial-cluster`);
-      }
-      this.id = self.id;
-      this.clusterId = clusterIdFor(
-        initial.map((m) => m.id),
-        cfg.clusterToken,
-      );
-      if (fresh) bootstrapPeers = initial;
+      const ident = this.identityFromFlags();
+      this.id = ident.id;
+      this.clusterId = ident.clusterId;
+      bootstrapPeers = ident.initial;
     }
 
     mkdirSync(memberDir, { recursive: true, mode: 0o700 });
-    try {
-      this.storage = await DiskStorage.open(memberDir, {
-        metadata: encodeWalMetadata(this.id, this.clusterId),
-        unsafeNoFsync: cfg.unsafeNoFsync === true,
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === "ERR_WAL_METADATA_MISMATCH") {
-        const held = await readWalIdentity(memberDir);
-        throw new KvConfigError(
-          `data dir ${cfg.dataDir} belongs to member ${held ? hexId(held.nodeId) : "?"} of cluster ` +
-            `${held ? hexId(held.clusterId) : "?"}, but the flags describe member ${hexId(this.id)} of cluster ` +
-            `${hexId(this.clusterId)}; refusing to touch it`,
-        );
-      }
-      throw err;
-    }
+    this.storage = await DiskStorage.open(memberDir, {
+      metadata: encodeWalMetadata(this.id, this.clusterId),
+      unsafeNoFsync: cfg.unsafeNoFsync === true,
+    });
 
     // Rebuild the state machine from the latest snapshot; raft replays the rest.
     const snap = this.storage.snapshot();
@@ -301,6 +292,26 @@ export class KvMember implements KvBackend {
     this.ticker = setInterval(() => this.node.tick(), cfg.tickMs);
     // Publish our client URLs through raft once there is a leader.
     this.publishWhenReady(advertiseClient);
+  }
+
+  /** Member and cluster IDs as the initial-cluster flags define them. */
+  private identityFromFlags(): { id: number; clusterId: number; initial: MemberInfo[] } {
+    const cfg = this.cfg;
+    const initial = cfg.initialCluster.map((m) => ({
+      id: memberIdFor(m.name, m.peerURLs, cfg.clusterToken),
+      name: m.name,
+      peerURLs: m.peerURLs,
+      clientURLs: m.clientURLs ?? [],
+      isLearner: false,
+    }));
+    const self = initial.find((m) => m.name === cfg.name);
+    if (self === undefined)
+      throw new KvConfigError(`--name ${JSON.stringify(cfg.name)} is not in --initial-cluster`);
+    const clusterId = clusterIdFor(
+      initial.map((m) => m.id),
+      cfg.clusterToken,
+    );
+    return { id: self.id, clusterId, initial };
   }
 
   private async listenPeer(u: string): Promise<void> {
@@ -924,9 +935,12 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
   });
 }
 
+/** The member and cluster IDs recorded in an existing WAL's metadata. */
 async function readWalIdentity(memberDir: string): Promise<{ nodeId: number; clusterId: number } | null> {
+  const walDir = join(memberDir, "wal");
   try {
-    const wal = await WAL.openForRead(join(memberDir, "wal"), new WalSnapshot());
+    const snaps = await validSnapshotEntries(walDir);
+    const wal = await WAL.openForRead(walDir, snaps[snaps.length - 1] ?? new WalSnapshot());
     const r = await wal.readAll();
     return decodeWalMetadata(r.metadata);
   } catch {

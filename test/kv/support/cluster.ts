@@ -44,7 +44,8 @@ export async function waitFor<T>(
     } catch (err) {
       lastErr = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr}` : ""}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

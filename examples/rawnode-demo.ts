@@ -1,6 +1,6 @@
 // An in-process demo of the raft core: three RawNodes with MemoryStorage
 // exchange messages directly, elect a leader and commit a few entries.
-// (`npm start` runs this until the key-value server lands.)
+// Run it with `npm run demo:rawnode`.
 import {
   ConfState,
   discardLogger,
