@@ -134,7 +134,7 @@ test("bytes handed out by CompactMemoryStorage never change", () => {
   for (let i = 20; i <= 80; i++) s.append([mk(i, 2)]);
   s.compact(60);
   for (let i = 81; i <= 200; i++) s.append([mk(i, 2)]);
-  seen.forEach((e, i) => assert.deepStrictEqual(e.data, copies[i]));
+  for (const [i, e] of seen.entries()) assert.deepStrictEqual(e.data, copies[i]);
   assert.deepStrictEqual(s.entries(61, 62, Infinity)[0]!.data, new Uint8Array(8).fill(122 & 0xff));
 });
 
