@@ -5,6 +5,7 @@
 
 import { getHeapStatistics } from "node:v8";
 import {
+  CompactMemoryStorage,
   decodeMessage,
   Entry,
   EntryType,
@@ -12,6 +13,7 @@ import {
   MemoryStorage,
   Message,
   MessageType,
+  type Storage,
 } from "../src/index.ts";
 import { gc, quick, type Row, report } from "./lib.ts";
 import { Voters } from "./voters.ts";
@@ -28,8 +30,11 @@ const N = quick ? 50_000 : 1_000_000;
 const PAYLOAD = 64;
 
 /** Bytes retained per entry beyond its payload, for entries made by `make(i)`. */
-function perEntry(make: (i: number) => Entry[]): number {
-  let s: MemoryStorage | null = new MemoryStorage();
+function perEntry(
+  make: (i: number) => Entry[],
+  storage: () => Storage & { append(e: Entry[]): void } = () => new MemoryStorage(),
+): number {
+  let s: (Storage & { append(e: Entry[]): void }) | null = storage();
   const before = memory();
   for (let i = 0; i < N; i += 1000) s.append(make(i + 1));
   const after = memory();
@@ -38,6 +43,13 @@ function perEntry(make: (i: number) => Entry[]): number {
   s = null;
   return per;
 }
+
+const ownPayload = (first: number) => {
+  const ents: Entry[] = [];
+  for (let i = 0; i < 1000; i++)
+    ents.push(new Entry(1, first + i, EntryType.EntryNormal, new Uint8Array(PAYLOAD)));
+  return ents;
+};
 
 // Each entry owns its payload (what a leader holds: the proposer's Uint8Array).
 rows.push({
@@ -81,6 +93,15 @@ rows.push({
   unit: "B/entry",
   go: null,
   note: "one shared payload",
+});
+
+// CompactMemoryStorage: the same entries, older ones packed (payload bytes copied).
+rows.push({
+  name: "CompactMemoryStorage bytes/entry beyond payload (own Uint8Array each)",
+  ours: perEntry(ownPayload, () => new CompactMemoryStorage()),
+  unit: "B/entry",
+  go: null,
+  note: "newest 4096 entries kept as objects, the rest packed; target <= 150",
 });
 
 // --- heap over 1,000,000 proposals with compaction ------------------------------------

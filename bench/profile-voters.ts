@@ -7,7 +7,7 @@ import { Voters } from "./voters.ts";
 const size = Number(process.argv[2] ?? 256);
 const batch = Number(process.argv[3] ?? 1);
 const n = Number(process.argv[4] ?? 300_000);
-const v = new Voters(3);
+const v = new Voters(3, process.env.STORAGE === "compact");
 const data = new Uint8Array(size).fill(0x61);
 for (let i = 0; i < n / 4; i += batch) v.round(data, batch); // warm-up
 const t = process.hrtime.bigint();

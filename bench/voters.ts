@@ -5,6 +5,7 @@
 // discarded. Node 1 campaigns and the cluster is stabilized; then each
 // iteration proposes BATCH entries of SIZE bytes on node 1 and stabilizes.
 import {
+  CompactMemoryStorage,
   type Config,
   ConfState,
   discardLogger,
@@ -15,9 +16,12 @@ import {
   SnapshotMetadata,
 } from "../src/index.ts";
 
+/** MemoryStorage or CompactMemoryStorage. */
+export type MemStorage = MemoryStorage | CompactMemoryStorage;
+
 /** A MemoryStorage starting from a snapshot at (index, term) whose configuration names `voters`. */
-export function snapshotStorage(voters: number[], index = 1, term = 1): MemoryStorage {
-  const s = new MemoryStorage();
+export function snapshotStorage(voters: number[], index = 1, term = 1, compact = false): MemStorage {
+  const s = compact ? new CompactMemoryStorage() : new MemoryStorage();
   s.applySnapshot(
     new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(voters.slice()), index, term)),
   );
@@ -25,7 +29,7 @@ export function snapshotStorage(voters: number[], index = 1, term = 1): MemorySt
 }
 
 /** The benchmarks' raft configuration: ElectionTick=10, HeartbeatTick=1, no message size limit, 256 in flight. */
-export function benchConfig(id: number, storage: MemoryStorage, extra: Partial<Config> = {}): Config {
+export function benchConfig(id: number, storage: MemStorage, extra: Partial<Config> = {}): Config {
   return {
     id,
     electionTick: 10,
@@ -40,15 +44,16 @@ export function benchConfig(id: number, storage: MemoryStorage, extra: Partial<C
 
 export class Voters {
   readonly nodes: RawNode[] = [];
-  readonly storages: MemoryStorage[] = [];
+  readonly storages: MemStorage[] = [];
   /** Last committed index seen in a Ready, per node. */
   readonly applied: number[] = [];
   private readonly msgs: Message[] = [];
 
-  constructor(n = 3) {
+  /** `compact`: CompactMemoryStorage instead of MemoryStorage (not the PERF.md workload). */
+  constructor(n = 3, compact = false) {
     const ids = Array.from({ length: n }, (_, i) => i + 1);
     for (const id of ids) {
-      const s = snapshotStorage(ids);
+      const s = snapshotStorage(ids, 1, 1, compact);
       this.storages.push(s);
       this.nodes.push(new RawNode(benchConfig(id, s)));
       this.applied.push(0);

@@ -1,5 +1,6 @@
 // The raft consensus core: the state machine, RawNode, storage and status.
 
+export { CompactMemoryStorage, type CompactMemoryStorageOptions } from "./compact_storage.ts";
 export { describeReady, describeSoftState } from "./describe.ts";
 export * from "./errors.ts";
 export { RaftLog } from "./log.ts";

@@ -205,38 +205,61 @@ function abortReason(signal: AbortSignalLike): unknown {
   return signal.reason ?? new AbortError();
 }
 
-// A FIFO of messages, each with an optional waiter, consumed from `head`.
+// A FIFO of messages, each with an optional waiter: slots [head, tail) are
+// queued. Consumed slots are cleared (nothing stays reachable) but the arrays
+// keep their capacity, so a queue that empties every turn allocates nothing.
 class Queue {
-  msgs: Message[] = [];
+  msgs: (Message | null)[] = [];
   waiters: (Waiter | null)[] = [];
   head = 0;
+  tail = 0;
   cancelled = 0;
   /** True while the loop walks the queue (compaction must wait). */
   draining = false;
 
   get pending(): number {
-    return this.msgs.length - this.head;
+    return this.tail - this.head;
   }
 
   push(m: Message, w: Waiter | null): void {
-    this.msgs.push(m);
-    this.waiters.push(w);
+    if (this.tail < this.msgs.length) {
+      this.msgs[this.tail] = m;
+      this.waiters[this.tail] = w;
+    } else {
+      this.msgs.push(m);
+      this.waiters.push(w);
+    }
+    this.tail++;
   }
 
-  // Drops consumed slots (and, when many, the aborted ones) so the arrays do not grow forever.
+  /** Takes the message at the head; its waiter is in `this.taken`. */
+  take(): Message {
+    const i = this.head++;
+    const m = this.msgs[i]!;
+    this.taken = this.waiters[i] as Waiter | null;
+    this.msgs[i] = null;
+    this.waiters[i] = null;
+    return m;
+  }
+  taken: Waiter | null = null;
+
+  // Rewinds an empty queue; when many slots were consumed or aborted, moves
+  // the live ones into fresh arrays (also giving back the memory of a flood).
   compact(): void {
-    const n = this.msgs.length;
-    if (this.head === n) {
-      this.msgs.length = 0;
-      this.waiters.length = 0;
+    if (this.head === this.tail) {
       this.head = 0;
+      this.tail = 0;
       this.cancelled = 0;
+      if (this.msgs.length > 4096) {
+        this.msgs = [];
+        this.waiters = [];
+      }
       return;
     }
     if (this.head < 1024 && this.cancelled < 64) return;
-    const msgs: Message[] = [];
+    const msgs: (Message | null)[] = [];
     const waiters: (Waiter | null)[] = [];
-    for (let i = this.head; i < n; i++) {
+    for (let i = this.head; i < this.tail; i++) {
       const w = this.waiters[i] as Waiter | null;
       if (w?.settled) continue;
       msgs.push(this.msgs[i]!);
@@ -245,15 +268,17 @@ class Queue {
     this.msgs = msgs;
     this.waiters = waiters;
     this.head = 0;
+    this.tail = msgs.length;
     this.cancelled = 0;
   }
 
   /** Settles every queued waiter with `err` and empties the queue. */
   clear(err: unknown): void {
-    for (let i = this.head; i < this.msgs.length; i++) this.waiters[i]?.settle(err);
+    for (let i = this.head; i < this.tail; i++) this.waiters[i]?.settle(err);
     this.msgs = [];
     this.waiters = [];
     this.head = 0;
+    this.tail = 0;
     this.cancelled = 0;
     this.draining = false;
   }
@@ -526,10 +551,9 @@ class RaftNode implements Node {
   private drain(q: Queue, budget: number): number {
     const proposals = q === this.props;
     q.draining = true;
-    while (budget > 0 && q.head < q.msgs.length) {
-      const i = q.head++;
-      const m = q.msgs[i]!;
-      const w = q.waiters[i] as Waiter | null;
+    while (budget > 0 && q.head < q.tail) {
+      const m = q.take();
+      const w = q.taken;
       if (w?.settled) continue;
       budget--;
       const err = proposals ? this.rn.raft.step(m) : this.stepReceived(m);

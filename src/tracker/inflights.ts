@@ -1,6 +1,10 @@
 // A sliding window of in-flight MsgApp messages to one follower, limited by
 // message count and by total payload bytes.
 
+// The buffers of a window that never held a message. Shared: grow() replaces
+// a buffer before writing to it, so a zero-length one is never written.
+const NONE = new Float64Array(0);
+
 export class Inflights {
   // Ring buffer of (last entry index, payload bytes) per message, grown lazily
   // up to `size` slots.
@@ -17,8 +21,8 @@ export class Inflights {
   constructor(size: number, maxBytes = 0) {
     this.size = size;
     this.maxBytes = maxBytes;
-    this.indexes = new Float64Array(0);
-    this.sizes = new Float64Array(0);
+    this.indexes = NONE;
+    this.sizes = NONE;
   }
 
   /** A copy sharing nothing with this window. */
@@ -27,8 +31,10 @@ export class Inflights {
     c.start = this.start;
     c.cnt = this.cnt;
     c.totalBytes = this.totalBytes;
-    c.indexes = this.indexes.slice();
-    c.sizes = this.sizes.slice();
+    if (this.indexes.length > 0) {
+      c.indexes = this.indexes.slice();
+      c.sizes = this.sizes.slice();
+    }
     return c;
   }
 

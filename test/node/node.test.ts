@@ -367,6 +367,55 @@ describe("Node", () => {
     await node.stop();
   });
 
+  test("adding the same node twice does not block a later conf change (etcd's TestNodeProposeAddDuplicateNode)", async () => {
+    const { s, node, r } = await singleLeader();
+    const committed: Entry[] = [];
+    const proposeAndApply = async (cc: ConfChange) => {
+      await node.proposeConfChange(cc);
+      for (let applied = false; !applied; ) {
+        const rd = await r.next();
+        persist(s, rd);
+        for (const e of rd.committedEntries) {
+          committed.push(e);
+          if (e.type === EntryType.EntryConfChange) {
+            node.applyConfChange(decodeConfChange(e.data));
+            applied = true;
+          }
+        }
+        node.advance();
+      }
+    };
+    const add1 = new ConfChange(ConfChangeType.ConfChangeAddNode, 1);
+    const add2 = new ConfChange(ConfChangeType.ConfChangeAddNode, 2);
+    await proposeAndApply(add1);
+    await proposeAndApply(add1);
+    await proposeAndApply(add2);
+    assert.deepEqual(
+      committed.map((e) => e.data),
+      [encodeConfChange(add1), encodeConfChange(add1), encodeConfChange(add2)],
+    );
+    assert.deepEqual(node.status().config.voters.incoming.slice(), [1, 2]);
+    await node.stop();
+  });
+
+  test("committed entries come in pages of maxCommittedSizePerReady (etcd's TestCommitPagination)", async () => {
+    const { s, node, r } = await singleLeader({ maxCommittedSizePerReady: 2048 });
+    const blob = new Uint8Array(1000).fill(0x61);
+    for (let i = 0; i < 3; i++) await node.propose(blob);
+    let rd = await r.next();
+    assert.equal(rd.entries.length, 3);
+    persist(s, rd);
+    node.advance();
+    rd = await r.next();
+    assert.equal(rd.committedEntries.length, 2);
+    persist(s, rd);
+    node.advance();
+    rd = await r.next();
+    assert.equal(rd.committedEntries.length, 1);
+    node.advance();
+    await node.stop();
+  });
+
   test("readIndex round trip", async () => {
     const { s, node, r } = await singleLeader();
     await node.readIndex(enc("ctx1"));
