@@ -68,6 +68,8 @@ export class ProcCluster {
   readonly root = mkdtempSync(join(tmpdir(), "tsraft-kv-e2e-"));
   readonly members: ProcMember[] = [];
   extraArgs: string[] = [];
+  /** Fast raft timing (20 ms ticks) for tests; benchmarks use the defaults. */
+  fastTiming = true;
 
   async add(name: string): Promise<ProcMember> {
     const m: ProcMember = {
@@ -103,7 +105,7 @@ export class ProcCluster {
       m.client,
       "--data-dir",
       m.dataDir,
-      ...FAST,
+      ...(this.fastTiming ? FAST : []),
       ...this.extraArgs,
       ...flags,
     ];
