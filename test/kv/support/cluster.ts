@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { ServerStatus } from "../../../src/kv/types.ts";
 import { repoRoot } from "../../support/testdata.ts";
 
 const CLI = resolve(repoRoot, "src/cli/tsraft-kv.ts");
@@ -55,6 +56,7 @@ export async function http(
   url: string,
   body?: string | Uint8Array,
   headers: Record<string, string> = {},
+  // biome-ignore lint/suspicious/noExplicitAny: a test helper over arbitrary JSON bodies
 ): Promise<{ status: number; text: string; json: () => any }> {
   const res = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
@@ -147,8 +149,8 @@ export class ProcCluster {
     });
   }
 
-  async status(m: ProcMember): Promise<any> {
-    return (await http("GET", `${m.client}/status`)).json();
+  async status(m: ProcMember): Promise<ServerStatus> {
+    return (await http("GET", `${m.client}/status`)).json() as ServerStatus;
   }
 
   /** The member that all running members agree is the leader. */
