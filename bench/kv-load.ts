@@ -97,6 +97,8 @@ async function measure(url: string, pid: number, format: string): Promise<Row[]>
 async function benchTsraft(): Promise<Row[]> {
   const c = new ProcCluster();
   c.fastTiming = false;
+  // Extra member flags for experiments, e.g. KV_BENCH_MEMBER_ARGS="--snapshot-count 1000000".
+  c.extraArgs = (process.env.KV_BENCH_MEMBER_ARGS ?? "").split(" ").filter((a) => a !== "");
   try {
     const names = ["m1", "m2", "m3"];
     for (const n of names) await c.add(n);

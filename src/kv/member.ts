@@ -9,7 +9,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { ErrProposalDropped, ErrStopped, RaftError } from "../raft/errors.ts";
+import { ErrProposalDropped, ErrSnapOutOfDate, ErrStopped, RaftError } from "../raft/errors.ts";
 import { DefaultLogger, type Logger, LogLevel } from "../raft/logger.ts";
 import { type Node, restartNode, startNode } from "../raft/node.ts";
 import type { Ready } from "../raft/rawnode.ts";
@@ -43,7 +43,7 @@ import {
   newMemberId,
 } from "./ids.ts";
 import { KvMetrics } from "./metrics.ts";
-import { KvStore } from "./store.ts";
+import { KvStore, serializeSnapshotAsync } from "./store.ts";
 import type {
   FollowerProgress,
   KvBackend,
@@ -160,6 +160,7 @@ export class KvMember implements KvBackend {
   private confState: ConfState | null = null;
   private applied = 0;
   private snapshotIndex = 0;
+  private snapshotting: Promise<void> | null = null;
   private seq = 0;
   private readonly waiters = new Map<number, Waiter>();
   private readonly confWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
@@ -375,6 +376,7 @@ export class KvMember implements KvBackend {
     for (const ws of this.readsInFlight.values()) for (const w of ws) w.reject(err);
     this.readsInFlight.clear();
     await this.loop?.catch(() => {});
+    await this.snapshotting;
     await this.transport?.stop();
     if (this.peerServer) await closeServer(this.peerServer, 1000);
     await this.storage?.close();
@@ -418,7 +420,7 @@ export class KvMember implements KvBackend {
     if (rd.committedEntries.length > 0) {
       this.metrics.proposalsCommitted.set(rd.committedEntries[rd.committedEntries.length - 1]!.index);
       this.applyEntries(rd.committedEntries);
-      await this.maybeSnapshot();
+      this.maybeSnapshot();
     }
     for (const rs of rd.readStates) {
       const key = Buffer.from(rs.requestCtx).toString("hex");
@@ -604,16 +606,37 @@ export class KvMember implements KvBackend {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.applied - this.snapshotIndex < this.cfg.snapshotCount || this.confState === null) return;
-    const t0 = performance.now();
+  /**
+   * Every snapshotCount applied entries, snapshot the store and compact the
+   * log. The store is captured at once (its records are immutable) and
+   * serialized and written in the background, so the Ready loop never waits.
+   */
+  private maybeSnapshot(): void {
+    if (this.snapshotting !== null || this.confState === null) return;
+    if (this.applied - this.snapshotIndex < this.cfg.snapshotCount) return;
     const index = this.applied;
-    await this.storage.createSnapshot(index, this.confState, this.store.snapshot(this.appBlob()));
-    this.snapshotIndex = index;
-    const compactTo = index - this.cfg.snapshotCatchUpEntries;
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
-    this.metrics.snapSave.observe((performance.now() - t0) / 1000);
-    this.logger.info(`saved snapshot at index ${index}; compacted log up to ${Math.max(compactTo, 0)}`);
+    const cs = this.confState;
+    const cap = this.store.capture();
+    const blob = this.appBlob();
+    const t0 = performance.now();
+    this.snapshotting = (async () => {
+      try {
+        const data = await serializeSnapshotAsync(cap, blob);
+        if (this.stopped) return;
+        await this.storage.createSnapshot(index, cs, data);
+        this.snapshotIndex = Math.max(this.snapshotIndex, index);
+        const compactTo = index - this.cfg.snapshotCatchUpEntries;
+        if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+        this.metrics.snapSave.observe((performance.now() - t0) / 1000);
+        this.logger.info(`saved snapshot at index ${index}; compacted log up to ${Math.max(compactTo, 0)}`);
+      } catch (err) {
+        // A snapshot received from the leader meanwhile makes ours obsolete.
+        if (err !== ErrSnapOutOfDate && !this.stopped)
+          this.logger.error(`snapshot at ${index} failed: ${(err as Error).message}`);
+      } finally {
+        this.snapshotting = null;
+      }
+    })();
   }
 
   private publishWhenReady(clientURLs: string[]): void {

@@ -54,13 +54,14 @@ export class KvStore {
       const rev = ++this.revision;
       // Values are copied so that the store never aliases a raft entry buffer.
       const value = c.value.slice();
-      if (cur === undefined) {
-        this.data.set(key, { key, value, createRevision: rev, modRevision: rev, version: 1 });
-      } else {
-        cur.value = value;
-        cur.modRevision = rev;
-        cur.version++;
-      }
+      // Records are replaced, never mutated, so that a snapshot can capture
+      // them and serialize them later while writes go on.
+      this.data.set(
+        key,
+        cur === undefined
+          ? { key, value, createRevision: rev, modRevision: rev, version: 1 }
+          : { key, value, createRevision: cur.createRevision, modRevision: rev, version: cur.version + 1 },
+      );
       return { revision: rev, ok: true, prevRevision };
     }
     if (cur === undefined)
@@ -71,42 +72,12 @@ export class KvStore {
 
   /** Serializes the whole store plus an opaque application blob (membership, applied index). */
   snapshot(extra: Uint8Array): Uint8Array {
-    const keys: Uint8Array[] = [];
-    let size =
-      4 +
-      1 +
-      varintSize(this.revision) +
-      varintSize(this.data.size) +
-      varintSize(extra.length) +
-      extra.length;
-    for (const kv of this.data.values()) {
-      const k = textEncoder.encode(kv.key);
-      keys.push(k);
-      size +=
-        varintSize(k.length) +
-        k.length +
-        varintSize(kv.value.length) +
-        kv.value.length +
-        varintSize(kv.createRevision) +
-        varintSize(kv.modRevision) +
-        varintSize(kv.version);
-    }
-    const w = new Writer(new Uint8Array(size));
-    new DataView(w.buf.buffer).setUint32(0, SNAPSHOT_MAGIC);
-    w.pos = 4;
-    w.byte(SNAPSHOT_VERSION);
-    w.varint(this.revision);
-    w.bytes(extra);
-    w.varint(this.data.size);
-    let i = 0;
-    for (const kv of this.data.values()) {
-      w.bytes(keys[i++]!);
-      w.bytes(kv.value);
-      w.varint(kv.createRevision);
-      w.varint(kv.modRevision);
-      w.varint(kv.version);
-    }
-    return w.buf;
+    return serializeSnapshot(this.capture(), extra);
+  }
+
+  /** A consistent point-in-time view for serializeSnapshotAsync (records are immutable). */
+  capture(): StoreCapture {
+    return { revision: this.revision, records: Array.from(this.data.values()) };
   }
 
   /** Replaces the store's contents with a snapshot; returns its application blob. */
@@ -134,4 +105,107 @@ export class KvStore {
     this.revision = revision;
     return extra;
   }
+}
+
+export interface StoreCapture {
+  revision: number;
+  records: KeyValue[];
+}
+
+function recordSize(kv: KeyValue, keyBytes: number): number {
+  return (
+    varintSize(keyBytes) +
+    keyBytes +
+    varintSize(kv.value.length) +
+    kv.value.length +
+    varintSize(kv.createRevision) +
+    varintSize(kv.modRevision) +
+    varintSize(kv.version)
+  );
+}
+
+function writeHeader(cap: StoreCapture, extra: Uint8Array, size: number): Writer {
+  const w = new Writer(new Uint8Array(size));
+  new DataView(w.buf.buffer).setUint32(0, SNAPSHOT_MAGIC);
+  w.pos = 4;
+  w.byte(SNAPSHOT_VERSION);
+  w.varint(cap.revision);
+  w.bytes(extra);
+  w.varint(cap.records.length);
+  return w;
+}
+
+function headerSize(cap: StoreCapture, extra: Uint8Array): number {
+  return (
+    4 +
+    1 +
+    varintSize(cap.revision) +
+    varintSize(extra.length) +
+    extra.length +
+    varintSize(cap.records.length)
+  );
+}
+
+function writeRecord(w: Writer, kv: KeyValue, keyBytes: number): void {
+  w.varint(keyBytes);
+  w.pos += textEncoder.encodeInto(kv.key, w.buf.subarray(w.pos)).written;
+  w.bytes(kv.value);
+  w.varint(kv.createRevision);
+  w.varint(kv.modRevision);
+  w.varint(kv.version);
+}
+
+/** Serializes a capture in one go. */
+export function serializeSnapshot(cap: StoreCapture, extra: Uint8Array): Uint8Array {
+  const keyLens = cap.records.map((kv) => utf8Length(kv.key));
+  let size = headerSize(cap, extra);
+  for (let i = 0; i < cap.records.length; i++) size += recordSize(cap.records[i]!, keyLens[i]!);
+  const w = writeHeader(cap, extra, size);
+  for (let i = 0; i < cap.records.length; i++) writeRecord(w, cap.records[i]!, keyLens[i]!);
+  return w.buf;
+}
+
+/**
+ * Serializes a capture in slices, yielding to the event loop between them,
+ * so that a large store never stalls request handling.
+ */
+export async function serializeSnapshotAsync(
+  cap: StoreCapture,
+  extra: Uint8Array,
+  yieldEvery = 4096,
+  pause: () => Promise<void> = () => new Promise((r) => setImmediate(r)),
+): Promise<Uint8Array> {
+  const n = cap.records.length;
+  const keyLens = new Uint32Array(n);
+  let size = headerSize(cap, extra);
+  for (let i = 0; i < n; i++) {
+    const kv = cap.records[i]!;
+    keyLens[i] = utf8Length(kv.key);
+    size += recordSize(kv, keyLens[i]!);
+    if (i % yieldEvery === yieldEvery - 1) await pause();
+  }
+  const w = writeHeader(cap, extra, size);
+  for (let i = 0; i < n; i++) {
+    writeRecord(w, cap.records[i]!, keyLens[i]!);
+    if (i % yieldEvery === yieldEvery - 1) await pause();
+  }
+  return w.buf;
+}
+
+/** UTF-8 byte length of a string without encoding it. */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3; // includes a lone surrogate, which TextEncoder writes as U+FFFD
+  }
+  return n;
 }

@@ -5,13 +5,16 @@
 import { randomInt } from "node:crypto";
 import { join, resolve } from "node:path";
 import { getLogger, type Logger } from "../raft/logger.ts";
-import { decodeSnapshot, encodeSnapshot, type Profile, type Snapshot } from "../raftpb/index.ts";
+import { decodeSnapshot, type Profile, type Snapshot } from "../raftpb/index.ts";
 import { crc32cUpdate } from "../wal/crc.ts";
 import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "../wal/fs.ts";
 import { hex16 } from "../wal/names.ts";
 import type { WalSnapshot } from "../wal/walpb.ts";
 import { SnapError, SnapErrorCode } from "./errors.ts";
-import { decodeSnapFile, encodeSnapFile } from "./snappb.ts";
+import { decodeSnapFile, snapFilePieces } from "./snappb.ts";
+
+const WRITE_CHUNK = 1 << 20;
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export const SNAP_SUFFIX = ".snap";
 export const DB_SUFFIX = ".snap.db";
@@ -123,14 +126,24 @@ export class Snapshotter {
     checkIndex("snapshot index", md.index);
     checkIndex("snapshot term", md.term);
     if (md.index === 0) return;
-    const data = encodeSnapshot(snap, this.profile);
-    const file = encodeSnapFile(crc32cUpdate(0, data), data);
+    // Written piece by piece, yielding between chunks: a snapshot may be
+    // large, and neither a copy of it nor a long synchronous write should
+    // stall the process.
+    const pieces = snapFilePieces(snap, this.profile, crc32cUpdate);
     const path = join(this.dir, snapName(md.term, md.index));
     const fs = this.fs;
     let fd = -1;
     try {
       fd = fs.openSync(path, "w", 0o666);
-      writeAll(fs, fd, file, 0, file.length, 0);
+      let pos = 0;
+      for (const piece of pieces) {
+        for (let off = 0; off < piece.length; off += WRITE_CHUNK) {
+          const n = Math.min(WRITE_CHUNK, piece.length - off);
+          writeAll(fs, fd, piece, off, n, pos);
+          pos += n;
+          if (piece.length > WRITE_CHUNK) await yieldToEventLoop();
+        }
+      }
       await fs.fsync(fd);
       fs.closeSync(fd);
       fd = -1;

@@ -242,19 +242,29 @@ export class DiskStorage implements Storage {
    * snapshot files no longer needed. Pass the ConfState in effect at
    * `index` (null keeps the current snapshot's).
    */
-  createSnapshot(index: number, confState: ConfState | null, data: Uint8Array): Promise<Snapshot> {
-    return this.serial(async () => {
+  async createSnapshot(index: number, confState: ConfState | null, data: Uint8Array): Promise<Snapshot> {
+    const snap = await this.serial(async () => {
       this.checkOpen();
       checkIndex("snapshot index", index);
       const cur = this.mem.snapshot().metadata;
       if (index <= cur.index) throw ErrSnapOutOfDate;
       if (index > this.mem.lastIndex()) throw ErrUnavailable;
-      const cs = confState ?? cur.confState;
-      const snap = new Snapshot(data, new SnapshotMetadata(cs, index, this.mem.term(index)));
-      await this.snapshotter.saveSnap(snap);
-      await this.wal.saveSnapshot(new WalSnapshot(index, snap.metadata.term, cs));
-      const made = this.mem.createSnapshot(index, cs, data);
-      this.release(index);
+      return new Snapshot(
+        data,
+        new SnapshotMetadata(confState ?? cur.confState, index, this.mem.term(index)),
+      );
+    });
+    // The .snap file may be large and does not touch the WAL: write it
+    // outside the lock so that saves go on meanwhile. Only the WAL record
+    // that points at it must follow it.
+    await this.snapshotter.saveSnap(snap);
+    return this.serial(async () => {
+      this.checkOpen();
+      const md = snap.metadata;
+      if (md.index <= this.mem.snapshot().metadata.index) throw ErrSnapOutOfDate;
+      await this.wal.saveSnapshot(new WalSnapshot(md.index, md.term, md.confState));
+      const made = this.mem.createSnapshot(md.index, md.confState, data);
+      this.release(md.index);
       this.snapshotter.releaseSnapDBs(snap);
       return made;
     });
