@@ -99,6 +99,8 @@ async function benchTsraft(): Promise<Row[]> {
   c.fastTiming = false;
   // Extra member flags for experiments, e.g. KV_BENCH_MEMBER_ARGS="--snapshot-count 1000000".
   c.extraArgs = (process.env.KV_BENCH_MEMBER_ARGS ?? "").split(" ").filter((a) => a !== "");
+  // Node flags for the members, e.g. KV_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+  c.nodeArgs = (process.env.KV_BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
   try {
     const names = ["m1", "m2", "m3"];
     for (const n of names) await c.add(n);
@@ -109,6 +111,8 @@ async function benchTsraft(): Promise<Row[]> {
     console.log(`tsraft-kv: leader ${leader.name} at ${leader.client}`);
     return await measure(leader.client, leader.proc!.pid!, "raw-put");
   } finally {
+    // SIGTERM first so that profilers (if any) can write their output.
+    await c.stopAll();
     await c.cleanup();
   }
 }

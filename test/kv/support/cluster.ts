@@ -70,6 +70,8 @@ export class ProcCluster {
   readonly root = mkdtempSync(join(tmpdir(), "tsraft-kv-e2e-"));
   readonly members: ProcMember[] = [];
   extraArgs: string[] = [];
+  /** Extra Node.js flags for the member processes (e.g. --cpu-prof). */
+  nodeArgs: string[] = [];
   /** Fast raft timing (20 ms ticks) for tests; benchmarks use the defaults. */
   fastTiming = true;
 
@@ -96,6 +98,7 @@ export class ProcCluster {
   /** Starts a member process with extra flags (e.g. --initial-cluster or --join). */
   start(m: ProcMember, flags: string[]): void {
     const args = [
+      ...this.nodeArgs,
       "--import",
       "tsx",
       CLI,
