@@ -58,7 +58,8 @@ export interface CertOptions {
 export function makeCert(o: CertOptions): Issued {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const serial = randomBytes(8);
-  serial[0] = serial[0]! & 0x7f;
+  // A positive DER INTEGER in minimal form: top bit clear and a non-zero first byte.
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
   const now = Date.now();
   const exts: Buffer[] = [
     ext("2.5.29.19", true, o.ca === true ? seq(tlv(0x01, Buffer.from([0xff]))) : seq()),
