@@ -144,11 +144,29 @@ function kvJson(kv: KeyValue): Record<string, unknown> {
 /** Builds the request listener of the client API over a backend (one member). */
 export function createClientHandler(backend: KvBackend, limits: ApiLimits = defaultLimits): RequestListener {
   return (req, res) => {
+    if (backend.observeRequest !== undefined) {
+      const t0 = performance.now();
+      res.once("finish", () =>
+        backend.observeRequest!(opName(req), res.statusCode, (performance.now() - t0) / 1000),
+      );
+    }
     handle(backend, limits, req, res).catch((err: unknown) => {
       if (err instanceof KvError) sendError(res, err);
       else sendError(res, new KvError(KvErrorCode.Internal, 500, (err as Error)?.message ?? String(err)));
     });
   };
+}
+
+/** A low-cardinality label for a request, for metrics. */
+function opName(req: IncomingMessage): string {
+  const url = req.url ?? "/";
+  if (url.startsWith("/kv/")) return `${(req.method ?? "GET").toLowerCase()}`;
+  if (url.startsWith("/kv")) return "range";
+  const path = url.split("?")[0]!;
+  if (path.startsWith("/members")) return "members";
+  return path === "/status" || path === "/health" || path === "/metrics" || path.startsWith("/leader")
+    ? path.slice(1).split("/")[0]!
+    : "other";
 }
 
 function parseRevisionHeader(v: string | string[] | undefined): number | undefined {

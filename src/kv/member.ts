@@ -908,6 +908,10 @@ export class KvMember implements KvBackend {
     return null;
   }
 
+  observeRequest(op: string, status: number, seconds: number): void {
+    this.metrics.requestDuration.observe({ op, code: String(status) }, seconds);
+  }
+
   async metricsText(): Promise<string> {
     for (const [id, p] of Object.entries(this.transport.stats().peers)) {
       this.metrics.peerSentBytes.set({ To: id }, p.sentBytes);

@@ -77,6 +77,8 @@ export interface KvBackend {
   /** Null when healthy, else the reason. */
   unhealthyReason(): string | null;
   metricsText(): Promise<string>;
+  /** Called once per answered request (for latency metrics). */
+  observeRequest?(op: string, status: number, seconds: number): void;
   /** Serves the dashboard and its event stream; false if the path is not the dashboard's. */
   serveDashboard?(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): boolean;
 }

@@ -37,6 +37,12 @@ test("three members replicate and survive SIGKILL of the leader, restarts and me
           assert.equal(r.text, v, `${k} on ${m.name}`);
         }
       }
+      const metrics = (await http("GET", `${m1!.client}/metrics`)).text;
+      assert.match(metrics, /^etcd_server_has_leader 1$/m);
+      assert.match(metrics, /^etcd_server_proposals_applied_total [1-9]/m);
+      assert.match(metrics, /^etcd_disk_wal_fsync_duration_seconds_count [1-9]/m);
+      assert.match(metrics, /^tsraft_kv_request_duration_seconds_count\{op="put",code="200"\} [1-9]/m);
+      assert.match(metrics, /^etcd_network_peer_sent_bytes_total\{To="[0-9a-f]+"\} [1-9]/m);
       const range = (await http("GET", `${m2!.client}/kv?prefix=k1`)).json();
       assert.deepEqual(
         range.kvs.map((kv: { key: string }) => kv.key),
