@@ -252,6 +252,9 @@ export class KvMember implements KvBackend {
       maxUncommittedEntriesSize: 1 << 30,
       checkQuorum: true,
       preVote: true,
+      // A leader removed from the cluster steps down at once instead of
+      // leading a group it no longer belongs to until it shuts down.
+      stepDownOnRemoval: true,
       readOnlyOption: ReadOnlyOption.ReadOnlySafe,
       logger: this.logger,
       random: { intn: (n: number) => randomBytes(4).readUInt32BE(0) % n },
@@ -665,7 +668,10 @@ export class KvMember implements KvBackend {
 
   private ensureLeader(): void {
     if (this.stopped) throw new KvError(KvErrorCode.Stopped, 503, "member is stopping");
-    if (this.lead === 0) throw new KvError(KvErrorCode.NoLeader, 503, "no leader elected; retry shortly");
+    // A leader that was just removed drops what it is sent: treat it as none.
+    if (this.lead === 0 || !this.membersById.has(this.lead)) {
+      throw new KvError(KvErrorCode.NoLeader, 503, "no leader elected; retry shortly");
+    }
   }
 
   private async write(op: Op, key: string, value: Uint8Array, opts: WriteOptions): Promise<WriteResult> {
