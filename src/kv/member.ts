@@ -258,7 +258,10 @@ export class KvMember implements KvBackend {
     if (bootstrapPeers !== null) {
       this.node = startNode(
         raftConfig,
-        bootstrapPeers.map((m) => ({ id: m.id, context: enc.encode(JSON.stringify(memberRecord(m))) })),
+        bootstrapPeers.map((m) => ({
+          id: m.id,
+          context: enc.encode(JSON.stringify({ member: memberRecord(m) })),
+        })),
       );
     } else {
       this.node = restartNode(raftConfig);
