@@ -22,7 +22,7 @@ import {
 } from "../../src/kv/dashboard/aggregate.ts";
 import { DashboardHub, type DashboardSource, parseReport } from "../../src/kv/dashboard/hub.ts";
 import { PAGE_SCRIPT } from "../../src/kv/dashboard/page.ts";
-import type { ServerStatus } from "../../src/kv/types.ts";
+import type { FollowerProgress, ServerStatus } from "../../src/kv/types.ts";
 
 describe("latency histogram", () => {
   test("buckets are ~9% wide and the quantile is the holding bucket's upper edge", () => {
@@ -156,31 +156,22 @@ function status(
 
 const report = (st: ServerStatus): MemberReport => ({ status: st, leaderEvents: [], load: [] });
 
+/** The leader's progress for one member (next = match + 1). */
+function pr(
+  id: number,
+  match: number,
+  state: FollowerProgress["state"] = "replicate",
+  paused = false,
+  recentActive = true,
+): FollowerProgress {
+  return { id, match, next: match + 1, state, paused, recentActive, isLearner: false };
+}
+
 describe("aggregate", () => {
   test("a follower's page shows the leader's replication view and marks a silent member down", () => {
     const leader = status("a", "m-a", {
       commit: 12,
-      progress: [
-        {
-          id: 0xa,
-          match: 12,
-          next: 13,
-          state: "replicate",
-          paused: false,
-          recentActive: true,
-          isLearner: false,
-        },
-        {
-          id: 0xb,
-          match: 12,
-          next: 13,
-          state: "replicate",
-          paused: false,
-          recentActive: true,
-          isLearner: false,
-        },
-        { id: 0xc, match: 7, next: 8, state: "probe", paused: true, recentActive: false, isLearner: false },
-      ],
+      progress: [pr(0xa, 12), pr(0xb, 12), pr(0xc, 7, "probe", true, false)],
     });
     const peers = new Map<string, MemberResult>([
       ["a", { ok: true, report: report(leader) }],
@@ -342,27 +333,7 @@ describe("hub", () => {
     // The leader "a" runs its own hub; "c" does not answer (a closed port).
     const leaderSource = new FakeMember(
       status("a", "m-a", {
-        progress: [
-          {
-            id: 0xa,
-            match: 10,
-            next: 11,
-            state: "replicate",
-            paused: false,
-            recentActive: true,
-            isLearner: false,
-          },
-          {
-            id: 0xb,
-            match: 10,
-            next: 11,
-            state: "replicate",
-            paused: false,
-            recentActive: true,
-            isLearner: false,
-          },
-          { id: 0xc, match: 4, next: 5, state: "probe", paused: true, recentActive: false, isLearner: false },
-        ],
+        progress: [pr(0xa, 10), pr(0xb, 10), pr(0xc, 4, "probe", true, false)],
       }),
     );
     const leaderHub = new DashboardHub(leaderSource);

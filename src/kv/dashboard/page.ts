@@ -26,6 +26,7 @@ header h1 small { color: var(--dim); font-weight: 400; margin-left: 8px; }
 .kpi .label { color: var(--dim); font-size: 11px; text-transform: uppercase; letter-spacing: .08em; }
 .kpi .value { font-size: 22px; font-weight: 700; }
 #leader .value { color: var(--gold); }
+#quorum .value { color: var(--green); } #quorum.lost .value { color: var(--red); }
 #conn { margin-left: auto; display: flex; align-items: center; gap: 8px; color: var(--dim); }
 #conn .dot { width: 10px; height: 10px; border-radius: 50%; background: var(--red); }
 #conn.live .dot { background: var(--green); box-shadow: 0 0 8px var(--green); }
@@ -90,6 +91,10 @@ input[type=text] { background: #0b1222; color: var(--text); border: 1px solid #3
   padding: 5px 8px; font: inherit; font-size: 12px; width: 220px; }
 label { color: var(--dim); font-size: 12px; }
 #notice { padding: 0 22px; min-height: 0; }
+.legend { display: flex; flex-wrap: wrap; gap: 6px 14px; color: var(--dim); font-size: 11px; margin-top: 6px; }
+.legend span { display: inline-flex; align-items: center; gap: 5px; }
+.legend .node { width: 11px; height: 11px; border-radius: 50%; display: inline-block; }
+.legend .edge { width: 18px; height: 4px; border-radius: 2px; display: inline-block; }
 `;
 
 export const PAGE_SCRIPT = `
@@ -173,6 +178,13 @@ export const PAGE_SCRIPT = `
     leader.dataset.id = snap.leader;
     leader.querySelector(".value").textContent = snap.leader === "0" ? "none (election)" : "♛ " + nameOf(snap.leader);
     $("served").textContent = "served by " + nameOf(snap.servedBy);
+    const voters = snap.members.filter((m) => !m.isLearner);
+    const up = voters.filter((m) => m.up).length;
+    const need = Math.floor(voters.length / 2) + 1;
+    const q = $("quorum");
+    q.querySelector(".value").textContent = up + " / " + voters.length;
+    q.querySelector(".label").textContent = "voters up · quorum " + need;
+    q.classList.toggle("lost", up < need);
     $("rate").querySelector(".value").textContent = fmtRate(snap.load.rate) + " /s";
     $("p99").querySelector(".value").textContent = fmtMs(snap.load.p99Ms) + " ms";
   }
@@ -370,8 +382,8 @@ export const PAGE_SCRIPT = `
       $("timeline-caption").textContent = "";
       return;
     }
-    // Show the last 10 minutes at most, and at least one minute.
-    const t0 = Math.max(now - 600000, Math.min(ev[0].at - 2000, now - 60000));
+    // From just before the first change (at most 10 minutes back, at least 20 s).
+    const t0 = Math.max(now - 600000, Math.min(ev[0].at - 1000, now - 20000));
     const x = (t) => ((Math.max(t, t0) - t0) / (now - t0)) * W;
     const defs = s("defs");
     const pat = s("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
@@ -379,6 +391,7 @@ export const PAGE_SCRIPT = `
     defs.appendChild(pat);
     g.appendChild(defs);
     g.appendChild(s("rect", { x: 0, y: top, width: W, height: bh, fill: "#1f2937", rx: 4 }));
+    if (x(ev[0].at) > 160) g.appendChild(s("text", { x: 8, y: top + 22, class: "axis" }, "before the first leader seen"));
     ev.forEach((e, i) => {
       const end = i + 1 < ev.length ? ev[i + 1].at : now;
       if (end < t0) return;
@@ -413,7 +426,9 @@ export const PAGE_SCRIPT = `
     const y = (v) => H - 4 - (v / max) * (H - 10);
     // Break the line where there is no value (seconds without writes, for latency).
     let d = "", area = "", run = [];
+    const dots = [];
     const flush = () => {
+      if (run.length === 1) dots.push(run[0]);
       if (run.length === 0) return;
       d += "M" + run.map((p) => p[0].toFixed(1) + " " + p[1].toFixed(1)).join(" L");
       area += "M" + run[0][0].toFixed(1) + " " + H + " L" + run.map((p) => p[0].toFixed(1) + " " + p[1].toFixed(1)).join(" L") +
@@ -422,9 +437,12 @@ export const PAGE_SCRIPT = `
     };
     values.forEach((v, i) => { if (v === null) flush(); else run.push([i * step, y(v)]); });
     flush();
+    g.appendChild(s("line", { x1: 0, x2: W, y1: H - 4, y2: H - 4, stroke: "#334155", "stroke-width": 1,
+      "vector-effect": "non-scaling-stroke" }));
     g.appendChild(s("path", { d: area, fill: color, opacity: 0.18 }));
     g.appendChild(s("path", { d, fill: "none", stroke: color, "stroke-width": 2, "stroke-linejoin": "round",
       "vector-effect": "non-scaling-stroke" }));
+    for (const p of dots) g.appendChild(s("rect", { x: p[0] - 1.5, y: p[1] - 1.5, width: 3, height: 3, fill: color }));
     return max;
   }
 
@@ -456,8 +474,8 @@ export const PAGE_SCRIPT = `
     say(msg, "adding…", "");
     try {
       const r = await api("POST", "/members", body);
-      say(msg, "added " + (r.member.name || "member") + " (" + r.member.id + ")" + (body.learner ? " as a learner" : "") +
-        "; start its process with that peer URL", "ok", 10000);
+      const what = "added " + (r.member.name || "member") + " (" + r.member.id + ")";
+      say(msg, what + (body.learner ? " as a learner" : " as a voter"), "ok", 10000);
       $("add-form").reset();
     } catch (e) {
       say(msg, e.message, "err");
@@ -517,6 +535,7 @@ export function renderPage(): string {
   <h1>tsraft-kv <small id="served"></small></h1>
   <div class="kpi" id="term"><span class="label">term</span><span class="value">–</span></div>
   <div class="kpi" id="leader" data-id="0"><span class="label">leader</span><span class="value">–</span></div>
+  <div class="kpi" id="quorum"><span class="label">voters up</span><span class="value">–</span></div>
   <div class="kpi" id="rate"><span class="label">proposals</span><span class="value">–</span></div>
   <div class="kpi" id="p99"><span class="label">p99 latency</span><span class="value">–</span></div>
   <div id="conn"><span class="dot"></span><span class="text">connecting…</span></div>
@@ -526,6 +545,19 @@ export function renderPage(): string {
   <section>
     <h2>Cluster</h2>
     <svg id="ring" viewBox="0 0 440 420" role="img" aria-label="cluster members and replication"></svg>
+    <div class="legend">
+      <span><i class="node" style="background:#f5b301"></i>leader</span>
+      <span><i class="node" style="background:#3b82f6"></i>follower</span>
+      <span><i class="node" style="background:#f97316"></i>candidate</span>
+      <span><i class="node" style="background:#2dd4bf"></i>learner</span>
+      <span><i class="node" style="background:#374151"></i>down</span>
+    </div>
+    <div class="legend">
+      <span><i class="edge" style="background:#22c55e"></i>replicate</span>
+      <span><i class="edge" style="background:#f59e0b"></i>probe</span>
+      <span><i class="edge" style="background:#a855f7"></i>snapshot</span>
+      <span>lines: the leader's log stream to each follower, labelled with its lag</span>
+    </div>
   </section>
   <section>
     <h2>Members</h2>
