@@ -59,6 +59,8 @@ export const dashboardDefaults: DashboardOptions = {
 
 /** Largest report accepted from another member. */
 const MAX_REPORT_BYTES = 1024 * 1024;
+/** Unsent event-stream bytes after which a browser is dropped (it reconnects when it can). */
+const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** Leader events a member reports (the member keeps at most 200). */
 const MAX_EVENTS = 200;
 
@@ -211,7 +213,11 @@ export class DashboardHub {
   }
 
   private broadcast(frame: string): void {
-    for (const res of this.clients) res.write(frame);
+    for (const res of this.clients) {
+      // A browser that stopped reading would make its frames pile up here: drop it.
+      if (res.writableLength > MAX_BACKLOG_BYTES) res.destroy();
+      else res.write(frame);
+    }
   }
 
   /** One round: gather, push, schedule the next while anyone listens. */
@@ -242,6 +248,7 @@ export class DashboardHub {
   private stopLoop(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.latest = null; // stale by the time anyone connects again
     this.round?.abort();
     this.round = null;
   }

@@ -35,7 +35,7 @@ main { display: grid; grid-template-columns: 470px 1fr; gap: 16px; padding: 16px
 section { background: var(--panel); border: 1px solid var(--line); border-radius: 12px; padding: 12px 14px; }
 section h2 { font-size: 12px; color: var(--dim); text-transform: uppercase; letter-spacing: .08em; margin: 0 0 8px; }
 .wide { grid-column: 1 / -1; }
-#ring { width: 100%; height: 420px; display: block; }
+#ring { width: 100%; height: 440px; display: block; }
 #ring text { fill: var(--text); text-anchor: middle; font-size: 12px; }
 #ring .name { font-weight: 700; font-size: 15px; }
 #ring .role { font-size: 11px; fill: #0f172a; font-weight: 600; }
@@ -193,7 +193,7 @@ export const PAGE_SCRIPT = `
 
   function renderRing() {
     const g = clear($("ring"));
-    const W = 440, H = 420, cx = W / 2, cy = H / 2 - 6, R = 138, r = 44;
+    const W = 440, H = 440, cx = W / 2, cy = H / 2 + 6, R = 132, r = 44;
     const ms = snap.members;
     const pos = new Map();
     ms.forEach((m, i) => {
@@ -221,7 +221,8 @@ export const PAGE_SCRIPT = `
         g.appendChild(flow);
         const lag = rep.lastIndex - f.match;
         const label = f.state + (lag > 0 ? " · -" + lag : " · in sync");
-        const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
+        // Nearer the follower than the leader, where the lines converge.
+        const mx = x1 + (x2 - x1) * 0.58, my = y1 + (y2 - y1) * 0.58;
         g.appendChild(s("text", { x: mx - uy * 12, y: my + ux * 12 + 3, class: "spoke-label" }, label));
       }
     }
@@ -245,7 +246,11 @@ export const PAGE_SCRIPT = `
           fill: "#f5b301", stroke: "#0f172a", "stroke-width": 1.5 }));
       }
       const under = m.up ? "t" + m.term + " · c " + m.commit + " · a " + m.applied : (m.error || "no answer");
-      node.appendChild(s("text", { x, y: y + r + 22, class: "under" }, under));
+      // Above the nodes at the top of the ring (above the crown for a leader), below the others:
+      // away from the lines, which run inwards.
+      const top = ms.length > 1 && y < cy - R / 2;
+      const ly = top ? y - r - (role === "leader" ? 38 : 12) : y + r + 20;
+      node.appendChild(s("text", { x, y: ly, class: "under" }, under));
       g.appendChild(node);
     }
     if (ms.length === 0) g.appendChild(s("text", { x: cx, y: cy }, "no members"));
@@ -332,7 +337,7 @@ export const PAGE_SCRIPT = `
       c.querySelector(".name").textContent = (role === "leader" ? "♛ " : "") + (m.name || "(unnamed)");
       const badge = c.querySelector(".badge");
       badge.className = "badge " + role;
-      badge.textContent = role;
+      badge.textContent = role + (m.isLearner && role !== "learner" ? " · learner" : "");
       const open = c.querySelector(".open");
       if (m.clientURL) open.setAttribute("href", m.clientURL + "/ui");
       else open.removeAttribute("href");
@@ -544,7 +549,7 @@ export function renderPage(): string {
 <main>
   <section>
     <h2>Cluster</h2>
-    <svg id="ring" viewBox="0 0 440 420" role="img" aria-label="cluster members and replication"></svg>
+    <svg id="ring" viewBox="0 0 440 440" role="img" aria-label="cluster members and replication"></svg>
     <div class="legend">
       <span><i class="node" style="background:#f5b301"></i>leader</span>
       <span><i class="node" style="background:#3b82f6"></i>follower</span>
