@@ -32,6 +32,7 @@ import {
 } from "../raftpb/index.ts";
 import { DiskStorage, validSnapshotEntries, WAL, WalSnapshot } from "../wal/index.ts";
 import { Command, decodeCommand, encodeCommand, Op } from "./command.ts";
+import { DashboardHub } from "./dashboard/hub.ts";
 import { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 import { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
 import {
@@ -176,6 +177,8 @@ export class KvMember implements KvBackend {
   readonly recentWrites: Array<{ at: number; seconds: number }> = [];
   clientURL = "";
   peerURL = "";
+  /** The web dashboard at /ui (idle until a browser connects). */
+  private readonly dashboard = new DashboardHub(this);
 
   constructor(cfg: MemberConfig) {
     this.cfg = cfg;
@@ -262,7 +265,10 @@ export class KvMember implements KvBackend {
     if (bootstrapPeers !== null) {
       this.node = startNode(
         raftConfig,
-        bootstrapPeers.map((m) => ({ id: m.id, context: enc.encode(JSON.stringify(memberRecord(m))) })),
+        bootstrapPeers.map((m) => ({
+          id: m.id,
+          context: enc.encode(JSON.stringify({ member: memberRecord(m) })),
+        })),
       );
     } else {
       this.node = restartNode(raftConfig);
@@ -366,6 +372,7 @@ export class KvMember implements KvBackend {
     if (this.stopped) return;
     this.stopped = true;
     if (this.ticker !== null) clearInterval(this.ticker);
+    this.dashboard.close(); // ends the dashboard's event streams so the server can close at once
     const closing = this.clientServer ? closeServer(this.clientServer, 2000) : Promise.resolve();
     await closing;
     await this.node?.stop();
@@ -906,6 +913,10 @@ export class KvMember implements KvBackend {
       keys: this.store.size,
       snapshotIndex: this.snapshotIndex,
     };
+  }
+
+  serveDashboard(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): boolean {
+    return this.dashboard.handle(req, res);
   }
 
   unhealthyReason(): string | null {
