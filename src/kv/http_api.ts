@@ -270,7 +270,7 @@ async function handle(
 
   if (path === "/members") {
     if (method === "GET") {
-      sendJson(res, 200, { members: backend.members().map(memberJson) });
+      sendJson(res, 200, { members: backend.members().map(memberJson), clusterId: backend.clusterIdHex() });
       return;
     }
     if (method === "POST") {

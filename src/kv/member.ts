@@ -1010,19 +1010,32 @@ async function joinCluster(
   } catch (err) {
     throw new KvConfigError(`cannot reach ${url} to join the cluster: ${(err as Error).message}`);
   }
-  const body = (await res.json()) as {
+  type MemberJson = {
+    id: string;
+    name: string;
+    peerURLs: string[];
+    clientURLs: string[];
+    isLearner: boolean;
+  };
+  let body = (await res.json()) as {
     member?: { id: string };
-    members?: Array<{
-      id: string;
-      name: string;
-      peerURLs: string[];
-      clientURLs: string[];
-      isLearner: boolean;
-    }>;
+    members?: MemberJson[];
     clusterId?: string;
     message?: string;
+    code?: string;
   };
-  if (!res.ok || body.member === undefined || body.members === undefined || body.clusterId === undefined) {
+  if (res.status === 409 && body.code === "MEMBER_EXISTS") {
+    // Added already (e.g. from the dashboard or POST /members): become that member.
+    const list = (await (await fetch(`${url.replace(/\/$/, "")}/members`)).json()) as {
+      members: MemberJson[];
+      clusterId: string;
+    };
+    const me = list.members.find((m) => m.peerURLs.some((u) => peerURLs.includes(u)));
+    if (me !== undefined) body = { member: me, members: list.members, clusterId: list.clusterId };
+  } else if (!res.ok) {
+    throw new KvConfigError(`joining through ${url} failed: ${body.message ?? res.status}`);
+  }
+  if (body.member === undefined || body.members === undefined || body.clusterId === undefined) {
     throw new KvConfigError(`joining through ${url} failed: ${body.message ?? res.status}`);
   }
   return {

@@ -116,12 +116,52 @@ test("three members replicate and survive SIGKILL of the leader, restarts and me
       await putRetrying(survivor.client, "after-removal", "still-works");
     });
 
+    await t.test(
+      "a learner added through the API starts with --join, catches up and is promoted",
+      async () => {
+        const m5 = await c.add("m5");
+        const body = JSON.stringify({
+          peerURLs: [m5.peer],
+          clientURLs: [m5.client],
+          name: "m5",
+          learner: true,
+        });
+        const add = await http("POST", `${live[0]!.client}/members`, body);
+        assert.equal(add.status, 201, add.text);
+        const id = add.json().member.id;
+        c.start(m5, ["--join", live[0]!.client]);
+        await c.healthy(m5);
+        assert.equal((await c.status(m5)).id, id, "it became the member that was added");
+        const target = (await c.status(live[0]!)).revision;
+        await waitFor("m5 caught up", async () => (await c.status(m5)).revision >= target);
+        assert.equal((await c.status(m5)).isLearner, true);
+        await waitFor(
+          "promotion",
+          async () => (await http("POST", `${live[0]!.client}/members/${id}/promote`)).status === 200,
+        );
+        const members = (await http("GET", `${live[0]!.client}/members`)).json().members as Array<{
+          id: string;
+          isLearner: boolean;
+        }>;
+        assert.equal(members.find((m) => m.id === id)?.isLearner, false);
+        live = [...live, m5];
+      },
+    );
+
     await t.test("a full restart keeps every acknowledged write", async () => {
       await Promise.all(live.map((m) => c.kill(m, "SIGTERM")));
       // Only the first start needs --initial-cluster/--join; the data dir knows the rest.
       for (const m of live)
-        c.start(m, m === m4 ? ["--join", live[0]!.client] : ["--initial-cluster", initial]);
-      for (const m of live) await c.healthy(m);
+        c.start(
+          m,
+          m === m4 || m.name === "m5" ? ["--join", live[0]!.client] : ["--initial-cluster", initial],
+        );
+      try {
+        for (const m of live) await c.healthy(m);
+      } catch (err) {
+        console.error(c.dumpLogs());
+        throw err;
+      }
       for (const m of live) {
         for (const [k, v] of acked) {
           const r = await http("GET", `${m.client}/kv/${k}`);
