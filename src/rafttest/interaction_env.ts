@@ -626,42 +626,42 @@ export class InteractionEnv {
 
   processAppendThread(idx: number): Error | null {
     const n = this.nodes[idx]!;
-    const work = n.appendWork.shift();
-    if (work === undefined) {
-      this.output.write("no append work to perform");
-      return null;
-    }
-    const m = work.clone();
-    const resps = m.responses;
-    m.responses = [];
-    this.output.write("Processing:\n");
-    this.output.write(`${describeMessage(m, quoteBytes)}\n`);
-    const st = new HardState(m.term, m.vote, m.commit);
-    const err = processAppend(n, st, m.entries, m.snapshot);
-    if (err !== null) return err;
-    this.output.write("Responses:\n");
-    for (const r of resps) this.output.write(`${describeMessage(r, quoteBytes)}\n`);
-    for (const r of resps) this.messages.push(r);
-    return null;
+    return this.processStorageWork(n.appendWork, "append", (m) =>
+      processAppend(n, new HardState(m.term, m.vote, m.commit), m.entries, m.snapshot),
+    );
   }
 
   processApplyThread(idx: number): Error | null {
     const n = this.nodes[idx]!;
-    const work = n.applyWork.shift();
-    if (work === undefined) {
-      this.output.write("no apply work to perform");
+    return this.processStorageWork(n.applyWork, "apply", (m) => processApply(n, m.entries));
+  }
+
+  /**
+   * Runs the oldest queued storage message of one thread, then queues its
+   * responses for delivery (they are not stepped here).
+   */
+  private processStorageWork(
+    queue: Message[],
+    thread: string,
+    work: (m: Message) => Error | null,
+  ): Error | null {
+    const next = queue.shift();
+    if (next === undefined) {
+      this.output.write(`no ${thread} work to perform`);
       return null;
     }
-    const m = work.clone();
+    const m = next.clone();
     const resps = m.responses;
     m.responses = [];
     this.output.write("Processing:\n");
     this.output.write(`${describeMessage(m, quoteBytes)}\n`);
-    const err = processApply(n, m.entries);
+    const err = work(m);
     if (err !== null) return err;
     this.output.write("Responses:\n");
-    for (const r of resps) this.output.write(`${describeMessage(r, quoteBytes)}\n`);
-    for (const r of resps) this.messages.push(r);
+    for (const r of resps) {
+      this.output.write(`${describeMessage(r, quoteBytes)}\n`);
+      this.messages.push(r);
+    }
     return null;
   }
 
