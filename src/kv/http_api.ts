@@ -3,6 +3,7 @@
 // JSON bodies with a stable `code`.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { SharedDeadlines } from "./deadline.ts";
 import { KvError, KvErrorCode } from "./errors.ts";
 import type { KeyValue } from "./store.ts";
 import type { KvBackend, ReadOptions } from "./types.ts";
@@ -143,6 +144,7 @@ function kvJson(kv: KeyValue): Record<string, unknown> {
 
 /** Builds the request listener of the client API over a backend (one member). */
 export function createClientHandler(backend: KvBackend, limits: ApiLimits = defaultLimits): RequestListener {
+  const deadlines = new SharedDeadlines(limits.requestTimeoutMs);
   return (req, res) => {
     if (backend.observeRequest !== undefined) {
       const t0 = performance.now();
@@ -150,7 +152,7 @@ export function createClientHandler(backend: KvBackend, limits: ApiLimits = defa
         backend.observeRequest!(opName(req), res.statusCode, (performance.now() - t0) / 1000),
       );
     }
-    handle(backend, limits, req, res).catch((err: unknown) => {
+    handle(backend, limits, req, res, deadlines.signal()).catch((err: unknown) => {
       if (err instanceof KvError) sendError(res, err);
       else sendError(res, new KvError(KvErrorCode.Internal, 500, (err as Error)?.message ?? String(err)));
     });
@@ -194,6 +196,7 @@ async function handle(
   limits: ApiLimits,
   req: IncomingMessage,
   res: ServerResponse,
+  signal: AbortSignal,
 ): Promise<void> {
   let url: URL;
   try {
@@ -203,7 +206,6 @@ async function handle(
   }
   const path = url.pathname;
   const method = req.method ?? "GET";
-  const signal = AbortSignal.timeout(limits.requestTimeoutMs);
 
   if (path === "/kv" || path === "/kv/") {
     if (method !== "GET") throw methodNotAllowed("GET");

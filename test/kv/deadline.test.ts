@@ -1,0 +1,20 @@
+// Shared request deadlines: requests in the same window share one signal.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { SharedDeadlines } from "../../src/kv/deadline.ts";
+
+test("requests within one window share a signal; a later request gets a new one", () => {
+  const d = new SharedDeadlines(60_000, 50);
+  const a = d.signal(1000);
+  assert.equal(d.signal(1049), a);
+  const b = d.signal(1050);
+  assert.notEqual(b, a);
+  assert.equal(a.aborted, false);
+});
+
+test("a shared signal aborts with a TimeoutError after the timeout", async () => {
+  const d = new SharedDeadlines(5, 5);
+  const s = d.signal();
+  await new Promise<void>((resolve) => s.addEventListener("abort", () => resolve(), { once: true }));
+  assert.equal((s.reason as DOMException).name, "TimeoutError");
+});
