@@ -15,6 +15,9 @@ test("requests within one window share a signal; a later request gets a new one"
 test("a shared signal aborts with a TimeoutError after the timeout", async () => {
   const d = new SharedDeadlines(5, 5);
   const s = d.signal();
+  // The deadline timer is unref'd (it must not keep a process alive); hold the loop open meanwhile.
+  const keepAlive = setTimeout(() => {}, 1000);
   await new Promise<void>((resolve) => s.addEventListener("abort", () => resolve(), { once: true }));
+  clearTimeout(keepAlive);
   assert.equal((s.reason as DOMException).name, "TimeoutError");
 });
