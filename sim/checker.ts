@@ -253,37 +253,47 @@ export class Checker {
 
   /**
    * Once committed, an entry must be protected: no node lacking it can win
-   * an election, because a quorum of the configuration holds a log more up
-   * to date than the node's. (This is what makes the next leader contain it;
-   * checking it at commit time catches a broken commit rule before the entry
-   * is actually overwritten.)
+   * an election, because a quorum holds logs more up to date than that
+   * node's. Checked against the committing leader's configuration, and
+   * against the node's own applied configuration when raft would let it
+   * campaign with it (a node that has not applied a membership change still
+   * counts votes in the old configuration). Checking this at commit time
+   * catches a broken commit or election rule before an entry is actually
+   * overwritten.
    */
   private checkProtected(n: CheckedNode, r: Raft, index: number, term: number): void {
-    const voters: JointConfig = r.trk.config.voters;
-    const ahead = (a: { index: number; term: number }, b: { index: number; term: number }) =>
-      a.term > b.term || (a.term === b.term && a.index > b.index);
+    const leaderCfg: JointConfig = r.trk.config.voters;
     for (const x of this.allNodes()) {
       const xl = x.lastEntry();
       if (xl === null) continue;
       const t = x.termAt(index);
       // Compacted (-1) means it was applied, hence holds it.
       if (t === term || t === -1) continue;
-      const grants = new Map<number, boolean>();
-      for (const id of voters.ids()) {
-        const v = id === x.id ? x : this.lookup(id);
-        const vl = v?.lastEntry() ?? null;
-        grants.set(id, vl !== null && (id === x.id || !ahead(vl, xl)));
-      }
-      if (voters.voteResult(grants) === VoteResult.VoteWon) {
-        const yes = [...grants].filter(([, g]) => g).map(([id]) => id);
+      const configs = [leaderCfg];
+      const xr = x.raft;
+      if (xr !== null && xr.promotable() && !xr.hasUnappliedConfChanges()) configs.push(xr.trk.config.voters);
+      for (const cfg of configs) {
+        const yes = this.electors(x, xl, cfg);
+        if (yes === null) continue;
         fail(
           "committed-entry-unprotected",
           `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}), yet node ${x.id} ` +
             `(last ${xl.index}/${xl.term}, ${t < 0 ? "without that index" : `term ${t} there`}) could be elected by ` +
-            `${JSON.stringify(yes)} in ${voters.toString()}`,
+            `${JSON.stringify(yes)} in ${cfg === leaderCfg ? "the leader's" : "its own"} configuration ${cfg.toString()}`,
         );
       }
     }
+  }
+
+  /** The voters of cfg that would grant x a vote if it won all of them, when they make a quorum; else null. */
+  private electors(x: CheckedNode, xl: { index: number; term: number }, cfg: JointConfig): number[] | null {
+    const grants = new Map<number, boolean>();
+    for (const id of cfg.ids()) {
+      const vl = id === x.id ? xl : (this.lookup(id)?.lastEntry() ?? null);
+      grants.set(id, vl !== null && (vl.term < xl.term || (vl.term === xl.term && vl.index <= xl.index)));
+    }
+    if (cfg.voteResult(grants) !== VoteResult.VoteWon) return null;
+    return [...grants].filter(([, g]) => g).map(([id]) => id);
   }
 
   /** Entries a Ready (or MsgStorageAppend) hands out for persistence. */
