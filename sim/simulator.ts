@@ -292,7 +292,7 @@ export class Simulation {
       for (const n of this.liveNodes()) this.checker.checkWholeLog(n);
     } catch (err) {
       failure = this.toFailure(err);
-      this.log(`FAILURE ${failure.kind}: ${failure.message}`);
+      if (this.trace !== null) this.log(`FAILURE ${failure.kind}: ${failure.message}`);
       if (this.trace !== null) for (const line of this.describeCluster()) this.log(line);
     }
     const st = this.stats;
@@ -348,7 +348,7 @@ export class Simulation {
 
   private setup(): void {
     const s = this.scenario;
-    this.log(`seed ${this.seed}: ${describeScenario(s)}`);
+    if (this.trace !== null) this.log(`seed ${this.seed}: ${describeScenario(s)}`);
     const voters: number[] = [];
     for (let id = 1; id <= s.size; id++) voters.push(id);
     const boot = new StateMachine(1, FNV_OFFSET, new ConfState(voters.slice()));
@@ -387,7 +387,8 @@ export class Simulation {
     this.touch(n);
     const t = this.now - (this.now % TICK) + TICK + n.tickPhase;
     this.scheduleAt(EV_TICK, t, n);
-    this.log(`n${n.id} started${n.async ? " (async storage)" : ""} applied=${n.sm.applied}`);
+    if (this.trace !== null)
+      this.log(`n${n.id} started${n.async ? " (async storage)" : ""} applied=${n.sm.applied}`);
   }
 
   /**
@@ -543,7 +544,7 @@ export class Simulation {
           if (why !== null) {
             // A known limitation shared with etcd (see the README): report it, end the run.
             this.knownLimitations.push(`membership deadlock: ${why}`);
-            this.log(`--- known limitation: membership deadlock: ${why} ---`);
+            if (this.trace !== null) this.log(`--- known limitation: membership deadlock: ${why} ---`);
             this.done = true;
             return;
           }
@@ -566,7 +567,8 @@ export class Simulation {
           ev.to,
           ev.num === 1 ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure,
         );
-        this.log(`n${n.id} reportSnapshot(${ev.to}, ${ev.num === 1 ? "finish" : "failure"})`);
+        if (this.trace !== null)
+          this.log(`n${n.id} reportSnapshot(${ev.to}, ${ev.num === 1 ? "finish" : "failure"})`);
         return;
       }
       case EV_UNREACHABLE: {
@@ -588,9 +590,10 @@ export class Simulation {
     const rd = rn.ready();
     this.noteReadyEntries(n, rd.entries);
     if (this.trace !== null)
-      this.log(
-        `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
-      );
+      if (this.trace !== null)
+        this.log(
+          `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
+        );
     n.inflight = rd;
     this.schedule(EV_PERSIST, this.diskLatency(), n);
   }
@@ -613,9 +616,10 @@ export class Simulation {
     const rd = rn.ready();
     this.noteReadyEntries(n, rd.entries);
     if (this.trace !== null)
-      this.log(
-        `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
-      );
+      if (this.trace !== null)
+        this.log(
+          `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
+        );
     for (const rs of rd.readStates) this.onReadState(n, rs);
     for (const m of rd.messages) {
       if (m.to === LocalAppendThread) n.appendQ.push(m);
@@ -648,7 +652,8 @@ export class Simulation {
       this.persist(n, new HardState(m.term, m.vote, m.commit), m.entries, m.snapshot);
       ents += m.entries.length;
     }
-    this.log(`n${n.id} append-thread persisted ${batch.length} writes, ${ents} entries`);
+    if (this.trace !== null)
+      this.log(`n${n.id} append-thread persisted ${batch.length} writes, ${ents} entries`);
     for (const m of batch) for (const r of m.responses) this.sendOrStep(n, r);
     this.kickStorageThreads(n);
   }
@@ -757,9 +762,10 @@ export class Simulation {
           if (member !== undefined) member.everMember = true;
         }
         this.stats.confChangesApplied++;
-        this.log(
-          `n${n.id} applied conf change at ${e.index}: voters=${cs.voters} learners=${cs.learners} outgoing=${cs.votersOutgoing} next=${cs.learnersNext}${cs.autoLeave ? " auto" : ""}`,
-        );
+        if (this.trace !== null)
+          this.log(
+            `n${n.id} applied conf change at ${e.index}: voters=${cs.voters} learners=${cs.learners} outgoing=${cs.votersOutgoing} next=${cs.learnersNext}${cs.autoLeave ? " auto" : ""}`,
+          );
       } else if (e.data.length > 0) {
         const op = decodeOp(e.data);
         if (op === null) throw new InvariantViolation("apply", `node ${n.id} applied garbage at ${e.index}`);
@@ -915,7 +921,7 @@ export class Simulation {
 
   private startChaos(): void {
     this.phase = "chaos";
-    this.log("--- chaos ---");
+    if (this.trace !== null) this.log("--- chaos ---");
     this.schedule(EV_FAULT, TICK * (1 + this.faultRng.intn(this.scenario.faultEvery)));
     this.schedule(EV_HEAL, this.scenario.chaosTicks * TICK);
   }
@@ -930,7 +936,8 @@ export class Simulation {
     this.dupRate = 0;
     this.delayRate = 0;
     this.latMax = this.scenario.latency[1];
-    this.log("--- heal: partitions and network faults cleared, every node restarted ---");
+    if (this.trace !== null)
+      this.log("--- heal: partitions and network faults cleared, every node restarted ---");
     for (const n of this.nodes.values()) if (n.rn === null && !n.retired) this.restart(n);
     this.schedule(EV_PROBE, TICK).num = this.healEpoch;
     this.schedule(EV_DEADLINE, this.livenessTicks * TICK).num = this.healEpoch;
@@ -941,7 +948,8 @@ export class Simulation {
     const ticks = Math.ceil((this.now - this.healStart) / TICK);
     this.stats.livenessTicks.push(ticks);
     this.markers.clear();
-    this.log(`--- live again: marker m${id} committed ${ticks} ticks after the heal ---`);
+    if (this.trace !== null)
+      this.log(`--- live again: marker m${id} committed ${ticks} ticks after the heal ---`);
     if (this.now >= this.endTime) {
       this.done = true;
       return;
@@ -980,9 +988,10 @@ export class Simulation {
           for (const b of ids)
             if (a !== b && side.has(a) !== side.has(b)) this.blocked.add(this.linkKey(a, b));
         this.fault("partition");
-        this.log(
-          `fault: partition {${[...side].join(",")}} | {${ids.filter((i) => !side.has(i)).join(",")}}`,
-        );
+        if (this.trace !== null)
+          this.log(
+            `fault: partition {${[...side].join(",")}} | {${ids.filter((i) => !side.has(i)).join(",")}}`,
+          );
         return;
       }
       case 1: {
@@ -1002,9 +1011,10 @@ export class Simulation {
           }
         }
         this.fault("partition-asymmetric");
-        this.log(
-          `fault: asymmetric partition (${["no inbound to", "no outbound from", "one-way links near"][mode]} n${x})`,
-        );
+        if (this.trace !== null)
+          this.log(
+            `fault: asymmetric partition (${["no inbound to", "no outbound from", "one-way links near"][mode]} n${x})`,
+          );
         return;
       }
       case 2: {
@@ -1017,16 +1027,17 @@ export class Simulation {
           if (mode !== 2) this.blocked.add(this.linkKey(x, o));
         }
         this.fault("isolate-leader");
-        this.log(
-          `fault: isolate ${l ? "leader " : ""}n${x} (${["both ways", "outbound only", "inbound only"][mode]})`,
-        );
+        if (this.trace !== null)
+          this.log(
+            `fault: isolate ${l ? "leader " : ""}n${x} (${["both ways", "outbound only", "inbound only"][mode]})`,
+          );
         return;
       }
       case 3:
         if (this.blocked.size > 0) {
           this.blocked.clear();
           this.fault("partition-healed");
-          this.log("fault: partitions healed");
+          if (this.trace !== null) this.log("fault: partitions healed");
         }
         return;
       case 4: {
@@ -1051,17 +1062,19 @@ export class Simulation {
         this.delayRate = rng.chance(0.3) ? 0 : rng.float() * s.maxDelayRate;
         this.latMax = rng.chance(0.5) ? s.latency[1] : s.latency[1] * rng.range(1, 8);
         this.fault("network-change");
-        this.log(
-          `fault: network drop=${this.dropRate.toFixed(3)} dup=${this.dupRate.toFixed(3)} delay=${this.delayRate.toFixed(3)} latency<=${this.latMax}`,
-        );
+        if (this.trace !== null)
+          this.log(
+            `fault: network drop=${this.dropRate.toFixed(3)} dup=${this.dupRate.toFixed(3)} delay=${this.delayRate.toFixed(3)} latency<=${this.latMax}`,
+          );
       }
     }
   }
 
   private crash(n: SimNode): void {
-    this.log(
-      `fault: crash n${n.id}${n.inflight ? " (losing an unpersisted Ready)" : ""}${n.appendQ.length ? ` (losing ${n.appendQ.length} queued appends)` : ""}`,
-    );
+    if (this.trace !== null)
+      this.log(
+        `fault: crash n${n.id}${n.inflight ? " (losing an unpersisted Ready)" : ""}${n.appendQ.length ? ` (losing ${n.appendQ.length} queued appends)` : ""}`,
+      );
     n.crash();
     this.fault("crash");
   }
@@ -1095,11 +1108,11 @@ export class Simulation {
     this.stats.proposals++;
     try {
       n.rn!.propose(data);
-      this.log(`n${n.id} propose ${describeOp(data)}`);
+      if (this.trace !== null) this.log(`n${n.id} propose ${describeOp(data)}`);
     } catch (err) {
       if (!(err instanceof RaftError) || err.code !== "ERR_PROPOSAL_DROPPED") throw err;
       this.stats.proposalsDropped++;
-      this.log(`n${n.id} propose ${describeOp(data)}: dropped`);
+      if (this.trace !== null) this.log(`n${n.id} propose ${describeOp(data)}: dropped`);
     }
   }
 
@@ -1119,7 +1132,16 @@ export class Simulation {
       if (best === null || n.sm.applied > best.sm.applied) best = n;
     }
     if (best === null || best.raft!.trk.config.voters.ids().size === 0) return;
-    const current = new Set(best.raft!.trk.progress.keys());
+    const progress = best.raft!.trk.progress;
+    let candidate = false;
+    for (const x of this.nodes.values()) {
+      if (!x.retired && x.everMember && !progress.has(x.id)) {
+        candidate = true;
+        break;
+      }
+    }
+    if (!candidate) return;
+    const current = new Set(progress.keys());
     const configs: Set<number>[] = [];
     for (const id of current) {
       const m = this.nodes.get(id);
@@ -1129,7 +1151,8 @@ export class Simulation {
     for (const x of [...this.nodes.values()]) {
       if (x.retired || !x.everMember || current.has(x.id)) continue;
       if (configs.some((c) => c.has(x.id))) continue;
-      this.log(`operator: n${x.id} is out of every member's configuration; shutting it down`);
+      if (this.trace !== null)
+        this.log(`operator: n${x.id} is out of every member's configuration; shutting it down`);
       x.crash();
       x.retired = true;
       this.fault("removed-member-shutdown");
@@ -1170,7 +1193,7 @@ export class Simulation {
         const n = this.pickTarget(0);
         if (n === null) return;
         this.touch(n);
-        this.log(`n${n.id} campaign`);
+        if (this.trace !== null) this.log(`n${n.id} campaign`);
         n.rn!.campaign();
         return;
       }
@@ -1178,7 +1201,7 @@ export class Simulation {
         const n = this.pickTarget(0);
         if (n === null || n.raft!.state !== StateType.StateFollower) return;
         this.touch(n);
-        this.log(`n${n.id} forgetLeader`);
+        if (this.trace !== null) this.log(`n${n.id} forgetLeader`);
         n.rn!.forgetLeader();
       }
     }
@@ -1210,7 +1233,8 @@ export class Simulation {
     this.stats.reads++;
     this.touch(n);
     n.rn!.readIndex(ctx);
-    this.log(`n${n.id} readIndex r${rid} (acked writes up to ${this.maxAckedIndex})`);
+    if (this.trace !== null)
+      this.log(`n${n.id} readIndex r${rid} (acked writes up to ${this.maxAckedIndex})`);
   }
 
   private onReadState(n: SimNode, rs: ReadState): void {
@@ -1230,7 +1254,7 @@ export class Simulation {
         `index ${read.minIndex} were acknowledged, but was given read index ${rs.index}`;
       if (this.scenario.leaseReads && !this.opts.strictLease) {
         this.stats.leaseStaleReads++;
-        this.log(`stale lease-based read: ${msg}`);
+        if (this.trace !== null) this.log(`stale lease-based read: ${msg}`);
       } else {
         throw new InvariantViolation("linearizability", msg);
       }
@@ -1256,7 +1280,7 @@ export class Simulation {
     if (via === null) return;
     this.touch(via);
     this.stats.transfers++;
-    this.log(`n${via.id} transferLeader(${target})`);
+    if (this.trace !== null) this.log(`n${via.id} transferLeader(${target})`);
     via.rn!.transferLeader(target);
   }
 
@@ -1283,7 +1307,7 @@ export class Simulation {
       s.compact(c);
       this.stats.compactions++;
     }
-    this.log(`n${n.id} snapshot at ${applied}, compacted to ${s.firstIndex() - 1}`);
+    if (this.trace !== null) this.log(`n${n.id} snapshot at ${applied}, compacted to ${s.firstIndex() - 1}`);
   }
 
   private confChangeOp(): void {
@@ -1392,7 +1416,7 @@ export class Simulation {
     for (const id of newIds) this.startNode(this.newNode(id));
     this.touch(l);
     this.stats.confChangesProposed++;
-    this.log(`n${l.id} proposeConfChange ${describeCC(cc)}`);
+    if (this.trace !== null) this.log(`n${l.id} proposeConfChange ${describeCC(cc)}`);
     try {
       l.rn!.proposeConfChange(cc);
     } catch (err) {
