@@ -61,6 +61,8 @@ export class SimNode implements CheckedNode {
   touched = false;
   /** Shut down for good by the operator after its removal. */
   retired = false;
+  /** Index of the last snapshot restored by this incarnation's application. */
+  restoredSnapshot = 0;
   /** Has been a member of some applied configuration. */
   everMember = false;
   /** Read states waiting for the state machine to catch up: [read id, index]. */
@@ -134,6 +136,7 @@ export class SimNode implements CheckedNode {
     this.appendQ = [];
     this.applyQ = [];
     this.pendingReads = [];
+    this.restoredSnapshot = 0;
     this.readyScheduled = false;
     this.appendScheduled = false;
     this.applyScheduled = false;

@@ -162,6 +162,7 @@ const BENIGN_STEP_ERRORS = new Set(["ERR_PROPOSAL_DROPPED", "ERR_STEP_PEER_NOT_F
 type Phase = "chaos" | "heal" | "calm";
 
 const READ_CTX_TAG = 0x52;
+const MAX_UNCOMMITTED_TAIL = 32;
 
 export class Simulation {
   readonly seed: number;
@@ -697,6 +698,7 @@ export class Simulation {
       this.checker.onState(n, n.sm.applied, n.sm.hash, "restoring a snapshot");
       n.pendingReads = n.pendingReads.filter(([rid, idx]) => !this.maybeServe(n, rid, idx));
       this.stats.snapshotsRestored++;
+      n.restoredSnapshot = snap!.metadata.index;
     }
     if (ents.length > 0) {
       const first = ents[0]!.index;
@@ -734,8 +736,9 @@ export class Simulation {
     const sm = n.sm;
     for (const e of ents) {
       if (e.index <= sm.applied) {
-        // Async storage: apply work queued before a snapshot that covers it.
-        if (!n.async) {
+        // Only legitimate for async storage: apply work queued before a
+        // snapshot (restored since) that covers it.
+        if (!n.async || e.index > n.restoredSnapshot) {
           throw new InvariantViolation(
             "apply",
             `node ${n.id} got index ${e.index} again (applied ${sm.applied})`,
@@ -1215,6 +1218,14 @@ export class Simulation {
       this.inflightWrites.delete(id);
     }
     if (this.inflightWrites.size >= this.scenario.clientConcurrency) return;
+    // Backpressure, as a server would apply: no new writes while the leader
+    // has a long uncommitted tail (expired writes would otherwise pile up
+    // behind a partition without bound).
+    const l = this.leader();
+    if (l !== null && l.raft!.raftLog.lastIndex() - l.raft!.raftLog.committed >= MAX_UNCOMMITTED_TAIL) {
+      this.fault("write-backpressure");
+      return;
+    }
     const n = this.pickTarget(0.6);
     if (n === null) return;
     const id = this.nextOpId++;

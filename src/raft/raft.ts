@@ -765,13 +765,13 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if (
-        (this.checkQuorum || this.preVote) &&
-        (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
-      ) {
+      if (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp) {
         // A leader of an older term: tell it about our term (it may be a
         // stale leader, or we may have been partitioned and advanced our
         // term; either way a higher-term response unsticks the situation).
+        // etcd answers only with CheckQuorum or PreVote, counting on us to
+        // campaign otherwise; but a member that may not campaign (a learner,
+        // or one whose applied config lacks it) would then never rejoin.
         this.send(msg(MessageType.MsgAppResp, m.from));
       } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
         // Reject explicitly so that a candidate with a higher term but a

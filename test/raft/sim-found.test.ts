@@ -83,6 +83,25 @@ test("a MsgVote from a lower term is rejected with the current term (the candida
   assert.equal(rn.raft.term, 5);
 });
 
+test("without CheckQuorum or PreVote, a MsgApp from a lower term is answered with the current term", () => {
+  const s = storageWith([1, 2, 3]);
+  const rn = node(2, s);
+  rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 5 }));
+  handle(rn, s);
+  // A leader of term 3 that never heard of term 5 (say, this node may not campaign).
+  rn.step(msg({ type: MessageType.MsgApp, from: 3, to: 2, term: 3, index: 1, logTerm: 1 }));
+  rn.step(msg({ type: MessageType.MsgHeartbeat, from: 3, to: 2, term: 3 }));
+  const resp = handle(rn, s).messages.filter((m) => m.to === 3);
+  assert.deepEqual(
+    resp.map((m) => [m.type, m.term]),
+    [
+      [MessageType.MsgAppResp, 5],
+      [MessageType.MsgAppResp, 5],
+    ],
+  );
+  assert.equal(rn.raft.lead, 1);
+});
+
 test("ReadIndex on a single-voter leader waits for an entry of its term to commit", () => {
   const s = storageWith([1]);
   const rn = node(1, s);

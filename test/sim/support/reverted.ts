@@ -53,6 +53,21 @@ export const revertedFixes: readonly RevertedFix[] = [
       ),
   },
   {
+    // Before: without CheckQuorum or PreVote, a MsgApp or MsgHeartbeat from a
+    // lower term was ignored without an answer.
+    name: "silent-lower-term-append",
+    plant: () =>
+      patchStep((r, m) =>
+        (m.type === MessageType.MsgApp || m.type === MessageType.MsgHeartbeat) &&
+        m.term !== 0 &&
+        m.term < r.term &&
+        !r.checkQuorum &&
+        !r.preVote
+          ? null
+          : "default",
+      ),
+  },
+  {
     // Before: a leader whose configuration had a single voter answered
     // ReadIndex from its commit index at once, whoever that voter was and
     // whether or not it had committed an entry of its term.
