@@ -37,6 +37,7 @@ import {
   RaftError,
   ReadOnlyOption,
   type ReadState,
+  type Ready,
   type Snapshot,
   Snapshot as SnapshotClass,
   SnapshotMetadata,
@@ -585,18 +586,22 @@ export class Simulation {
   // ------------------------------------------------------------ the Ready loop
 
   private handleReadySync(n: SimNode): void {
-    const rn = n.rn!;
-    if (n.inflight !== null || !rn.hasReady()) return;
-    this.touch(n);
-    const rd = rn.ready();
-    this.noteReadyEntries(n, rd.entries);
-    if (this.trace !== null)
-      if (this.trace !== null)
-        this.log(
-          `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
-        );
+    if (n.inflight !== null || !n.rn!.hasReady()) return;
+    const rd = this.takeReady(n);
     n.inflight = rd;
     this.schedule(EV_PERSIST, this.diskLatency(), n);
+  }
+
+  private takeReady(n: SimNode): Ready {
+    this.touch(n);
+    const rd = n.rn!.ready();
+    this.noteReadyEntries(n, rd.entries);
+    if (this.trace !== null) {
+      this.log(
+        `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
+      );
+    }
+    return rd;
   }
 
   private handlePersist(n: SimNode): void {
@@ -611,16 +616,8 @@ export class Simulation {
   }
 
   private handleReadyAsync(n: SimNode): void {
-    const rn = n.rn!;
-    if (!rn.hasReady()) return;
-    this.touch(n);
-    const rd = rn.ready();
-    this.noteReadyEntries(n, rd.entries);
-    if (this.trace !== null)
-      if (this.trace !== null)
-        this.log(
-          `n${n.id} ready ${describeReady(rd.hardState, rd.entries, rd.snapshot, rd.committedEntries, rd.messages)}`,
-        );
+    if (!n.rn!.hasReady()) return;
+    const rd = this.takeReady(n);
     for (const rs of rd.readStates) this.onReadState(n, rs);
     for (const m of rd.messages) {
       if (m.to === LocalAppendThread) n.appendQ.push(m);
@@ -1351,37 +1348,26 @@ export class Simulation {
         };
         const avail = (xs: number[]) => xs.filter((x) => !used.has(x));
         let single: [ConfChangeType, number] | null = null;
-        switch (kind) {
-          case 0:
-            single = [ConfChangeType.ConfChangeAddNode, fresh()];
-            break;
-          case 1:
-            single = [ConfChangeType.ConfChangeAddLearnerNode, fresh()];
-            break;
-          case 2:
-            if (avail(learners).length > 0)
-              single = [ConfChangeType.ConfChangeAddNode, rng.pick(avail(learners))];
-            break;
-          case 3:
-            if (avail(voters).length > 0)
-              single = [ConfChangeType.ConfChangeRemoveNode, rng.pick(avail(voters))];
-            break;
-          case 4:
-            if (avail(learners).length > 0)
-              single = [ConfChangeType.ConfChangeRemoveNode, rng.pick(avail(learners))];
-            break;
-          case 5:
-            if (avail(voters).length > 0)
-              single = [ConfChangeType.ConfChangeAddLearnerNode, rng.pick(avail(voters))];
-            break;
-          default:
-            if (avail(voters).length > 0) {
-              // Replace a voter: remove one and add a fresh one.
-              const v = rng.pick(avail(voters));
-              used.add(v);
-              changes.push(single1(ConfChangeType.ConfChangeRemoveNode, v));
-              single = [ConfChangeType.ConfChangeAddNode, fresh()];
-            }
+        if (kind === 0) single = [ConfChangeType.ConfChangeAddNode, fresh()];
+        else if (kind === 1) single = [ConfChangeType.ConfChangeAddLearnerNode, fresh()];
+        else if (kind <= 5) {
+          // Promote a learner, remove a voter or a learner, demote a voter.
+          const [type, pool] = (
+            [
+              [ConfChangeType.ConfChangeAddNode, learners],
+              [ConfChangeType.ConfChangeRemoveNode, voters],
+              [ConfChangeType.ConfChangeRemoveNode, learners],
+              [ConfChangeType.ConfChangeAddLearnerNode, voters],
+            ] as const
+          )[kind - 2]!;
+          const xs = avail(pool);
+          if (xs.length > 0) single = [type, rng.pick(xs)];
+        } else if (avail(voters).length > 0) {
+          // Replace a voter: remove one and add a fresh one.
+          const v = rng.pick(avail(voters));
+          used.add(v);
+          changes.push(single1(ConfChangeType.ConfChangeRemoveNode, v));
+          single = [ConfChangeType.ConfChangeAddNode, fresh()];
         }
         if (single === null) continue;
         used.add(single[1]);

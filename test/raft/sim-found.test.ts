@@ -68,11 +68,17 @@ test("maxSizePerMsg 0 without an apply budget: entries are applied, also after a
   assert.deepEqual(reapplied, [3, 4]);
 });
 
-test("a MsgVote from a lower term is rejected with the current term (the candidate learns it)", () => {
+/** Node 2 of {1, 2, 3}, following leader 1 at term 5. */
+function followerAtTerm5(): { rn: RawNode; s: MemoryStorage } {
   const s = storageWith([1, 2, 3]);
   const rn = node(2, s);
   rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 5 }));
   handle(rn, s);
+  return { rn, s };
+}
+
+test("a MsgVote from a lower term is rejected with the current term (the candidate learns it)", () => {
+  const { rn, s } = followerAtTerm5();
   rn.step(msg({ type: MessageType.MsgVote, from: 3, to: 2, term: 3, index: 1, logTerm: 1 }));
   const rd = handle(rn, s);
   const resp = rd.messages.filter((m) => m.type === MessageType.MsgVoteResp);
@@ -84,10 +90,7 @@ test("a MsgVote from a lower term is rejected with the current term (the candida
 });
 
 test("without CheckQuorum or PreVote, a MsgApp from a lower term is answered with the current term", () => {
-  const s = storageWith([1, 2, 3]);
-  const rn = node(2, s);
-  rn.step(msg({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 5 }));
-  handle(rn, s);
+  const { rn, s } = followerAtTerm5();
   // A leader of term 3 that never heard of term 5 (say, this node may not campaign).
   rn.step(msg({ type: MessageType.MsgApp, from: 3, to: 2, term: 3, index: 1, logTerm: 1 }));
   rn.step(msg({ type: MessageType.MsgHeartbeat, from: 3, to: 2, term: 3 }));
