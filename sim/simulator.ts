@@ -959,6 +959,10 @@ export class Simulation {
   }
 
   private proposeMarker(): void {
+    // Markers obey the same backpressure as writes once one is in flight,
+    // or a slow cluster would drown in them.
+    const l = this.leader();
+    if (this.markers.size > 0 && l !== null && this.uncommittedTail(l) >= MAX_UNCOMMITTED_TAIL) return;
     const target = this.pickTarget(0.5);
     if (target === null) return;
     const id = this.nextOpId++;
@@ -1096,6 +1100,11 @@ export class Simulation {
     return best;
   }
 
+  private uncommittedTail(n: SimNode): number {
+    const log = n.raft!.raftLog;
+    return log.lastIndex() - log.committed;
+  }
+
   private pickTarget(leaderBias: number): SimNode | null {
     const l = this.leader();
     if (l !== null && this.clientRng.chance(leaderBias)) return l;
@@ -1151,6 +1160,9 @@ export class Simulation {
     for (const x of [...this.nodes.values()]) {
       if (x.retired || !x.everMember || current.has(x.id)) continue;
       if (configs.some((c) => c.has(x.id))) continue;
+      // Only a committed removal counts: a restarted node re-applies its log
+      // and may briefly run a configuration older than one it had applied.
+      if (!best.sm.removed.has(x.id)) continue;
       if (this.trace !== null)
         this.log(`operator: n${x.id} is out of every member's configuration; shutting it down`);
       x.crash();
@@ -1219,7 +1231,7 @@ export class Simulation {
     // has a long uncommitted tail (expired writes would otherwise pile up
     // behind a partition without bound).
     const l = this.leader();
-    if (l !== null && l.raft!.raftLog.lastIndex() - l.raft!.raftLog.committed >= MAX_UNCOMMITTED_TAIL) {
+    if (l !== null && this.uncommittedTail(l) >= MAX_UNCOMMITTED_TAIL) {
       this.fault("write-backpressure");
       return;
     }
