@@ -271,7 +271,7 @@ export class Checker {
       if (t === term || t === -1) continue;
       const configs = [leaderCfg];
       const xr = x.raft;
-      if (xr !== null && xr.promotable() && !xr.hasUnappliedConfChanges()) configs.push(xr.trk.config.voters);
+      if (xr?.promotable() && !xr.hasUnappliedConfChanges()) configs.push(xr.trk.config.voters);
       for (const cfg of configs) {
         const yes = this.electors(x, xl, cfg);
         if (yes === null) continue;
