@@ -134,11 +134,10 @@ export function resolveConfig(c: Config): ResolvedConfig {
   let maxCommitted = c.maxCommittedSizePerReady ?? 0;
   checkCount("maxCommittedSizePerReady", maxCommitted, true);
   // They used to be one option; default the apply budget to the message size.
-  if (maxCommitted === 0) maxCommitted = maxSizePerMsg;
-  // maxSizePerMsg 0 means one entry per message; a zero apply budget would
-  // make the first committed entry panic, so give it the smallest budget,
-  // which hands out committed entries one at a time.
-  if (maxCommitted === 0) maxCommitted = 1;
+  // A message size of 0 means "one entry at a time", which for the apply
+  // budget is 1 byte: a budget of 0 would make raft panic on the first commit,
+  // or, after a restart with applied > 0, never hand out committed entries.
+  if (maxCommitted === 0) maxCommitted = Math.max(maxSizePerMsg, 1);
   const maxInflightMsgs = c.maxInflightMsgs ?? 512;
   checkCount("maxInflightMsgs", maxInflightMsgs, false);
   if (maxInflightMsgs <= 0)
@@ -653,10 +652,13 @@ export class Raft {
 
   /** True if a committed but unapplied entry is a conf change. */
   hasUnappliedConfChanges(): boolean {
-    if (this.raftLog.applied >= this.raftLog.committed) return false;
+    return this.hasConfChangeIn(this.raftLog.applied + 1, this.raftLog.committed + 1);
+  }
+
+  /** True if an entry in [lo, hi) is a conf change. */
+  private hasConfChangeIn(lo: number, hi: number): boolean {
+    if (lo >= hi) return false;
     let found = false;
-    const lo = this.raftLog.applied + 1;
-    const hi = this.raftLog.committed + 1;
     // Page through the entries to bound memory, with the apply budget as page size.
     this.raftLog.scan(lo, hi, this.raftLog.maxApplyingEntsSize, (ents) => {
       for (const e of ents) {
@@ -763,15 +765,15 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if (
-        (this.checkQuorum || this.preVote) &&
-        (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp)
-      ) {
+      if (m.type === MessageType.MsgHeartbeat || m.type === MessageType.MsgApp) {
         // A leader of an older term: tell it about our term (it may be a
         // stale leader, or we may have been partitioned and advanced our
         // term; either way a higher-term response unsticks the situation).
+        // etcd answers only with CheckQuorum or PreVote, counting on us to
+        // campaign otherwise; but a member that may not campaign (a learner,
+        // or one whose applied config lacks it) would then never rejoin.
         this.send(msg(MessageType.MsgAppResp, m.from));
-      } else if (m.type === MessageType.MsgPreVote) {
+      } else if (m.type === MessageType.MsgPreVote || m.type === MessageType.MsgVote) {
         // Reject explicitly so that a candidate with a higher term but a
         // shorter log does not deadlock the cluster after enabling PreVote.
         const last = this.raftLog.lastEntryID();
@@ -780,7 +782,7 @@ export class Raft {
             `${messageTypeNames[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
             `at term ${this.term}`,
         );
-        const r = msg(MessageType.MsgPreVoteResp, m.from);
+        const r = msg(voteRespMsgType(m.type), m.from);
         r.term = this.term;
         r.reject = true;
         this.send(r);
@@ -893,13 +895,9 @@ export class Raft {
       case MessageType.MsgProp:
         return this.propose(m);
       case MessageType.MsgReadIndex:
-        // A single voter (us) can answer at once.
-        if (this.trk.isSingleton()) {
-          const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
-          if (resp !== null) this.send(resp);
-          return null;
-        }
         // Until an entry of our term commits, our commit index may be stale.
+        // That holds for a single voter too: a leader removed from its config
+        // (without stepDownOnRemoval) may have committed more through it.
         if (!this.committedEntryInCurrentTerm()) {
           this.pendingReadIndexMessages.push(m);
           return null;
@@ -1338,6 +1336,23 @@ export class Raft {
       this.raftLog.commitTo(index);
       return false;
     }
+    // A conf change already handed out for applying would be applied later on
+    // top of the snapshot's configuration, which already reflects it (and
+    // perhaps later changes too). Refuse the snapshot until it is applied;
+    // the leader sends it again. (Entries below firstIndex were compacted by
+    // the application, so they are applied.)
+    if (
+      this.hasConfChangeIn(
+        Math.max(this.raftLog.applied + 1, this.raftLog.firstIndex()),
+        this.raftLog.applying + 1,
+      )
+    ) {
+      this.logger.info(
+        `${this.hex} [commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}, applying: ${this.raftLog.applying}] ` +
+          `ignored snapshot [index: ${index}, term: ${term}] while a conf change is being applied`,
+      );
+      return false;
+    }
     this.raftLog.restore(s);
     // Rebuild the configuration from the snapshot's ConfState.
     this.trk = new ProgressTracker(this.trk.maxInflight, this.trk.maxInflightBytes);
@@ -1479,6 +1494,13 @@ export class Raft {
   }
 
   sendMsgReadIndexResponse(m: Message): void {
+    // The only voter answers at once, if that voter is us; a leader removed
+    // from a one-voter config confirms its leadership like any other.
+    if (this.trk.isSingleton() && this.trk.config.voters.incoming.has(this.id)) {
+      const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
+      if (resp !== null) this.send(resp);
+      return;
+    }
     switch (this.readOnly.option) {
       case ReadOnlyOption.ReadOnlySafe:
         // Confirm leadership with a quorum heartbeat round carrying the request context.

@@ -220,12 +220,13 @@ function readConfStateInto(r: Reader, end: number, cs: ConfState): void {
       case 5:
         expectWireType(r, wt, WIRE_VARINT, "ConfState.auto_leave");
         cs.autoLeave = r.bool("ConfState.auto_leave");
+        cs.present |= bit(5);
         break;
       default:
         r.skip(wt, "ConfState");
-        continue;
     }
-    cs.present |= bit(f);
+    // Repeated fields have no presence: an empty packed list leaves no trace
+    // (it could not be written back, and the value would not round-trip).
   }
 }
 

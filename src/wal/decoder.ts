@@ -40,6 +40,8 @@ export class Decoder {
   private buf: Uint8Array | null = null;
   /** Running CRC: the CRC of all record data read so far (seeded by crc records). */
   crc = 0;
+  /** Whether a record has been read (the chain is seeded). */
+  private seeded = false;
   /** Offset just past the last valid frame in the current segment. */
   lastOffset = 0;
   /** The record just read (reused); its data aliases the segment buffer. */
@@ -114,7 +116,7 @@ export class Decoder {
       if (x + 8 > size) {
         if (x !== size) this.damaged(x, "truncated", "partial length field");
         if (this.isLast()) return false;
-        this.buf = null;
+        this.endSegment(x);
         continue;
       }
       const lo = u32(buf, x);
@@ -122,7 +124,7 @@ export class Decoder {
       if (lo === 0 && hi === 0) {
         this.zeroWord(x);
         if (this.isLast()) return false;
-        this.buf = null;
+        this.endSegment(x);
         continue;
       }
       const n = lo + (hi & 0xffffff) * 0x100000000;
@@ -153,9 +155,11 @@ export class Decoder {
         if (buf[i] !== 0) this.damaged(x, "padding", "non-zero padding");
       }
       if (rec.type === RecordType.Crc) {
-        // A crc record carries the running CRC at the point it was written; a
-        // fresh decoder (crc 0) takes it as its seed.
-        if (this.crc !== 0 && rec.crc !== this.crc) {
+        // A crc record carries the running CRC at the point it was written.
+        // The first record a decoder reads is the crc record that opens its
+        // first segment, and seeds the chain; after that it must match (also
+        // when the chain happens to be 0, or an emptied segment would pass).
+        if (this.seeded && rec.crc !== this.crc) {
           throw crcMismatch(this.segmentName, x, rec.crc, this.crc);
         }
         this.crc = rec.crc;
@@ -174,10 +178,21 @@ export class Decoder {
         if (c !== rec.crc) this.damaged(x, "crc", "", undefined, rec.crc, c);
         this.crc = c;
       }
+      this.seeded = true;
       this.recOffset = x;
       this.lastOffset = start + n + pad;
       return true;
     }
+  }
+
+  // Leaves a segment that is not the last. Every segment starts with a crc
+  // record and the metadata (written and synced before the segment is
+  // renamed into place), so one without any record lost its data: its
+  // records would otherwise vanish silently, since the next segment's crc
+  // record seeds a decoder that has read nothing yet.
+  private endSegment(x: number): void {
+    if (x === 0) throw corrupt(this.segmentName, 0, "a segment that is not the last holds no records");
+    this.buf = null;
   }
 
   // Finds Entry.data (field 4) inside an entry record's data [ds, de), when

@@ -77,12 +77,18 @@ export function encodeRecord(rec: WalRecord): Uint8Array {
 /**
  * Decodes a Record from buf[start, end) into `out` (reused by the hot read
  * path). `data` aliases buf. Throws DecodeError.
+ *
+ * Stricter than protobuf: etcd always writes type and crc and never any other
+ * field, so a record without them or with an unknown field is damage. (The
+ * CRC covers only the data; a damaged key byte could otherwise turn the crc
+ * and data into a skipped unknown field and pass the check with no data.)
  */
 export function decodeRecordInto(buf: Uint8Array, start: number, end: number, out: WalRecord): void {
   const r = new Reader(buf, start, end);
   out.type = 0;
   out.crc = 0;
   out.data = null;
+  let seen = 0;
   while (r.pos < end) {
     const k = r.key("walpb.Record");
     const f = k >>> 3;
@@ -96,8 +102,10 @@ export function decodeRecordInto(buf: Uint8Array, start: number, end: number, ou
     } else if (f === 3 && wt === 2) out.data = r.bytes("walpb.Record.data", false);
     else if (f >= 1 && f <= 3)
       throw new DecodeError("walpb.Record", `wrong wire type ${wt} for field ${f}`, r.pos);
-    else r.skip(wt, "walpb.Record");
+    else throw new DecodeError("walpb.Record", `unknown field ${f}`, r.pos);
+    seen |= 1 << f;
   }
+  if ((seen & 0b110) !== 0b110) throw new DecodeError("walpb.Record", "type or crc missing", start);
 }
 
 export function decodeRecord(buf: Uint8Array): WalRecord {
