@@ -3,64 +3,19 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { message } from "../../fuzz/values.ts";
 import {
-  ConfState,
   DecodeError,
   decodeConfChange,
   decodeConfChangeV2,
   decodeHardState,
   decodeMessage,
   decodeSnapshot,
-  Entry,
-  type EntryType,
+  type Entry,
   encodeMessage,
-  Message,
-  type MessageType,
-  Snapshot,
-  SnapshotMetadata,
+  type Message,
+  type Snapshot,
 } from "../../src/raftpb/index.ts";
-
-const u = fc.oneof(fc.nat(300), fc.maxSafeNat());
-const bytes = fc.uint8Array({ maxLength: 40 });
-const ids = fc.array(fc.nat(1000), { maxLength: 5 });
-
-const entry = fc
-  .record({ term: u, index: u, type: fc.integer({ min: 0, max: 2 }), data: bytes })
-  .map((r) => new Entry(r.term, r.index, r.type as EntryType, r.data));
-
-const snapshot = fc
-  .record({ data: bytes, v: ids, l: ids, vo: ids, ln: ids, auto: fc.boolean(), index: u, term: u })
-  .map(
-    (r) =>
-      new Snapshot(
-        r.data,
-        new SnapshotMetadata(new ConfState(r.v, r.l, r.vo, r.ln, r.auto), r.index, r.term),
-      ),
-  );
-
-const baseMessage = fc.record({
-  type: fc.integer({ min: 0, max: 23 }),
-  to: u,
-  from: u,
-  term: u,
-  logTerm: u,
-  index: u,
-  entries: fc.array(entry, { maxLength: 4 }),
-  commit: u,
-  vote: u,
-  snapshot: fc.option(snapshot, { nil: null }),
-  reject: fc.boolean(),
-  rejectHint: u,
-  context: bytes,
-});
-
-const message = fc
-  .record({ base: baseMessage, responses: fc.array(baseMessage, { maxLength: 2 }) })
-  .map(({ base, responses }) => {
-    const m = Message.create({ ...base, type: base.type as MessageType });
-    m.responses = responses.map((r) => Message.create({ ...r, type: r.type as MessageType }));
-    return m;
-  });
 
 function comparable(m: Message): unknown {
   const ent = (e: Entry) => [e.term, e.index, e.type, Array.from(e.data)];
