@@ -96,7 +96,7 @@ export interface MemberConfig {
 }
 
 export const memberDefaults = {
-  snapshotCount: 10_000,
+  snapshotCount: 100_000, // etcd's default
   snapshotCatchUpEntries: 5_000,
   tickMs: 100,
   electionTicks: 10,
