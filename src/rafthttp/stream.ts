@@ -70,6 +70,9 @@ export class StreamWriter {
   private readonly peer: StreamOwner;
   private readonly enc: StreamEncoder;
   private readonly out = new FrameBuffer();
+  /** Batches sealed while the socket pushed back, oldest first (so `out` never grows by copying). */
+  private backlog: Buffer[] = [];
+  private backlogBytes = 0;
   private conn: Conn | null = null;
   private pending = 0;
   private blocked = false;
@@ -122,10 +125,17 @@ export class StreamWriter {
   enqueue(m: Message): boolean {
     if (this.conn === null) return false;
     const limits = this.ctx.limits;
-    if (this.pending >= limits.streamQueueLength || this.out.len >= limits.streamQueueBytes) return false;
+    if (this.pending >= limits.streamQueueLength || this.backlogBytes + this.out.len >= limits.streamQueueBytes)
+      return false;
     this.enc.encode(m, this.out);
     this.pending++;
-    if (!this.blocked) {
+    if (this.blocked) {
+      if (this.out.len >= EARLY_FLUSH_BYTES) {
+        const b = this.out.take();
+        this.backlog.push(b);
+        this.backlogBytes += b.length;
+      }
+    } else {
       // A burst within one tick is written early, before it fills the queue.
       // Large bursts go out in ~1 MiB writes, so the socket sends while we encode.
       if (
@@ -143,15 +153,22 @@ export class StreamWriter {
 
   private flush(): void {
     const conn = this.conn;
-    if (conn === null || this.blocked || this.out.len === 0) return;
-    const out = this.out;
-    const buf = out.take();
-    const full = out.handed;
+    if (conn === null || this.blocked || this.backlogBytes + this.out.len === 0) return;
     const c = this.peer.counters;
+    let ok = true;
+    for (const b of this.backlog) ok = conn.res.write(b);
+    c.sentBytes += this.backlogBytes;
+    this.backlog = [];
+    this.backlogBytes = 0;
+    const out = this.out;
+    if (out.len > 0) {
+      const buf = out.take();
+      const full = out.handed;
+      c.sentBytes += buf.length;
+      ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
+    }
     c.sentMessages += this.pending;
-    c.sentBytes += buf.length;
     this.pending = 0;
-    const ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
     if (!ok) {
       this.blocked = true;
       this.blockedSince = performance.now();
@@ -194,6 +211,8 @@ export class StreamWriter {
     if (this.pending > 0) this.ctx.raft.reportUnreachable(this.peer.id);
     this.pending = 0;
     this.out.clear();
+    this.backlog = [];
+    this.backlogBytes = 0;
     this.blocked = false;
   }
 
