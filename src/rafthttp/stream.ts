@@ -125,7 +125,10 @@ export class StreamWriter {
   enqueue(m: Message): boolean {
     if (this.conn === null) return false;
     const limits = this.ctx.limits;
-    if (this.pending >= limits.streamQueueLength || this.backlogBytes + this.out.len >= limits.streamQueueBytes)
+    if (
+      this.pending >= limits.streamQueueLength ||
+      this.backlogBytes + this.out.len >= limits.streamQueueBytes
+    )
       return false;
     this.enc.encode(m, this.out);
     this.pending++;
