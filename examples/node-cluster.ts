@@ -1,6 +1,6 @@
 // The Node API end to end: three members in one process, each running the
 // whole Ready loop (persist, send, apply committed entries and conf changes,
-// advance) over an in-memory "network". test/node/example.test.ts drives the
+// advance) over an in-memory "network". test/node/cluster.test.ts drives the
 // same code with a manual clock; run it yourself with
 //   node --import tsx examples/node-cluster.ts
 import {
@@ -165,7 +165,9 @@ const quietLogger = {
 
 /** Lets every queued turn, Ready and delivery run (one trip around the event loop). */
 export function flush(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
+  // setImmediate in Node; browsers only have setTimeout.
+  const later: (f: () => void) => unknown = globalThis.setImmediate ?? ((f) => setTimeout(f, 0));
+  return new Promise((resolve) => later(resolve));
 }
 
 /** Ticks the cluster (and lets it work) until `done()` or `maxTicks`; returns whether it got there. */
@@ -199,4 +201,5 @@ export async function main(): Promise<void> {
   await c.stop();
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await main();
+// Run when started directly with node (the browser test imports main instead).
+if (typeof process !== "undefined" && import.meta.url === `file://${process.argv[1]}`) await main();
