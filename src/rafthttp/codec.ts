@@ -142,7 +142,10 @@ export class MsgAppV2Encoder {
 
   encode(m: Message, out: FrameBuffer): number {
     if (isLinkHeartbeat(m)) {
-      out.buf[out.reserve(1)] = 0;
+      // reserve() may move out.buf: look it up after (`out.buf[out.reserve(1)]`
+      // would write into the old buffer; the fuzzer caught that).
+      const at = out.reserve(1);
+      out.buf[at] = 0;
       return 1;
     }
     const profile = this.profile;
@@ -235,6 +238,9 @@ export class ByteQueue {
 
   /** Reads exactly n bytes (n <= length). */
   take(n: number): Uint8Array {
+    // An empty frame (a message with every field at its default) may arrive
+    // when no chunk is queued at all.
+    if (n === 0) return new Uint8Array(0);
     const c = this.chunks[this.first]!;
     const off = this.offset;
     if (off + n <= c.length) {
@@ -418,6 +424,9 @@ export class MsgAppV2Decoder {
           if (q.length < 8) return;
           const commit = q.u64();
           if (commit < 0) throw badFrame("commit index exceeds Number.MAX_SAFE_INTEGER", "msgappv2 frame");
+          // The next short frame continues at index + count: it must stay a safe integer.
+          if (this.index + this.count > Number.MAX_SAFE_INTEGER)
+            throw badFrame("log index exceeds Number.MAX_SAFE_INTEGER", "msgappv2 frame");
           const m = new Message();
           m.type = MessageType.MsgApp;
           m.from = this.remote;

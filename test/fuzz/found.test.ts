@@ -5,9 +5,20 @@ import { MemFS } from "../../fuzz/memfs.ts";
 import {
   decodeConfState,
   decodeSnapshotMetadata,
+  Entry,
   encodeConfState,
   encodeSnapshotMetadata,
+  Message,
+  MessageType,
 } from "../../src/index.ts";
+import {
+  FrameBuffer,
+  LINK_HEARTBEAT,
+  MessageDecoder,
+  MsgAppV2Decoder,
+  MsgAppV2Encoder,
+} from "../../src/rafthttp/codec.ts";
+import { RaftHttpError, RaftHttpErrorCode } from "../../src/rafthttp/errors.ts";
 import { Decoder } from "../../src/wal/decoder.ts";
 import { Encoder } from "../../src/wal/encoder.ts";
 import { WalError, WalErrorCode } from "../../src/wal/errors.ts";
@@ -98,4 +109,61 @@ test("a WAL record with an unknown field, or without its crc, is corruption", ()
   assert.match(err?.message ?? "", /unknown field 15/);
   fs.files.set("/w/0.wal", bytes("0400000000000084080410000000000002000000000000860801000000000000"));
   assert.match(readSegments(fs, ["0.wal"]).err?.message ?? "", /type or crc missing/);
+});
+
+// rafthttp stream decoders (targets rafthttp-*-stream), found this session.
+
+// rafthttp-msgappv2-stream: `out.buf[out.reserve(1)] = 0` read out.buf before
+// reserve() grew it, so a link heartbeat landing on the growth boundary wrote
+// its byte into the old buffer; the peer then read garbage as a frame type.
+test("a msgappv2 link heartbeat written as the frame buffer grows is intact", () => {
+  const fb = new FrameBuffer(64);
+  const enc = new MsgAppV2Encoder("P37");
+  const app = (index: number, entries: Entry[]) =>
+    Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index, entries });
+  // Short MsgApp frames fill the 64-byte buffer exactly...
+  for (const m of [app(0, [new Entry(0, 1, 0, Uint8Array.of(0))]), app(1, []), app(1, [])]) enc.encode(m, fb);
+  assert.equal(fb.len, 64);
+  // ...and the heartbeat's byte must land in the grown buffer.
+  enc.encode(LINK_HEARTBEAT, fb);
+  const bytes = fb.take();
+  assert.equal(bytes[bytes.length - 1], 0);
+  const got: Message[] = [];
+  new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1, 2).push(bytes);
+  assert.equal(got.length, 4);
+  assert.equal(got[3], LINK_HEARTBEAT);
+});
+
+// rafthttp-message-stream: a zero-length frame (a message whose fields are all
+// defaults encodes to nothing in etcd 3.7's encoding) read past the end of an
+// empty chunk queue: a TypeError surfaced as a bad frame and reset the stream.
+test("an empty message frame decodes on both streams", () => {
+  const got: Message[] = [];
+  const sink = { onFrame: (m: Message) => void got.push(m) };
+  new MessageDecoder(sink, 1024).push(new Uint8Array(8));
+  new MsgAppV2Decoder(sink, 1024, 1, 2).push(Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 0]));
+  assert.equal(got.length, 2);
+  for (const m of got) assert.equal(m.type, MessageType.MsgHup);
+});
+
+// A short msgappv2 frame continues at the previous index + its entry count; a
+// peer can push that past 2^53 - 1, which must end the stream, not yield an
+// unsafe index in the next MsgApp.
+test("msgappv2 refuses a log index beyond Number.MAX_SAFE_INTEGER", () => {
+  const fb = new FrameBuffer(256);
+  const enc = new MsgAppV2Encoder("P37");
+  const max = Number.MAX_SAFE_INTEGER;
+  enc.encode(Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index: max }), fb);
+  // A short frame whose one entry claims a small index (the decoder trusts the count).
+  enc.encode(
+    Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index: max, entries: [new Entry(0, 5)] }),
+    fb,
+  );
+  const got: Message[] = [];
+  const dec = new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1, 2);
+  assert.throws(
+    () => dec.push(fb.take()),
+    (e: unknown) => e instanceof RaftHttpError && e.code === RaftHttpErrorCode.BadFrame,
+  );
+  for (const m of got) assert.ok(Number.isSafeInteger(m.index));
 });
