@@ -16,9 +16,9 @@
 //   storage.compact(applied - catchUpEntries);
 
 import { join, resolve } from "node:path";
+import { CompactMemoryStorage } from "../raft/compact_storage.ts";
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "../raft/errors.ts";
 import type { Storage } from "../raft/storage.ts";
-import { CompactMemoryStorage } from "../raft/compact_storage.ts";
 import {
   type ConfState,
   EMPTY_BYTES,
