@@ -18,8 +18,9 @@ const missing = existsSync(CHROMIUM)
   ? false
   : `chromium is not installed at ${CHROMIUM}: run "apt-get install -y chromium" (.ci/run does it in CI)`;
 
-test("the core bundles for the browser without Node built-ins", async () => {
-  const out = await build({
+/** Bundles the browser entry for the "browser" platform (a Node built-in anywhere fails it). */
+function bundle() {
+  return build({
     entryPoints: [join(repoRoot, "test/core/browser_entry.ts")],
     bundle: true,
     platform: "browser",
@@ -28,6 +29,10 @@ test("the core bundles for the browser without Node built-ins", async () => {
     write: false,
     logLevel: "silent",
   });
+}
+
+test("the core bundles for the browser without Node built-ins", async () => {
+  const out = await bundle();
   assert.equal(out.errors.length, 0);
   const code = out.outputFiles[0]!.text;
   assert.doesNotMatch(code, /from\s*["']node:/);
@@ -36,15 +41,7 @@ test("the core bundles for the browser without Node built-ins", async () => {
 // In CI the browser must be there (.ci/run installs it): a missing one fails below.
 test("the examples of the core run in headless chromium", { skip: !inCI && missing }, async () => {
   assert.equal(missing, false, missing || "");
-  const out = await build({
-    entryPoints: [join(repoRoot, "test/core/browser_entry.ts")],
-    bundle: true,
-    platform: "browser",
-    format: "esm",
-    target: "es2022",
-    write: false,
-    logLevel: "silent",
-  });
+  const out = await bundle();
   const profile = mkdtempSync(join(tmpdir(), "tsraft-core-chromium-"));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
