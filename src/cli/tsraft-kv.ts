@@ -10,6 +10,7 @@ import { KvConfigError } from "../kv/errors.ts";
 import { defaultLimits } from "../kv/http_api.ts";
 import { type InitialMember, KvMember, type MemberConfig, memberDefaults } from "../kv/member.ts";
 import { DefaultLogger, LogLevel } from "../raft/logger.ts";
+import { isMainModule } from "./main.ts";
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -420,8 +421,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-const isMain = process.argv[1] !== undefined && /tsraft-kv\.(ts|js)$/.test(process.argv[1]);
-if (isMain) {
+if (isMainModule(import.meta.url)) {
   buildProgram()
     .parseAsync(process.argv)
     .catch((err: unknown) => {

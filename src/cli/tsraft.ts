@@ -5,7 +5,6 @@
 // reads: no lock is taken and a torn tail is shown as the end of the log.
 
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { discardLogger } from "../raft/logger.ts";
 import {
@@ -28,6 +27,7 @@ import {
   WalSnapshot,
   walExists,
 } from "../wal/index.ts";
+import { isMainModule } from "./main.ts";
 
 const TYPES: Record<string, number> = {
   normal: EntryType.EntryNormal,
@@ -174,7 +174,7 @@ export async function main(argv: string[], out: Out = console): Promise<number> 
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (isMainModule(import.meta.url)) {
   // `tsraft wal dump DIR | head` closes the pipe early: that is not an error.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") process.exit(0);
