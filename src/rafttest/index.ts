@@ -5,8 +5,10 @@ import { ConfChangeHarness } from "./confchange_harness.ts";
 import { InteractionEnv } from "./interaction_env.ts";
 import { quorumHandler } from "./quorum_harness.ts";
 
+// The data-driven file format (parser, runner, diff) for tests of your own.
+export * from "../datadriven/index.ts";
 export { ConfChangeHarness } from "./confchange_harness.ts";
-export { InteractionEnv, InteractionNode, RedirectLogger } from "./interaction_env.ts";
+export { HarnessFatalError, InteractionEnv, InteractionNode, RedirectLogger } from "./interaction_env.ts";
 export { quorumHandler } from "./quorum_harness.ts";
 
 /**
