@@ -107,6 +107,25 @@ export type ProgressType = (typeof ProgressType)[keyof typeof ProgressType];
 /** Thrown by RawNode.step for messages that are malformed for their type. */
 export const ErrInvalidMessage = new RaftError("ERR_INVALID_MESSAGE", "raft: invalid message");
 
+/**
+ * Whether a MsgApp has the shape every leader's has: entries at consecutive
+ * indexes right after `index`, with terms that never decrease from `logTerm`
+ * and never exceed the message's term. etcd's raft trusts this; a message
+ * without it (a buggy or corrupted peer) would make raft panic on an index out
+ * of range or, worse, splice a gap into the log, so it is refused up front.
+ */
+function wellFormedAppend(m: Message): boolean {
+  const ents = m.entries;
+  if (m.logTerm > m.term) return false;
+  let prevTerm = m.logTerm;
+  for (let i = 0; i < ents.length; i++) {
+    const e = ents[i]!;
+    if (e.index !== m.index + 1 + i || e.term < prevTerm || e.term > m.term) return false;
+    prevTerm = e.term;
+  }
+  return true;
+}
+
 export class RawNode {
   readonly raft: Raft;
   readonly asyncStorageWrites: boolean;
@@ -200,7 +219,9 @@ export class RawNode {
     if (
       (m.type === MessageType.MsgProp && m.entries.length === 0) ||
       ((m.type === MessageType.MsgReadIndex || m.type === MessageType.MsgReadIndexResp) &&
-        m.entries.length !== 1)
+        m.entries.length !== 1) ||
+      (m.type === MessageType.MsgApp && !wellFormedAppend(m)) ||
+      (m.type === MessageType.MsgSnap && m.snapshot === null)
     ) {
       throw ErrInvalidMessage;
     }
