@@ -65,11 +65,17 @@ function parseTypes(v: string): string[] {
   return list;
 }
 
-/** Resolves DIR as a WAL directory, or a data directory with wal/ and snap/. */
+/**
+ * Resolves DIR as a WAL directory, a DiskStorage directory with wal/ and
+ * snap/, or an etcd or tsraft-kv data directory (member/wal, member/snap).
+ */
 function locate(dir: string, snapDir?: string): { walDir: string; snapDir: string | null } {
   if (walExists(nodeFileSystem, dir)) {
     const sibling = join(dir, "..", "snap");
     return { walDir: dir, snapDir: snapDir ?? (nodeFileSystem.isDirectory(sibling) ? sibling : null) };
+  }
+  if (!walExists(nodeFileSystem, join(dir, "wal")) && walExists(nodeFileSystem, join(dir, "member", "wal"))) {
+    dir = join(dir, "member");
   }
   const walDir = join(dir, "wal");
   const snap = snapDir ?? join(dir, "snap");

@@ -16,6 +16,21 @@ async function run(args: string[]): Promise<{ code: number; out: string; err: st
 }
 
 describe("tsraft wal dump", () => {
+  test("finds the log in an etcd or tsraft-kv data directory (member/wal, member/snap)", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const s = await DiskStorage.open(join(dir, "member"), { ...quiet, metadata: ascii("kv") });
+      await s.save({ hardState: hs(1, 1, 2), entries: ents(1, 3) });
+      await s.close();
+      const r = await run(["wal", "dump", dir]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /WAL metadata:\n"kv"/);
+      assert.match(r.out, /WAL entries: 2\nlastIndex=2/);
+    } finally {
+      cleanup();
+    }
+  });
+
   test("prints snapshot, metadata, hard state and entries; filters by index and type", async () => {
     const { dir, cleanup } = tempDir();
     try {
