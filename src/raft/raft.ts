@@ -244,6 +244,13 @@ export class Raft {
   lead = None;
   /** Target of an ongoing leadership transfer. */
   leadTransferee = None;
+  /**
+   * Set once this leader has sent MsgTimeoutNow in its term: the transferee
+   * may win an election at any moment (voters ignore the lease for a forced
+   * campaign), so lease-based reads fall back to a quorum round until the
+   * term ends. (etcd keeps serving them: etcd-io/raft#99, stale reads.)
+   */
+  leaseRevoked = false;
   /** Index of the latest conf change possibly not yet applied; one may be pending at a time. */
   pendingConfIndex = 0;
   disableConfChangeValidation: boolean;
@@ -519,6 +526,7 @@ export class Raft {
     });
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
+    this.leaseRevoked = false;
     this.readOnly = new ReadOnly(this.readOnly.option);
   }
 
@@ -1068,7 +1076,11 @@ export class Raft {
     // StateReplicate. StateSnapshot stays paused, so nothing is sent there.
     if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressStateType.StateProbe)
       this.sendAppend(m.from);
-    if (this.readOnly.option !== ReadOnlyOption.ReadOnlySafe || m.context.length === 0) return;
+    if (
+      (this.readOnly.option !== ReadOnlyOption.ReadOnlySafe && !this.leaseRevoked) ||
+      m.context.length === 0
+    )
+      return;
     if (this.trk.config.voters.voteResult(this.readOnly.recvAck(m.from, m.context)) !== VoteResult.VoteWon)
       return;
     for (const rs of this.readOnly.advance(m)) {
@@ -1441,6 +1453,7 @@ export class Raft {
   }
 
   sendTimeoutNow(to: number): void {
+    this.leaseRevoked = true;
     this.send(msg(MessageType.MsgTimeoutNow, to));
   }
 
@@ -1501,7 +1514,8 @@ export class Raft {
       if (resp !== null) this.send(resp);
       return;
     }
-    switch (this.readOnly.option) {
+    const option = this.leaseRevoked ? ReadOnlyOption.ReadOnlySafe : this.readOnly.option;
+    switch (option) {
       case ReadOnlyOption.ReadOnlySafe:
         // Confirm leadership with a quorum heartbeat round carrying the request context.
         this.readOnly.addRequest(this.raftLog.committed, m);

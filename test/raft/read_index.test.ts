@@ -120,6 +120,45 @@ describe("ReadIndex", () => {
     assert.deepEqual(readMessages(r), []);
   });
 
+  // After MsgTimeoutNow the transferee campaigns with a forced vote that
+  // ignores every follower's lease, so the old leader's lease means nothing
+  // for the rest of its term (etcd keeps serving lease reads: etcd-io/raft#99).
+  test("ReadIndex (lease-based): after sending MsgTimeoutNow the leader confirms reads with a quorum round", () => {
+    const net = new Network({
+      config: { readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased, checkQuorum: true },
+    });
+    net.elect(1);
+    proposeEmpty(net, 1);
+    const leader = net.node(1).rawNode;
+    // Node 3 cannot hear anyone: the transfer to it never completes, so node 1
+    // stays leader of its term after sending MsgTimeoutNow.
+    net.isolate(3);
+    // Before the transfer a lease read is answered at once.
+    leader.readIndex(utf8("before"));
+    assert.deepEqual(leader.raft.readStates.map(ctxOf), ["before"]);
+    net.stabilize();
+    net.node(1).readStates = [];
+    leader.transferLeader(3);
+    net.stabilize();
+    assert.equal(leader.raft.leadTransferee, 3);
+    assert.equal(leader.raft.leaseRevoked, true);
+    leader.readIndex(utf8("after"));
+    // No answer before a quorum acknowledged a heartbeat carrying the context...
+    assert.deepEqual(leader.raft.readStates, []);
+    assert.deepEqual(
+      leader.raft.msgs
+        .filter((m) => m.type === MessageType.MsgHeartbeat)
+        .map((m) => [m.to, decodeUtf8(m.context)]),
+      [
+        [2, "after"],
+        [3, "after"],
+      ],
+    );
+    // ...and one once node 2 acknowledged it.
+    net.stabilize();
+    assert.deepEqual(net.node(1).readStates.map(ctxOf), ["after"]);
+  });
+
   test("ReadIndex: a single-voter leader answers at once", () => {
     const net = new Network({ voters: [1] });
     net.elect(1);

@@ -26,12 +26,11 @@ const found: { fix: string; seed: number; kind: string; what: string }[] = [
     kind: "linearizability",
     what: "a single-voter config answered ReadIndex at once: stale reads",
   },
-  {
-    fix: "silent-lower-term-vote",
-    seed: 22750,
-    kind: "liveness",
-    what: "lower-term MsgVotes were dropped silently: candidates never caught up with the term, no leader",
-  },
+  // silent-lower-term-vote (lower-term MsgVotes dropped silently: candidates
+  // never caught up with the term) was found by seed 22750. Serving lease
+  // reads after MsgTimeoutNow through a quorum round changed the runs, and no
+  // seed of 1-70,000 (mixed) or 1-29,000 (elections) reproduces it any more
+  // with the old behaviour re-planted; test/raft/sim-found.test.ts guards it.
   {
     fix: "silent-lower-term-append",
     seed: 17691,
