@@ -23,7 +23,7 @@ import {
 } from "../raftpb/index.ts";
 import { ErrStepLocalMsg, ErrStopped, RaftError } from "./errors.ts";
 import { type Config, confChangeToMsg } from "./raft.ts";
-import { ErrInvalidMessage, type Peer, RawNode, type Ready, SnapshotStatus } from "./rawnode.ts";
+import { ErrInvalidMessage, isMalformed, type Peer, RawNode, type Ready, SnapshotStatus } from "./rawnode.ts";
 import type { Status } from "./status.ts";
 import { isLocalMsg, isLocalMsgTarget, isResponseMsg } from "./util.ts";
 
@@ -371,12 +371,7 @@ class RaftNode implements Node {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const t = m.type;
     if (isLocalMsg(t) && !isLocalMsgTarget(m.from)) return Promise.reject(ErrStepLocalMsg);
-    if (
-      (t === MessageType.MsgProp && m.entries.length === 0) ||
-      ((t === MessageType.MsgReadIndex || t === MessageType.MsgReadIndexResp) && m.entries.length !== 1)
-    ) {
-      return Promise.reject(ErrInvalidMessage);
-    }
+    if (isMalformed(m)) return Promise.reject(ErrInvalidMessage);
     // Forwarded proposals wait for a leader like local ones.
     const q = t === MessageType.MsgProp ? this.props : this.inbox;
     if (q.pending < HIGH_WATER && (q === this.inbox || this.propsEnabled)) {

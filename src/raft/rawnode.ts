@@ -108,6 +108,28 @@ export type ProgressType = (typeof ProgressType)[keyof typeof ProgressType];
 export const ErrInvalidMessage = new RaftError("ERR_INVALID_MESSAGE", "raft: invalid message");
 
 /**
+ * Whether a message lacks the shape its type requires (RawNode.step and
+ * Node.step refuse it with ErrInvalidMessage): a MsgProp without entries, a
+ * MsgReadIndex(Resp) without exactly one, a MsgApp unlike any leader's, a
+ * MsgSnap without a snapshot.
+ */
+export function isMalformed(m: Message): boolean {
+  switch (m.type) {
+    case MessageType.MsgProp:
+      return m.entries.length === 0;
+    case MessageType.MsgReadIndex:
+    case MessageType.MsgReadIndexResp:
+      return m.entries.length !== 1;
+    case MessageType.MsgApp:
+      return !wellFormedAppend(m);
+    case MessageType.MsgSnap:
+      return m.snapshot === null;
+    default:
+      return false;
+  }
+}
+
+/**
  * Whether a MsgApp has the shape every leader's has: entries at consecutive
  * indexes right after `index`, with terms that never decrease from `logTerm`
  * and never exceed the message's term. etcd's raft trusts this; a message
@@ -216,15 +238,7 @@ export class RawNode {
     if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
       throw ErrStepPeerNotFound;
     }
-    if (
-      (m.type === MessageType.MsgProp && m.entries.length === 0) ||
-      ((m.type === MessageType.MsgReadIndex || m.type === MessageType.MsgReadIndexResp) &&
-        m.entries.length !== 1) ||
-      (m.type === MessageType.MsgApp && !wellFormedAppend(m)) ||
-      (m.type === MessageType.MsgSnap && m.snapshot === null)
-    ) {
-      throw ErrInvalidMessage;
-    }
+    if (isMalformed(m)) throw ErrInvalidMessage;
     throwIf(this.raft.step(m));
   }
 

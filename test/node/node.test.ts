@@ -241,6 +241,20 @@ describe("Node", () => {
       node.step(Message.create({ type: MessageType.MsgReadIndex, from: 2 })),
       ErrInvalidMessage,
     );
+    // A MsgApp unlike any leader's (a gap after index) and a MsgSnap without
+    // a snapshot never reach raft (which would panic and stop the node).
+    await assert.rejects(
+      node.step(
+        Message.create({ type: MessageType.MsgApp, from: 2, term: 3, index: 0, entries: [new Entry(3, 7)] }),
+      ),
+      ErrInvalidMessage,
+    );
+    await assert.rejects(
+      node.step(Message.create({ type: MessageType.MsgSnap, from: 2, term: 3 })),
+      ErrInvalidMessage,
+    );
+    await flush();
+    assert.equal(node.status().hardState.term, 0, "nothing was stepped");
     // Responses from non-members are dropped quietly.
     await node.step(Message.create({ type: MessageType.MsgAppResp, from: 9, term: 1 }));
     await flush();
