@@ -20,7 +20,7 @@ import {
 } from "../raftpb/index.ts";
 import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
 import { getLogger } from "./logger.ts";
-import { cloneSnapshot, type Storage } from "./storage.ts";
+import { cloneSnapshot, firstToAppend, type Storage } from "./storage.ts";
 import { noLimit } from "./util.ts";
 
 /** Entries older than the newest `hot` ones, packed. */
@@ -232,12 +232,8 @@ export class CompactMemoryStorage implements Storage {
 
   /** Appends entries, overwriting any conflicting suffix. */
   append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    const first = this.firstIndex();
-    const last = entries[0]!.index + entries.length - 1;
-    if (last < first) return;
-    let from = 0;
-    if (first > entries[0]!.index) from = first - entries[0]!.index;
+    const from = firstToAppend(entries, this.firstIndex());
+    if (from < 0) return;
     const start = entries[from]!.index;
     const keep = start - this.offset - 1; // entries kept before `start`
     const held = this.cold.len + this.hot.length;

@@ -132,12 +132,8 @@ export class MemoryStorage implements Storage {
 
   /** Appends entries, overwriting any conflicting suffix. */
   append(entries: readonly Entry[]): void {
-    if (entries.length === 0) return;
-    const first = this.firstIndex();
-    const last = entries[0]!.index + entries.length - 1;
-    if (last < first) return;
-    let from = 0;
-    if (first > entries[0]!.index) from = first - entries[0]!.index;
+    const from = firstToAppend(entries, this.firstIndex());
+    if (from < 0) return;
     const start = entries[from]!.index;
     const offset = start - this.ents[0]!.index;
     if (this.ents.length > offset) {
@@ -149,4 +145,16 @@ export class MemoryStorage implements Storage {
     }
     for (let j = from; j < entries.length; j++) this.ents.push(entries[j]!);
   }
+}
+
+/**
+ * Where appending `entries` to a storage whose first index is `firstIndex`
+ * starts: the position of the first entry not already compacted away, or -1
+ * if there is none (every entry predates the storage's snapshot).
+ */
+export function firstToAppend(entries: readonly Entry[], firstIndex: number): number {
+  if (entries.length === 0) return -1;
+  const lo = entries[0]!.index;
+  if (lo + entries.length - 1 < firstIndex) return -1;
+  return firstIndex > lo ? firstIndex - lo : 0;
 }
