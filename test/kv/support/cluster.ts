@@ -9,16 +9,30 @@ import { repoRoot } from "../../support/testdata.ts";
 
 const CLI = resolve(repoRoot, "src/cli/tsraft-kv.ts");
 
-/** A port that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
+// Ports for members come from below Linux's ephemeral range (32768-60999 by
+// default): a port taken from that range and released can be grabbed as the
+// local port of any outgoing connection (other test files run in parallel
+// and connect a lot) before the member binds it, which fails its start.
+const PORT_LO = 20_000;
+const PORT_HI = 32_000;
+const handedOut = new Set<number>();
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((res) => {
     const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
+    s.once("error", () => res(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => res(true)));
   });
+}
+
+/** A port that was free a moment ago, outside the ephemeral range, not handed out before by this process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = PORT_LO + Math.floor(Math.random() * (PORT_HI - PORT_LO));
+    if (handedOut.has(port) || !(await canListen(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export interface ProcMember {
@@ -124,8 +138,24 @@ export class ProcCluster {
     m.proc = p;
   }
 
-  async healthy(m: ProcMember): Promise<void> {
-    await waitFor(`${m.name} healthy`, async () => (await http("GET", `${m.client}/health`)).status === 200);
+  /**
+   * Waits for a member to answer /health with 200. Generous: a member's first
+   * start on a fresh clone compiles its TypeScript (tsx's cache is cold) while
+   * other test files load the CPU. A member that exited fails at once, with
+   * its log.
+   */
+  async healthy(m: ProcMember, timeoutMs = 60_000): Promise<void> {
+    const exited = await waitFor(
+      `${m.name} healthy`,
+      async () => {
+        const p = m.proc;
+        if (p !== null && (p.exitCode !== null || p.signalCode !== null))
+          return `${p.exitCode ?? p.signalCode}`;
+        return (await http("GET", `${m.client}/health`)).status === 200 ? "" : undefined;
+      },
+      timeoutMs,
+    );
+    if (exited !== "") throw new Error(`${m.name} exited (${exited}):\n${m.log.slice(-30).join("\n")}`);
   }
 
   /** Sends a signal and waits for the process to exit. */
