@@ -20,13 +20,13 @@ export interface ChangeResult {
   progress: ProgressMap;
 }
 
-function addTo(set: Set<number> | null, id: number): Set<number> {
-  const s = set ?? new Set<number>();
+function addTo(set: Set<bigint> | null, id: bigint): Set<bigint> {
+  const s = set ?? new Set<bigint>();
   s.add(id);
   return s;
 }
 
-function deleteFrom(set: Set<number> | null, id: number): Set<number> | null {
+function deleteFrom(set: Set<bigint> | null, id: bigint): Set<bigint> | null {
   if (set === null) return null;
   set.delete(id);
   return set.size === 0 ? null : set;
@@ -36,7 +36,7 @@ function isJoint(cfg: TrackerConfig): boolean {
   return cfg.voters.outgoing.size > 0;
 }
 
-function symdiff(a: Set<number>, b: Set<number>): number {
+function symdiff(a: Set<bigint>, b: Set<bigint>): number {
   let n = 0;
   for (const id of a) if (!b.has(id)) n++;
   for (const id of b) if (!a.has(id)) n++;
@@ -101,7 +101,7 @@ export class Changer {
   private apply(cfg: TrackerConfig, progress: ProgressMap, ccs: readonly ConfChangeSingle[]): void {
     for (const cc of ccs) {
       // etcd zeroes the node ID of changes it decided not to apply.
-      if (cc.nodeId === 0) continue;
+      if (cc.nodeId === 0n) continue;
       switch (cc.type) {
         case ConfChangeType.ConfChangeAddNode:
           this.makeVoter(cfg, progress, cc.nodeId);
@@ -121,7 +121,7 @@ export class Changer {
     if (cfg.voters.incoming.size === 0) throw new ConfChangeError("removed all voters");
   }
 
-  private makeVoter(cfg: TrackerConfig, progress: ProgressMap, id: number): void {
+  private makeVoter(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     const pr = progress.get(id);
     if (pr === undefined) {
       this.initProgress(cfg, progress, id, false);
@@ -133,7 +133,7 @@ export class Changer {
     cfg.voters.incoming.ids.add(id);
   }
 
-  private makeLearner(cfg: TrackerConfig, progress: ProgressMap, id: number): void {
+  private makeLearner(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     const pr = progress.get(id);
     if (pr === undefined) {
       this.initProgress(cfg, progress, id, true);
@@ -153,7 +153,7 @@ export class Changer {
     }
   }
 
-  private remove(cfg: TrackerConfig, progress: ProgressMap, id: number): void {
+  private remove(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     if (!progress.has(id)) return;
     cfg.voters.incoming.ids.delete(id);
     cfg.learners = deleteFrom(cfg.learners, id);
@@ -162,7 +162,7 @@ export class Changer {
     if (!cfg.voters.outgoing.has(id)) progress.delete(id);
   }
 
-  private initProgress(cfg: TrackerConfig, progress: ProgressMap, id: number, isLearner: boolean): void {
+  private initProgress(cfg: TrackerConfig, progress: ProgressMap, id: bigint, isLearner: boolean): void {
     if (isLearner) cfg.learners = addTo(cfg.learners, id);
     else cfg.voters.incoming.ids.add(id);
     // Probe from the last index; a brand-new member is marked recently active
@@ -212,7 +212,7 @@ function checkAndReturn(config: TrackerConfig, progress: ProgressMap): ChangeRes
  * joint state with the incoming voters and learners.
  */
 export function restore(chg: Changer, cs: ConfState): ChangeResult {
-  const single = (type: ConfChangeType, nodeId: number) => new ConfChangeSingle(type, nodeId);
+  const single = (type: ConfChangeType, nodeId: bigint) => new ConfChangeSingle(type, nodeId);
   const outgoing: ConfChangeSingle[] = cs.votersOutgoing.map((id) =>
     single(ConfChangeType.ConfChangeAddNode, id),
   );

@@ -22,13 +22,13 @@ export class JointConfig {
   }
 
   /** Every voter of either half. */
-  ids(): Set<number> {
+  ids(): Set<bigint> {
     const s = new Set(this.incoming.ids);
     for (const id of this.outgoing.ids) s.add(id);
     return s;
   }
 
-  has(id: number): boolean {
+  has(id: bigint): boolean {
     return this.incoming.has(id) || this.outgoing.has(id);
   }
 
@@ -43,7 +43,7 @@ export class JointConfig {
     return a < b ? a : b;
   }
 
-  voteResult(votes: ReadonlyMap<number, boolean>): VoteResult {
+  voteResult(votes: ReadonlyMap<bigint, boolean>): VoteResult {
     const r1 = this.incoming.voteResult(votes);
     const r2 = this.outgoing.voteResult(votes);
     if (r1 === r2) return r1;

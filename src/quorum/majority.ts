@@ -1,14 +1,11 @@
 // A set of voters deciding by simple majority.
 
+import { compareIds, sortIds } from "../raftpb/ids.ts";
 import { type AckedIndexer, INFINITE_INDEX, type Index, VoteResult } from "./quorum.ts";
 
-function sortedIds(ids: Iterable<number>): number[] {
-  return Array.from(ids).sort((a, b) => a - b);
-}
-
 /** Renders a set as "(1 2 3)": IDs ascending, in hex, as etcd prints configurations. */
-export function setString(ids: Iterable<number>): string {
-  return `(${sortedIds(ids)
+export function setString(ids: Iterable<bigint>): string {
+  return `(${sortIds(ids)
     .map((id) => id.toString(16))
     .join(" ")})`;
 }
@@ -19,9 +16,9 @@ export function setString(ids: Iterable<number>): string {
 let scratch = new Float64Array(16);
 
 export class MajorityConfig {
-  readonly ids: Set<number>;
+  readonly ids: Set<bigint>;
 
-  constructor(ids: Iterable<number> = []) {
+  constructor(ids: Iterable<bigint> = []) {
     this.ids = new Set(ids);
   }
 
@@ -29,7 +26,7 @@ export class MajorityConfig {
     return this.ids.size;
   }
 
-  has(id: number): boolean {
+  has(id: bigint): boolean {
     return this.ids.has(id);
   }
 
@@ -38,8 +35,8 @@ export class MajorityConfig {
   }
 
   /** Voter IDs in ascending order. */
-  slice(): number[] {
-    return sortedIds(this.ids);
+  slice(): bigint[] {
+    return sortIds(this.ids);
   }
 
   /**
@@ -53,11 +50,11 @@ export class MajorityConfig {
       const idx = l.ackedIndex(id);
       return { id, idx: idx ?? 0, ok: idx !== undefined, bar: 0 };
     });
-    info.sort((a, b) => a.idx - b.idx || a.id - b.id);
+    info.sort((a, b) => a.idx - b.idx || compareIds(a.id, b.id));
     for (let i = 1; i < info.length; i++) {
       info[i]!.bar = info[i - 1]!.idx < info[i]!.idx ? i : info[i - 1]!.bar;
     }
-    info.sort((a, b) => a.id - b.id);
+    info.sort((a, b) => compareIds(a.id, b.id));
     let out = `${" ".repeat(n)}    idx\n`;
     for (const t of info) {
       out += t.ok ? `${"x".repeat(t.bar)}>${" ".repeat(n - t.bar)}` : `?${" ".repeat(n)}`;
@@ -91,7 +88,7 @@ export class MajorityConfig {
   }
 
   /** Outcome of an election given yes (true) / no (false) votes. */
-  voteResult(votes: ReadonlyMap<number, boolean>): VoteResult {
+  voteResult(votes: ReadonlyMap<bigint, boolean>): VoteResult {
     if (this.ids.size === 0) return VoteResult.VoteWon;
     let yes = 0;
     let missing = 0;

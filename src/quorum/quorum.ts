@@ -6,16 +6,16 @@ export type Index = number;
 
 /** Looks up the index a voter has acknowledged; undefined when nothing is known. */
 export interface AckedIndexer {
-  ackedIndex(id: number): Index | undefined;
+  ackedIndex(id: bigint): Index | undefined;
 }
 
 /** A plain map from voter ID to acknowledged index, usable as an AckedIndexer. */
 export class MapAckIndexer implements AckedIndexer {
-  readonly m: Map<number, Index>;
-  constructor(m: Map<number, Index> = new Map()) {
+  readonly m: Map<bigint, Index>;
+  constructor(m: Map<bigint, Index> = new Map()) {
     this.m = m;
   }
-  ackedIndex(id: number): Index | undefined {
+  ackedIndex(id: bigint): Index | undefined {
     return this.m.get(id);
   }
 }

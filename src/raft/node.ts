@@ -93,7 +93,7 @@ export interface Node {
   /** Applies a committed membership change; returns the new ConfState. */
   applyConfChange(cc: ConfChangeI): ConfState;
   /** Asks leader `lead` to hand over leadership to `transferee`. */
-  transferLeadership(lead: number, transferee: number): void;
+  transferLeadership(lead: bigint, transferee: bigint): void;
   /** Makes a follower forget its leader (see RawNode.forgetLeader). */
   forgetLeader(signal?: AbortSignalLike): Promise<void>;
   /** Requests a read index; the answer arrives as a ReadState with `rctx` in a later Ready. */
@@ -101,9 +101,9 @@ export interface Node {
   /** The current status (still answers after stop, frozen at that point). */
   status(): Status;
   /** Reports that the last message to `id` could not be delivered. */
-  reportUnreachable(id: number): void;
+  reportUnreachable(id: bigint): void;
   /** Reports the outcome of a snapshot sent to `id`. */
-  reportSnapshot(id: number, status: SnapshotStatus): void;
+  reportSnapshot(id: bigint, status: SnapshotStatus): void;
   /** Stops the node: pending calls reject with ErrStopped and ready() ends. Idempotent. */
   stop(): Promise<void>;
 }
@@ -421,7 +421,7 @@ class RaftNode implements Node {
     return cs;
   }
 
-  transferLeadership(lead: number, transferee: number): void {
+  transferLeadership(lead: bigint, transferee: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgTransferLeader;
     m.from = transferee;
@@ -446,14 +446,14 @@ class RaftNode implements Node {
     return this.rn.status();
   }
 
-  reportUnreachable(id: number): void {
+  reportUnreachable(id: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgUnreachable;
     m.from = id;
     this.enqueue(m);
   }
 
-  reportSnapshot(id: number, status: SnapshotStatus): void {
+  reportSnapshot(id: bigint, status: SnapshotStatus): void {
     const m = new Message();
     m.type = MessageType.MsgSnapStatus;
     m.from = id;

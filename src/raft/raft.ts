@@ -18,6 +18,7 @@ import {
   enterJoint,
   HardState,
   isEmptyHardState,
+  isUint64,
   leaveJoint,
   Message,
   MessageType,
@@ -36,7 +37,7 @@ import {
 } from "./errors.ts";
 import { RaftLog } from "./log.ts";
 import { getLogger, type Logger } from "./logger.ts";
-import { type RandomSource, SeededRandom } from "./rand.ts";
+import { type RandomSource, SeededRandom, seedFromId } from "./rand.ts";
 import { ReadOnly, ReadOnlyOption, ReadState } from "./read_only.ts";
 import type { Storage } from "./storage.ts";
 import { entsSize, isLocalMsgTarget, noLimit, payloadsSize, voteRespMsgType } from "./util.ts";
@@ -63,8 +64,8 @@ const CAMPAIGN_TRANSFER_BYTES = Uint8Array.from(CampaignTransfer, (c) => c.charC
 
 /** Everything needed to start a raft instance. */
 export interface Config {
-  /** This node's ID; never 0. */
-  id: number;
+  /** This node's ID: an unsigned 64-bit value, never 0. */
+  id: bigint;
   /** Ticks a follower waits without hearing from a leader before campaigning. */
   electionTick: number;
   /** Ticks between leader heartbeats; must be smaller than electionTick. */
@@ -116,8 +117,10 @@ function checkCount(field: string, v: number, allowInfinity: boolean): void {
 
 /** Validates a Config and fills in defaults; throws ConfigError naming the bad field. */
 export function resolveConfig(c: Config): ResolvedConfig {
+  if (!isUint64(c.id)) {
+    throw new ConfigError("id", `id must be an unsigned 64-bit bigint, got ${typeof c.id} ${String(c.id)}`);
+  }
   if (c.id === None) throw new ConfigError("id", "cannot use none as id");
-  checkCount("id", c.id, false);
   if (isLocalMsgTarget(c.id)) throw new ConfigError("id", "cannot use local target as id");
   checkCount("heartbeatTick", c.heartbeatTick, false);
   if (c.heartbeatTick <= 0) throw new ConfigError("heartbeatTick", "heartbeat tick must be greater than 0");
@@ -182,15 +185,15 @@ export function resolveConfig(c: Config): ResolvedConfig {
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     disableConfChangeValidation: c.disableConfChangeValidation ?? false,
     stepDownOnRemoval: c.stepDownOnRemoval ?? false,
-    random: c.random ?? new SeededRandom(c.id),
+    random: c.random ?? new SeededRandom(seedFromId(c.id)),
   };
 }
 
 /** Volatile state that the application may want to display: the leader and our role. */
 export class SoftState {
-  lead: number;
+  lead: bigint;
   raftState: StateType;
-  constructor(lead: number, raftState: StateType) {
+  constructor(lead: bigint, raftState: StateType) {
     this.lead = lead;
     this.raftState = raftState;
   }
@@ -199,7 +202,7 @@ export class SoftState {
   }
 }
 
-function msg(type: MessageType, to: number): Message {
+function msg(type: MessageType, to: bigint): Message {
   const m = new Message();
   m.type = type;
   m.to = to;
@@ -222,9 +225,9 @@ export function confChangeToMsg(cc: ConfChangeI | null): Message {
 }
 
 export class Raft {
-  id: number;
+  id: bigint;
   term = 0;
-  vote = 0;
+  vote = None;
   readStates: ReadState[] = [];
   raftLog: RaftLog;
   maxMsgSize: number;
@@ -360,7 +363,7 @@ export class Raft {
     }
   }
 
-  sendAppend(to: number): void {
+  sendAppend(to: bigint): void {
     this.maybeSendAppend(to, true);
   }
 
@@ -369,7 +372,7 @@ export class Raft {
    * Empty messages are sent only if sendIfEmpty (they carry the commit index).
    * Returns true if a message was sent.
    */
-  maybeSendAppend(to: number, sendIfEmpty: boolean): boolean {
+  maybeSendAppend(to: bigint, sendIfEmpty: boolean): boolean {
     const pr = this.trk.progress.get(to)!;
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
@@ -401,7 +404,7 @@ export class Raft {
   }
 
   /** Sends the latest snapshot to `to`; false if it is unavailable or the peer is inactive. */
-  maybeSendSnapshot(to: number, pr: Progress): boolean {
+  maybeSendSnapshot(to: bigint, pr: Progress): boolean {
     if (!pr.recentActive) {
       this.logger.debug(`ignore sending snapshot to ${to.toString(16)} since it is not recently active`);
       return false;
@@ -435,7 +438,7 @@ export class Raft {
   }
 
   /** Heartbeats carry min(match, committed): a follower must not commit past what it matches. */
-  sendHeartbeat(to: number, ctx: Uint8Array | null): void {
+  sendHeartbeat(to: bigint, ctx: Uint8Array | null): void {
     const pr = this.trk.progress.get(to)!;
     const m = msg(MessageType.MsgHeartbeat, to);
     m.commit = Math.min(pr.match, this.raftLog.committed);
@@ -596,7 +599,7 @@ export class Raft {
     }
   }
 
-  becomeFollower(term: number, lead: number): void {
+  becomeFollower(term: number, lead: bigint): void {
     this.reset(term);
     this.lead = lead;
     this.state = StateType.StateFollower;
@@ -718,7 +721,7 @@ export class Raft {
     }
   }
 
-  poll(id: number, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
+  poll(id: bigint, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
     if (v)
       this.logger.info(
         `${this.hex} received ${messageTypeNames[t]} from ${id.toString(16)} at term ${this.term}`,
@@ -1452,7 +1455,7 @@ export class Raft {
     this.randomizedElectionTimeout = this.electionTimeout + this.random.intn(this.electionTimeout);
   }
 
-  sendTimeoutNow(to: number): void {
+  sendTimeoutNow(to: bigint): void {
     this.leaseRevoked = true;
     this.send(msg(MessageType.MsgTimeoutNow, to));
   }
@@ -1539,6 +1542,6 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Go's %v rendering of a ConfState value (used in a warning). */
 function goConfState(cs: ConfState): string {
-  const l = (x: number[]) => `[${x.join(" ")}]`;
+  const l = (x: bigint[]) => `[${x.join(" ")}]`;
   return `{${l(cs.voters)} ${l(cs.learners)} ${l(cs.votersOutgoing)} ${l(cs.learnersNext)} ${cs.autoLeave}}`;
 }

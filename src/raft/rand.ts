@@ -6,6 +6,15 @@ export interface RandomSource {
   intn(n: number): number;
 }
 
+/**
+ * A seed for SeededRandom from a node ID. IDs below 2^53 are their own seed
+ * (so small test IDs keep the timeouts they always had); higher bits are
+ * folded in so that IDs differing only there still diverge.
+ */
+export function seedFromId(id: bigint): number {
+  return Number(BigInt.asUintN(53, id ^ (id >> 53n)));
+}
+
 /** A small, fast seeded generator (mulberry32). */
 export class SeededRandom implements RandomSource {
   private state: number;

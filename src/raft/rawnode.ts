@@ -13,6 +13,7 @@ import {
   HardState,
   isEmptyHardState,
   isEmptySnap,
+  isUint64,
   LocalAppendThread,
   LocalApplyThread,
   Message,
@@ -63,7 +64,7 @@ export class Ready {
   // RawNode builds a Ready without allocating defaults it would discard.
   constructor(
     softState: SoftState | null = null,
-    hardState: HardState = new HardState(0, 0, 0),
+    hardState: HardState = new HardState(0, 0n, 0),
     readStates: ReadState[] = [],
     entries: Entry[] = [],
     snapshot: Snapshot | null = null,
@@ -96,7 +97,8 @@ export function isEmptyReady(rd: Ready): boolean {
 
 /** A member to bootstrap a new cluster with. */
 export interface Peer {
-  id: number;
+  /** The member's ID: an unsigned 64-bit value, never 0. */
+  id: bigint;
   context?: Uint8Array;
 }
 
@@ -171,10 +173,15 @@ export class RawNode {
   bootstrap(peers: readonly Peer[]): void {
     if (peers.length === 0)
       throw new RaftError("ERR_BOOTSTRAP", "must provide at least one peer to Bootstrap");
+    for (const p of peers) {
+      if (!isUint64(p.id) || p.id === None) {
+        throw new RaftError("ERR_BOOTSTRAP", `peer ID must be a non-zero unsigned 64-bit bigint, got ${String(p.id)}`);
+      }
+    }
     const lastIndex = this.raft.raftLog.storage.lastIndex();
     if (lastIndex !== 0) throw new RaftError("ERR_BOOTSTRAP", "can't bootstrap a nonempty Storage");
     // Nothing is persisted yet: the first Ready must emit the HardState.
-    this.prevHardSt = new HardState(0, 0, 0);
+    this.prevHardSt = new HardState(0, 0n, 0);
     this.raft.becomeFollower(1, None);
     const ents = peers.map(
       (p, i) =>
@@ -255,7 +262,7 @@ export class RawNode {
     const prev = this.prevHardSt;
     const rd = new Ready(
       this.softStateChanged() ? r.softState() : null,
-      this.hardStateChanged() ? r.hardState() : new HardState(0, 0, 0),
+      this.hardStateChanged() ? r.hardState() : new HardState(0, 0n, 0),
       r.readStates.length !== 0 ? r.readStates : [],
       entries,
       r.raftLog.nextUnstableSnapshot(),
@@ -322,7 +329,7 @@ export class RawNode {
   hasReady(): boolean {
     const r = this.raft;
     if (this.softStateChanged()) return true;
-    if ((r.term !== 0 || r.vote !== 0 || r.raftLog.committed !== 0) && this.hardStateChanged()) return true;
+    if ((r.term !== 0 || r.vote !== None || r.raftLog.committed !== 0) && this.hardStateChanged()) return true;
     if (r.raftLog.hasNextUnstableSnapshot()) return true;
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(this.applyUnstableEntries()))
@@ -351,12 +358,12 @@ export class RawNode {
   }
 
   /** Visits every member's progress without copying it. */
-  withProgress(visitor: (id: number, type: ProgressType, pr: Progress) => void): void {
+  withProgress(visitor: (id: bigint, type: ProgressType, pr: Progress) => void): void {
     this.raft.trk.visit((id, pr) => visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr));
   }
 
   /** Tells raft that the last message to `id` could not be delivered. */
-  reportUnreachable(id: number): void {
+  reportUnreachable(id: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgUnreachable;
     m.from = id;
@@ -364,7 +371,7 @@ export class RawNode {
   }
 
   /** Reports the outcome of sending a snapshot to `id`. */
-  reportSnapshot(id: number, status: SnapshotStatus): void {
+  reportSnapshot(id: bigint, status: SnapshotStatus): void {
     const m = new Message();
     m.type = MessageType.MsgSnapStatus;
     m.from = id;
@@ -373,7 +380,7 @@ export class RawNode {
   }
 
   /** Asks the leader to hand leadership to `transferee`. */
-  transferLeader(transferee: number): void {
+  transferLeader(transferee: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgTransferLeader;
     m.from = transferee;

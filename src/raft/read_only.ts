@@ -19,7 +19,7 @@ export class ReadState {
 export class ReadIndexStatus {
   req: Message;
   index: number;
-  acks = new Map<number, boolean>();
+  acks = new Map<bigint, boolean>();
   constructor(req: Message, index: number) {
     this.req = req;
     this.index = index;
@@ -51,7 +51,7 @@ export class ReadOnly {
   }
 
   /** Records a heartbeat ack for the request with this context; returns its acks so far. */
-  recvAck(id: number, context: Uint8Array): Map<number, boolean> {
+  recvAck(id: bigint, context: Uint8Array): Map<bigint, boolean> {
     const rs = this.pending.get(ctxKey(context));
     if (rs === undefined) return new Map();
     rs.acks.set(id, true);

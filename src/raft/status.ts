@@ -7,18 +7,18 @@ import { stateTypeNames } from "./raft.ts";
 
 /** Cheap status: no allocation beyond the object itself. */
 export interface BasicStatus {
-  id: number;
+  id: bigint;
   hardState: HardState;
   softState: SoftState;
   applied: number;
-  leadTransferee: number;
+  leadTransferee: bigint;
 }
 
 /** Full status: adds the configuration and, on the leader, a copy of every member's progress. */
 export interface Status extends BasicStatus {
   config: TrackerConfig;
   /** Present on the leader only. */
-  progress: Map<number, Progress> | null;
+  progress: Map<bigint, Progress> | null;
 }
 
 export function getBasicStatus(r: Raft): BasicStatus {
@@ -35,7 +35,7 @@ export function getStatus(r: Raft): Status {
   const s = getBasicStatus(r) as Status;
   s.progress = null;
   if (s.softState.raftState === 2) {
-    const m = new Map<number, Progress>();
+    const m = new Map<bigint, Progress>();
     r.trk.visit((id, pr) => {
       const c = pr.shallowCopy();
       c.inflights = pr.inflights.clone();

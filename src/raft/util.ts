@@ -42,7 +42,7 @@ export function isResponseMsg(t: MessageType): boolean {
   return responseMsgs[t] === 1;
 }
 
-export function isLocalMsgTarget(id: number): boolean {
+export function isLocalMsgTarget(id: bigint): boolean {
   return id === LocalAppendThread || id === LocalApplyThread;
 }
 
@@ -78,18 +78,8 @@ export function limitSize(ents: Entry[], maxSize: number): Entry[] {
   return ents;
 }
 
-/** Size of an entry's payload; empty entries (leader no-ops) count as zero. */
-export function payloadSize(e: Entry): number {
-  return e.data.length;
-}
-
 export function payloadsSize(ents: readonly Entry[]): number {
   let s = 0;
   for (let i = 0; i < ents.length; i++) s += ents[i]!.data.length;
   return s;
-}
-
-/** Numeric ascending sort for ID lists (never lexicographic). */
-export function sortIds(ids: number[]): number[] {
-  return ids.sort((a, b) => a - b);
 }

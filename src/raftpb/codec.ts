@@ -31,7 +31,9 @@ import {
   expectWireType,
   lengthDelimitedSize,
   Reader,
+  EncodeError,
   varintSize,
+  varintSize64,
   WIRE_BYTES,
   WIRE_VARINT,
   Writer,
@@ -140,34 +142,34 @@ function readEnum(r: Reader, field: string, max: number): number {
 
 // ---------------------------------------------------------------- ConfState
 
-function uintListSize(field: number[]): number {
+function idListSize(field: bigint[]): number {
   let n = 0;
-  for (let i = 0; i < field.length; i++) n += 1 + varintSize(field[i]!);
+  for (let i = 0; i < field.length; i++) n += 1 + varintSize64(field[i]!);
   return n;
 }
 
-function writeUintList(w: Writer, key: number, list: number[]): void {
+function writeIdList(w: Writer, key: number, list: bigint[]): void {
   for (let i = 0; i < list.length; i++) {
     w.byte(key);
-    w.varint(list[i]!);
+    w.varint64(list[i]!);
   }
 }
 
 function confStateSize(cs: ConfState, g36: boolean): number {
   let n =
-    uintListSize(cs.voters) +
-    uintListSize(cs.learners) +
-    uintListSize(cs.votersOutgoing) +
-    uintListSize(cs.learnersNext);
+    idListSize(cs.voters) +
+    idListSize(cs.learners) +
+    idListSize(cs.votersOutgoing) +
+    idListSize(cs.learnersNext);
   if (g36 || cs.autoLeave || (cs.present & bit(5)) !== 0) n += 2;
   return n;
 }
 
 function writeConfState(w: Writer, cs: ConfState, g36: boolean): void {
-  writeUintList(w, 0x08, cs.voters);
-  writeUintList(w, 0x10, cs.learners);
-  writeUintList(w, 0x18, cs.votersOutgoing);
-  writeUintList(w, 0x20, cs.learnersNext);
+  writeIdList(w, 0x08, cs.voters);
+  writeIdList(w, 0x10, cs.learners);
+  writeIdList(w, 0x18, cs.votersOutgoing);
+  writeIdList(w, 0x20, cs.learnersNext);
   if (g36 || cs.autoLeave || (cs.present & bit(5)) !== 0) {
     w.byte(0x28);
     w.byte(cs.autoLeave ? 1 : 0);
@@ -185,9 +187,9 @@ function isEmptyConfState(cs: ConfState): boolean {
   );
 }
 
-function readUintListInto(r: Reader, wt: number, list: number[], field: string): void {
+function readIdListInto(r: Reader, wt: number, list: bigint[], field: string): void {
   if (wt === WIRE_VARINT) {
-    list.push(r.uint(field));
+    list.push(r.uint64(field));
     return;
   }
   expectWireType(r, wt, WIRE_BYTES, field);
@@ -195,7 +197,7 @@ function readUintListInto(r: Reader, wt: number, list: number[], field: string):
   const end = r.pos + n;
   const outer = r.end;
   r.end = end;
-  while (r.pos < end) list.push(r.uint(field));
+  while (r.pos < end) list.push(r.uint64(field));
   r.end = outer;
 }
 
@@ -206,16 +208,16 @@ function readConfStateInto(r: Reader, end: number, cs: ConfState): void {
     const wt = k & 7;
     switch (f) {
       case 1:
-        readUintListInto(r, wt, cs.voters, "ConfState.voters");
+        readIdListInto(r, wt, cs.voters, "ConfState.voters");
         break;
       case 2:
-        readUintListInto(r, wt, cs.learners, "ConfState.learners");
+        readIdListInto(r, wt, cs.learners, "ConfState.learners");
         break;
       case 3:
-        readUintListInto(r, wt, cs.votersOutgoing, "ConfState.voters_outgoing");
+        readIdListInto(r, wt, cs.votersOutgoing, "ConfState.voters_outgoing");
         break;
       case 4:
-        readUintListInto(r, wt, cs.learnersNext, "ConfState.learners_next");
+        readIdListInto(r, wt, cs.learnersNext, "ConfState.learners_next");
         break;
       case 5:
         expectWireType(r, wt, WIRE_VARINT, "ConfState.auto_leave");
@@ -343,8 +345,8 @@ function messageSize(m: Message, g36: boolean): number {
   const p = m.present;
   let n = 0;
   if (g36 || m.type !== 0 || (p & bit(1)) !== 0) n += 1 + varintSize(m.type);
-  if (g36 || m.to !== 0 || (p & bit(2)) !== 0) n += 1 + varintSize(m.to);
-  if (g36 || m.from !== 0 || (p & bit(3)) !== 0) n += 1 + varintSize(m.from);
+  if (g36 || m.to !== 0n || (p & bit(2)) !== 0) n += 1 + varintSize64(m.to);
+  if (g36 || m.from !== 0n || (p & bit(3)) !== 0) n += 1 + varintSize64(m.from);
   if (g36 || m.term !== 0 || (p & bit(4)) !== 0) n += 1 + varintSize(m.term);
   if (g36 || m.logTerm !== 0 || (p & bit(5)) !== 0) n += 1 + varintSize(m.logTerm);
   if (g36 || m.index !== 0 || (p & bit(6)) !== 0) n += 1 + varintSize(m.index);
@@ -355,7 +357,7 @@ function messageSize(m: Message, g36: boolean): number {
   if (g36 || m.reject || (p & bit(10)) !== 0) n += 2;
   if (g36 || m.rejectHint !== 0 || (p & bit(11)) !== 0) n += 1 + varintSize(m.rejectHint);
   if (m.context.length !== 0 || (p & bit(12)) !== 0) n += 1 + lengthDelimitedSize(m.context.length);
-  if (g36 || m.vote !== 0 || (p & bit(13)) !== 0) n += 1 + varintSize(m.vote);
+  if (g36 || m.vote !== 0n || (p & bit(13)) !== 0) n += 1 + varintSize64(m.vote);
   const rs = m.responses;
   for (let i = 0; i < rs.length; i++) n += 1 + lengthDelimitedSize(messageSize(rs[i]!, g36));
   return n;
@@ -367,13 +369,13 @@ function writeMessage(w: Writer, m: Message, g36: boolean): void {
     w.byte(0x08);
     w.varint(m.type);
   }
-  if (g36 || m.to !== 0 || (p & bit(2)) !== 0) {
+  if (g36 || m.to !== 0n || (p & bit(2)) !== 0) {
     w.byte(0x10);
-    w.varint(m.to);
+    w.varint64(m.to);
   }
-  if (g36 || m.from !== 0 || (p & bit(3)) !== 0) {
+  if (g36 || m.from !== 0n || (p & bit(3)) !== 0) {
     w.byte(0x18);
-    w.varint(m.from);
+    w.varint64(m.from);
   }
   if (g36 || m.term !== 0 || (p & bit(4)) !== 0) {
     w.byte(0x20);
@@ -415,9 +417,9 @@ function writeMessage(w: Writer, m: Message, g36: boolean): void {
     w.byte(0x62);
     w.bytes(m.context);
   }
-  if (g36 || m.vote !== 0 || (p & bit(13)) !== 0) {
+  if (g36 || m.vote !== 0n || (p & bit(13)) !== 0) {
     w.byte(0x68);
-    w.varint(m.vote);
+    w.varint64(m.vote);
   }
   const rs = m.responses;
   for (let i = 0; i < rs.length; i++) {
@@ -443,11 +445,11 @@ function readMessage(r: Reader, end: number, copy: boolean, depth: number): Mess
         break;
       case 2:
         expectWireType(r, wt, WIRE_VARINT, "Message.to");
-        m.to = r.uint("Message.to");
+        m.to = r.uint64("Message.to");
         break;
       case 3:
         expectWireType(r, wt, WIRE_VARINT, "Message.from");
-        m.from = r.uint("Message.from");
+        m.from = r.uint64("Message.from");
         break;
       case 4:
         expectWireType(r, wt, WIRE_VARINT, "Message.term");
@@ -496,7 +498,7 @@ function readMessage(r: Reader, end: number, copy: boolean, depth: number): Mess
         break;
       case 13:
         expectWireType(r, wt, WIRE_VARINT, "Message.vote");
-        m.vote = r.uint("Message.vote");
+        m.vote = r.uint64("Message.vote");
         break;
       case 14: {
         expectWireType(r, wt, WIRE_BYTES, "Message.responses");
@@ -523,7 +525,7 @@ function hardStateSize(hs: HardState, g36: boolean): number {
   const p = hs.present;
   let n = 0;
   if (g36 || hs.term !== 0 || (p & bit(1)) !== 0) n += 1 + varintSize(hs.term);
-  if (g36 || hs.vote !== 0 || (p & bit(2)) !== 0) n += 1 + varintSize(hs.vote);
+  if (g36 || hs.vote !== 0n || (p & bit(2)) !== 0) n += 1 + varintSize64(hs.vote);
   if (g36 || hs.commit !== 0 || (p & bit(3)) !== 0) n += 1 + varintSize(hs.commit);
   return n;
 }
@@ -534,9 +536,9 @@ function writeHardState(w: Writer, hs: HardState, g36: boolean): void {
     w.byte(0x08);
     w.varint(hs.term);
   }
-  if (g36 || hs.vote !== 0 || (p & bit(2)) !== 0) {
+  if (g36 || hs.vote !== 0n || (p & bit(2)) !== 0) {
     w.byte(0x10);
-    w.varint(hs.vote);
+    w.varint64(hs.vote);
   }
   if (g36 || hs.commit !== 0 || (p & bit(3)) !== 0) {
     w.byte(0x18);
@@ -549,26 +551,26 @@ function writeHardState(w: Writer, hs: HardState, g36: boolean): void {
 function confChangeSize(cc: ConfChange, g36: boolean): number {
   const p = cc.present;
   let n = 0;
-  if (g36 || cc.id !== 0 || (p & bit(1)) !== 0) n += 1 + varintSize(cc.id);
+  if (g36 || cc.id !== 0n || (p & bit(1)) !== 0) n += 1 + varintSize64(cc.id);
   if (g36 || cc.type !== 0 || (p & bit(2)) !== 0) n += 1 + varintSize(cc.type);
-  if (g36 || cc.nodeId !== 0 || (p & bit(3)) !== 0) n += 1 + varintSize(cc.nodeId);
+  if (g36 || cc.nodeId !== 0n || (p & bit(3)) !== 0) n += 1 + varintSize64(cc.nodeId);
   if (cc.context.length !== 0 || (p & bit(4)) !== 0) n += 1 + lengthDelimitedSize(cc.context.length);
   return n;
 }
 
 function writeConfChange(w: Writer, cc: ConfChange, g36: boolean): void {
   const p = cc.present;
-  if (g36 || cc.id !== 0 || (p & bit(1)) !== 0) {
+  if (g36 || cc.id !== 0n || (p & bit(1)) !== 0) {
     w.byte(0x08);
-    w.varint(cc.id);
+    w.varint64(cc.id);
   }
   if (g36 || cc.type !== 0 || (p & bit(2)) !== 0) {
     w.byte(0x10);
     w.varint(cc.type);
   }
-  if (g36 || cc.nodeId !== 0 || (p & bit(3)) !== 0) {
+  if (g36 || cc.nodeId !== 0n || (p & bit(3)) !== 0) {
     w.byte(0x18);
-    w.varint(cc.nodeId);
+    w.varint64(cc.nodeId);
   }
   if (cc.context.length !== 0 || (p & bit(4)) !== 0) {
     w.byte(0x22);
@@ -579,7 +581,7 @@ function writeConfChange(w: Writer, cc: ConfChange, g36: boolean): void {
 function singleSize(c: ConfChangeSingle, g36: boolean): number {
   let n = 0;
   if (g36 || c.type !== 0 || (c.present & bit(1)) !== 0) n += 1 + varintSize(c.type);
-  if (g36 || c.nodeId !== 0 || (c.present & bit(2)) !== 0) n += 1 + varintSize(c.nodeId);
+  if (g36 || c.nodeId !== 0n || (c.present & bit(2)) !== 0) n += 1 + varintSize64(c.nodeId);
   return n;
 }
 
@@ -605,9 +607,9 @@ function writeConfChangeV2(w: Writer, cc: ConfChangeV2, g36: boolean): void {
       w.byte(0x08);
       w.varint(c.type);
     }
-    if (g36 || c.nodeId !== 0 || (c.present & bit(2)) !== 0) {
+    if (g36 || c.nodeId !== 0n || (c.present & bit(2)) !== 0) {
       w.byte(0x10);
-      w.varint(c.nodeId);
+      w.varint64(c.nodeId);
     }
   }
   if (cc.context.length !== 0 || (cc.present & bit(3)) !== 0) {
@@ -618,13 +620,25 @@ function writeConfChangeV2(w: Writer, cc: ConfChangeV2, g36: boolean): void {
 
 // ---------------------------------------------------------------- public API
 
+// Encoding sizes the output first, and sizing validates every value
+// (varintSize, varintSize64), so nothing is written unless all of it is
+// valid. The *Into functions write into a buffer the caller has sized with
+// encodedEntrySize/encodedMessageSize, which validated the same values.
 function encodeWith<T>(
   v: T,
   g36: boolean,
   size: (v: T, g36: boolean) => number,
   write: (w: Writer, v: T, g36: boolean) => void,
+  what: string,
 ): Uint8Array {
-  const buf = new Uint8Array(size(v, g36));
+  let n: number;
+  try {
+    n = size(v, g36);
+  } catch (err) {
+    if (err instanceof EncodeError) throw new EncodeError(`${what}: ${err.reason}`, err.value);
+    throw err;
+  }
+  const buf = new Uint8Array(n);
   write(new Writer(buf), v, g36);
   return buf;
 }
@@ -641,7 +655,7 @@ function decodeWith<T>(buf: Uint8Array, what: string, read: (r: Reader) => T): T
 }
 
 export function encodeEntry(e: Entry, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(e, profile === "G36", entryBodySize, writeEntry);
+  return encodeWith(e, profile === "G36", entryBodySize, writeEntry, "Entry");
 }
 
 /** The encoded size of an entry under the given profile. */
@@ -661,7 +675,7 @@ export function decodeEntry(buf: Uint8Array, opts?: DecodeOptions): Entry {
 }
 
 export function encodeMessage(m: Message, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(m, profile === "G36", messageSize, writeMessage);
+  return encodeWith(m, profile === "G36", messageSize, writeMessage, "Message");
 }
 
 /** The encoded size of a message under the given profile. */
@@ -686,7 +700,7 @@ export function decodeMessage(buf: Uint8Array, opts?: DecodeOptions): Message {
 }
 
 export function encodeHardState(hs: HardState, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(hs, profile === "G36", hardStateSize, writeHardState);
+  return encodeWith(hs, profile === "G36", hardStateSize, writeHardState, "HardState");
 }
 
 export function decodeHardState(buf: Uint8Array): HardState {
@@ -700,10 +714,9 @@ export function decodeHardState(buf: Uint8Array): HardState {
       if (f === 1 || f === 2 || f === 3) {
         const name = f === 1 ? "HardState.term" : f === 2 ? "HardState.vote" : "HardState.commit";
         expectWireType(r, wt, WIRE_VARINT, name);
-        const v = r.uint(name);
-        if (f === 1) hs.term = v;
-        else if (f === 2) hs.vote = v;
-        else hs.commit = v;
+        if (f === 1) hs.term = r.uint(name);
+        else if (f === 2) hs.vote = r.uint64(name);
+        else hs.commit = r.uint(name);
         present |= bit(f);
       } else {
         r.skip(wt, "HardState");
@@ -715,7 +728,7 @@ export function decodeHardState(buf: Uint8Array): HardState {
 }
 
 export function encodeConfState(cs: ConfState, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(cs, profile === "G36", confStateSize, writeConfState);
+  return encodeWith(cs, profile === "G36", confStateSize, writeConfState, "ConfState");
 }
 
 export function decodeConfState(buf: Uint8Array): ConfState {
@@ -727,7 +740,7 @@ export function decodeConfState(buf: Uint8Array): ConfState {
 }
 
 export function encodeSnapshot(s: Snapshot, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(s, profile === "G36", snapshotSize, writeSnapshot);
+  return encodeWith(s, profile === "G36", snapshotSize, writeSnapshot, "Snapshot");
 }
 
 export function decodeSnapshot(buf: Uint8Array, opts?: DecodeOptions): Snapshot {
@@ -739,7 +752,7 @@ export function decodeSnapshot(buf: Uint8Array, opts?: DecodeOptions): Snapshot 
 }
 
 export function encodeSnapshotMetadata(md: SnapshotMetadata, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(md, profile === "G36", metadataSize, writeMetadata);
+  return encodeWith(md, profile === "G36", metadataSize, writeMetadata, "SnapshotMetadata");
 }
 
 export function decodeSnapshotMetadata(buf: Uint8Array): SnapshotMetadata {
@@ -751,7 +764,7 @@ export function decodeSnapshotMetadata(buf: Uint8Array): SnapshotMetadata {
 }
 
 export function encodeConfChange(cc: ConfChange, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(cc, profile === "G36", confChangeSize, writeConfChange);
+  return encodeWith(cc, profile === "G36", confChangeSize, writeConfChange, "ConfChange");
 }
 
 export function decodeConfChange(buf: Uint8Array, opts?: DecodeOptions): ConfChange {
@@ -765,7 +778,7 @@ export function decodeConfChange(buf: Uint8Array, opts?: DecodeOptions): ConfCha
       switch (f) {
         case 1:
           expectWireType(r, wt, WIRE_VARINT, "ConfChange.id");
-          cc.id = r.uint("ConfChange.id");
+          cc.id = r.uint64("ConfChange.id");
           break;
         case 2:
           expectWireType(r, wt, WIRE_VARINT, "ConfChange.type");
@@ -773,7 +786,7 @@ export function decodeConfChange(buf: Uint8Array, opts?: DecodeOptions): ConfCha
           break;
         case 3:
           expectWireType(r, wt, WIRE_VARINT, "ConfChange.node_id");
-          cc.nodeId = r.uint("ConfChange.node_id");
+          cc.nodeId = r.uint64("ConfChange.node_id");
           break;
         case 4:
           expectWireType(r, wt, WIRE_BYTES, "ConfChange.context");
@@ -791,7 +804,7 @@ export function decodeConfChange(buf: Uint8Array, opts?: DecodeOptions): ConfCha
 }
 
 export function encodeConfChangeV2(cc: ConfChangeV2, profile: Profile = "P37"): Uint8Array {
-  return encodeWith(cc, profile === "G36", confChangeV2Size, writeConfChangeV2);
+  return encodeWith(cc, profile === "G36", confChangeV2Size, writeConfChangeV2, "ConfChangeV2");
 }
 
 function readSingle(r: Reader, end: number): ConfChangeSingle {
@@ -805,7 +818,7 @@ function readSingle(r: Reader, end: number): ConfChangeSingle {
       c.type = readEnum(r, "ConfChangeSingle.type", 3) as ConfChangeType;
     } else if (f === 2) {
       expectWireType(r, wt, WIRE_VARINT, "ConfChangeSingle.node_id");
-      c.nodeId = r.uint("ConfChangeSingle.node_id");
+      c.nodeId = r.uint64("ConfChangeSingle.node_id");
     } else {
       r.skip(wt, "ConfChangeSingle");
       continue;

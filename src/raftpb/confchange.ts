@@ -3,6 +3,7 @@
 // text form used by etcd's test files ("v1 l2 r3 u4").
 
 import { encodeConfChange, encodeConfChangeV2 } from "./codec.ts";
+import { sortIds } from "./ids.ts";
 import { quoteBytes } from "./quote.ts";
 import {
   ConfChange,
@@ -16,6 +17,7 @@ import {
   confChangeTypeNames,
   EntryType,
 } from "./types.ts";
+import { MAX_UINT64 } from "./wire.ts";
 
 /** Thrown by `confChangesFromString` for text it cannot parse. */
 export class ConfChangeParseError extends Error {
@@ -108,12 +110,12 @@ export function confChangesFromString(s: string): ConfChangeSingle[] {
   return out;
 }
 
-/** Go's strconv.ParseUint(s, 10, 64) restricted to safe integers, with Go's error text. */
-export function parseUint64(s: string): number {
+/** Go's strconv.ParseUint(s, 10, 64) as a node ID, with Go's error text. */
+export function parseUint64(s: string): bigint {
   if (!/^[0-9]+$/.test(s))
     throw new ConfChangeParseError(`strconv.ParseUint: parsing ${goQuote(s)}: invalid syntax`);
-  const v = Number(s);
-  if (!Number.isSafeInteger(v)) {
+  const v = BigInt(s);
+  if (v > MAX_UINT64) {
     throw new ConfChangeParseError(`strconv.ParseUint: parsing ${goQuote(s)}: value out of range`);
   }
   return v;
@@ -167,7 +169,7 @@ export function confChangeFromString(
   const changes = confChangesFromString(s);
   if (opts.v1) {
     const c = changes[0];
-    return new ConfChange(c?.type ?? ConfChangeType.ConfChangeAddNode, c?.nodeId ?? 0);
+    return new ConfChange(c?.type ?? ConfChangeType.ConfChangeAddNode, c?.nodeId ?? 0n);
   }
   return new ConfChangeV2(changes, opts.transition ?? ConfChangeTransition.ConfChangeTransitionAuto);
 }
@@ -179,7 +181,7 @@ export function confChangeFromString(
 export function confStatesEquivalent(a: ConfState, b: ConfState): string | undefined {
   const norm = (cs: ConfState) =>
     `${[cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext]
-      .map((l) => [...l].sort((x, y) => x - y).join(","))
+      .map((l) => sortIds(l).join(","))
       .join("|")}|${cs.autoLeave}`;
   const na = norm(a);
   const nb = norm(b);

@@ -24,11 +24,11 @@ export type EntryFormatter = (data: Uint8Array) => string;
 
 export function describeHardState(hs: HardState): string {
   let out = `Term:${hs.term}`;
-  if (hs.vote !== 0) out += ` Vote:${hs.vote}`;
+  if (hs.vote !== 0n) out += ` Vote:${hs.vote}`;
   return `${out} Commit:${hs.commit}`;
 }
 
-function goList(l: readonly number[]): string {
+function goList(l: readonly bigint[]): string {
   return `[${l.join(" ")}]`;
 }
 
@@ -44,17 +44,11 @@ export function describeSnapshot(s: Snapshot): string {
   return `Index:${m.index} Term:${m.term} ConfState:${describeConfState(m.confState)}`;
 }
 
-export function describeTarget(id: number): string {
-  switch (id) {
-    case None:
-      return "None";
-    case LocalAppendThread:
-      return "AppendThread";
-    case LocalApplyThread:
-      return "ApplyThread";
-    default:
-      return id.toString(16);
-  }
+export function describeTarget(id: bigint): string {
+  if (id === None) return "None";
+  if (id === LocalAppendThread) return "AppendThread";
+  if (id === LocalApplyThread) return "ApplyThread";
+  return id.toString(16);
 }
 
 export function describeEntry(e: Entry, f?: EntryFormatter): string {
@@ -96,7 +90,7 @@ function describeMessageWithIndent(indent: string, m: Message, f?: EntryFormatte
     `Term:${m.term} Log:${m.logTerm}/${m.index}`;
   if (m.reject) out += ` Rejected (Hint: ${m.rejectHint})`;
   if (m.commit !== 0) out += ` Commit:${m.commit}`;
-  if (m.vote !== 0) out += ` Vote:${m.vote}`;
+  if (m.vote !== 0n) out += ` Vote:${m.vote}`;
   const ents = m.entries;
   if (ents.length === 1) {
     out += ` Entries:[${describeEntry(ents[0]!, f)}]`;

@@ -4,6 +4,17 @@
 export * from "./codec.ts";
 export * from "./confchange.ts";
 export * from "./describe.ts";
+export * from "./ids.ts";
 export { quoteBytes, utf8 } from "./quote.ts";
 export * from "./types.ts";
-export { DecodeError, lengthDelimitedSize, Reader, varintSize, Writer } from "./wire.ts";
+export {
+  DecodeError,
+  EncodeError,
+  isUint64,
+  lengthDelimitedSize,
+  MAX_UINT64,
+  Reader,
+  varintSize,
+  varintSize64,
+  Writer,
+} from "./wire.ts";

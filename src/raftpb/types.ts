@@ -1,6 +1,8 @@
 // The raftpb data types: the messages etcd's raft exchanges and persists.
 //
-// Terms, indexes and node IDs are JS numbers (safe non-negative integers).
+// Terms and indexes are JS numbers (safe non-negative integers). Node IDs are
+// exact unsigned 64-bit `bigint`s: etcd derives member IDs from SHA-1 hashes,
+// so real IDs use the whole 64-bit range and a number would round them.
 // Every class carries a `present` bit set (bit N = protobuf field number N was
 // set explicitly). It lets the codec reproduce etcd's explicit-presence (P37)
 // encoding byte for byte and keep "absent" apart from "present but empty" for
@@ -8,14 +10,11 @@
 // non-default value is always encoded.
 
 /** Placeholder node ID meaning "no node" (no leader, no vote). */
-export const None = 0;
-/**
- * Target of MsgStorageAppend messages (async storage writes). etcd uses
- * 2^64-1; we use the largest safe integer, which is never a valid node ID.
- */
-export const LocalAppendThread = Number.MAX_SAFE_INTEGER;
-/** Target of MsgStorageApply messages (async storage writes). */
-export const LocalApplyThread = Number.MAX_SAFE_INTEGER - 1;
+export const None = 0n;
+/** Target of MsgStorageAppend messages (async storage writes): 2^64-1, as in etcd; never a node ID. */
+export const LocalAppendThread = 0xffff_ffff_ffff_ffffn;
+/** Target of MsgStorageApply messages (async storage writes): 2^64-2, as in etcd; never a node ID. */
+export const LocalApplyThread = 0xffff_ffff_ffff_fffen;
 
 /** A zero-length byte array shared by every empty bytes field. */
 export const EMPTY_BYTES: Uint8Array = new Uint8Array(0);
@@ -100,12 +99,12 @@ export class Entry {
 /** The persistent state raft must save before sending messages. */
 export class HardState {
   term: number;
-  vote: number;
+  vote: bigint;
   commit: number;
   present: number;
 
   // raft always sets all three fields, so a constructed HardState marks them present.
-  constructor(term = 0, vote = 0, commit = 0) {
+  constructor(term = 0, vote = 0n, commit = 0) {
     this.term = term;
     this.vote = vote;
     this.commit = commit;
@@ -116,18 +115,18 @@ const HARD_STATE_ALL = (1 << 1) | (1 << 2) | (1 << 3);
 
 /** The membership configuration recorded in snapshots and returned by applyConfChange. */
 export class ConfState {
-  voters: number[];
-  learners: number[];
-  votersOutgoing: number[];
-  learnersNext: number[];
+  voters: bigint[];
+  learners: bigint[];
+  votersOutgoing: bigint[];
+  learnersNext: bigint[];
   autoLeave: boolean;
   present: number;
 
   constructor(
-    voters: number[] = [],
-    learners: number[] = [],
-    votersOutgoing: number[] = [],
-    learnersNext: number[] = [],
+    voters: bigint[] = [],
+    learners: bigint[] = [],
+    votersOutgoing: bigint[] = [],
+    learnersNext: bigint[] = [],
     autoLeave = false,
   ) {
     this.voters = voters;
@@ -172,14 +171,14 @@ export const NO_MESSAGES: Message[] = Object.freeze([]) as unknown as Message[];
 /** Every field of a Message, for `Message.create`. */
 export interface MessageInit {
   type?: MessageType;
-  to?: number;
-  from?: number;
+  to?: bigint;
+  from?: bigint;
   term?: number;
   logTerm?: number;
   index?: number;
   entries?: Entry[];
   commit?: number;
-  vote?: number;
+  vote?: bigint;
   snapshot?: Snapshot | null;
   reject?: boolean;
   rejectHint?: number;
@@ -193,14 +192,15 @@ export interface MessageInit {
  */
 export class Message {
   type: MessageType = MessageType.MsgHup;
-  to = 0;
-  from = 0;
+  to = 0n;
+  from = 0n;
   term = 0;
   logTerm = 0;
   index = 0;
   entries: Entry[] = NO_ENTRIES;
   commit = 0;
-  vote = 0;
+  /** An ID: MsgStorageAppend carries the HardState's vote here (field 13). */
+  vote = 0n;
   snapshot: Snapshot | null = null;
   reject = false;
   rejectHint = 0;
@@ -251,17 +251,18 @@ export class Message {
 
 /** The legacy (V1) membership change; etcd puts its request ID in `id`. */
 export class ConfChange {
-  id: number;
+  /** etcd's request ID: a full 64-bit value (member bits, time and a counter). */
+  id: bigint;
   type: ConfChangeType;
-  nodeId: number;
+  nodeId: bigint;
   context: Uint8Array;
   present: number;
 
   constructor(
     type: ConfChangeType = ConfChangeType.ConfChangeAddNode,
-    nodeId = 0,
+    nodeId = 0n,
     context: Uint8Array = EMPTY_BYTES,
-    id = 0,
+    id = 0n,
   ) {
     this.id = id;
     this.type = type;
@@ -273,10 +274,10 @@ export class ConfChange {
 
 export class ConfChangeSingle {
   type: ConfChangeType;
-  nodeId: number;
+  nodeId: bigint;
   present: number;
 
-  constructor(type: ConfChangeType = ConfChangeType.ConfChangeAddNode, nodeId = 0) {
+  constructor(type: ConfChangeType = ConfChangeType.ConfChangeAddNode, nodeId = 0n) {
     this.type = type;
     this.nodeId = nodeId;
     this.present = 0;
@@ -305,7 +306,7 @@ export class ConfChangeV2 {
 export type ConfChangeI = ConfChange | ConfChangeV2;
 
 export function isEmptyHardState(hs: HardState): boolean {
-  return hs.term === 0 && hs.vote === 0 && hs.commit === 0;
+  return hs.term === 0 && hs.vote === 0n && hs.commit === 0;
 }
 
 export function isHardStateEqual(a: HardState, b: HardState): boolean {
@@ -317,4 +318,4 @@ export function isEmptySnap(s: Snapshot | null | undefined): boolean {
 }
 
 /** An all-zero HardState, the value raft uses for "nothing to persist". */
-export const emptyHardState = (): HardState => new HardState(0, 0, 0);
+export const emptyHardState = (): HardState => new HardState(0, 0n, 0);

@@ -1,7 +1,14 @@
 // Protobuf wire primitives shared by every codec in tsraft (raftpb, walpb,
 // snappb). Only what etcd's messages need: varints, length-delimited fields,
-// and skipping of unknown fields. Values are JS numbers; a varint above
-// Number.MAX_SAFE_INTEGER is rejected instead of being silently rounded.
+// and skipping of unknown fields.
+//
+// Two kinds of unsigned integer travel in varints, and they have two JS types:
+//  - terms, indexes, lengths and enums are `number`s, always safe non-negative
+//    integers; a varint above Number.MAX_SAFE_INTEGER is rejected on decode
+//    (never silently rounded) and such a number is refused on encode;
+//  - node, member and cluster IDs are exact unsigned 64-bit `bigint`s: etcd
+//    derives them from hashes, so they use the whole range, and a varint of
+//    up to 10 bytes (values >= 2^63) must round-trip exactly.
 
 export const WIRE_VARINT = 0;
 export const WIRE_FIXED64 = 1;
@@ -22,17 +29,71 @@ export class DecodeError extends Error {
   }
 }
 
-/** Number of bytes of the varint encoding of a non-negative safe integer. */
+/**
+ * Thrown by the encoders for a value they must not write: a term, index or
+ * length that is not a safe non-negative integer, or an ID that is not an
+ * unsigned 64-bit bigint. Writing it anyway would produce bytes that the
+ * decoder (ours or etcd's) reads back as a different value.
+ */
+export class EncodeError extends Error {
+  readonly code = "ERR_ENCODE";
+  readonly reason: string;
+  readonly value: unknown;
+
+  constructor(reason: string, value: unknown) {
+    super(`cannot encode ${reason}: ${typeof value === "bigint" ? `${value}n` : String(value)}`);
+    this.name = "EncodeError";
+    this.reason = reason;
+    this.value = value;
+  }
+}
+
+/** The largest value a uint64 field holds, 2^64 - 1. */
+export const MAX_UINT64 = 0xffff_ffff_ffff_ffffn;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * Number of bytes of the varint encoding of `v`, which must be a safe
+ * non-negative integer (at most 8 bytes, since 2^53 < 2^56); anything else
+ * throws EncodeError. Every encoder sizes its output with this function before
+ * writing, so this is where values are validated.
+ */
 export function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
+  // `v >>> 0 === v` holds exactly for integers in [0, 2^32): the common case
+  // costs one comparison, and NaN, fractions and negatives fall through.
+  if (v >>> 0 === v) {
+    if (v < 0x80) return 1;
+    if (v < 0x4000) return 2;
+    if (v < 0x200000) return 3;
+    if (v < 0x10000000) return 4;
+    return 5;
+  }
+  if (!Number.isSafeInteger(v) || v < 0) throw new EncodeError("a value that is not a safe non-negative integer", v);
   if (v < 0x800000000) return 5;
   if (v < 0x40000000000) return 6;
   if (v < 0x2000000000000) return 7;
-  if (v < 0x100000000000000) return 8;
-  return 9;
+  return 8;
+}
+
+/**
+ * Number of bytes of the varint encoding of an unsigned 64-bit ID: 1 to 10
+ * (values >= 2^63 need the tenth byte for their top bit). Throws EncodeError
+ * for anything but a bigint in [0, 2^64).
+ */
+export function varintSize64(v: bigint): number {
+  if (typeof v !== "bigint" || v < 0n || v > MAX_UINT64) {
+    throw new EncodeError("an ID that is not an unsigned 64-bit bigint", v);
+  }
+  if (v <= MAX_SAFE_BIG) return varintSize(Number(v));
+  // 2^53 <= v < 2^64: 8 bytes hold 56 bits, 9 bytes 63, 10 bytes 64.
+  if (v < 0x100000000000000n) return 8;
+  if (v < 0x8000000000000000n) return 9;
+  return 10;
+}
+
+/** Whether `v` is an unsigned 64-bit ID (a bigint in [0, 2^64)). */
+export function isUint64(v: unknown): v is bigint {
+  return typeof v === "bigint" && v >= 0n && v <= MAX_UINT64;
 }
 
 /** Size of a length-delimited field body with its length prefix. */
@@ -69,6 +130,37 @@ export class Writer {
       }
     }
     buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /**
+   * Writes an unsigned 64-bit ID; the caller has validated it (varintSize64).
+   * IDs below 2^53 take the number path; larger ones are written from two
+   * 32-bit halves so that no bit is lost to floating point.
+   */
+  varint64(v: bigint): void {
+    if (v <= MAX_SAFE_BIG) {
+      this.varint(Number(v));
+      return;
+    }
+    let lo = Number(v & 0xffffffffn);
+    let hi = Number(v >> 32n);
+    const buf = this.buf;
+    let pos = this.pos;
+    // The low 28 bits first (4 groups of 7), then bits 28..31 of `lo` joined
+    // with the start of `hi`, then the rest of `hi` 7 bits at a time.
+    for (let i = 0; i < 4; i++) {
+      buf[pos++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    let b = lo | ((hi & 0x7) << 4);
+    hi >>>= 3;
+    while (hi !== 0) {
+      buf[pos++] = b | 0x80;
+      b = hi & 0x7f;
+      hi >>>= 7;
+    }
+    buf[pos++] = b;
     this.pos = pos;
   }
 
@@ -132,7 +224,35 @@ export class Reader {
     throw new DecodeError(field, "varint longer than 10 bytes", this.pos);
   }
 
-  /** Reads a varint that may exceed 2^53 without failing; the value is only approximate then. */
+  /**
+   * Reads a varint as an exact unsigned 64-bit bigint (an ID). Values below
+   * 2^53 are read by `uint`; the rest are assembled from two 32-bit halves.
+   */
+  uint64(field: string): bigint {
+    const start = this.pos;
+    const buf = this.buf;
+    const end = this.end;
+    // Find the varint's length first: short ones (the common case in tests
+    // and small clusters) go through the number path.
+    let n = 0;
+    for (;;) {
+      if (start + n >= end) throw new DecodeError(field, "unexpected end of input", start + n);
+      if (n === 10) throw new DecodeError(field, "varint longer than 10 bytes", start);
+      if (buf[start + n++]! < 0x80) break;
+    }
+    if (n <= 7) return BigInt(this.uint(field));
+    if (n === 10 && buf[start + 9]! > 1) throw new DecodeError(field, "varint overflows 64 bits", start);
+    let lo = 0;
+    for (let i = 0; i < 4; i++) lo |= (buf[start + i]! & 0x7f) << (7 * i);
+    const b4 = buf[start + 4]! & 0x7f;
+    lo = (lo | ((b4 & 0xf) << 28)) >>> 0;
+    let hi = b4 >>> 4;
+    for (let i = 5, shift = 3; i < n; i++, shift += 7) hi += (buf[start + i]! & 0x7f) * 2 ** shift;
+    this.pos = start + n;
+    return (BigInt(hi) << 32n) | BigInt(lo);
+  }
+
+  /** Skips over a varint of any size (up to 10 bytes). */
   skipVarint(field: string): void {
     const buf = this.buf;
     for (let i = 0; i < 10; i++) {

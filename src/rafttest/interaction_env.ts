@@ -32,9 +32,11 @@ import {
   Message,
   MessageType,
   messageTypeFromName,
+  parseUint64,
   quoteBytes,
   Snapshot,
   SnapshotMetadata,
+  sortIds,
   utf8,
 } from "../raftpb/index.ts";
 
@@ -121,13 +123,13 @@ export class InteractionNode {
     this.history = history;
   }
 
-  get id(): number {
+  get id(): bigint {
     return this.rawNode.raft.id;
   }
 }
 
 interface Recipient {
-  id: number;
+  id: bigint;
   drop: boolean;
 }
 
@@ -254,7 +256,7 @@ export class InteractionEnv {
     const n = parseUint(d.cmdArgs[0]?.key ?? "");
     const snap = new Snapshot(new Uint8Array(0), new SnapshotMetadata());
     const cfg: Config = {
-      id: 0,
+      id: 0n,
       electionTick: 3,
       heartbeatTick: 1,
       storage: new MemoryStorage(),
@@ -265,10 +267,10 @@ export class InteractionEnv {
       for (const v of arg.vals) {
         switch (arg.key) {
           case "voters":
-            snap.metadata.confState.voters.push(parseUint(v));
+            snap.metadata.confState.voters.push(parseUint64(v));
             break;
           case "learners":
-            snap.metadata.confState.learners.push(parseUint(v));
+            snap.metadata.confState.learners.push(parseUint64(v));
             break;
           case "inflight":
             cfg.maxInflightMsgs = parseInt10(v);
@@ -333,7 +335,7 @@ export class InteractionEnv {
         if (fi !== md.index + 1)
           return new Error(`failed to establish first index ${md.index + 1}; got ${fi}`);
       }
-      const cfg: Config = { ...template, id, storage, logger: this.output };
+      const cfg: Config = { ...template, id: BigInt(id), storage, logger: this.output };
       const rn = new RawNode(cfg);
       this.nodes.push(new InteractionNode(rn, storage, cfg, [snap]));
     }
@@ -357,13 +359,13 @@ export class InteractionEnv {
     let typ: MessageType | -1 = -1;
     for (const arg of d.cmdArgs) {
       if (arg.vals.length === 0) {
-        rs.push({ id: parseUint(arg.key), drop: false });
+        rs.push({ id: parseUint64(arg.key), drop: false });
         continue;
       }
       for (const v of arg.vals) {
         switch (arg.key) {
           case "drop": {
-            const id = parseUint(v);
+            const id = parseUint64(v);
             if (rs.some((r) => r.id === id && !r.drop)) {
               throw new HarnessFatalError(`${d.pos}: can't both deliver and drop msgs to ${id}`);
             }
@@ -460,7 +462,7 @@ export class InteractionEnv {
   private handleStatus(d: TestData): Error | null {
     const st = this.nodes[this.firstAsNodeIdx(d)]!.rawNode.status();
     if (st.progress !== null) {
-      const ids = Array.from(st.progress.keys()).sort((a, b) => a - b);
+      const ids = sortIds(st.progress.keys());
       for (const id of ids) this.output.write(`${id}: ${st.progress.get(id)!.toString()}\n`);
     }
     return null;
@@ -477,7 +479,7 @@ export class InteractionEnv {
       throw new HarnessFatalError(`${d.pos}: expected valid "from" argument`);
     if (to === 0 || to > this.nodes.length)
       throw new HarnessFatalError(`${d.pos}: expected valid "to" argument`);
-    this.nodes[from - 1]!.rawNode.transferLeader(to);
+    this.nodes[from - 1]!.rawNode.transferLeader(BigInt(to));
     return null;
   }
 
@@ -487,7 +489,7 @@ export class InteractionEnv {
     const [fromIdx, toIdx] = idxs as [number, number];
     const from = this.nodes[fromIdx]!;
     const snap = from.storage.snapshot();
-    const m = messageOf(MessageType.MsgSnap, fromIdx + 1, toIdx + 1);
+    const m = messageOf(MessageType.MsgSnap, BigInt(fromIdx + 1), BigInt(toIdx + 1));
     m.term = from.rawNode.basicStatus().hardState.term;
     m.snapshot = snap;
     this.messages.push(m);
@@ -614,7 +616,7 @@ export class InteractionEnv {
         }
         this.output.write(`${describeMessage(m, quoteBytes)}\n`);
         try {
-          this.nodes[m.to - 1]!.rawNode.step(m);
+          this.nodes[Number(m.to) - 1]!.rawNode.step(m);
         } catch (e) {
           if (!(e instanceof RaftError)) throw e;
           this.output.write(`${e.message}\n`);
@@ -672,7 +674,7 @@ export class InteractionEnv {
       let done = true;
       for (const n of nodes) {
         if (n.rawNode.hasReady()) {
-          const idx = n.id - 1;
+          const idx = Number(n.id) - 1;
           this.output.write(`> ${idx + 1} handling Ready\n`);
           const err = this.withIndent(() => this.processReady(idx));
           if (err !== null) return err;
@@ -688,7 +690,7 @@ export class InteractionEnv {
         }
       }
       for (const n of nodes) {
-        const idx = n.id - 1;
+        const idx = Number(n.id) - 1;
         if (n.appendWork.length > 0) {
           this.output.write(`> ${idx + 1} processing append thread\n`);
           while (n.appendWork.length > 0) {
@@ -699,7 +701,7 @@ export class InteractionEnv {
         }
       }
       for (const n of nodes) {
-        const idx = n.id - 1;
+        const idx = Number(n.id) - 1;
         if (n.applyWork.length > 0) {
           this.output.write(`> ${idx + 1} processing apply thread\n`);
           while (n.applyWork.length > 0) this.withIndent(() => this.processApplyThread(idx));
@@ -711,7 +713,7 @@ export class InteractionEnv {
   }
 }
 
-function messageOf(type: MessageType, from: number, to: number): Message {
+function messageOf(type: MessageType, from: bigint, to: bigint): Message {
   const m = new Message();
   m.type = type;
   m.from = from;
@@ -721,7 +723,7 @@ function messageOf(type: MessageType, from: number, to: number): Message {
 
 function splitMsgs(
   msgs: readonly Message[],
-  to: number,
+  to: bigint,
   typ: MessageType | -1,
   drop: boolean,
 ): [Message[], Message[]] {

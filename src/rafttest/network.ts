@@ -21,11 +21,14 @@ import {
   HardState,
   isEmptyHardState,
   isEmptySnap,
+  LocalAppendThread,
+  LocalApplyThread,
   type Message,
   MessageType,
   None,
   Snapshot,
   SnapshotMetadata,
+  sortIds,
   utf8,
 } from "../raftpb/index.ts";
 
@@ -34,18 +37,18 @@ export type NodeConfig = Partial<Omit<Config, "id" | "storage">>;
 
 export interface NetworkOptions {
   /** Voters of the initial configuration (default [1, 2, 3]). */
-  voters?: readonly number[];
+  voters?: readonly bigint[];
   /** Learners of the initial configuration. */
-  learners?: readonly number[];
+  learners?: readonly bigint[];
   /** Seed of the network's randomness (loss, reordering) and of each node's election timeouts. */
   seed?: number;
   /** Config applied to every node, or a function giving each node's config. */
-  config?: NodeConfig | ((id: number) => NodeConfig);
+  config?: NodeConfig | ((id: bigint) => NodeConfig);
 }
 
 /** One member of the network with its storage and state machine. */
 export class NetworkNode {
-  readonly id: number;
+  readonly id: bigint;
   readonly rawNode: RawNode;
   readonly storage: MemoryStorage;
   /** Every entry this node applied, in order (entries covered by a restored snapshot are not included). */
@@ -66,7 +69,7 @@ export class NetworkNode {
   /** Keep the Readies (off by default: they hold on to every message). */
   recordReadies = false;
 
-  constructor(id: number, rawNode: RawNode, storage: MemoryStorage, confState: ConfState) {
+  constructor(id: bigint, rawNode: RawNode, storage: MemoryStorage, confState: ConfState) {
     this.id = id;
     this.rawNode = rawNode;
     this.storage = storage;
@@ -95,11 +98,11 @@ export interface RefusedMessage {
   error: RaftError;
 }
 
-const linkKey = (from: number, to: number) => `${from}->${to}`;
+const linkKey = (from: bigint, to: bigint) => `${from}->${to}`;
 
 /** Several RawNodes connected through a test-driven message queue. */
 export class Network {
-  readonly nodes = new Map<number, NetworkNode>();
+  readonly nodes = new Map<bigint, NetworkNode>();
   /** Messages sent and not yet delivered, in send order. */
   queue: Message[] = [];
   readonly dropped: DroppedMessage[] = [];
@@ -110,7 +113,7 @@ export class Network {
   reorder = false;
   private readonly rng: SeededRandom;
   private readonly seed: number;
-  private readonly configOf: (id: number) => NodeConfig;
+  private readonly configOf: (id: bigint) => NodeConfig;
   private readonly cuts = new Set<string>();
   private readonly loss = new Map<string, number>();
   private readonly filters: Array<(m: Message) => boolean> = [];
@@ -121,7 +124,7 @@ export class Network {
     this.rng = new SeededRandom(this.seed);
     const c = opts.config;
     this.configOf = typeof c === "function" ? c : () => c ?? {};
-    const voters = opts.voters ?? [1, 2, 3];
+    const voters = opts.voters ?? [1n, 2n, 3n];
     const learners = opts.learners ?? [];
     for (const id of [...voters, ...learners]) {
       this.addNode(id, new ConfState([...voters], [...learners]));
@@ -134,7 +137,7 @@ export class Network {
    * waits to be sent a snapshot). Replaces a node of the same ID (a restart
    * with fresh storage); use restart() to keep the storage.
    */
-  addNode(id: number, confState: ConfState | null, config: NodeConfig = {}): NetworkNode {
+  addNode(id: bigint, confState: ConfState | null, config: NodeConfig = {}): NetworkNode {
     const storage = new MemoryStorage();
     const cs = confState ?? new ConfState();
     if (confState !== null) storage.applySnapshot(new Snapshot(new Uint8Array(0), new SnapshotMetadata(cs)));
@@ -148,7 +151,7 @@ export class Network {
    * Creates a node over an existing storage (for logs prepared by the test).
    * Its state machine starts at the storage's snapshot, or at config.applied.
    */
-  addNodeWithStorage(id: number, storage: MemoryStorage, config: NodeConfig = {}): NetworkNode {
+  addNodeWithStorage(id: bigint, storage: MemoryStorage, config: NodeConfig = {}): NetworkNode {
     const snap = storage.snapshot();
     const rawNode = new RawNode(this.configFor(id, storage, { applied: snap.metadata.index, ...config }));
     const node = new NetworkNode(id, rawNode, storage, snap.metadata.confState);
@@ -165,26 +168,27 @@ export class Network {
    * undelivered messages to it); its state machine restarts from the latest
    * snapshot in storage and re-applies committed entries.
    */
-  restart(id: number, config: NodeConfig = {}): NetworkNode {
+  restart(id: bigint, config: NodeConfig = {}): NetworkNode {
     const node = this.addNodeWithStorage(id, this.node(id).storage, config);
     this.queue = this.queue.filter((m) => m.to !== id);
     return node;
   }
 
   /** Removes a node from the network (its queued messages are discarded). */
-  removeNode(id: number): void {
+  removeNode(id: bigint): void {
     this.nodes.delete(id);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
   }
 
-  private configFor(id: number, storage: MemoryStorage, extra: NodeConfig): Config {
+  private configFor(id: bigint, storage: MemoryStorage, extra: NodeConfig): Config {
     return {
       electionTick: 10,
       heartbeatTick: 1,
       maxSizePerMsg: Number.POSITIVE_INFINITY,
       maxInflightMsgs: 256,
       logger: discardLogger,
-      random: new SeededRandom(this.seed * 1000 + id),
+      // Test IDs are small: Number(id) is exact, and keeps every seed's timeouts.
+      random: new SeededRandom(this.seed * 1000 + Number(id)),
       ...this.configOf(id),
       ...extra,
       id,
@@ -192,41 +196,41 @@ export class Network {
     };
   }
 
-  node(id: number): NetworkNode {
+  node(id: bigint): NetworkNode {
     const n = this.nodes.get(id);
     if (n === undefined) throw new Error(`no node ${id} in the network`);
     return n;
   }
 
-  raft(id: number) {
+  raft(id: bigint) {
     return this.node(id).rawNode.raft;
   }
 
-  ids(): number[] {
-    return Array.from(this.nodes.keys()).sort((a, b) => a - b);
+  ids(): bigint[] {
+    return sortIds(this.nodes.keys());
   }
 
   // ------------------------------------------------------------ faults
 
   /** Drops messages from `from` to `to` with the given probability (seeded); 0 restores the link. */
-  drop(from: number, to: number, probability = 1): void {
+  drop(from: bigint, to: bigint, probability = 1): void {
     if (probability <= 0) this.loss.delete(linkKey(from, to));
     else this.loss.set(linkKey(from, to), probability);
   }
 
   /** Cuts both directions between a and b. */
-  cut(a: number, b: number): void {
+  cut(a: bigint, b: bigint): void {
     this.cuts.add(linkKey(a, b));
     this.cuts.add(linkKey(b, a));
   }
 
   /** Cuts every link to and from `id`. */
-  isolate(id: number): void {
+  isolate(id: bigint): void {
     for (const other of this.ids()) if (other !== id) this.cut(id, other);
   }
 
   /** Splits the network into groups that only talk among themselves. */
-  partition(...groups: number[][]): void {
+  partition(...groups: bigint[][]): void {
     for (const g of groups)
       for (const h of groups) {
         if (g === h) continue;
@@ -255,30 +259,30 @@ export class Network {
   // ------------------------------------------------------------ driving
 
   /** Ticks the given nodes (default: all) n times each, without handling Readies. */
-  tick(ids: number | readonly number[] = this.ids(), n = 1): void {
-    const list = typeof ids === "number" ? [ids] : ids;
+  tick(ids: bigint | readonly bigint[] = this.ids(), n = 1): void {
+    const list = typeof ids === "bigint" ? [ids] : ids;
     for (let i = 0; i < n; i++) for (const id of list) this.node(id).rawNode.tick();
   }
 
   /** Makes `id` campaign and runs the network until it is quiet. */
-  campaign(id: number): void {
+  campaign(id: bigint): void {
     this.node(id).rawNode.campaign();
     this.stabilize();
   }
 
   /** Campaigns `id` and asserts that it became leader. */
-  elect(id: number): void {
+  elect(id: bigint): void {
     this.campaign(id);
     if (this.raft(id).lead !== id) throw new Error(`node ${id} failed to become leader`);
   }
 
   /** Proposes data at `id` (throws ErrProposalDropped), without running the network. */
-  propose(id: number, data: string | Uint8Array): void {
+  propose(id: bigint, data: string | Uint8Array): void {
     this.node(id).rawNode.propose(typeof data === "string" ? utf8(data) : data);
   }
 
   /** The current leader as seen by a majority-independent scan: the unique node in StateLeader at the highest term. */
-  leader(): number {
+  leader(): bigint {
     let best = None;
     let term = -1;
     for (const n of this.nodes.values()) {
@@ -292,7 +296,7 @@ export class Network {
   }
 
   /** Handles the Ready of one node, if it has one; returns whether it did. */
-  processReady(id: number): boolean {
+  processReady(id: bigint): boolean {
     const n = this.node(id);
     const rn = n.rawNode;
     if (!rn.hasReady()) return false;
@@ -301,8 +305,8 @@ export class Network {
     for (const rs of rd.readStates) n.readStates.push(rs);
     if (rn.asyncStorageWrites) {
       for (const m of rd.messages) {
-        if (m.to === LOCAL_APPEND) this.runAppend(n, m);
-        else if (m.to === LOCAL_APPLY) this.runApply(n, m);
+        if (m.to === LocalAppendThread) this.runAppend(n, m);
+        else if (m.to === LocalApplyThread) this.runApply(n, m);
         else this.queue.push(m);
       }
       return true;
@@ -420,7 +424,7 @@ export class Network {
   }
 
   /** Ticks every node once and stabilizes, `n` times. */
-  tickAndStabilize(n = 1, ids?: readonly number[]): void {
+  tickAndStabilize(n = 1, ids?: readonly bigint[]): void {
     for (let i = 0; i < n; i++) {
       this.tick(ids ?? this.ids());
       this.stabilize();
@@ -431,7 +435,7 @@ export class Network {
    * Makes a snapshot of `id`'s applied state at `index` (default: its applied
    * index) and compacts its log up to there.
    */
-  compact(id: number, index?: number): Snapshot {
+  compact(id: bigint, index?: number): Snapshot {
     const n = this.node(id);
     const i = index ?? n.appliedIndex;
     if (i > n.appliedIndex)
@@ -446,13 +450,11 @@ export class Network {
   }
 
   /** The payloads applied by `id`, as strings. */
-  appliedData(id: number): string[] {
+  appliedData(id: bigint): string[] {
     return this.node(id).data();
   }
 }
 
-const LOCAL_APPEND = Number.MAX_SAFE_INTEGER;
-const LOCAL_APPLY = Number.MAX_SAFE_INTEGER - 1;
 
 function isLocal(m: Message): boolean {
   return m.from === m.to || isLocalMsgTarget(m.from);

@@ -16,12 +16,12 @@ export function quorumHandler(d: TestData): string {
   let joint = false;
   const idxs: Array<number | undefined> = [];
   const votes: Array<boolean | undefined> = [];
-  const order: number[] = [];
+  const order: bigint[] = [];
   for (const arg of d.cmdArgs) {
     for (const v of arg.vals) {
       switch (arg.key) {
         case "cfg": {
-          const id = parseUint(v);
+          const id = BigInt(parseUint(v));
           c.ids.add(id);
           order.push(id);
           break;
@@ -31,7 +31,7 @@ export function quorumHandler(d: TestData): string {
           if (v === "zero") {
             if (arg.vals.length !== 1) throw new Error("cannot mix 'zero' into configuration");
           } else {
-            const id = parseUint(v);
+            const id = BigInt(parseUint(v));
             cj.ids.add(id);
             order.push(id);
           }
@@ -56,11 +56,11 @@ export function quorumHandler(d: TestData): string {
     }
   }
   // Assign inputs to voters in the order they were first named.
-  const voters: number[] = [];
+  const voters: bigint[] = [];
   for (const id of order) if (!voters.includes(id)) voters.push(id);
   const input = d.cmd === "vote" ? votes : idxs;
   if (voters.length !== input.length) {
-    return `error: mismatched input (explicit or _) for voters ${JSON.stringify(voters)}: ${JSON.stringify(input)}`;
+    return `error: mismatched input (explicit or _) for voters [${voters.join(",")}]: ${JSON.stringify(input)}`;
   }
   switch (d.cmd) {
     case "committed": {
@@ -75,7 +75,7 @@ export function quorumHandler(d: TestData): string {
       return `${desc}${idx === INFINITE_INDEX ? "∞" : String(idx)}\n`;
     }
     case "vote": {
-      const m = new Map<number, boolean>();
+      const m = new Map<bigint, boolean>();
       voters.forEach((id, i) => {
         const v = votes[i];
         if (v !== undefined) m.set(id, v);

@@ -1,6 +1,7 @@
 // A follower's replication progress as the leader sees it, and the flow
 // control state machine around it (probe, replicate, snapshot).
 
+import { sortIds } from "../raftpb/ids.ts";
 import type { Inflights } from "./inflights.ts";
 
 export const ProgressStateType = { StateProbe: 0, StateReplicate: 1, StateSnapshot: 2 } as const;
@@ -176,15 +177,15 @@ export class Progress {
 }
 
 /** Progress by node ID; iteration helpers keep etcd's ascending-ID order. */
-export class ProgressMap extends Map<number, Progress> {
-  private sorted: number[] | null = null;
+export class ProgressMap extends Map<bigint, Progress> {
+  private sorted: bigint[] | null = null;
 
-  override set(id: number, pr: Progress): this {
+  override set(id: bigint, pr: Progress): this {
     if (!super.has(id)) this.sorted = null;
     return super.set(id, pr);
   }
 
-  override delete(id: number): boolean {
+  override delete(id: bigint): boolean {
     this.sorted = null;
     return super.delete(id);
   }
@@ -195,8 +196,8 @@ export class ProgressMap extends Map<number, Progress> {
   }
 
   /** IDs in ascending order (cached until the key set changes). Do not mutate. */
-  sortedIds(): readonly number[] {
-    if (this.sorted === null) this.sorted = Array.from(this.keys()).sort((a, b) => a - b);
+  sortedIds(): readonly bigint[] {
+    if (this.sorted === null) this.sorted = sortIds(this.keys());
     return this.sorted;
   }
 

@@ -2,12 +2,13 @@
 // replication progress, and the votes of the current election.
 
 import { type AckedIndexer, JointConfig, MajorityConfig, setString, VoteResult } from "../quorum/index.ts";
+import { sortIds } from "../raftpb/ids.ts";
 import { ConfState } from "../raftpb/types.ts";
 import { Inflights } from "./inflights.ts";
 import { type Progress, ProgressMap } from "./progress.ts";
 
-function sorted(s: Set<number> | null): number[] {
-  return s === null ? [] : Array.from(s).sort((a, b) => a - b);
+function sorted(s: Set<bigint> | null): bigint[] {
+  return s === null ? [] : sortIds(s);
 }
 
 /** The membership configuration. Empty learner sets are represented as null. */
@@ -16,18 +17,18 @@ export class TrackerConfig {
   /** True if the config is joint and raft should leave it automatically. */
   autoLeave: boolean;
   /** Learners; never overlaps either half of `voters`. */
-  learners: Set<number> | null;
+  learners: Set<bigint> | null;
   /**
    * Voters of the outgoing config that become learners when the joint
    * config is left (a voter cannot be a learner at the same time).
    */
-  learnersNext: Set<number> | null;
+  learnersNext: Set<bigint> | null;
 
   constructor(
     voters: JointConfig = new JointConfig(),
     autoLeave = false,
-    learners: Set<number> | null = null,
-    learnersNext: Set<number> | null = null,
+    learners: Set<bigint> | null = null,
+    learnersNext: Set<bigint> | null = null,
   ) {
     this.voters = voters;
     this.autoLeave = autoLeave;
@@ -63,7 +64,7 @@ class MatchAckIndexer implements AckedIndexer {
   constructor(progress: ProgressMap) {
     this.progress = progress;
   }
-  ackedIndex(id: number): number | undefined {
+  ackedIndex(id: bigint): number | undefined {
     return this.progress.get(id)?.match;
   }
 }
@@ -71,7 +72,7 @@ class MatchAckIndexer implements AckedIndexer {
 export class ProgressTracker {
   config: TrackerConfig;
   progress: ProgressMap;
-  votes: Map<number, boolean>;
+  votes: Map<bigint, boolean>;
   maxInflight: number;
   maxInflightBytes: number;
   private readonly acks: MatchAckIndexer;
@@ -119,7 +120,7 @@ export class ProgressTracker {
   }
 
   /** Calls f for every tracked member in ascending ID order. */
-  visit(f: (id: number, pr: Progress) => void): void {
+  visit(f: (id: bigint, pr: Progress) => void): void {
     const ids = this.progress.sortedIds();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
@@ -129,7 +130,7 @@ export class ProgressTracker {
 
   /** True if a quorum of voters was recently active. */
   quorumActive(): boolean {
-    const votes = new Map<number, boolean>();
+    const votes = new Map<bigint, boolean>();
     for (const [id, pr] of this.progress) {
       if (!pr.isLearner) votes.set(id, pr.recentActive);
     }
@@ -137,12 +138,12 @@ export class ProgressTracker {
   }
 
   /** Voter IDs (either half), ascending. */
-  voterNodes(): number[] {
-    return Array.from(this.config.voters.ids()).sort((a, b) => a - b);
+  voterNodes(): bigint[] {
+    return sortIds(this.config.voters.ids());
   }
 
   /** Learner IDs, ascending. */
-  learnerNodes(): number[] {
+  learnerNodes(): bigint[] {
     return sorted(this.config.learners);
   }
 
@@ -151,7 +152,7 @@ export class ProgressTracker {
   }
 
   /** Records a vote; only the first vote of each node counts. */
-  recordVote(id: number, granted: boolean): void {
+  recordVote(id: bigint, granted: boolean): void {
     if (!this.votes.has(id)) this.votes.set(id, granted);
   }
 
