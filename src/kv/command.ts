@@ -5,7 +5,7 @@
 //         | value(len varint + bytes, not for delete) | expected(varint: 0 = none,
 //         else mod revision + 1)
 
-import { DecodeError, Reader, varintSize, Writer } from "../raftpb/wire.ts";
+import { DecodeError, Reader, varintSize, varintSize64, Writer } from "../raftpb/index.ts";
 
 /** Put and Delete change keys; Publish records a member's name and client URLs. */
 export const Op = { Put: 1, Delete: 2, Publish: 3 } as const;
@@ -14,7 +14,7 @@ export type Op = (typeof Op)[keyof typeof Op];
 export class Command {
   op: Op;
   /** ID of the member that proposed it; only that member answers the client. */
-  proposer: number;
+  proposer: bigint;
   /** Proposer-local sequence number identifying the waiting request. */
   seq: number;
   key: Uint8Array;
@@ -24,7 +24,7 @@ export class Command {
 
   constructor(
     op: Op,
-    proposer: number,
+    proposer: bigint,
     seq: number,
     key: Uint8Array,
     value: Uint8Array,
@@ -43,7 +43,7 @@ export function encodeCommand(c: Command): Uint8Array {
   const hasValue = c.op !== Op.Delete;
   const size =
     1 +
-    varintSize(c.proposer) +
+    varintSize64(c.proposer) +
     varintSize(c.seq) +
     varintSize(c.key.length) +
     c.key.length +
@@ -51,7 +51,7 @@ export function encodeCommand(c: Command): Uint8Array {
     varintSize(c.expectedRevision + 1);
   const w = new Writer(new Uint8Array(size));
   w.byte(c.op);
-  w.varint(c.proposer);
+  w.varint64(c.proposer);
   w.varint(c.seq);
   w.bytes(c.key);
   if (hasValue) w.bytes(c.value);
@@ -67,7 +67,7 @@ export function decodeCommand(b: Uint8Array): Command {
   if (op !== Op.Put && op !== Op.Delete && op !== Op.Publish) {
     throw new DecodeError("Command.op", `unknown op ${op}`, 0);
   }
-  const proposer = r.uint("Command.proposer");
+  const proposer = r.uint64("Command.proposer");
   const seq = r.uint("Command.seq");
   const key = r.bytes("Command.key", false);
   const value = op !== Op.Delete ? r.bytes("Command.value", false) : new Uint8Array(0);

@@ -103,13 +103,24 @@ async function readJson(req: IncomingMessage, limits: ApiLimits): Promise<Record
 }
 
 /** Parses a member ID as the API shows it: hexadecimal, optionally prefixed with 0x. */
-export function parseMemberId(s: string): number {
+/** A member ID in hex, as etcd prints it (`0x` optional); 400 for anything else. */
+export function parseMemberId(s: string): bigint {
   const hex = s.startsWith("0x") ? s.slice(2) : s;
-  if (!/^[0-9a-fA-F]{1,14}$/.test(hex))
-    throw badRequest(`invalid member id ${JSON.stringify(s)} (expected hex)`);
-  const v = Number.parseInt(hex, 16);
-  if (!Number.isSafeInteger(v) || v <= 0) throw badRequest(`member id out of range: ${s}`);
+  if (!/^[0-9a-fA-F]{1,16}$/.test(hex))
+    throw badRequest(`invalid member id ${JSON.stringify(s)} (expected up to 16 hex digits)`);
+  const v = BigInt(`0x${hex}`);
+  if (v === 0n) throw badRequest(`member id out of range: ${s}`);
   return v;
+}
+
+/**
+ * A member named by its name or its hex ID. A name wins when both could
+ * match, since names are what operators type; an unknown name that is not
+ * hex either is a 400.
+ */
+function resolveMember(backend: KvBackend, s: string): bigint {
+  const byName = backend.members().find((m) => m.name === s && s !== "");
+  return byName !== undefined ? byName.id : parseMemberId(s);
 }
 
 function stringArray(v: unknown, field: string): string[] {
@@ -317,7 +328,7 @@ async function handle(
     const q = url.searchParams.get("to");
     const body = q === null ? await readJson(req, limits) : { to: q };
     if (body.to === undefined) throw badRequest('missing target member: {"to": <id>}');
-    const to = parseMemberId(String(body.to));
+    const to = resolveMember(backend, String(body.to));
     await backend.transferLeader(to, signal);
     sendJson(res, 200, { leader: to.toString(16) });
     return;
@@ -372,7 +383,7 @@ function methodNotAllowed(allow: string): KvError {
 }
 
 function memberJson(m: {
-  id: number;
+  id: bigint;
   name: string;
   peerURLs: string[];
   clientURLs: string[];

@@ -1,59 +1,71 @@
-// Member and cluster IDs. They are hashes (as in etcd) cut to 53 bits so
-// that they are safe JS numbers and valid raft node IDs.
+// Member and cluster IDs, derived exactly as etcd derives them, so that a
+// tsraft-kv member has the ID etcd would give the same peer URLs and token:
+//
+//   member ID  = first 8 bytes (big-endian) of
+//                sha1(sorted peer URLs concatenated + cluster token [+ unix seconds])
+//   cluster ID = first 8 bytes (big-endian) of
+//                sha1(the sorted member IDs, each as 8 big-endian bytes)
+//
+// (etcd's membership.NewMember and RaftCluster.genID.) The time suffix is
+// only used for members added at run time, so that re-adding the same URLs
+// yields a new ID. IDs are full 64-bit values: bigints.
 
 import { createHash } from "node:crypto";
-import { Reader, varintSize, Writer } from "../raftpb/wire.ts";
+import { compareIds, formatId, Reader, varintSize64, Writer } from "../raftpb/index.ts";
 
-function hash53(parts: string[]): number {
-  const h = createHash("sha256").update(parts.join("\0")).digest();
-  // 53 bits: 5 whole bytes plus the low 5 bits of the sixth... built exactly.
-  const hi = h.readUInt32BE(0) & 0x1fffff; // 21 bits
-  const lo = h.readUInt32BE(4); // 32 bits
-  const v = hi * 0x100000000 + lo;
-  return v === 0 ? 1 : v;
+function first8(h: Buffer): bigint {
+  return h.readBigUInt64BE(0);
 }
 
-/** The ID of a member of the initial cluster, from its name, peer URLs and the cluster token. */
-export function memberIdFor(name: string, peerURLs: readonly string[], token: string): number {
-  return hash53(["member", name, ...[...peerURLs].sort(), token]);
+/** The ID etcd gives a member of the initial cluster with these peer URLs and `--initial-cluster-token`. */
+export function memberIdFor(peerURLs: readonly string[], token: string, nowUnixSeconds?: number): bigint {
+  // Go's sort.Strings orders by bytes; URLs are ASCII, where UTF-16 order is the same.
+  const sorted = [...peerURLs].sort();
+  const h = createHash("sha1");
+  for (const u of sorted) h.update(u);
+  h.update(token);
+  if (nowUnixSeconds !== undefined) h.update(String(nowUnixSeconds));
+  return first8(h.digest());
 }
 
-/** The ID of a member added at run time (the time makes re-adds of the same URLs distinct). */
-export function newMemberId(
-  name: string,
-  peerURLs: readonly string[],
-  clusterId: number,
-  nowMs: number,
-): number {
-  return hash53(["added-member", name, ...[...peerURLs].sort(), String(clusterId), String(nowMs)]);
+/**
+ * The ID etcd gives a member added at run time (`member add`): no cluster
+ * token, but the time in unix seconds.
+ */
+export function newMemberId(peerURLs: readonly string[], nowMs: number): bigint {
+  return memberIdFor(peerURLs, "", Math.floor(nowMs / 1000));
 }
 
-/** The cluster ID, from the initial members' IDs and the cluster token. */
-export function clusterIdFor(memberIds: readonly number[], token: string): number {
-  return hash53(["cluster", ...[...memberIds].sort((a, b) => a - b).map(String), token]);
+/** The cluster ID, from the initial members' IDs, as etcd computes it. */
+export function clusterIdFor(memberIds: readonly bigint[]): bigint {
+  const sorted = [...memberIds].sort(compareIds);
+  const b = Buffer.alloc(8 * sorted.length);
+  sorted.forEach((id, i) => b.writeBigUInt64BE(id, 8 * i));
+  return first8(createHash("sha1").update(b).digest());
 }
 
 /** etcd's WAL metadata (etcdserverpb.Metadata): field 1 NodeID, field 2 ClusterID. */
-export function encodeWalMetadata(nodeId: number, clusterId: number): Uint8Array {
-  const w = new Writer(new Uint8Array(2 + varintSize(nodeId) + varintSize(clusterId)));
+export function encodeWalMetadata(nodeId: bigint, clusterId: bigint): Uint8Array {
+  const w = new Writer(new Uint8Array(2 + varintSize64(nodeId) + varintSize64(clusterId)));
   w.byte(0x08);
-  w.varint(nodeId);
+  w.varint64(nodeId);
   w.byte(0x10);
-  w.varint(clusterId);
+  w.varint64(clusterId);
   return w.buf;
 }
 
-export function decodeWalMetadata(b: Uint8Array): { nodeId: number; clusterId: number } {
+export function decodeWalMetadata(b: Uint8Array): { nodeId: bigint; clusterId: bigint } {
   const r = new Reader(b);
-  let nodeId = 0;
-  let clusterId = 0;
+  let nodeId = 0n;
+  let clusterId = 0n;
   while (r.pos < r.end) {
     const k = r.key("Metadata");
-    if (k === 0x08) nodeId = r.uint("Metadata.NodeID");
-    else if (k === 0x10) clusterId = r.uint("Metadata.ClusterID");
+    if (k === 0x08) nodeId = r.uint64("Metadata.NodeID");
+    else if (k === 0x10) clusterId = r.uint64("Metadata.ClusterID");
     else r.skip(k & 7, "Metadata");
   }
   return { nodeId, clusterId };
 }
 
-export const hexId = (id: number): string => id.toString(16);
+/** An ID as etcd prints it (lower-case hex). */
+export const hexId = formatId;

@@ -21,12 +21,14 @@ import {
   type ConfChangeI,
   ConfChangeType,
   type ConfState,
+  compareIds,
   decodeConfChange,
   decodeConfChangeV2,
   type Entry,
   EntryType,
   isEmptySnap,
   MessageType,
+  parseHexId,
   Snapshot,
   SnapshotMetadata,
 } from "../raftpb/index.ts";
@@ -141,8 +143,8 @@ export class KvMember implements KvBackend {
   readonly logger: Logger;
   readonly metrics = new KvMetrics();
   readonly store = new KvStore();
-  id = 0;
-  clusterId = 0;
+  id = 0n;
+  clusterId = 0n;
   private node!: Node;
   private storage!: DiskStorage;
   private transport!: Transport;
@@ -156,8 +158,8 @@ export class KvMember implements KvBackend {
   readonly done = new Promise<void>((r) => {
     this.resolveDone = r;
   });
-  private readonly membersById = new Map<number, MemberInfo>();
-  private readonly removed = new Set<number>();
+  private readonly membersById = new Map<bigint, MemberInfo>();
+  private readonly removed = new Set<bigint>();
   private confState: ConfState | null = null;
   private applied = 0;
   private snapshotIndex = 0;
@@ -170,7 +172,7 @@ export class KvMember implements KvBackend {
   // that arrived before it started.
   private readBatch: Array<{ resolve(index: number): void; reject(e: Error): void }> = [];
   private readsInFlight = new Map<string, Array<{ resolve(index: number): void; reject(e: Error): void }>>();
-  private lead = 0;
+  private lead = 0n;
   private term = 0;
   readonly leaderEvents: LeaderEvent[] = [];
   /** Timestamps (ms) and latencies (s) of recent writes, for the dashboard. */
@@ -305,10 +307,10 @@ export class KvMember implements KvBackend {
   }
 
   /** Member and cluster IDs as the initial-cluster flags define them. */
-  private identityFromFlags(): { id: number; clusterId: number; initial: MemberInfo[] } {
+  private identityFromFlags(): { id: bigint; clusterId: bigint; initial: MemberInfo[] } {
     const cfg = this.cfg;
     const initial = cfg.initialCluster.map((m) => ({
-      id: memberIdFor(m.name, m.peerURLs, cfg.clusterToken),
+      id: memberIdFor(m.peerURLs, cfg.clusterToken),
       name: m.name,
       peerURLs: m.peerURLs,
       clientURLs: m.clientURLs ?? [],
@@ -317,10 +319,7 @@ export class KvMember implements KvBackend {
     const self = initial.find((m) => m.name === cfg.name);
     if (self === undefined)
       throw new KvConfigError(`--name ${JSON.stringify(cfg.name)} is not in --initial-cluster`);
-    const clusterId = clusterIdFor(
-      initial.map((m) => m.id),
-      cfg.clusterToken,
-    );
+    const clusterId = clusterIdFor(initial.map((m) => m.id));
     return { id: self.id, clusterId, initial };
   }
 
@@ -442,16 +441,16 @@ export class KvMember implements KvBackend {
     this.releaseReads();
   }
 
-  private onSoftState(lead: number, term: number): void {
+  private onSoftState(lead: bigint, term: number): void {
     if (lead !== this.lead) {
-      if (lead !== 0) this.metrics.leaderChanges.inc();
+      if (lead !== 0n) this.metrics.leaderChanges.inc();
       this.lead = lead;
       this.leaderEvents.push({ at: Date.now(), term, leader: hexId(lead) });
       if (this.leaderEvents.length > 200) this.leaderEvents.splice(0, this.leaderEvents.length - 200);
     }
-    this.metrics.hasLeader.set(lead !== 0 ? 1 : 0);
+    this.metrics.hasLeader.set(lead !== 0n ? 1 : 0);
     this.metrics.isLeader.set(lead === this.id ? 1 : 0);
-    if (lead === 0) {
+    if (lead === 0n) {
       // Reads waiting for a ReadIndex round will not get an answer from this term.
       const err = new KvError(KvErrorCode.NoLeader, 503, "leader lost while serving the read");
       for (const ws of this.readsInFlight.values()) for (const w of ws) w.reject(err);
@@ -512,8 +511,8 @@ export class KvMember implements KvBackend {
 
   private applyPublish(c: Command): void {
     try {
-      const p = JSON.parse(dec.decode(c.value)) as { id: number; name: string; clientURLs: string[] };
-      const m = this.membersById.get(p.id);
+      const p = JSON.parse(dec.decode(c.value)) as { id: string; name: string; clientURLs: string[] };
+      const m = this.membersById.get(parseHexId(p.id));
       if (m !== undefined) {
         m.name = p.name;
         m.clientURLs = p.clientURLs;
@@ -526,7 +525,7 @@ export class KvMember implements KvBackend {
   private applyConfChange(cc: ConfChangeI): void {
     this.confState = this.node.applyConfChange(cc);
     if (!(cc instanceof ConfChange)) return;
-    let record: { member?: ReturnType<typeof memberRecord>; proposer?: number; seq?: number } = {};
+    let record: { member?: ReturnType<typeof memberRecord>; proposer?: string; seq?: number } = {};
     if (cc.context.length > 0) {
       try {
         record = JSON.parse(dec.decode(cc.context));
@@ -562,7 +561,7 @@ export class KvMember implements KvBackend {
         } else void this.transport.removePeer(id);
         break;
     }
-    if (record.proposer === this.id && record.seq !== undefined) {
+    if (record.proposer === hexId(this.id) && record.seq !== undefined) {
       const w = this.confWaiters.get(record.seq);
       if (w !== undefined) {
         this.confWaiters.delete(record.seq);
@@ -574,8 +573,8 @@ export class KvMember implements KvBackend {
   private appBlob(): Uint8Array {
     return enc.encode(
       JSON.stringify({
-        members: [...this.membersById.values()],
-        removed: [...this.removed],
+        members: [...this.membersById.values()].map((m) => ({ ...m, id: hexId(m.id) })),
+        removed: [...this.removed].map(hexId),
         applied: this.applied,
       }),
     );
@@ -583,10 +582,14 @@ export class KvMember implements KvBackend {
 
   private restoreFromSnapshot(snap: Snapshot): void {
     const blob = this.store.restore(snap.data);
-    const app = JSON.parse(dec.decode(blob)) as { members: MemberInfo[]; removed: number[] };
+    const raw = JSON.parse(dec.decode(blob)) as {
+      members: Array<Omit<MemberInfo, "id"> & { id: string }>;
+      removed: string[];
+    };
+    const app = { members: raw.members.map((m) => ({ ...m, id: parseHexId(m.id) })) };
     this.membersById.clear();
     for (const m of app.members) this.membersById.set(m.id, m);
-    for (const id of app.removed) this.removed.add(id);
+    for (const id of raw.removed) this.removed.add(parseHexId(id));
     this.applied = snap.metadata.index;
     this.snapshotIndex = snap.metadata.index;
     this.confState = snap.metadata.confState;
@@ -655,11 +658,11 @@ export class KvMember implements KvBackend {
       const m = this.membersById.get(this.id);
       const urls = this.clientURL !== "" && clientURLs.includes(":0") ? [this.clientURL] : clientURLs;
       if (m !== undefined && m.name === this.cfg.name && sameList(m.clientURLs, urls)) return;
-      if (this.lead === 0) {
+      if (this.lead === 0n) {
         setTimeout(() => void attempt(), this.cfg.tickMs).unref();
         return;
       }
-      const value = enc.encode(JSON.stringify({ id: this.id, name: this.cfg.name, clientURLs: urls }));
+      const value = enc.encode(JSON.stringify({ id: hexId(this.id), name: this.cfg.name, clientURLs: urls }));
       const c = new Command(Op.Publish, this.id, ++this.seq, enc.encode(""), value);
       try {
         await this.node.propose(encodeCommand(c), AbortSignal.timeout(5000));
@@ -676,7 +679,7 @@ export class KvMember implements KvBackend {
   private ensureLeader(): void {
     if (this.stopped) throw new KvError(KvErrorCode.Stopped, 503, "member is stopping");
     // A leader that was just removed drops what it is sent: treat it as none.
-    if (this.lead === 0 || !this.membersById.has(this.lead)) {
+    if (this.lead === 0n || !this.membersById.has(this.lead)) {
       throw new KvError(KvErrorCode.NoLeader, 503, "no leader elected; retry shortly");
     }
   }
@@ -785,7 +788,7 @@ export class KvMember implements KvBackend {
   }
 
   members(): MemberInfo[] {
-    return [...this.membersById.values()].sort((a, b) => a.id - b.id);
+    return [...this.membersById.values()].sort((a, b) => compareIds(a.id, b.id));
   }
 
   clusterIdHex(): string {
@@ -795,7 +798,7 @@ export class KvMember implements KvBackend {
   private async confChange(cc: ConfChange, record: Record<string, unknown>): Promise<void> {
     this.ensureLeader();
     const seq = ++this.seq;
-    cc.context = enc.encode(JSON.stringify({ ...record, proposer: this.id, seq }));
+    cc.context = enc.encode(JSON.stringify({ ...record, proposer: hexId(this.id), seq }));
     const done = new Promise<void>((resolve, reject) => this.confWaiters.set(seq, { resolve, reject }));
     const signal = AbortSignal.timeout(this.cfg.limits.requestTimeoutMs * 2);
     const timeout = new Promise<never>((_, reject) =>
@@ -823,20 +826,20 @@ export class KvMember implements KvBackend {
       }
     }
     const name = opts.name ?? "";
-    const id = newMemberId(name, peerURLs, this.clusterId, Date.now());
+    const id = newMemberId(peerURLs, Date.now());
     const m: MemberInfo = { id, name, peerURLs, clientURLs: opts.clientURLs ?? [], isLearner: opts.learner };
     const type = opts.learner ? ConfChangeType.ConfChangeAddLearnerNode : ConfChangeType.ConfChangeAddNode;
     await this.confChange(new ConfChange(type, id), { member: memberRecord(m) });
     return this.membersById.get(id) ?? m;
   }
 
-  async removeMember(id: number): Promise<void> {
+  async removeMember(id: bigint): Promise<void> {
     if (!this.membersById.has(id))
       throw new KvError(KvErrorCode.MemberNotFound, 404, `no member ${hexId(id)}`);
     await this.confChange(new ConfChange(ConfChangeType.ConfChangeRemoveNode, id), {});
   }
 
-  async promoteMember(id: number): Promise<void> {
+  async promoteMember(id: bigint): Promise<void> {
     const m = this.membersById.get(id);
     if (m === undefined) throw new KvError(KvErrorCode.MemberNotFound, 404, `no member ${hexId(id)}`);
     if (!m.isLearner) throw new KvError(KvErrorCode.BadRequest, 400, `member ${hexId(id)} is not a learner`);
@@ -856,7 +859,7 @@ export class KvMember implements KvBackend {
     await this.confChange(new ConfChange(ConfChangeType.ConfChangeAddNode, id), { member: memberRecord(m) });
   }
 
-  async transferLeader(to: number, signal?: AbortSignal): Promise<void> {
+  async transferLeader(to: bigint, signal?: AbortSignal): Promise<void> {
     this.ensureLeader();
     if (!this.membersById.has(to))
       throw new KvError(KvErrorCode.MemberNotFound, 404, `no member ${hexId(to)}`);
@@ -886,7 +889,7 @@ export class KvMember implements KvBackend {
     let progress: FollowerProgress[] | undefined;
     if (st.progress !== null) {
       progress = [...st.progress.entries()]
-        .sort((a, b) => a[0] - b[0])
+        .sort((a, b) => compareIds(a[0], b[0]))
         .map(([id, pr]) => ({
           id,
           match: pr.match,
@@ -921,7 +924,7 @@ export class KvMember implements KvBackend {
 
   unhealthyReason(): string | null {
     if (this.stopped) return "stopping";
-    if (this.lead === 0) return "no leader";
+    if (this.lead === 0n) return "no leader";
     return null;
   }
 
@@ -980,7 +983,7 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 /** The member and cluster IDs recorded in an existing WAL's metadata. */
-async function readWalIdentity(memberDir: string): Promise<{ nodeId: number; clusterId: number } | null> {
+async function readWalIdentity(memberDir: string): Promise<{ nodeId: bigint; clusterId: bigint } | null> {
   const walDir = join(memberDir, "wal");
   try {
     const snaps = await validSnapshotEntries(walDir);
@@ -999,7 +1002,7 @@ async function joinCluster(
   peerURLs: string[],
   clientURLs: string[],
   learner: boolean,
-): Promise<{ id: number; clusterId: number; members: MemberInfo[] }> {
+): Promise<{ id: bigint; clusterId: bigint; members: MemberInfo[] }> {
   let res: Response;
   try {
     res = await fetch(`${url.replace(/\/$/, "")}/members`, {
@@ -1039,9 +1042,9 @@ async function joinCluster(
     throw new KvConfigError(`joining through ${url} failed: ${body.message ?? res.status}`);
   }
   return {
-    id: Number.parseInt(body.member.id, 16),
-    clusterId: Number.parseInt(body.clusterId, 16),
-    members: body.members.map((m) => ({ ...m, id: Number.parseInt(m.id, 16) })),
+    id: parseHexId(body.member.id),
+    clusterId: parseHexId(body.clusterId),
+    members: body.members.map((m) => ({ ...m, id: parseHexId(m.id) })),
   };
 }
 

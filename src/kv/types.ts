@@ -4,7 +4,7 @@ import type { KeyValue } from "./store.ts";
 
 /** A cluster member as recorded in the replicated membership. */
 export interface MemberInfo {
-  id: number;
+  id: bigint;
   name: string;
   peerURLs: string[];
   clientURLs: string[];
@@ -30,7 +30,7 @@ export interface WriteOptions {
 
 /** Per-follower replication state as the leader sees it. */
 export interface FollowerProgress {
-  id: number;
+  id: bigint;
   match: number;
   next: number;
   state: "probe" | "replicate" | "snapshot";
@@ -70,9 +70,9 @@ export interface KvBackend {
     peerURLs: string[],
     opts: { name?: string; learner: boolean; clientURLs?: string[] },
   ): Promise<MemberInfo>;
-  removeMember(id: number): Promise<void>;
-  promoteMember(id: number): Promise<void>;
-  transferLeader(to: number, signal?: AbortSignal): Promise<void>;
+  removeMember(id: bigint): Promise<void>;
+  promoteMember(id: bigint): Promise<void>;
+  transferLeader(to: bigint, signal?: AbortSignal): Promise<void>;
   status(): ServerStatus;
   /** Null when healthy, else the reason. */
   unhealthyReason(): string | null;

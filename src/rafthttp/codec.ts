@@ -32,7 +32,7 @@ const MAX_KEPT = 4 * 1024 * 1024;
 export const LINK_HEARTBEAT: Message = Message.create({ type: MessageType.MsgHeartbeat });
 
 export function isLinkHeartbeat(m: Message): boolean {
-  return m.type === MessageType.MsgHeartbeat && m.from === 0 && m.to === 0;
+  return m.type === MessageType.MsgHeartbeat && m.from === 0n && m.to === 0n;
 }
 
 /**
@@ -340,8 +340,8 @@ export class MsgAppV2Decoder {
   private readonly q = new ByteQueue();
   private readonly sink: FrameSink;
   private readonly limit: number;
-  private readonly local: number;
-  private readonly remote: number;
+  private readonly local: bigint;
+  private readonly remote: bigint;
   private term = 0;
   private index = 0;
   private state = A_TYPE;
@@ -350,7 +350,7 @@ export class MsgAppV2Decoder {
   private frameBytes = 0;
   private entries: Entry[] = [];
 
-  constructor(sink: FrameSink, limit: number, local: number, remote: number) {
+  constructor(sink: FrameSink, limit: number, local: bigint, remote: bigint) {
     this.sink = sink;
     this.limit = limit;
     this.local = local;

@@ -9,7 +9,7 @@ import type { Raft, TransportLimits, TransportTimeouts } from "./types.ts";
 import type { Semver } from "./version.ts";
 
 export interface Ctx {
-  readonly id: number;
+  readonly id: bigint;
   /** Our member ID in canonical hex. */
   readonly hex: string;
   readonly clusterHex: string;

@@ -9,7 +9,7 @@ import { decodeMessage, type Message, MessageType } from "../raftpb/index.ts";
 import { ByteQueue } from "./codec.ts";
 import type { Ctx } from "./context.ts";
 import { limitExceeded, ProcessError, RaftHttpError, RaftHttpErrorCode } from "./errors.ts";
-import { nodeIdOf, parseId } from "./ids.ts";
+import { parseId } from "./ids.ts";
 import type { Peer } from "./peer.ts";
 import { serveProbe } from "./probe.ts";
 import type { PeerCounters } from "./stats.ts";
@@ -24,11 +24,11 @@ export interface HandlerHost {
   readonly stopped: boolean;
   readonly verifier: TlsPeerVerifier | null;
   readonly saveSnapshotData: SaveSnapshotData | undefined;
-  peer(id: number): Peer | undefined;
+  peer(id: bigint): Peer | undefined;
   /** Counters of the peer or remote `id`, if known. */
-  counters(id: number): PeerCounters | undefined;
+  counters(id: bigint): PeerCounters | undefined;
   /** Registers a sender learnt from X-PeerURLs as a remote (if neither peer nor remote yet). */
-  learnRemote(id: number, urls: string[]): void;
+  learnRemote(id: bigint, urls: string[]): void;
 }
 
 /** Go's http.Error: plain text, nosniff, body + "\n". */
@@ -101,8 +101,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const urls = header(req, "x-peerurls");
     if (from === undefined || urls === undefined || urls === "") return;
     const id = parseId(from);
-    const node = id === undefined ? undefined : nodeIdOf(id);
-    if (node !== undefined && node !== ctx.id) host.learnRemote(node, urls.split(","));
+    if (id !== undefined && id !== 0n && id !== ctx.id) host.learnRemote(id, urls.split(","));
   };
 
   const tooLarge = (req: IncomingMessage, res: ServerResponse, err: RaftHttpError): void => {
@@ -301,12 +300,12 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
       reject(req, res, 404, new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, "invalid from", 404));
       return;
     }
-    const from = nodeIdOf(fromId);
-    if (from !== undefined && ctx.raft.isIDRemoved(from)) {
+    const from = fromId;
+    if (ctx.raft.isIDRemoved(from)) {
       reject(req, res, 410, new RaftHttpError(RaftHttpErrorCode.MemberRemoved, "removed member", 410));
       return;
     }
-    const p = from === undefined ? undefined : host.peer(from);
+    const p = host.peer(from);
     if (p === undefined) {
       learnSender(req);
       reject(

@@ -1,19 +1,15 @@
 // Member and cluster IDs. On the wire they are 64-bit values written as
 // lowercase hex without padding (Go's strconv.FormatUint(id, 16)); etcd
 // compares X-Etcd-Cluster-ID and X-Raft-To as exact strings, so we always
-// produce that canonical form. Member IDs double as raft node IDs, which are
-// JS numbers in tsraft: a member ID above Number.MAX_SAFE_INTEGER cannot be a
-// raft node here and is refused when configured.
+// produce that canonical form. Member IDs double as raft node IDs: both are
+// exact unsigned 64-bit bigints, so every etcd member ID is usable as is.
 
+import { formatId, isUint64 } from "../raftpb/index.ts";
 import { TransportConfigError } from "./errors.ts";
 
-const MAX_U64 = (1n << 64n) - 1n;
-const HEX = /^[0-9a-fA-F]{1,16}$/;
+export { formatId };
 
-/** Canonical text form of a member or cluster ID: lowercase hex, no leading zeros. */
-export function formatId(id: number | bigint): string {
-  return id.toString(16);
-}
+const HEX = /^[0-9a-fA-F]{1,16}$/;
 
 /**
  * Parses an ID the way etcd does (base-16, upper case and leading zeros
@@ -26,41 +22,26 @@ export function parseId(text: string): bigint | undefined {
   return BigInt(`0x${t}`);
 }
 
-/** The raft node ID for a parsed member ID, or undefined when it is not a safe integer. */
-export function nodeIdOf(id: bigint): number | undefined {
-  return id <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(id) : undefined;
-}
-
-/** Validates a configured member ID (number, bigint or hex string) as a raft node ID. */
-export function toNodeId(id: number | bigint | string, field: string): number {
-  let v: bigint | undefined;
-  if (typeof id === "number") {
-    if (!Number.isSafeInteger(id) || id <= 0) {
-      throw new TransportConfigError(field, `${field}: ${id} is not a positive safe integer`);
-    }
-    return id;
-  }
-  if (typeof id === "bigint") v = id;
-  else v = parseId(id);
-  if (v === undefined || v <= 0n || v > MAX_U64) {
-    throw new TransportConfigError(field, `${field}: ${String(id)} is not a 64-bit member ID`);
-  }
-  const n = nodeIdOf(v);
-  if (n === undefined) {
+/**
+ * Validates a configured member ID (a bigint, or etcd's hex text form) as a
+ * raft node ID: non-zero and below 2^64. A JS number is refused rather than
+ * accepted: it cannot hold most real member IDs, and silently accepting the
+ * small ones would hide the mistake until the first hashed ID.
+ */
+export function toNodeId(id: bigint | string, field: string): bigint {
+  const v = typeof id === "string" ? parseId(id) : id;
+  if (!isUint64(v) || v === 0n) {
     throw new TransportConfigError(
       field,
-      `${field}: member ID ${formatId(v)} exceeds Number.MAX_SAFE_INTEGER and cannot be a tsraft node ID`,
+      `${field}: ${typeof id === "number" ? `${id} (a number; use a bigint such as ${id}n)` : String(id)} is not a non-zero 64-bit member ID`,
     );
   }
-  return n;
+  return v;
 }
 
-/** Validates a configured cluster ID (bigint, safe number or hex string); returns it in canonical hex. */
-export function toClusterIdText(id: number | bigint | string, field = "clusterId"): string {
-  let v: bigint | undefined;
-  if (typeof id === "number") v = Number.isSafeInteger(id) && id >= 0 ? BigInt(id) : undefined;
-  else if (typeof id === "bigint") v = id >= 0n && id <= MAX_U64 ? id : undefined;
-  else v = parseId(id);
-  if (v === undefined) throw new TransportConfigError(field, `${field}: ${String(id)} is not a 64-bit ID`);
+/** Validates a configured cluster ID (bigint or hex string); returns it in canonical hex. */
+export function toClusterIdText(id: bigint | string, field = "clusterId"): string {
+  const v = typeof id === "string" ? parseId(id) : id;
+  if (!isUint64(v)) throw new TransportConfigError(field, `${field}: ${String(id)} is not a 64-bit ID`);
   return formatId(v);
 }

@@ -54,7 +54,7 @@ function statsOf(o: PostOwner, isPeer: boolean): PeerStats {
 }
 
 export class Peer implements StreamOwner, PostOwner {
-  readonly id: number;
+  readonly id: bigint;
   readonly hex: string;
   readonly status: PeerStatus;
   readonly picker: UrlPicker;
@@ -76,7 +76,7 @@ export class Peer implements StreamOwner, PostOwner {
   private heartbeatSentAt = 0;
   private started = false;
 
-  constructor(ctx: Ctx, id: number, urls: URL[]) {
+  constructor(ctx: Ctx, id: bigint, urls: URL[]) {
     this.ctx = ctx;
     this.id = id;
     this.hex = formatId(id);
@@ -206,7 +206,7 @@ export class Peer implements StreamOwner, PostOwner {
 
 /** A member known only by URL (e.g. from X-PeerURLs): pipeline only, to help it catch up. */
 export class Remote implements PostOwner {
-  readonly id: number;
+  readonly id: bigint;
   readonly hex: string;
   readonly status: PeerStatus;
   readonly picker: UrlPicker;
@@ -217,7 +217,7 @@ export class Remote implements PostOwner {
   private readonly pipeline: Pipeline;
   private readonly drops = new DropLog();
 
-  constructor(ctx: Ctx, id: number, urls: URL[]) {
+  constructor(ctx: Ctx, id: bigint, urls: URL[]) {
     this.ctx = ctx;
     this.id = id;
     this.hex = formatId(id);

@@ -22,7 +22,7 @@ import { type SnapshotMessage, type SnapshotSendResult, SnapshotStatus } from ".
 
 /** The parts of a peer or remote its POSTs use. */
 export interface PostOwner {
-  readonly id: number;
+  readonly id: bigint;
   readonly hex: string;
   readonly status: PeerStatus;
   readonly picker: UrlPicker;

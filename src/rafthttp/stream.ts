@@ -41,7 +41,7 @@ export const streamTypePaths = ["msgapp", "message"] as const;
 
 /** The parts of a peer its streams use. */
 export interface StreamOwner {
-  readonly id: number;
+  readonly id: bigint;
   readonly hex: string;
   readonly status: PeerStatus;
   readonly picker: UrlPicker;

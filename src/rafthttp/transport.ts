@@ -29,7 +29,8 @@ import {
 } from "./types.ts";
 import { MIN_CLUSTER_VERSION, parseSemver, type Semver } from "./version.ts";
 
-type MemberId = number | bigint | string;
+/** A member ID as the API takes it: a bigint, or etcd's hex text form. */
+type MemberId = bigint | string;
 
 function parseUrls(urls: readonly string[], field: string): URL[] {
   if (urls.length === 0) throw new TransportConfigError(field, `${field}: at least one URL is required`);
@@ -56,7 +57,7 @@ function version(text: string, field: string): Semver {
 
 /** Everything the peers and the handler share; Transport is its public face. */
 class Core implements Ctx, HandlerHost {
-  readonly id: number;
+  readonly id: bigint;
   readonly hex: string;
   readonly clusterHex: string;
   readonly raft: Raft;
@@ -76,8 +77,8 @@ class Core implements Ctx, HandlerHost {
   private readonly tls: TlsMaterial | null;
   private readonly onCritical: ((err: RaftHttpError) => void) | undefined;
   private readonly clock: () => number;
-  private readonly peers = new Map<number, Peer>();
-  private readonly remotes = new Map<number, Remote>();
+  private readonly peers = new Map<bigint, Peer>();
+  private readonly remotes = new Map<bigint, Remote>();
   private readonly servers = new Set<http.Server>();
   private readonly sockets = new Set<Socket>();
   private ticker: NodeJS.Timeout | null = null;
@@ -228,7 +229,7 @@ class Core implements Ctx, HandlerHost {
   send(msgs: readonly Message[]): void {
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
-      if (m.to === 0) continue;
+      if (m.to === 0n) continue;
       const p = this.peers.get(m.to);
       if (p !== undefined) {
         p.send(m);
@@ -269,7 +270,7 @@ class Core implements Ctx, HandlerHost {
     this.logger.info(`rafthttp: added remote peer ${formatId(n)} ${urls.join(",")}`);
   }
 
-  learnRemote(id: number, urls: string[]): void {
+  learnRemote(id: bigint, urls: string[]): void {
     if (this.peers.has(id) || this.remotes.has(id)) return;
     try {
       this.addRemote(id, urls);
@@ -352,11 +353,11 @@ class Core implements Ctx, HandlerHost {
     if (p !== undefined) p.paused = paused;
   }
 
-  peer(id: number): Peer | undefined {
+  peer(id: bigint): Peer | undefined {
     return this.peers.get(id);
   }
 
-  counters(id: number): PeerCounters | undefined {
+  counters(id: bigint): PeerCounters | undefined {
     return (this.peers.get(id) ?? this.remotes.get(id))?.counters;
   }
 
@@ -410,7 +411,7 @@ export class Transport {
   }
 
   /** The local member ID. */
-  get id(): number {
+  get id(): bigint {
     return this.core.id;
   }
 

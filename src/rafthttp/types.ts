@@ -21,11 +21,11 @@ export interface Raft {
    */
   process(m: Message): void | Promise<void>;
   /** True when `id` was removed from the cluster (its requests get 403 / 410). */
-  isIDRemoved(id: number): boolean;
+  isIDRemoved(id: bigint): boolean;
   /** A message to `id` was dropped or could not be delivered. */
-  reportUnreachable(id: number): void;
+  reportUnreachable(id: bigint): void;
   /** A snapshot transfer to `id` finished or failed. */
-  reportSnapshot(id: number, status: SnapshotStatus): void;
+  reportSnapshot(id: bigint, status: SnapshotStatus): void;
 }
 
 /**
@@ -92,10 +92,10 @@ export interface TransportTimeouts {
 }
 
 export interface TransportOptions {
-  /** Local member ID = raft node ID (a positive safe integer; a bigint or hex string is accepted if it is one). */
-  id: number | bigint | string;
-  /** 64-bit cluster ID (bigint, number or hex string). */
-  clusterId: number | bigint | string;
+  /** Local member ID = raft node ID: a non-zero 64-bit bigint, or its hex text form as etcd prints it. */
+  id: bigint | string;
+  /** 64-bit cluster ID (a bigint or its hex text form). */
+  clusterId: bigint | string;
   /** The local node's advertised peer URLs (sent as X-PeerURLs). */
   urls?: string[];
   raft: Raft;

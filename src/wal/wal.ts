@@ -98,7 +98,7 @@ export function checkIndex(what: string, v: unknown): void {
 }
 
 export function isEmptyHardState(hs: HardState | null | undefined): boolean {
-  return hs == null || (hs.term === 0 && hs.vote === 0 && hs.commit === 0);
+  return hs == null || (hs.term === 0 && hs.vote === 0n && hs.commit === 0);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
@@ -166,7 +166,7 @@ export class WAL {
 
   private meta: Uint8Array = EMPTY_BYTES;
   // The last non-empty hard state written by this object (not restored by readAll, as in etcd).
-  private state: HardState = new HardState(0, 0, 0);
+  private state: HardState = new HardState(0, 0n, 0);
   private start: WalSnapshot;
   private decoder: Decoder | null = null;
   private encoder: Encoder | null = null;
@@ -331,7 +331,7 @@ export class WAL {
     const start = this.start;
     const ents: Entry[] = [];
     let metadata: Uint8Array | null = null;
-    let state = new HardState(0, 0, 0);
+    let state = new HardState(0, 0n, 0);
     let match = false;
     let maxTerm = 0;
     try {
@@ -874,7 +874,7 @@ export async function verify(
   const { names, from } = selectFiles(o.fs, dir, snap.index);
   return scan(o.fs, dir, names.slice(from), (d) => {
     let metadata: Uint8Array | null = null;
-    let state = new HardState(0, 0, 0);
+    let state = new HardState(0, 0n, 0);
     let match = false;
     eachRecord(d, (type, data) => {
       switch (type) {
