@@ -183,7 +183,7 @@ test("a client-API server certificate cannot act as a peer: no clientAuth usage,
     { cert: m2.server.cert, key: m2.server.key, ca: ca.cert },
     false,
   );
-  assert.equal(why.authorizationError, "UNSUPPORTED_CERTIFICATE_PURPOSE");
+  assert.equal(why.authorizationError, "INVALID_PURPOSE");
   const server = new X509Certificate(m2.server.cert);
   assert.deepEqual(peerIdentity(server), { name: "m2", peerURLs: [] });
   assert.ok(!certMatchesPeerURLs(server, M2.peerURLs));
