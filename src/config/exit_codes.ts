@@ -1,0 +1,89 @@
+// Exit codes of the tsraft-kv member process: one per reason an operator or a
+// supervisor must tell apart. Every failure is non-zero, so a supervisor set
+// to restart on failure restarts on each of them; the distinct values let it
+// (or a person) decide without reading logs, e.g. systemd's
+// RestartPreventExitStatus=2 4 5 6 7 for the cases a restart cannot fix.
+//
+// | code | name           | meaning                                                               | restart helps? |
+// |------|----------------|-----------------------------------------------------------------------|----------------|
+// | 0    | Ok             | stopped on request (SIGINT/SIGTERM), or --help / --version            | -              |
+// | 1    | Fatal          | a fatal error while running: raft panic, WAL/disk I/O error, a bug    | maybe          |
+// | 2    | BadConfig      | bad flags, environment variables or config file (ConfigError)          | no             |
+// | 3    | PortInUse      | a listen URL cannot be bound (in use, not local, not permitted)       | once freed     |
+// | 4    | DataDirLocked  | another process holds the data directory                              | once it exits  |
+// | 5    | ForeignDataDir | the data directory belongs to another member or cluster               | no             |
+// | 6    | DamagedData    | the WAL or snapshots are damaged; the member refuses to start         | no             |
+// | 7    | Removed        | this member was removed from the cluster                              | no             |
+
+export const ExitCode = {
+  Ok: 0,
+  Fatal: 1,
+  BadConfig: 2,
+  PortInUse: 3,
+  DataDirLocked: 4,
+  ForeignDataDir: 5,
+  DamagedData: 6,
+  Removed: 7,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** One line per code, for `--help` and docs. */
+export const exitCodeTable: ReadonlyArray<{ code: ExitCode; name: keyof typeof ExitCode; meaning: string }> =
+  [
+    { code: 0, name: "Ok", meaning: "stopped on request, or --help / --version" },
+    { code: 1, name: "Fatal", meaning: "fatal error while running (raft panic, disk I/O error)" },
+    { code: 2, name: "BadConfig", meaning: "bad flags, environment variables or config file" },
+    { code: 3, name: "PortInUse", meaning: "a listen URL cannot be bound (port in use, address not local)" },
+    { code: 4, name: "DataDirLocked", meaning: "another process holds the data directory" },
+    { code: 5, name: "ForeignDataDir", meaning: "the data directory belongs to another member or cluster" },
+    { code: 6, name: "DamagedData", meaning: "damaged WAL or snapshot files; refusing to start" },
+    { code: 7, name: "Removed", meaning: "this member was removed from the cluster" },
+  ];
+
+/** Error codes of damage found on disk at start (tsraft/wal, tsraft/snap). */
+const DAMAGE = new Set([
+  "ERR_WAL_METADATA_CONFLICT",
+  "ERR_WAL_NO_MATCHING_FILE",
+  "ERR_WAL_BAD_SEQUENCE",
+  "ERR_WAL_CRC_MISMATCH",
+  "ERR_WAL_CORRUPT",
+  "ERR_WAL_UNEXPECTED_EOF",
+  "ERR_WAL_UNEXPECTED_BLOCK_TYPE",
+  "ERR_WAL_SNAPSHOT_MISMATCH",
+  "ERR_WAL_SNAPSHOT_NOT_FOUND",
+  "ERR_WAL_SLICE_OUT_OF_RANGE",
+  "ERR_WAL_BAD_NAME",
+  "ERR_SNAP_NO_SNAPSHOT",
+  "ERR_SNAP_EMPTY",
+  "ERR_SNAP_CRC_MISMATCH",
+  "ERR_SNAP_DECODE",
+  "ERR_SNAP_NO_DB_SNAPSHOT",
+  "ERR_DATA_DIR_DAMAGED",
+]);
+
+const BAD_CONFIG = new Set(["ERR_CONFIG", "ERR_KV_CONFIG", "ERR_INVALID_CONFIG", "ERR_RAFTHTTP_CONFIG"]);
+
+/**
+ * The exit code for an error that stopped the member, from its `code` (and
+ * `syscall` for Node's socket errors). Besides the existing codes it maps
+ * `ERR_DATA_DIR_LOCKED`, `ERR_DATA_DIR_FOREIGN`, `ERR_DATA_DIR_DAMAGED` and
+ * `ERR_MEMBER_REMOVED`, for errors the server may define for those cases.
+ * Unknown errors are Fatal.
+ */
+export function exitCodeFor(err: unknown): ExitCode {
+  const e = err as { code?: unknown; syscall?: unknown; cause?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : undefined;
+  if (code === undefined) return e?.cause !== undefined ? exitCodeFor(e.cause) : ExitCode.Fatal;
+  if (BAD_CONFIG.has(code)) return ExitCode.BadConfig;
+  if (
+    (code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "EACCES") &&
+    (e?.syscall === "listen" || e?.syscall === "bind")
+  ) {
+    return ExitCode.PortInUse;
+  }
+  if (code === "ERR_WAL_LOCKED" || code === "ERR_DATA_DIR_LOCKED") return ExitCode.DataDirLocked;
+  if (code === "ERR_WAL_METADATA_MISMATCH" || code === "ERR_DATA_DIR_FOREIGN") return ExitCode.ForeignDataDir;
+  if (DAMAGE.has(code)) return ExitCode.DamagedData;
+  if (code === "ERR_RAFTHTTP_MEMBER_REMOVED" || code === "ERR_MEMBER_REMOVED") return ExitCode.Removed;
+  return ExitCode.Fatal;
+}
