@@ -39,7 +39,7 @@ test("range: single key, [key,end), from-key (\\0), all keys, prefix; header is 
   // missing key is not an error
   const miss = h.get("nope");
   assert.equal(miss.count, 0n);
-  assert.equal(miss.header.revision, 7n);
+  assert.equal(miss.header?.revision, 7n);
   assert.deepEqual(prefixEnd(new Uint8Array([0x61, 0xff])), new Uint8Array([0x62]));
   assert.deepEqual(prefixEnd(new Uint8Array([0xff, 0xff])), new Uint8Array([0]));
 });
@@ -114,7 +114,7 @@ test("range at a past revision; future and compacted revisions are OUT_OF_RANGE 
   h.del("k"); // 4
   h.put("k", "v3"); // 5
   assert.equal(s(h.get("k", { revision: 2n }).kvs[0]!.value), "v1");
-  assert.equal(h.get("k", { revision: 2n }).header.revision, 5n);
+  assert.equal(h.get("k", { revision: 2n }).header?.revision, 5n);
   assert.equal(s(h.get("k", { revision: 3n }).kvs[0]!.value), "v2");
   assert.equal(h.get("k", { revision: 4n }).count, 0n);
   assert.equal(h.get("k", { revision: 1n }).count, 0n);
@@ -207,7 +207,10 @@ test("delete range: prev_kvs in key order, one revision, detaches leases", () =>
 
 test("invalid sort options and unsafe integers are typed errors", () => {
   const h = new Harness();
-  assert.equal(h.cmd({ range: { key: b("a"), sortTarget: 9 } }).error?.code, MvccErrorCode.InvalidSortOption);
+  assert.equal(
+    h.cmd({ range: { key: b("a"), sortTarget: 9 as 0 } }).error?.code,
+    MvccErrorCode.InvalidSortOption,
+  );
   assert.equal(
     h.cmd({ range: { key: b("a"), revision: 1n << 60n } }).error?.code,
     MvccErrorCode.UnsafeInteger,
