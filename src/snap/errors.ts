@@ -15,6 +15,8 @@ export const SnapErrorCode = {
   IO: "ERR_SNAP_IO",
   /** An argument that is not acceptable (e.g. an index that is not a safe integer). */
   InvalidArgument: "ERR_SNAP_INVALID_ARGUMENT",
+  /** A writing call (save, release, purge) on a Snapshotter opened with `readOnly: true`. */
+  ReadOnly: "ERR_SNAP_READ_ONLY",
 } as const;
 export type SnapErrorCode = (typeof SnapErrorCode)[keyof typeof SnapErrorCode];
 

@@ -25,6 +25,39 @@ export interface SnapshotterOptions {
   logger?: Logger;
   /** Encoding of the raft snapshot inside the file: "P37" (default) or "G36". */
   profile?: Profile;
+  /**
+   * Inspection mode: nothing in the directory is ever written, renamed or
+   * deleted. A `.snap` file that load() or loadNewestAvailable() would have
+   * to use but cannot read is thrown as its SnapError (which names the file)
+   * instead of being renamed `.broken` and skipped; leftover `db.tmp*` files
+   * stay; the writing methods throw ERR_SNAP_READ_ONLY. Without it the
+   * Snapshotter acts as the owning member's, as etcd's does when a member
+   * recovers its own directory: broken files are renamed and skipped.
+   */
+  readOnly?: boolean;
+}
+
+/** One `.snap` file as inspect() found it: its snapshot, or why it cannot be read. */
+export interface SnapFileStatus {
+  name: string;
+  path: string;
+  /** Term and index from the file name (undefined if the name is not `%016x-%016x.snap`). */
+  term: number | undefined;
+  index: number | undefined;
+  snapshot: Snapshot | null;
+  error: SnapError | null;
+}
+
+const SNAP_NAME = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+/** Term and index of a `<term>-<index>.snap` name; undefined if it is not one (or not safe integers). */
+export function parseSnapName(name: string): { term: number; index: number } | undefined {
+  const m = SNAP_NAME.exec(name);
+  if (m === null) return undefined;
+  const term = Number.parseInt(m[1]!, 16);
+  const index = Number.parseInt(m[2]!, 16);
+  if (!Number.isSafeInteger(term) || !Number.isSafeInteger(index)) return undefined;
+  return { term, index };
 }
 
 /** `<term>-<index>.snap`, 16 lowercase hex digits each. */
@@ -108,12 +141,24 @@ export class Snapshotter {
   private readonly fs: FileSystem;
   private readonly logger: Logger;
   private readonly profile: Profile;
+  /** See SnapshotterOptions.readOnly. */
+  readonly readOnly: boolean;
 
   constructor(dir: string, opts?: SnapshotterOptions) {
     this.dir = resolve(dir);
     this.fs = opts?.fs ?? nodeFileSystem;
     this.logger = opts?.logger ?? getLogger();
     this.profile = opts?.profile ?? "P37";
+    this.readOnly = opts?.readOnly === true;
+  }
+
+  private checkWritable(what: string): void {
+    if (this.readOnly) {
+      throw new SnapError(
+        SnapErrorCode.ReadOnly,
+        `snap: ${what}: the snapshotter of ${this.dir} is read-only`,
+      );
+    }
   }
 
   /**
@@ -122,6 +167,7 @@ export class Snapshotter {
    * partial file is removed.
    */
   async saveSnap(snap: Snapshot): Promise<void> {
+    this.checkWritable("save");
     const md = snap.metadata;
     checkIndex("snapshot index", md.index);
     checkIndex("snapshot term", md.term);
@@ -156,30 +202,78 @@ export class Snapshotter {
     }
   }
 
-  /** The newest readable snapshot; unreadable files are renamed `.broken`. */
+  /**
+   * The newest readable snapshot. Owner mode: unreadable files are renamed
+   * `.broken` and skipped. Read-only mode: an unreadable newest file is
+   * thrown (its SnapError names it), never skipped.
+   */
   load(): Snapshot {
-    return this.loadMatching(() => true);
+    return this.loadMatching(
+      () => true,
+      () => true,
+    );
   }
 
   /**
    * The newest readable snapshot that the WAL also records (same term and
    * index), e.g. from WAL.validSnapshotEntries: a `.snap` file written just
-   * before a crash, without its WAL record, is skipped.
+   * before a crash, without its WAL record, is skipped. Read-only mode does
+   * not even read a file whose name matches no WAL record (it could never be
+   * the answer) and throws the error of the first candidate it cannot read.
    */
   loadNewestAvailable(walSnaps: readonly WalSnapshot[]): Snapshot {
-    return this.loadMatching((s) =>
-      walSnaps.some((w) => w.index === s.metadata.index && w.term === s.metadata.term),
+    const inWal = (term: number, index: number): boolean =>
+      walSnaps.some((w) => w.index === index && w.term === term);
+    return this.loadMatching(
+      (s) => inWal(s.metadata.term, s.metadata.index),
+      (name) => {
+        const n = parseSnapName(name);
+        return n === undefined || inWal(n.term, n.index);
+      },
     );
   }
 
-  private loadMatching(pred: (s: Snapshot) => boolean): Snapshot {
+  /**
+   * Reads every `.snap` file, newest first, and reports each one's snapshot
+   * or error. Never changes the directory, whatever the mode: for tools that
+   * show what is there and choose for themselves.
+   */
+  inspect(): SnapFileStatus[] {
+    return this.listSnaps(false).map((name) => {
+      const path = join(this.dir, name);
+      const n = parseSnapName(name);
+      const status: SnapFileStatus = {
+        name,
+        path,
+        term: n?.term,
+        index: n?.index,
+        snapshot: null,
+        error: null,
+      };
+      try {
+        status.snapshot = readSnapFile(path, this.fs);
+      } catch (err) {
+        status.error =
+          err instanceof SnapError
+            ? err
+            : new SnapError(SnapErrorCode.IO, String(err), { file: path, cause: err });
+      }
+      return status;
+    });
+  }
+
+  private loadMatching(pred: (s: Snapshot) => boolean, candidate: (name: string) => boolean): Snapshot {
     for (const name of this.snapNames()) {
       const path = join(this.dir, name);
+      if (this.readOnly && !candidate(name)) continue;
       let snap: Snapshot;
       try {
         snap = readSnapFile(path, this.fs);
       } catch (err) {
         if (err instanceof SnapError && err.code === SnapErrorCode.IO) throw err;
+        // Only the owning member, recovering its own directory, may set a
+        // damaged file aside; anyone else must hear about it.
+        if (this.readOnly) throw err;
         this.logger.warning(`snap: failed to read snapshot file ${path}: ${(err as Error).message}`);
         try {
           this.fs.renameSync(path, path + BROKEN_SUFFIX);
@@ -195,9 +289,14 @@ export class Snapshotter {
 
   /**
    * The `.snap` file names, newest first. Leftover `db.tmp*` files from an
-   * interrupted defragmentation are deleted on the way, as etcd does.
+   * interrupted defragmentation are deleted on the way, as etcd does (not in
+   * read-only mode).
    */
   snapNames(): string[] {
+    return this.listSnaps(!this.readOnly);
+  }
+
+  private listSnaps(removeLeftovers: boolean): string[] {
     let names: string[];
     try {
       names = this.fs.readdirSync(this.dir);
@@ -207,6 +306,7 @@ export class Snapshotter {
     const snaps: string[] = [];
     for (const name of names) {
       if (name.startsWith("db.tmp")) {
+        if (!removeLeftovers) continue;
         try {
           this.fs.unlinkSync(join(this.dir, name));
         } catch (err) {
@@ -229,6 +329,7 @@ export class Snapshotter {
    * the new copy discarded. Returns the number of bytes read.
    */
   async saveDBFrom(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, index: number): Promise<number> {
+    this.checkWritable("save db snapshot");
     checkIndex("index", index);
     const fs = this.fs;
     const tmp = join(this.dir, `tmp${randomInt(0, 2 ** 47)}`);
@@ -274,6 +375,7 @@ export class Snapshotter {
 
   /** Deletes every `.snap.db` file older than the snapshot's index. Returns the names removed. */
   releaseSnapDBs(snap: Snapshot): string[] {
+    this.checkWritable("release db snapshots");
     const removed: string[] = [];
     for (const name of this.fs.readdirSync(this.dir)) {
       if (!name.endsWith(DB_SUFFIX)) continue;
@@ -293,6 +395,7 @@ export class Snapshotter {
 
   /** Deletes the oldest `.snap` files beyond the newest `max` (etcd's --max-snapshots). */
   purge(max: number): string[] {
+    this.checkWritable("purge");
     const names = this.snapNames();
     const removed = names.slice(Math.max(0, max));
     for (const name of removed) this.fs.unlinkSync(join(this.dir, name));
