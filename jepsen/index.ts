@@ -1,0 +1,29 @@
+// The Jepsen-style harness of tsraft-kv: what the CLI (cli.ts) and the tests use.
+
+export {
+  type CheckOptions,
+  type CheckReport,
+  checkHistory,
+  checkKey,
+  DEFAULT_BUDGET,
+  type KeyReport,
+  revisionAnomalies,
+  type Verdict,
+} from "./checker.ts";
+export { ClusterSetupError, HistoryFormatError, JepsenConfigError } from "./errors.ts";
+export {
+  CAS_MISMATCH,
+  describeOp,
+  formatHistory,
+  type History,
+  type HistoryMeta,
+  type Op,
+  type OpFn,
+  type OpType,
+  parseHistory,
+  readHistoryFile,
+  showValue,
+  validateOp,
+  writeHistoryFile,
+} from "./history.ts";
+export { Prng } from "./rng.ts";
