@@ -182,7 +182,7 @@ export function parseConfigFile(text: string, label: string): ParsedFile {
   } catch (err) {
     const e = err as Error;
     const where =
-      err instanceof YAMLParseError && err.linePos?.[0] !== undefined ? ` line ${err.linePos[0].line}:` : "";
+      err instanceof YAMLParseError ? ` line ${text.slice(0, err.pos[0]).split("\n").length}:` : "";
     throw bad("file", label, `not valid YAML:${where} ${e.message.split("\n")[0]}`);
   }
   const settings: RawSettings = new Map();
