@@ -18,6 +18,7 @@ import {
   type Entry,
   encodeHardState,
   HardState,
+  isUint64,
   type Profile,
 } from "../raftpb/index.ts";
 import { Decoder, type SegmentRef } from "./decoder.ts";
@@ -502,7 +503,13 @@ export class WAL {
     const hsEmpty = isEmptyHardState(hs);
     if (!hsEmpty) {
       checkIndex("hard state term", hs!.term);
-      checkIndex("hard state vote", hs!.vote);
+      // The vote is a member ID: a 64-bit bigint, not an index.
+      if (!isUint64(hs!.vote)) {
+        throw new WalError(
+          WalErrorCode.InvalidArgument,
+          `wal: hard state vote must be an unsigned 64-bit bigint, got ${String(hs!.vote)}`,
+        );
+      }
       checkIndex("hard state commit", hs!.commit);
     }
     for (let i = 0; i < ents.length; i++) {
