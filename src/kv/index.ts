@@ -5,7 +5,7 @@
 export { type ApplyResult, Command, decodeCommand, encodeCommand, Op } from "./command.ts";
 export { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 export { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
-export { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor } from "./ids.ts";
+export { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor } from "../host/index.ts";
 export {
   type InitialMember,
   KvMember,

@@ -44,7 +44,7 @@ import {
   hexId,
   memberIdFor,
   newMemberId,
-} from "./ids.ts";
+} from "../host/index.ts";
 import { KvMetrics } from "./metrics.ts";
 import { KvStore, serializeSnapshotAsync } from "./store.ts";
 import type {

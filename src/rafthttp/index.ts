@@ -16,7 +16,7 @@ export type {
   ProbeStats,
   TransportStats,
 } from "./stats.ts";
-export type { PeerTlsOptions } from "./tls.ts";
+export { type PeerTlsOptions, peerClientTlsOptions } from "./tls.ts";
 export { Transport } from "./transport.ts";
 export {
   type Raft,

@@ -253,3 +253,8 @@ export function checkClientSAN(
     () => false,
   );
 }
+
+/** TLS options for a one-off client request to a peer (e.g. a joining member reading `/members`). */
+export function peerClientTlsOptions(opts: PeerTlsOptions): tls.ConnectionOptions {
+  return new TlsMaterial(opts, Number.POSITIVE_INFINITY).clientOptions();
+}

@@ -2,7 +2,7 @@
 // about itself. Everything here is pure (no I/O, no clock) so that it can be
 // unit-tested: the hub (hub.ts) does the fetching and feeds the results in.
 
-import { hexId } from "../ids.ts";
+import { hexId } from "../../host/index.ts";
 import type { FollowerProgress, ServerStatus } from "../types.ts";
 
 /** A leader change as one member observed it (`leader` is "0" when it lost its leader). */

@@ -40,7 +40,7 @@ export function newMemberId(peerURLs: readonly string[], nowMs: number): bigint 
 export function clusterIdFor(memberIds: readonly bigint[]): bigint {
   const sorted = [...memberIds].sort(compareIds);
   const b = Buffer.alloc(8 * sorted.length);
-  sorted.forEach((id, i) => b.writeBigUInt64BE(id, 8 * i));
+  for (let i = 0; i < sorted.length; i++) b.writeBigUInt64BE(sorted[i]!, 8 * i);
   return first8(createHash("sha1").update(b).digest());
 }
 

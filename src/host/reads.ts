@@ -1,0 +1,137 @@
+// Linearizable reads through batched ReadIndex rounds.
+//
+// A read that arrives while no round is pending starts one; reads arriving
+// before that round starts (in the same microtask turn) join it. Each round
+// asks raft for a read index: the leader's commit index at a moment it was
+// provably still the leader (ReadOnlySafe: a quorum heartbeat round; lease:
+// its lease). Once this member has applied up to that index, every read of
+// the round may run against the local state and is linearizable: it observes
+// every write acknowledged before the read began.
+
+import { randomBytes } from "node:crypto";
+import type { ReadState } from "../raft/index.ts";
+import { HostError, HostErrorCode } from "./errors.ts";
+
+interface Pending {
+  resolve(index: number): void;
+  reject(e: Error): void;
+}
+
+interface IndexWaiter {
+  index: number;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+export interface ReadIndexSource {
+  readIndex(ctx: Uint8Array, signal?: AbortSignal): Promise<void>;
+}
+
+export class ReadBatcher {
+  private batch: Pending[] = [];
+  private readonly inFlight = new Map<string, Pending[]>();
+  private readonly waiters: IndexWaiter[] = [];
+
+  constructor(
+    private readonly source: ReadIndexSource,
+    private readonly roundTimeoutMs: () => number,
+    private readonly mapError: (err: unknown) => Error,
+  ) {}
+
+  /** Resolves with a read index for a read that began now. */
+  readIndex(signal?: AbortSignal): Promise<number> {
+    return guarded<number>(signal, "linearizable read timed out", (resolve, reject) => {
+      this.batch.push({ resolve, reject });
+      if (this.batch.length === 1) queueMicrotask(() => this.startRound());
+    });
+  }
+
+  /** Resolves once `applied` (as reported through onApplied) reaches `index`. */
+  waitApplied(index: number, applied: number, signal?: AbortSignal): Promise<void> {
+    if (index <= applied) return Promise.resolve();
+    return guarded<void>(signal, "linearizable read timed out", (resolve, reject) => {
+      this.waiters.push({ index, resolve, reject });
+    });
+  }
+
+  private startRound(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    const ctx = randomBytes(8);
+    const key = ctx.toString("hex");
+    this.inFlight.set(key, batch);
+    this.source.readIndex(ctx, AbortSignal.timeout(this.roundTimeoutMs())).catch((err: unknown) => {
+      const ws = this.inFlight.get(key);
+      this.inFlight.delete(key);
+      for (const w of ws ?? []) w.reject(this.mapError(err));
+    });
+  }
+
+  /** Hands out the read indexes raft answered with (Ready.readStates). */
+  onReadStates(states: readonly ReadState[]): void {
+    for (const rs of states) {
+      const key = Buffer.from(rs.requestCtx).toString("hex");
+      const ws = this.inFlight.get(key);
+      if (ws === undefined) continue;
+      this.inFlight.delete(key);
+      for (const w of ws) w.resolve(rs.index);
+    }
+  }
+
+  /** Releases reads waiting for the state machine to catch up. */
+  onApplied(applied: number): void {
+    if (this.waiters.length === 0) return;
+    let keep = 0;
+    for (const w of this.waiters) {
+      if (w.index <= applied) w.resolve();
+      else this.waiters[keep++] = w;
+    }
+    this.waiters.length = keep;
+  }
+
+  /** Rounds of a lost leadership will never be answered: fail them so clients retry elsewhere. */
+  failInFlight(err: Error): void {
+    for (const ws of this.inFlight.values()) for (const w of ws) w.reject(err);
+    this.inFlight.clear();
+  }
+
+  /** Fails everything (shutdown). */
+  failAll(err: Error): void {
+    this.failInFlight(err);
+    for (const w of this.batch.splice(0)) w.reject(err);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+}
+
+/**
+ * A promise that also rejects with a Timeout HostError when `signal` fires.
+ * The abort listener is removed as soon as the promise settles: callers
+ * commonly share one deadline signal across many requests, and listeners
+ * left behind would pile up on it (and trip Node's MaxListeners warning).
+ */
+export function guarded<T>(
+  signal: AbortSignal | undefined,
+  what: string,
+  run: (resolve: (v: T) => void, reject: (e: Error) => void) => void,
+): Promise<T> {
+  if (signal === undefined) return new Promise<T>(run);
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(new HostError(HostErrorCode.Timeout, what));
+      return;
+    }
+    const onAbort = () => reject(new HostError(HostErrorCode.Timeout, what));
+    signal.addEventListener("abort", onAbort, { once: true });
+    run(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,172 @@
+// The contract between the host and the application: the state machine the
+// user writes, the host's configuration, and the shapes it reports.
+
+import type { Logger, ReadOnlyOption } from "../raft/index.ts";
+import type { PeerTlsOptions } from "../rafthttp/index.ts";
+
+/** One committed command, in log order. */
+export interface AppliedCommand {
+  /** Raft log index of the entry (strictly increasing across calls). */
+  readonly index: number;
+  readonly term: number;
+  /** The bytes given to `propose`; the buffer may alias the log: copy what you keep. */
+  readonly data: Uint8Array;
+}
+
+/**
+ * The replicated state machine. The host calls its methods one at a time,
+ * never concurrently, from the raft loop.
+ *
+ * `apply` must be deterministic: every member applies the same commands in
+ * the same order and must reach the same state and the same results. It may
+ * not read the clock, randomness or local files to decide an outcome, and it
+ * must not throw for a command it considers invalid: return an error result
+ * instead (a throw stops the member, since its state may now differ from the
+ * others'). It may be async (an on-disk state machine awaiting its own
+ * writes); the loop waits for it.
+ */
+export interface StateMachine<R = unknown, Q = never, QR = never> {
+  apply(commands: readonly AppliedCommand[]): readonly R[] | Promise<readonly R[]>;
+  /**
+   * A consistent point-in-time image of the state after the last applied
+   * command. The image is fixed when snapshot() is called (synchronously);
+   * the returned stream is consumed later, possibly while apply() goes on,
+   * so the state machine must not let later applies leak into it (immutable
+   * records or copy-on-write make this cheap).
+   */
+  snapshot(): AsyncIterable<Uint8Array>;
+  /** Replaces the whole state with an image produced by snapshot() (on any member). */
+  restore(image: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Answers a read against the local state (see Host.read). */
+  query?(q: Q): QR;
+  /**
+   * On-disk mode (dragonboat's IOnDiskStateMachine): the state machine
+   * persists itself and reports the index of the last command whose effect
+   * is durable. The host then writes no state image on local snapshots (it
+   * compacts the log up to this index at most) and skips replayed commands
+   * at or below it after a restart.
+   */
+  persistedIndex?(): number;
+  /** Called once when the host stops. */
+  close?(): Promise<void>;
+}
+
+/** A cluster member as recorded in the replicated membership. */
+export interface MemberInfo {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export interface InitialMember {
+  name: string;
+  peerURLs: string[];
+}
+
+export interface SnapshotPolicy {
+  /** Take a snapshot (and compact the log) every this many applied entries (etcd's --snapshot-count). */
+  count: number;
+  /** Entries kept in the log behind a snapshot so slow followers catch up without one (etcd: 5,000). */
+  catchUpEntries: number;
+}
+
+export interface HostConfig<R = unknown, Q = never, QR = never> {
+  /** This member's name (etcd's --name). */
+  name: string;
+  /** Data directory: WAL in `<dataDir>/member/wal`, snapshots in `<dataDir>/member/snap`, as etcd. */
+  dataDir: string;
+  stateMachine: StateMachine<R, Q, QR>;
+  /**
+   * The initial members (etcd's --initial-cluster). With state "new" a
+   * fresh data directory bootstraps a cluster of exactly these members;
+   * member IDs are derived from their peer URLs and `initialClusterToken`
+   * as etcd derives them. With "existing" this member was added with
+   * addMember() already: it finds its ID and the cluster's from the other
+   * members' peer endpoints (peer `/members`), as a joining etcd member does.
+   */
+  initialCluster: InitialMember[];
+  initialClusterToken?: string;
+  initialClusterState?: "new" | "existing";
+  /** Peer listener URL (rafthttp); port 0 picks one (see Host.peerURL). */
+  listenPeerURL: string;
+  /** What other members dial (default: the listen URL, with the bound port). */
+  advertisePeerURLs?: string[];
+  /** Client URLs published in the membership (for the application's own use). */
+  advertiseClientURLs?: string[];
+  /** Milliseconds per raft tick (etcd's --heartbeat-interval; default 100). */
+  tickMs?: number;
+  /** Ticks without a leader before campaigning (default 10: etcd's 1 s election timeout). */
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  snapshot?: Partial<SnapshotPolicy>;
+  /** ReadOnlySafe (default) or ReadOnlyLeaseBased for read(). */
+  readOnlyOption?: ReadOnlyOption;
+  /** Refuse membership changes that would leave no quorum of live voters (default true, as etcd). */
+  strictReconfigCheck?: boolean;
+  peerTls?: PeerTlsOptions;
+  logger?: Logger;
+  /** Skip fdatasync (tests and benchmarks only: acknowledged writes may be lost on power failure). */
+  unsafeNoFsync?: boolean;
+  /** Source of 64-bit request IDs' random part (tests inject a seeded one); default crypto. */
+  randomUint64?: () => bigint;
+  /** Clock in ms (default Date.now); used for member-add IDs and health timing. */
+  now?: () => number;
+}
+
+/** Per-follower replication state as the leader sees it. */
+export interface FollowerProgress {
+  id: bigint;
+  match: number;
+  next: number;
+  state: "probe" | "replicate" | "snapshot";
+  paused: boolean;
+  recentActive: boolean;
+  isLearner: boolean;
+}
+
+export interface HostStatus {
+  id: bigint;
+  name: string;
+  clusterId: bigint;
+  leader: bigint;
+  term: number;
+  vote: bigint;
+  commit: number;
+  applied: number;
+  raftState: "follower" | "candidate" | "leader" | "pre-candidate";
+  isLearner: boolean;
+  /** Present on the leader. */
+  progress?: FollowerProgress[];
+  members: MemberInfo[];
+  snapshotIndex: number;
+}
+
+export type ReadConsistency = "linearizable" | "serializable";
+
+export interface ProposeOptions {
+  signal?: AbortSignal;
+  /** Wait for a leader instead of failing fast with NoLeader (bounded by the signal). */
+  waitForLeader?: boolean;
+}
+
+export interface ReadOptions {
+  /** Default "linearizable": a ReadIndex round through the leader, batched with concurrent reads. */
+  consistency?: ReadConsistency;
+  signal?: AbortSignal;
+}
+
+/** Host events (Host extends EventEmitter). */
+export interface HostEvents {
+  /** The known leader changed (0n: none). */
+  leader: [leader: bigint, term: number];
+  /** The membership changed (after a conf change was applied or a snapshot restored). */
+  membership: [members: MemberInfo[]];
+  /** Entries up to `index` are applied. */
+  applied: [index: number];
+  /** This member was removed from the cluster; the host stops. */
+  removed: [];
+  /** A fatal error: the host stops and `done` rejects with it. */
+  error: [err: Error];
+}

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Host, HostError, HostErrorCode } from "../../src/host/index.ts";
+import { waitFor } from "../kv/support/cluster.ts";
+import { Counter, delta, startCluster } from "./support.ts";
+
+test("host: proposals on leader and followers apply everywhere, in order, answered with the result", async () => {
+  const c = await startCluster(3);
+  try {
+    const leader = await c.leader();
+    const follower = c.hosts.find((h) => h !== leader)!;
+    assert.equal(await leader.propose(delta(5)), 5);
+    assert.equal(await follower.propose(delta(2)), 7);
+    const results = await Promise.all(Array.from({ length: 50 }, () => follower.propose(delta(1))));
+    assert.deepEqual(
+      [...results].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => 8 + i),
+    );
+    for (const h of c.hosts) assert.equal(await h.read("get"), 57);
+    await waitFor("every member applied", async () => c.sms.every((s) => s.value === 57));
+  } finally {
+    await c.close();
+  }
+});
+
+test("host: a restarted member resumes from its WAL and snapshots", async () => {
+  const c = await startCluster(3, { snapshot: { count: 20, catchUpEntries: 5 } });
+  try {
+    const leader = await c.leader();
+    for (let i = 0; i < 60; i++) await leader.propose(delta(1));
+    const victim = c.hosts.findIndex((h) => h !== leader);
+    await c.hosts[victim]!.stop();
+    for (let i = 0; i < 30; i++) await leader.propose(delta(1));
+    const sm = new Counter();
+    c.sms[victim] = sm;
+    c.hosts[victim] = new Host({ ...c.configs[victim]!, stateMachine: sm });
+    await c.hosts[victim]!.start();
+    await waitFor("the restarted member catches up", async () => sm.value === 90);
+    assert.equal(await c.hosts[victim]!.read("get"), 90);
+    assert.ok(c.hosts[victim]!.status().snapshotIndex > 0, "it took or received a snapshot");
+  } finally {
+    await c.close();
+  }
+});
+
+test("host: fails fast without a leader, and refuses removing the last voter", async () => {
+  const c = await startCluster(1);
+  try {
+    const h = c.hosts[0]!;
+    await c.leader();
+    await assert.rejects(h.removeMember(h.id), (e: unknown) => e instanceof HostError && e.code === HostErrorCode.LastVoter);
+  } finally {
+    await c.close();
+  }
+});
