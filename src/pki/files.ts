@@ -12,8 +12,8 @@
 // client-API certificate is a *server* certificate, hence not "client.crt".)
 //
 // writeClusterPki never overwrites a file. It reuses an existing CA, keeps a
-// member's existing certificates when they are what would be issued now
-// (signed by this CA, unexpired, same name, peer URLs and host SANs) and
+// member's existing certificates when they still fit (signed by this CA,
+// unexpired, the same name and peer URLs, at least the requested hosts) and
 // issues only what is missing, so `tsraft certs` can run before every start
 // and can add a member to an existing cluster. Anything else already there
 // (half a key pair, another CA's certificate, other URLs) is a Conflict
@@ -314,10 +314,12 @@ export async function writeClusterPki(
           { path: mp.peerCert },
         );
       }
-      if (!sameSet(sanHosts(peer), expectedHosts(m))) {
+      // Hosts may have been added by an earlier run (--client-hosts); only missing ones need a new certificate.
+      const have = new Set(sanHosts(peer));
+      if (!expectedHosts(m).every((h) => have.has(h))) {
         throw new PkiError(
           PkiErrorCode.Conflict,
-          `${mp.peerCert} names hosts ${sanHosts(peer).join(",")}, not ${uniqHosts(m).join(",")}; ` +
+          `${mp.peerCert} names hosts ${sanHosts(peer).join(",")}, not all of ${uniqHosts(m).join(",")}; ` +
             `remove ${mp.dir} to reissue`,
           { path: mp.peerCert },
         );
