@@ -11,11 +11,12 @@ import type { Ctx } from "./context.ts";
 import { limitExceeded, ProcessError, RaftHttpError, RaftHttpErrorCode } from "./errors.ts";
 import { parseId } from "./ids.ts";
 import type { Peer } from "./peer.ts";
+import { allowMethod, serveMembers, serveVersion } from "./peer_api.ts";
 import { serveProbe } from "./probe.ts";
 import type { PeerCounters } from "./stats.ts";
 import { StreamType, streamTypePaths } from "./stream.ts";
 import type { TlsPeerVerifier } from "./tls.ts";
-import type { SaveSnapshotData } from "./types.ts";
+import type { PeerMember, PeerVersions, SaveSnapshotData } from "./types.ts";
 import { type Semver, versionsCompatible } from "./version.ts";
 
 export interface HandlerHost {
@@ -29,6 +30,10 @@ export interface HandlerHost {
   counters(id: bigint): PeerCounters | undefined;
   /** Registers a sender learnt from X-PeerURLs as a remote (if neither peer nor remote yet). */
   learnRemote(id: bigint, urls: string[]): void;
+  /** The owner's membership for `GET /members`; undefined: not served (404). */
+  readonly members: (() => readonly PeerMember[]) | undefined;
+  /** What `GET /version` answers. */
+  versions(): Required<PeerVersions>;
 }
 
 /** Go's http.Error: plain text, nosniff, body + "\n". */
@@ -183,6 +188,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const c = host.counters(m.from);
     if (c !== undefined) {
       c.receivedMessages++;
+      c.pipelineReceived++;
       c.receivedBytes += body.length;
     }
     host.peer(m.from)?.observe(m);
@@ -256,6 +262,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const c = host.counters(m.from);
     if (c !== undefined) {
       c.receivedMessages++;
+      c.snapshotReceived++;
       c.receivedBytes += env.size + body.bytes;
     }
     log.info(
@@ -332,7 +339,11 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     else if (path === "/raft/probing") serveProbe(res, ctx.now());
     else if (path === "/raft/snapshot") serveSnapshot(req, res).catch((err) => internal(req, res, err));
     else if (path.startsWith("/raft/stream/")) serveStream(req, res, path);
-    else httpError(res, 404, "404 page not found");
+    else if (path === "/version") {
+      if (allowMethod(req, res, "GET", httpError)) serveVersion(res, host.versions());
+    } else if (path === "/members" && host.members !== undefined) {
+      if (allowMethod(req, res, "GET", httpError)) serveMembers(res, ctx.clusterHex, host.members());
+    } else httpError(res, 404, "404 page not found");
   };
 
   const internal = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {

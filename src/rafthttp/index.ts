@@ -9,9 +9,11 @@ export {
   TransportConfigError,
 } from "./errors.ts";
 export { formatId, parseId } from "./ids.ts";
+export { encodeMembersJson } from "./peer_api.ts";
 export type {
   FollowerStatsSnapshot,
   LatencyStats,
+  PathCounts,
   PeerStats,
   ProbeStats,
   TransportStats,
@@ -19,6 +21,8 @@ export type {
 export { type PeerTlsOptions, peerClientTlsOptions } from "./tls.ts";
 export { Transport } from "./transport.ts";
 export {
+  type PeerMember,
+  type PeerVersions,
   type Raft,
   type SaveSnapshotData,
   type SnapshotMessage,

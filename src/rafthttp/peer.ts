@@ -49,6 +49,12 @@ function statsOf(o: PostOwner, isPeer: boolean): PeerStats {
     sendDrops: c.sendDrops,
     sendFailures: c.sendFailures,
     receiveDrops: c.receiveDrops,
+    paths: {
+      pipeline: { sent: c.pipelineSent, received: c.pipelineReceived },
+      msgappv2: { sent: c.msgAppV2Sent, received: c.msgAppV2Received },
+      message: { sent: c.messageSent, received: c.messageReceived },
+      snapshot: { sent: c.snapshotSent, received: c.snapshotReceived },
+    },
     follower: o.follower.snapshot(),
   };
 }

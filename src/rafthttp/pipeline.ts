@@ -107,6 +107,7 @@ export class Pipeline {
       o.status.activate();
       o.follower.succ(performance.now() - start);
       o.counters.sentMessages++;
+      o.counters.pipelineSent++;
       o.counters.sentBytes += bytes;
       if (m.type === MessageType.MsgSnap) raft.reportSnapshot(m.to, SnapshotStatus.Finish);
     } else {
@@ -187,6 +188,7 @@ export class SnapshotSender {
     if (err === null) {
       o.status.activate();
       o.counters.sentMessages++;
+      o.counters.snapshotSent++;
       o.counters.sentBytes += total - 8;
       ctx.logger.info(
         `rafthttp: sent database snapshot to peer ${o.hex} [index ${snapIndex(m)}, ${snap.size} bytes]`,

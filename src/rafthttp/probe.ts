@@ -22,10 +22,17 @@ export function parseRfc3339(text: string): number | undefined {
   return t + frac;
 }
 
-/** The probing handler's answer: any method, no checks. */
+/**
+ * The probing handler's answer, as etcd 3.4 gives it: any method, no checks,
+ * 200 with `{"OK":true,"Now":"<RFC 3339>"}` and a newline. etcd sets no
+ * content type; Go's sniffing makes it text/plain, and so do we.
+ */
 export function serveProbe(res: ServerResponse, now: number): void {
   const body = `{"OK":true,"Now":"${new Date(now).toISOString()}"}\n`;
-  res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.writeHead(200, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+  });
   res.end(body);
 }
 

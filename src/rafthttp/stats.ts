@@ -13,6 +13,22 @@ export class PeerCounters {
   sendFailures = 0;
   /** Received messages dropped because the receive queue was full. */
   receiveDrops = 0;
+  // Messages per path (link heartbeats excluded), so that a test or an
+  // operator can tell which of etcd's paths carried the traffic.
+  pipelineSent = 0;
+  pipelineReceived = 0;
+  msgAppV2Sent = 0;
+  msgAppV2Received = 0;
+  messageSent = 0;
+  messageReceived = 0;
+  snapshotSent = 0;
+  snapshotReceived = 0;
+}
+
+/** Messages sent and received on one path. */
+export interface PathCounts {
+  sent: number;
+  received: number;
 }
 
 export interface LatencyStats {
@@ -100,6 +116,12 @@ export interface PeerStats {
   sendDrops: number;
   sendFailures: number;
   receiveDrops: number;
+  /**
+   * Messages per path: `POST /raft` (pipeline), the msgappv2 and message
+   * streams, and `POST /raft/snapshot`. Sent counts delivered messages (a
+   * stream's are counted when written to its socket).
+   */
+  paths: { pipeline: PathCounts; msgappv2: PathCounts; message: PathCounts; snapshot: PathCounts };
   follower: FollowerStatsSnapshot;
   probe?: { pipeline: ProbeStats; stream: ProbeStats };
 }

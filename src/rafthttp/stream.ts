@@ -171,6 +171,8 @@ export class StreamWriter {
       ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
     }
     c.sentMessages += this.pending;
+    if (this.type === StreamType.MsgAppV2) c.msgAppV2Sent += this.pending;
+    else c.messageSent += this.pending;
     this.pending = 0;
     if (!ok) {
       this.blocked = true;
@@ -385,6 +387,8 @@ export class StreamReader implements FrameSink {
     c.receivedBytes += bytes;
     if (this.peer.paused || isLinkHeartbeat(m)) return;
     c.receivedMessages++;
+    if (this.type === StreamType.MsgAppV2) c.msgAppV2Received++;
+    else c.messageReceived++;
     this.peer.deliver(m);
   }
 

@@ -13,10 +13,13 @@ import { RaftHttpError, RaftHttpErrorCode, TransportConfigError } from "./errors
 import { createHandler, type HandlerHost } from "./handler.ts";
 import { formatId, toClusterIdText, toNodeId } from "./ids.ts";
 import { Peer, Remote } from "./peer.ts";
+import { NOT_DECIDED } from "./peer_api.ts";
 import type { PeerCounters, PeerStats, TransportStats } from "./stats.ts";
 import { TlsMaterial, TlsPeerVerifier } from "./tls.ts";
 import {
   DEFAULT_LIMITS,
+  type PeerMember,
+  type PeerVersions,
   type Raft,
   resolveTimeouts,
   type SaveSnapshotData,
@@ -74,6 +77,8 @@ class Core implements Ctx, HandlerHost {
   readonly snapshotHeaders: http.OutgoingHttpHeaders;
   readonly verifier: TlsPeerVerifier | null;
   readonly saveSnapshotData: SaveSnapshotData | undefined;
+  readonly members: (() => readonly PeerMember[]) | undefined;
+  private readonly versionsHook: (() => PeerVersions) | undefined;
   private readonly tls: TlsMaterial | null;
   private readonly onCritical: ((err: RaftHttpError) => void) | undefined;
   private readonly clock: () => number;
@@ -108,6 +113,8 @@ class Core implements Ctx, HandlerHost {
     this.clock = opts.now ?? Date.now;
     this.onCritical = opts.onCriticalError;
     this.saveSnapshotData = opts.saveSnapshotData;
+    this.members = opts.members;
+    this.versionsHook = opts.versions;
     this.tls = opts.tls === undefined ? null : new TlsMaterial(opts.tls, this.timeouts.tlsReloadInterval);
     this.verifier =
       opts.tls === undefined || !this.tls!.requireClientCert ? null : new TlsPeerVerifier(opts.tls);
@@ -135,6 +142,11 @@ class Core implements Ctx, HandlerHost {
 
   now(): number {
     return this.clock();
+  }
+
+  versions(): Required<PeerVersions> {
+    const v = this.versionsHook?.();
+    return { server: v?.server ?? this.serverVersionText, cluster: v?.cluster ?? NOT_DECIDED };
   }
 
   critical(err: RaftHttpError): void {

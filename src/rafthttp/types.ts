@@ -53,6 +53,32 @@ export interface SnapshotSendResult {
  */
 export type SaveSnapshotData = (message: Message, data: Readable) => Promise<void>;
 
+/**
+ * A cluster member as etcd's peer endpoint `GET /members` lists it (etcd's
+ * membership.Member). tsraft-kv's MemberInfo has this shape.
+ */
+export interface PeerMember {
+  id: bigint;
+  /** Empty until the member has started and published its name (etcd omits it then). */
+  name: string;
+  peerURLs: readonly string[];
+  /** Empty until published (etcd omits it then). */
+  clientURLs: readonly string[];
+  isLearner: boolean;
+}
+
+/** What `GET /version` answers (etcd's version.Versions). */
+export interface PeerVersions {
+  /** This member's server version (default: the transport's serverVersion). */
+  server?: string;
+  /**
+   * The cluster version this member has applied (etcd: MAJOR.MINOR.0), or
+   * "not_decided" (the default) while it does not know one. A joining etcd
+   * member checks that it can run at that version; "not_decided" is skipped.
+   */
+  cluster?: string;
+}
+
 export interface TransportLimits {
   /** Largest pipeline body, message-stream frame or msgappv2 frame accepted (default 512 MiB). */
   maxMessageBytes: number;
@@ -113,6 +139,19 @@ export interface TransportOptions {
   onCriticalError?: (err: RaftHttpError) => void;
   /** Wall clock in ms, for activeSince (default Date.now). */
   now?: () => number;
+  /**
+   * The current membership, served as etcd's `GET /members` (a joining etcd
+   * member reads the cluster ID and the members there). Without it that
+   * path answers 404.
+   */
+  members?: () => readonly PeerMember[];
+  /**
+   * The versions served as etcd's `GET /version`. etcd's leader reads every
+   * member's server version every 4 s to decide the cluster version (the
+   * lowest one wins; a member that does not answer keeps it from rising).
+   * Default: `{ server: serverVersion, cluster: "not_decided" }`.
+   */
+  versions?: () => PeerVersions;
   limits?: Partial<TransportLimits>;
   timeouts?: Partial<TransportTimeouts>;
 }

@@ -1,0 +1,67 @@
+// etcd's peer endpoints beyond /raft that etcd members call on each other:
+// `GET /version` (the leader polls it every 4 s to decide the cluster
+// version; a joining member checks it) and `GET /members` (a joining member
+// learns the cluster ID and the membership there). The data comes from the
+// transport's owner through the `versions` and `members` hooks; the status
+// codes, headers and body bytes are etcd 3.4's.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { compareIds } from "../raftpb/index.ts";
+import type { PeerMember, PeerVersions } from "./types.ts";
+
+/** etcd's allowMethod: 405 with `Allow` when the method is not the one served. */
+export function allowMethod(
+  req: IncomingMessage,
+  res: ServerResponse,
+  method: string,
+  httpError: (res: ServerResponse, status: number, text: string) => void,
+): boolean {
+  if (req.method === method) return true;
+  res.setHeader("Allow", method);
+  httpError(res, 405, "Method Not Allowed");
+  return false;
+}
+
+/** What etcd answers while it has no cluster version yet. */
+export const NOT_DECIDED = "not_decided";
+
+/**
+ * `{"etcdserver":"…","etcdcluster":"…"}`, without a trailing newline (etcd
+ * writes json.Marshal's bytes).
+ */
+export function serveVersion(res: ServerResponse, v: Required<PeerVersions>): void {
+  const body = JSON.stringify({ etcdserver: v.server, etcdcluster: v.cluster });
+  res.writeHead(200, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/**
+ * The membership as etcd's `GET /members` writes it: a JSON array sorted by
+ * ID, each member `{"id":<decimal uint64>,"peerURLs":[…],"isLearner":true,
+ * "name":"…","clientURLs":[…]}` in that field order (Go's order for
+ * membership.Member), with isLearner, name and clientURLs omitted when
+ * false/empty. IDs are exact: they are written from the bigint, never
+ * through a JS number (most are above 2^53). Ends with a newline (Go's
+ * json.Encoder).
+ */
+export function encodeMembersJson(members: readonly PeerMember[]): string {
+  const sorted = [...members].sort((a, b) => compareIds(a.id, b.id));
+  const parts = sorted.map((m) => {
+    let s = `{"id":${m.id.toString(10)},"peerURLs":${JSON.stringify(m.peerURLs)}`;
+    if (m.isLearner) s += `,"isLearner":true`;
+    if (m.name !== "") s += `,"name":${JSON.stringify(m.name)}`;
+    if (m.clientURLs.length > 0) s += `,"clientURLs":${JSON.stringify(m.clientURLs)}`;
+    return `${s}}`;
+  });
+  return `[${parts.join(",")}]\n`;
+}
+
+export function serveMembers(res: ServerResponse, clusterHex: string, members: readonly PeerMember[]): void {
+  const body = encodeMembersJson(members);
+  res.writeHead(200, {
+    "X-Etcd-Cluster-ID": clusterHex,
+    "Content-Type": "application/json",
+    "Content-Length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
