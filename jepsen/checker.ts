@@ -177,7 +177,8 @@ function search(ops: SOp[], values: (string | null)[], budget: number): SearchRe
   // Which values something reads or expects.
   const observedVals = new Set<number>();
   for (const o of ops)
-    if (o.kind === READ || o.kind === CAS_OK || o.kind === CAS_FAIL || o.kind === CAS_INFO) observedVals.add(o.a);
+    if (o.kind === READ || o.kind === CAS_OK || o.kind === CAS_FAIL || o.kind === CAS_INFO)
+      observedVals.add(o.a);
   // Completed operations ("main") get call/return events in a linked list.
   // Info operations wait in two lists ordered by invocation: "pool" holds
   // the info writes whose value nothing reads or expects (only a failed CAS
@@ -642,6 +643,65 @@ function prepare(ops: readonly Op[], full: boolean, iv: Interner): SOp[] {
   }
 }
 
+/**
+ * The history as it stood at time `t`: operations invoked by then, those
+ * still running turned into info (a linearization of the whole history,
+ * cut at t, is one of this), the rest left out.
+ */
+function cutAt(ops: readonly Op[], t: number): Op[] {
+  const out: Op[] = [];
+  for (const op of ops) {
+    if (op.invoke > t) continue;
+    out.push(op.complete <= t || op.type === "info" ? op : { ...op, type: "info" });
+  }
+  return out;
+}
+
+/**
+ * For a violation: the earliest completion time at which the history cut
+ * there (cutAt) is already not linearizable. Cuts only lose linearizations
+ * as t grows, so a binary search finds it; the operation completing then is
+ * where things went wrong, and the search's explanation of that cut is local.
+ */
+function localize(
+  ops: readonly Op[],
+  full: boolean,
+  budget: number,
+): { op: Op; explanation: string[]; steps: number } | null {
+  const times = [
+    ...new Set(
+      ops.filter((o) => o.type !== "info" && (o.f !== "read" || o.type === "ok")).map((o) => o.complete),
+    ),
+  ].sort((a, b) => a - b);
+  let steps = 0;
+  const probe = (t: number) => {
+    const iv = new Interner();
+    const r = search(prepare(cutAt(ops, t), full, iv), iv.values, budget);
+    steps += r.steps;
+    return r;
+  };
+  // Invariant: the cut at times[hi] is not linearizable (the last one is the whole history, bar
+  // info ops invoked after every completion, which cannot matter).
+  const results = new Map<number, SearchResult>();
+  const violates = (i: number) => {
+    let r = results.get(i);
+    if (r === undefined) results.set(i, (r = probe(times[i]!)));
+    return r.result === "violation";
+  };
+  let lo = 0;
+  let hi = times.length - 1;
+  if (hi < 0 || !violates(hi)) return null;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (violates(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  const found = results.get(lo)!;
+  const t = times[lo]!;
+  const op = ops.find((o) => o.complete === t && o.type !== "info")!;
+  return { op, explanation: found.explanation ?? [], steps };
+}
+
 /** Checks one key's operations (all of them must be on that key). */
 export function checkKey(key: string, ops: readonly Op[], opts: CheckOptions = {}): KeyReport {
   const budget = opts.budget ?? DEFAULT_BUDGET;
@@ -649,30 +709,50 @@ export function checkKey(key: string, ops: readonly Op[], opts: CheckOptions = {
   const iv = new Interner();
   const weak = prepare(ops, false, iv);
   const r1 = search(weak, iv.values, budget);
-  const base = { key, ops: ops.length, steps: r1.steps };
+  let rep: KeyReport;
+  let r = r1;
   if (r1.result !== "ok") {
-    return {
-      ...base,
+    rep = {
+      key,
+      ops: ops.length,
       verdict: r1.result,
       searched: weak.length,
-      ms: performance.now() - t0,
+      steps: r1.steps,
+      ms: 0,
       pass: "weak",
-      explanation: r1.explanation,
     };
+  } else {
+    const full = prepare(ops, true, iv);
+    r = search(full, iv.values, budget);
+    rep = {
+      key,
+      ops: ops.length,
+      verdict: r.result,
+      searched: full.length,
+      steps: r1.steps + r.steps,
+      ms: 0,
+    };
+    if (r.result !== "ok") rep.pass = "full";
   }
-  const full = prepare(ops, true, iv);
-  const r2 = search(full, iv.values, budget);
-  const rep: KeyReport = {
-    ...base,
-    verdict: r2.result,
-    searched: full.length,
-    steps: r1.steps + r2.steps,
-    ms: performance.now() - t0,
-  };
-  if (r2.result !== "ok") {
-    rep.pass = "full";
-    rep.explanation = r2.explanation;
+  if (r.result === "unknown") {
+    rep.explanation = [
+      `the search ran out of its budget (${budget} steps); where it got furthest:`,
+      ...(r.explanation ?? []),
+    ];
+  } else if (r.result === "violation") {
+    const loc = localize(ops, rep.pass === "full", budget);
+    if (loc === null) rep.explanation = r.explanation;
+    else {
+      rep.steps += loc.steps;
+      rep.explanation = [
+        `the history stops being linearizable when this operation completes (everything up to then is linearizable):`,
+        `    ${describeOp(loc.op)}`,
+        "cut there:",
+        ...loc.explanation,
+      ];
+    }
   }
+  rep.ms = performance.now() - t0;
   return rep;
 }
 

@@ -1,0 +1,307 @@
+// Network partitions without root: a fault-injecting TCP proxy in front of
+// each member's peer port. Members advertise the proxy's URL (in
+// --initial-cluster and --advertise-peer) and listen on a port behind it, so
+// every raft connection between members crosses exactly one proxy: the one
+// of the member it dials.
+//
+// A proxy knows which member a connection comes from by reading the first
+// request's headers: rafthttp sends X-PeerURLs (the sender's advertised peer
+// URLs, i.e. its own proxy's URL) and X-Server-From (its member ID in hex) on
+// every request, and an HTTP/1.1 connection only ever carries one sender's
+// requests. Peer traffic is plaintext in the harness.
+//
+// Cuts are between pairs of members and symmetric. (rafthttp's streams carry
+// messages in both directions over a connection one side dialled, so cutting
+// connections cannot cut one direction only.) Two ways to cut:
+//   drop    established connections between the pair are reset; new ones are
+//           accepted and black-holed (nothing is forwarded, nothing answered:
+//           the dialler's own timeouts apply) and reset at the heal. Like a
+//           firewall dropping packets: whatever was in flight is lost.
+//   freeze  established connections stop moving data but stay open; new ones
+//           are held with what they sent. At the heal everything moves again,
+//           in order: a long delay, nothing lost (TCP retransmission over a
+//           partition that heals before the connection times out).
+// Connections whose sender is unknown (no such header) are never cut.
+
+import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
+
+export type CutMode = "drop" | "freeze";
+
+/** Which member (slot) a peer connection comes from. */
+export interface SenderDirectory {
+  /** The slot whose advertised peer URL this is, or -1. */
+  slotOfPeerURL(url: string): number;
+  /** The slot of this member ID (hex, as in X-Server-From), or -1. */
+  slotOfId(hex: string): number;
+}
+
+const HEADER_LIMIT = 64 * 1024;
+
+/** The partition state all proxies consult: cut pairs and how they are cut. */
+export class Network {
+  private readonly cut = new Set<string>();
+  private modeOf: CutMode = "drop";
+  readonly proxies: PeerProxy[] = [];
+  readonly directory: SenderDirectory;
+
+  constructor(directory: SenderDirectory) {
+    this.directory = directory;
+  }
+
+  get mode(): CutMode {
+    return this.modeOf;
+  }
+
+  private static pair(a: number, b: number): string {
+    return a < b ? `${a}:${b}` : `${b}:${a}`;
+  }
+
+  isCut(a: number, b: number): boolean {
+    return a >= 0 && b >= 0 && a !== b && this.cut.has(Network.pair(a, b));
+  }
+
+  /** The pairs cut now, as [a, b] with a < b. */
+  cutPairs(): Array<[number, number]> {
+    return [...this.cut].map((p) => p.split(":").map(Number) as [number, number]);
+  }
+
+  /**
+   * Cuts every pair of members that are in different groups (members in no
+   * group keep all their links). Replaces any earlier partition.
+   */
+  partition(groups: number[][], mode: CutMode): void {
+    this.heal();
+    this.modeOf = mode;
+    for (let i = 0; i < groups.length; i++)
+      for (let j = i + 1; j < groups.length; j++)
+        for (const a of groups[i]!) for (const b of groups[j]!) this.cut.add(Network.pair(a, b));
+    this.apply();
+  }
+
+  /** Cuts exactly these pairs. Replaces any earlier partition. */
+  cutPairsOf(pairs: Array<[number, number]>, mode: CutMode): void {
+    this.heal();
+    this.modeOf = mode;
+    for (const [a, b] of pairs) if (a !== b) this.cut.add(Network.pair(a, b));
+    this.apply();
+  }
+
+  heal(): void {
+    if (this.cut.size === 0) return;
+    this.cut.clear();
+    this.apply();
+  }
+
+  private apply(): void {
+    for (const p of this.proxies) p.reevaluate();
+  }
+}
+
+type ConnState = "sniff" | "open" | "held" | "frozen" | "closed";
+
+/** One accepted connection and its upstream. */
+class Conn {
+  state: ConnState = "sniff";
+  from = -1;
+  upstream: Socket | null = null;
+  buffered: Buffer[] = [];
+  bufferedBytes = 0;
+  constructor(readonly client: Socket) {}
+}
+
+export interface ProxyStats {
+  accepted: number;
+  /** Connections reset or black-holed because of a cut. */
+  cut: number;
+  frozen: number;
+  bytesForwarded: number;
+  unknownSender: number;
+}
+
+export class PeerProxy {
+  readonly slot: number;
+  readonly host: string;
+  readonly listenPort: number;
+  /** The member's real peer port behind the proxy. */
+  readonly targetPort: number;
+  private readonly net: Network;
+  private server: Server | null = null;
+  private readonly conns = new Set<Conn>();
+  readonly stats: ProxyStats = { accepted: 0, cut: 0, frozen: 0, bytesForwarded: 0, unknownSender: 0 };
+
+  constructor(net: Network, slot: number, listenPort: number, targetPort: number, host = "127.0.0.1") {
+    this.net = net;
+    this.slot = slot;
+    this.listenPort = listenPort;
+    this.targetPort = targetPort;
+    this.host = host;
+    net.proxies.push(this);
+  }
+
+  get url(): string {
+    return `http://${this.host}:${this.listenPort}`;
+  }
+
+  start(): Promise<void> {
+    const server = createServer((s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.listenPort, this.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const c of this.conns) this.close(c);
+    const s = this.server;
+    this.server = null;
+    if (s !== null) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  /** Open connections by state, for tests and reports. */
+  connections(): Record<ConnState, number> {
+    const out: Record<ConnState, number> = { sniff: 0, open: 0, held: 0, frozen: 0, closed: 0 };
+    for (const c of this.conns) out[c.state]++;
+    return out;
+  }
+
+  private accept(s: Socket): void {
+    this.stats.accepted++;
+    s.setNoDelay(true);
+    const c = new Conn(s);
+    this.conns.add(c);
+    s.on("error", () => this.close(c));
+    s.on("close", () => this.close(c));
+    s.on("data", (d: Buffer) => this.onSniffData(c, d));
+  }
+
+  /** Until the first request's headers are in: buffer, then decide. */
+  private onSniffData(c: Conn, d: Buffer): void {
+    if (c.state === "held" && this.net.mode === "drop") return; // black hole
+    if (c.state !== "sniff" && c.state !== "held") return;
+    c.buffered.push(d);
+    c.bufferedBytes += d.length;
+    if (c.state === "held") return;
+    const all = Buffer.concat(c.buffered);
+    const end = all.indexOf("\r\n\r\n");
+    if (end < 0 && all.length < HEADER_LIMIT) return;
+    c.from = this.sender(all.subarray(0, end < 0 ? all.length : end).toString("latin1"));
+    if (c.from < 0) this.stats.unknownSender++;
+    c.buffered = [all];
+    this.decide(c);
+  }
+
+  private sender(head: string): number {
+    let bySrv = -1;
+    for (const line of head.split("\r\n")) {
+      const i = line.indexOf(":");
+      if (i < 0) continue;
+      const name = line.slice(0, i).trim().toLowerCase();
+      const value = line.slice(i + 1).trim();
+      if (name === "x-peerurls") {
+        for (const u of value.split(",")) {
+          const slot = this.net.directory.slotOfPeerURL(u.trim());
+          if (slot >= 0) return slot;
+        }
+      } else if (name === "x-server-from") bySrv = this.net.directory.slotOfId(value.toLowerCase());
+    }
+    return bySrv;
+  }
+
+  private decide(c: Conn): void {
+    if (this.net.isCut(c.from, this.slot)) {
+      this.stats.cut++;
+      c.state = "held";
+      if (this.net.mode === "drop") {
+        c.buffered = [];
+        c.bufferedBytes = 0;
+      } else c.client.pause();
+      return;
+    }
+    this.open(c);
+  }
+
+  private open(c: Conn): void {
+    const u = tcpConnect(this.targetPort, this.host);
+    u.setNoDelay(true);
+    c.upstream = u;
+    c.state = "open";
+    c.client.removeAllListeners("data");
+    u.on("error", () => this.close(c));
+    u.on("close", () => this.close(c));
+    const data = Buffer.concat(c.buffered);
+    c.buffered = [];
+    c.bufferedBytes = 0;
+    if (data.length > 0) {
+      this.stats.bytesForwarded += data.length;
+      u.write(data);
+    }
+    this.flow(c);
+  }
+
+  private flow(c: Conn): void {
+    const u = c.upstream!;
+    c.client.on("data", (d: Buffer) => {
+      this.stats.bytesForwarded += d.length;
+    });
+    u.on("data", (d: Buffer) => {
+      this.stats.bytesForwarded += d.length;
+    });
+    c.client.pipe(u);
+    u.pipe(c.client);
+    c.client.resume();
+    u.resume();
+  }
+
+  private freeze(c: Conn): void {
+    const u = c.upstream!;
+    c.client.unpipe(u);
+    u.unpipe(c.client);
+    c.client.removeAllListeners("data");
+    u.removeAllListeners("data");
+    c.client.pause();
+    u.pause();
+    c.state = "frozen";
+    this.stats.frozen++;
+  }
+
+  /** Applies the network's current cuts to this proxy's connections. */
+  reevaluate(): void {
+    for (const c of [...this.conns]) {
+      const cut = this.net.isCut(c.from, this.slot);
+      switch (c.state) {
+        case "open":
+          if (!cut) break;
+          this.stats.cut++;
+          if (this.net.mode === "drop") this.close(c);
+          else this.freeze(c);
+          break;
+        case "frozen":
+          if (cut) break;
+          c.state = "open";
+          this.flow(c);
+          break;
+        case "held":
+          if (cut) break;
+          // Black-holed connections lost what they sent: reset them. Held ones go through.
+          if (c.bufferedBytes === 0 && this.net.mode === "drop") this.close(c);
+          else {
+            c.client.resume();
+            this.open(c);
+          }
+          break;
+      }
+    }
+  }
+
+  private close(c: Conn): void {
+    if (c.state === "closed") return;
+    c.state = "closed";
+    this.conns.delete(c);
+    c.client.destroy();
+    c.upstream?.destroy();
+  }
+}
