@@ -1,0 +1,99 @@
+// What the v3 API services need from the cluster. The single-member backend
+// (single_member.ts) implements it without raft; the replicated host
+// implements the same interface on top of raft.
+//
+// Contract for an implementation:
+// - `sm` is this member's EtcdStateMachine. Reads (Range, read-only Txn,
+//   HashKV, LeaseLeases), watches and the alarm list are served from it.
+// - `propose(cmd)` replicates one etcdserverpb.InternalRaftRequest (bytes
+//   built by the services, with header.ID = a fresh newRequestId()) and
+//   resolves with *this member's* ApplyResult for that entry once applied
+//   (find it by result.id === the request ID). Reject with a V3RpcError for
+//   cluster conditions (V3Errors.noLeader(), timeout(), stopped()...), or an
+//   AbortError when `signal` fires.
+// - `readIndex()` is the linearizable read barrier: resolve once this
+//   member has applied every entry committed before the call.
+// - Leases: deadlines live on the leader's lessor (sm.lessor on the leader,
+//   after sm.lessor.promote(...) on becoming leader and demote() on losing
+//   it). `leaseRenew` / `leaseTimeToLive` must run on the leader: a leader
+//   answers from its own sm.lessor (renew(), remaining()); a follower
+//   forwards to the leader (etcd does it over the peer URL: POST /leases
+//   with a LeaseKeepAliveRequest, POST /leases/internal with a
+//   LeaseTimeToLiveRequest, protobuf bodies) and returns its answer.
+//   The leader also calls sm.lessor.expired() about every 500 ms and
+//   proposes a LeaseRevoke for each ID (see leaseRevokeCommand()).
+// - Cluster/Maintenance methods map to raft membership changes, status
+//   and leadership transfer; throw V3Errors for etcd's conditions.
+
+import type { ApplyResult, EtcdStateMachine, SnapshotStream } from "../mvcc/index.ts";
+
+export interface ClusterHeader {
+  clusterId: bigint;
+  memberId: bigint;
+  raftTerm: bigint;
+}
+
+export interface MemberInfo {
+  id: bigint;
+  /** Empty until the member has started and published itself. */
+  name: string;
+  peerURLs: string[];
+  /** Empty until the member has started. */
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+export interface StatusInfo {
+  /** Member ID this member believes is leader; 0n = none. */
+  leader: bigint;
+  raftIndex: bigint;
+  raftTerm: bigint;
+  raftAppliedIndex: bigint;
+  /** Bytes of the backend (for an in-memory store: an estimate of what it holds). */
+  dbSize: number;
+  dbSizeInUse: number;
+  isLearner: boolean;
+}
+
+export interface TimeToLive {
+  /** Remaining whole seconds. */
+  ttl: number;
+  grantedTtl: number;
+  keys: Uint8Array[];
+}
+
+export interface V3Backend {
+  readonly sm: EtcdStateMachine;
+  /** cluster_id, member_id and raft_term for response headers. */
+  header(): ClusterHeader;
+  /** Whether this member knows a leader now (hasleader metadata, Status errors). */
+  hasLeader(): boolean;
+  /** A fresh, cluster-unique request ID (envelope header.ID). */
+  newRequestId(): bigint;
+  /** A fresh positive lease ID for LeaseGrant with ID 0 (chosen before proposing). */
+  newLeaseId(): bigint;
+
+  propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult>;
+  readIndex(signal: AbortSignal): Promise<void>;
+
+  /** Renews on the leader; resolves with the granted TTL; rejects with MvccError LeaseNotFound if unknown. */
+  leaseRenew(id: bigint, signal: AbortSignal): Promise<number>;
+  /** Answered by the leader; undefined = unknown lease. */
+  leaseTimeToLive(id: bigint, keys: boolean, signal: AbortSignal): Promise<TimeToLive | undefined>;
+
+  memberList(signal: AbortSignal): Promise<MemberInfo[]>;
+  memberAdd(
+    peerURLs: string[],
+    isLearner: boolean,
+    signal: AbortSignal,
+  ): Promise<{ member: MemberInfo; members: MemberInfo[] }>;
+  memberRemove(id: bigint, signal: AbortSignal): Promise<MemberInfo[]>;
+  memberUpdate(id: bigint, peerURLs: string[], signal: AbortSignal): Promise<MemberInfo[]>;
+  memberPromote(id: bigint, signal: AbortSignal): Promise<MemberInfo[]>;
+
+  status(): StatusInfo;
+  /** Transfers leadership (this member must be leader: else V3Errors.notLeader()). */
+  moveLeader(targetId: bigint, signal: AbortSignal): Promise<void>;
+  /** The backend image for Maintenance.Snapshot (normally sm.snapshot()). */
+  snapshot(): SnapshotStream;
+}

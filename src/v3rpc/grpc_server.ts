@@ -1,0 +1,282 @@
+// The v3 API as gRPC services on @grpc/grpc-js: KV, Watch, Lease, Cluster,
+// Maintenance and Auth (which answers "not supported"), plus the standard
+// health service. Service definitions come from the protobuf-es descriptors
+// of etcdserverpb, so method paths and codecs are etcd's. The server is not
+// bound to a port here: connections are injected (see listener.ts), which
+// lets one port carry gRPC and HTTP/1.1 as etcd's client URL does.
+
+import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import {
+  Auth,
+  AuthDisableResponseSchema,
+  AuthRoleListResponseSchema,
+  AuthStatusResponseSchema,
+  AuthUserListResponseSchema,
+  Cluster,
+  create,
+  fromBinary,
+  KV,
+  Lease,
+  type LeaseKeepAliveRequest,
+  type LeaseKeepAliveResponse,
+  Maintenance,
+  toBinary,
+  Watch,
+  type WatchRequest,
+  type WatchResponse,
+} from "../etcdpb/index.ts";
+import { toStatus, V3Errors } from "./errors.ts";
+import { GRPC_OVERHEAD_BYTES, type V3Services, WatchSession } from "./services.ts";
+
+/** Raw request bytes by decoded message, so writes can be proposed without re-encoding. */
+const rawBytes = new WeakMap<object, Uint8Array>();
+
+function serviceDefinition(svc: DescService): grpc.ServiceDefinition {
+  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const m of svc.methods) {
+    const input = m.input as DescMessage;
+    const output = m.output as DescMessage;
+    def[m.name] = {
+      path: `/${svc.typeName}/${m.name}`,
+      requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
+      responseStream: m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming",
+      requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(input, v)),
+      requestDeserialize: (b: Buffer) => {
+        const msg = fromBinary(input, b);
+        rawBytes.set(msg, b);
+        return msg;
+      },
+      responseSerialize: (v: MessageShape<DescMessage>) => {
+        const out = toBinary(output, v);
+        return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+      },
+      responseDeserialize: (b: Buffer) => fromBinary(output, b),
+      originalName: m.localName,
+    } as grpc.MethodDefinition<unknown, unknown>;
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+function grpcError(err: unknown): Partial<grpc.StatusObject> {
+  const s = toStatus(err);
+  return { code: s.code, details: s.message, metadata: new grpc.Metadata() };
+}
+
+type Unary<Req, Resp> = (req: Req, signal: AbortSignal, raw: Uint8Array | undefined) => Promise<Resp> | Resp;
+
+function unary<Req extends object, Resp>(fn: Unary<Req, Resp>): grpc.handleUnaryCall<Req, Resp> {
+  return (call, callback) => {
+    const ac = new AbortController();
+    call.on("cancelled", () => ac.abort());
+    let p: Promise<Resp>;
+    try {
+      p = Promise.resolve(fn(call.request, ac.signal, rawBytes.get(call.request)));
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(
+      (resp) => callback(null, resp),
+      (err) => callback(grpcError(err)),
+    );
+  };
+}
+
+export interface V3GrpcServerOptions {
+  /** Interval of watch progress notifications (etcd default 10 min). */
+  watchProgressIntervalMs?: number;
+}
+
+/** The gRPC side of the v3 API. Feed it connections with injectConnection(). */
+export class V3GrpcServer {
+  readonly server: grpc.Server;
+  private readonly injector: grpc.ConnectionInjector;
+  private readonly sessions = new Set<WatchSession>();
+  private readonly streams = new Set<
+    grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>
+  >();
+  private readonly progressTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly svc: V3Services,
+    opts: V3GrpcServerOptions = {},
+  ) {
+    this.server = new grpc.Server({
+      "grpc.max_receive_message_length": svc.maxRequestBytes + GRPC_OVERHEAD_BYTES,
+      "grpc.max_send_message_length": -1,
+      "grpc.max_concurrent_streams": 2 ** 31 - 1,
+    });
+    this.addServices();
+    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const every = opts.watchProgressIntervalMs ?? 10 * 60 * 1000;
+    this.progressTimer = setInterval(() => svc.backend.sm.hub.progressTick(), every);
+    this.progressTimer.unref();
+  }
+
+  /** Hands a connection (plaintext HTTP/2 bytes: a TCP socket or a decrypted TLS socket) to gRPC. */
+  injectConnection(socket: import("node:stream").Duplex): void {
+    this.injector.injectConnection(socket);
+  }
+
+  /** Ends every stream and connection. */
+  close(): Promise<void> {
+    clearInterval(this.progressTimer);
+    for (const s of this.sessions) s.close();
+    for (const st of this.streams) st.destroy();
+    this.injector.drain(0);
+    this.injector.destroy();
+    return new Promise((res) => this.server.tryShutdown(() => res()));
+  }
+
+  private addServices(): void {
+    const s = this.svc;
+    this.server.addService(serviceDefinition(KV), {
+      Range: unary((r, sig) => s.range(r as never, sig)),
+      Put: unary((r, sig, raw) => s.put(r as never, sig, raw)),
+      DeleteRange: unary((r, sig, raw) => s.deleteRange(r as never, sig, raw)),
+      Txn: unary((r, sig, raw) => s.txn(r as never, sig, raw)),
+      Compact: unary((r, sig, raw) => s.compact(r as never, sig, raw)),
+    });
+    this.server.addService(serviceDefinition(Watch), {
+      Watch: (call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>) => this.watch(call),
+    });
+    this.server.addService(serviceDefinition(Lease), {
+      LeaseGrant: unary((r, sig) => s.leaseGrant(r as never, sig)),
+      LeaseRevoke: unary((r, sig, raw) => s.leaseRevoke(r as never, sig, raw)),
+      LeaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) =>
+        this.keepAlive(call),
+      LeaseTimeToLive: unary((r, sig) => s.leaseTimeToLive(r as never, sig)),
+      LeaseLeases: unary(() => s.leaseLeases()),
+    });
+    this.server.addService(serviceDefinition(Cluster), {
+      MemberAdd: unary((r, sig) => s.memberAdd(r as never, sig)),
+      MemberRemove: unary((r, sig) => s.memberRemove(r as never, sig)),
+      MemberUpdate: unary((r, sig) => s.memberUpdate(r as never, sig)),
+      MemberList: unary((_r, sig) => s.memberList(sig)),
+      MemberPromote: unary((r, sig) => s.memberPromote(r as never, sig)),
+    });
+    this.server.addService(serviceDefinition(Maintenance), {
+      Alarm: unary((r, sig) => s.alarm(r as never, sig)),
+      Status: unary(() => s.status()),
+      Defragment: unary(() => s.defragment()),
+      Hash: unary(() => s.hash()),
+      HashKV: unary((r) => s.hashKV(r as never)),
+      Snapshot: (call: grpc.ServerWritableStream<unknown, unknown>) => this.snapshot(call),
+      MoveLeader: unary((r, sig) => s.moveLeader(r as never, sig)),
+      // Downgrade (3.5+) is left unimplemented: grpc-js answers UNIMPLEMENTED, as etcd 3.4 does.
+    });
+    this.server.addService(serviceDefinition(Auth), this.authHandlers());
+    this.server.addService(healthDefinition(), {
+      Check: (_call: unknown, cb: grpc.sendUnaryData<Uint8Array>) => cb(null, new Uint8Array([0x08, 0x01])),
+    });
+  }
+
+  /**
+   * Auth is not supported: the server runs with auth disabled, and says so
+   * with etcd's own answers where they exist (Authenticate: "authentication
+   * is not enabled", which clientv3 and etcdctl accept and go on without a
+   * token; AuthDisable succeeds; AuthStatus reports disabled; user and role
+   * lists are empty), and UNIMPLEMENTED for every change.
+   */
+  private authHandlers(): grpc.UntypedServiceImplementation {
+    const s = this.svc;
+    const notSupported = unary(() => {
+      throw V3Errors.authNotSupported();
+    });
+    const impl: grpc.UntypedServiceImplementation = {};
+    for (const m of Auth.methods) impl[m.name] = notSupported;
+    impl.Authenticate = unary(() => {
+      throw V3Errors.authNotEnabled();
+    });
+    impl.AuthDisable = unary(() => create(AuthDisableResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.AuthStatus = unary(() =>
+      create(AuthStatusResponseSchema, { header: s.header(s.backend.sm.rev), enabled: false }),
+    );
+    impl.UserList = unary(() => create(AuthUserListResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.RoleList = unary(() => create(AuthRoleListResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    return impl;
+  }
+
+  private watch(call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>): void {
+    const session = new WatchSession(this.svc, (resp) => call.write(resp));
+    this.sessions.add(session);
+    this.streams.add(call as never);
+    call.on("drain", () => session.drained());
+    call.on("data", (req: WatchRequest) => session.handle(req));
+    // Half-close does not end a watch stream (spec §3.8): only cancellation or an error does.
+    const done = () => {
+      session.close();
+      this.sessions.delete(session);
+      this.streams.delete(call as never);
+    };
+    call.on("cancelled", done);
+    call.on("error", done);
+    call.on("close", done);
+  }
+
+  private keepAlive(call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>): void {
+    const ac = new AbortController();
+    let chain: Promise<void> = Promise.resolve();
+    let failed = false;
+    this.streams.add(call as never);
+    call.on("data", (req: LeaseKeepAliveRequest) => {
+      chain = chain.then(async () => {
+        if (failed) return;
+        try {
+          call.write(await this.svc.leaseKeepAlive(req, ac.signal));
+        } catch (e) {
+          failed = true;
+          call.destroy(Object.assign(new Error(toStatus(e).message), grpcError(e)) as never);
+        }
+      });
+    });
+    // Half-close ends the keep-alive stream once the pending renewals are answered.
+    call.on("end", () => {
+      void chain.then(() => {
+        if (!failed) call.end();
+      });
+    });
+    const done = () => {
+      ac.abort();
+      this.streams.delete(call as never);
+    };
+    call.on("cancelled", done);
+    call.on("close", done);
+  }
+
+  private snapshot(call: grpc.ServerWritableStream<unknown, unknown>): void {
+    this.streams.add(call);
+    let cancelled = false;
+    call.on("cancelled", () => {
+      cancelled = true;
+    });
+    void (async () => {
+      try {
+        for await (const msg of this.svc.snapshot()) {
+          if (cancelled) return;
+          if (!call.write(msg)) await new Promise((r) => call.once("drain", r));
+        }
+        call.end();
+      } catch (e) {
+        call.destroy(Object.assign(new Error(toStatus(e).message), grpcError(e)) as never);
+      } finally {
+        this.streams.delete(call);
+      }
+    })();
+  }
+}
+
+/** grpc.health.v1.Health/Check answering SERVING (encoded by hand: one enum field). */
+function healthDefinition(): grpc.ServiceDefinition {
+  return {
+    Check: {
+      path: "/grpc.health.v1.Health/Check",
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (v: Uint8Array) => Buffer.from(v),
+      requestDeserialize: (b: Buffer) => b,
+      responseSerialize: (v: Uint8Array) => Buffer.from(v),
+      responseDeserialize: (b: Buffer) => b,
+    },
+  };
+}

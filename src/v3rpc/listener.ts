@@ -1,0 +1,165 @@
+// One client port for both protocols, as etcd serves its client URL
+// (spec §1.1). Plaintext: a connection that opens with the HTTP/2 client
+// preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", h2c with prior knowledge, as
+// every gRPC client sends) goes to gRPC; anything else to the HTTP/1.1
+// server (the JSON gateway, the REST API). The first bytes are read, then
+// pushed back (unshift) before the socket is handed over, so neither side
+// sees a difference. Node's HTTP/2 session reads a net.Socket's native
+// handle directly and would never see bytes pushed back into the JS stream,
+// so a gRPC connection is handed over wrapped in a plain Duplex (Node then
+// reads it through the stream API); HTTP/1.1 takes the socket itself. TLS: ALPN decides per connection ("h2" → gRPC,
+// "http/1.1" or none → HTTP/1.1). An HTTP/2 client that is not gRPC (curl
+// over https negotiates h2 by default) therefore reaches gRPC, which refuses
+// non-gRPC requests: such clients must use HTTP/1.1 (curl --http1.1).
+
+import type { Server as HttpServer } from "node:http";
+import { createServer, type Server, type Socket } from "node:net";
+import { Duplex } from "node:stream";
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
+import type { V3GrpcServer } from "./grpc_server.ts";
+
+const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** A client that sends nothing for this long is handed to HTTP/1.1 (whose own timeouts apply). */
+const SNIFF_TIMEOUT_MS = 10_000;
+
+export interface ClientListenerOptions {
+  host?: string;
+  /** 0 = any free port. */
+  port: number;
+  grpc: V3GrpcServer;
+  /** Receives every connection that is not gRPC (its 'connection' event is emitted). */
+  http: HttpServer;
+  /** Serve TLS (ALPN h2 / http/1.1) instead of plaintext. */
+  tls?: TlsOptions;
+}
+
+export interface ClientListener {
+  readonly port: number;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+/** A Duplex over a socket, starting with bytes already read from it. */
+class SocketDuplex extends Duplex {
+  constructor(
+    private readonly sock: Socket,
+    head: Buffer,
+  ) {
+    super({ allowHalfOpen: false });
+    if (head.length > 0) this.push(head);
+    sock.on("data", (d: Buffer) => {
+      if (!this.push(d)) sock.pause();
+    });
+    sock.on("end", () => this.push(null));
+    sock.on("error", (e) => this.destroy(e));
+    sock.on("close", () => this.destroy());
+  }
+  get remoteAddress(): string | undefined {
+    return this.sock.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.sock.remotePort;
+  }
+  get localAddress(): string | undefined {
+    return this.sock.localAddress;
+  }
+  get localPort(): number | undefined {
+    return this.sock.localPort;
+  }
+  setNoDelay(noDelay?: boolean): this {
+    this.sock.setNoDelay(noDelay);
+    return this;
+  }
+  setKeepAlive(enable?: boolean, delay?: number): this {
+    this.sock.setKeepAlive(enable, delay);
+    return this;
+  }
+  setTimeout(ms: number, cb?: () => void): this {
+    this.sock.setTimeout(ms, cb);
+    return this;
+  }
+  override _read(): void {
+    this.sock.resume();
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.sock.write(chunk, cb);
+  }
+  override _final(cb: (err?: Error | null) => void): void {
+    this.sock.end(cb);
+  }
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.sock.destroy(err ?? undefined);
+    cb(err);
+  }
+}
+
+function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
+  let got: Buffer = Buffer.alloc(0);
+  const timer = setTimeout(() => handOver(false), SNIFF_TIMEOUT_MS);
+  timer.unref();
+  function handOver(isGrpc: boolean): void {
+    clearTimeout(timer);
+    socket.removeListener("data", onData);
+    socket.removeListener("end", onEnd);
+    socket.removeListener("error", onError);
+    socket.pause();
+    if (isGrpc) {
+      grpc.injectConnection(new SocketDuplex(socket, got));
+      socket.setNoDelay(true);
+    } else {
+      if (got.length > 0) socket.unshift(got);
+      http.emit("connection", socket);
+    }
+    socket.resume();
+  }
+  function onData(chunk: Buffer): void {
+    got = got.length === 0 ? chunk : Buffer.concat([got, chunk]);
+    const n = Math.min(got.length, PREFACE.length);
+    if (got.subarray(0, n).compare(PREFACE.subarray(0, n)) !== 0) {
+      handOver(false);
+      return;
+    }
+    if (got.length >= PREFACE.length) handOver(true);
+  }
+  function onEnd(): void {
+    clearTimeout(timer);
+    socket.destroy();
+  }
+  function onError(): void {
+    clearTimeout(timer);
+    socket.destroy();
+  }
+  socket.on("data", onData);
+  socket.on("end", onEnd);
+  socket.on("error", onError);
+}
+
+export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
+  const server: Server = opts.tls
+    ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2", "http/1.1"] }, (s: TLSSocket) => {
+        if (s.alpnProtocol === "h2") opts.grpc.injectConnection(s);
+        else opts.http.emit("connection", s);
+      })
+    : createServer((s) => sniff(s, opts.grpc, opts.http));
+  const sockets = new Set<Socket>();
+  server.on(opts.tls ? "secureConnection" : "connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host ?? "127.0.0.1", () => {
+      server.removeListener("error", reject);
+      const addr = server.address();
+      resolve({
+        port: typeof addr === "object" && addr !== null ? addr.port : opts.port,
+        server,
+        close: () =>
+          new Promise<void>((res) => {
+            server.close(() => res());
+            for (const s of sockets) s.destroy();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,72 @@
+// Putting the pieces together on one client port: gRPC (V3GrpcServer) and
+// HTTP/1.1 (the JSON gateway, /health, /version, then an optional handler
+// of the embedding application) behind the connection sniffer of listener.ts.
+
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import type { TlsOptions } from "node:tls";
+import type { V3Backend } from "./backend.ts";
+import { createGatewayHandler } from "./gateway.ts";
+import { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
+import { type ClientListener, listenClient } from "./listener.ts";
+import { API_VERSION, type V3ServiceOptions, V3Services } from "./services.ts";
+
+export interface V3ServerOptions extends V3ServiceOptions, V3GrpcServerOptions {
+  backend: V3Backend;
+  host?: string;
+  /** 0 = any free port. */
+  port: number;
+  tls?: TlsOptions;
+  /** Requests the gateway does not take (anything outside /v3/, /health, /version). Default: 404. */
+  fallback?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface V3Server {
+  readonly port: number;
+  readonly services: V3Services;
+  readonly grpc: V3GrpcServer;
+  readonly http: Server;
+  readonly listener: ClientListener;
+  close(): Promise<void>;
+}
+
+export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
+  const services = new V3Services(opts.backend, opts);
+  const grpc = new V3GrpcServer(services, opts);
+  const gateway = createGatewayHandler(services);
+  const http = createHttpServer((req, res) => {
+    if (gateway(req, res)) return;
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/health" && req.method === "GET") {
+      const ok = opts.backend.hasLeader() && opts.backend.sm.alarmList().length === 0;
+      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ health: ok ? "true" : "false" }));
+      return;
+    }
+    if (path === "/version" && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ etcdserver: services.version ?? API_VERSION, etcdcluster: "3.4.0" }));
+      return;
+    }
+    if (opts.fallback) return opts.fallback(req, res);
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("404 page not found\n");
+  });
+  const listener = await listenClient({ host: opts.host, port: opts.port, grpc, http, tls: opts.tls });
+  return {
+    port: listener.port,
+    services,
+    grpc,
+    http,
+    listener,
+    async close() {
+      await grpc.close();
+      http.closeAllConnections();
+      await listener.close();
+    },
+  };
+}
