@@ -64,6 +64,7 @@ interface Flags {
   thinkMs: number;
   recover: number;
   gap: string;
+  flapRounds: string;
   check?: string;
 }
 
@@ -124,13 +125,14 @@ function program(): Command {
       3,
     )
     .option("--gap <ms-range>", "quiet time between faults, e.g. 1000-3000", "1000-3000")
+    .option("--flap-rounds <range>", "kill-restart rounds per flap, e.g. 1-3", "1-3")
     .addOption(new Option("--check <file>", "re-check a recorded history (JSON lines) and exit"));
 }
 
-function parseGap(s: string): [number, number] {
+function parseRange(flag: string, s: string): [number, number] {
   const m = /^(\d+)-(\d+)$/.exec(s);
   if (m === null || Number(m[1]) > Number(m[2]))
-    throw new JepsenConfigError(`--gap must be LO-HI in ms, got ${s}`);
+    throw new JepsenConfigError(`${flag} must be LO-HI, got ${s}`);
   return [Number(m[1]), Number(m[2])];
 }
 
@@ -202,8 +204,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   let gapMs: [number, number];
+  let flapRounds: [number, number];
   try {
-    gapMs = parseGap(flags.gap);
+    gapMs = parseRange("--gap", flags.gap);
+    flapRounds = parseRange("--flap-rounds", flags.flapRounds);
+    if (flapRounds[0] < 1) throw new JepsenConfigError("--flap-rounds must be at least 1");
   } catch (e) {
     console.error(`jepsen: ${(e as Error).message}`);
     return 2;
@@ -229,6 +234,7 @@ export async function main(argv: string[]): Promise<number> {
     thinkMs: flags.thinkMs,
     recoverSec: flags.recover,
     gapMs,
+    flapRounds,
     log: out,
   };
   out(

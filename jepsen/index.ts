@@ -10,6 +10,7 @@ export {
   revisionAnomalies,
   type Verdict,
 } from "./checker.ts";
+export { Cluster, freePort, Member } from "./cluster.ts";
 export { ClusterSetupError, HistoryFormatError, JepsenConfigError } from "./errors.ts";
 export {
   CAS_MISMATCH,
@@ -26,4 +27,7 @@ export {
   validateOp,
   writeHistoryFile,
 } from "./history.ts";
+export { FAULT_KINDS, type FaultKind } from "./nemesis.ts";
+export { type CutMode, Network, PeerProxy, type SenderDirectory } from "./proxy.ts";
 export { Prng } from "./rng.ts";
+export { type RunOptions, type RunResult, runOnce } from "./runner.ts";

@@ -43,6 +43,8 @@ export interface NemesisOptions {
   gapMs: [number, number];
   /** How long a member may take to answer /health after a (re)start. */
   startTimeoutMs: number;
+  /** Kill-restart rounds of a flap, uniform in [min, max]. */
+  flapRounds: [number, number];
 }
 
 export class Nemesis {
@@ -67,16 +69,22 @@ export class Nemesis {
     this.log = log;
   }
 
-  /** Injects faults until `over()` (checked between faults). */
+  /**
+   * Injects faults until `over()` (checked between faults). Kinds are drawn
+   * from a shuffled deck of all enabled kinds, refilled when empty, so that
+   * even a short run sees each kind.
+   */
   async run(over: () => boolean): Promise<void> {
     if (this.opts.kinds.length === 0) return;
+    let deck: FaultKind[] = [];
     for (;;) {
       const [lo, hi] = this.opts.gapMs;
       const gap = this.rng.range(lo, hi);
       const until = Date.now() + gap;
       while (Date.now() < until && !over()) await sleep(Math.min(100, until - Date.now()));
       if (over()) return;
-      await this.inject(this.rng.pick(this.opts.kinds));
+      if (deck.length === 0) deck = this.rng.sample(this.opts.kinds, this.opts.kinds.length);
+      await this.inject(deck.pop()!);
     }
   }
 
@@ -181,7 +189,7 @@ export class Nemesis {
   private async flap(ev: FaultEvent): Promise<void> {
     const m = await this.target();
     if (m === null) return;
-    const rounds = this.rng.range(2, 4);
+    const rounds = this.rng.range(this.opts.flapRounds[0], this.opts.flapRounds[1]);
     const gaps: number[] = [];
     await this.cluster.kill(m, "nemesis flap");
     ev.kills++;

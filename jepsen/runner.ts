@@ -49,6 +49,8 @@ export interface RunOptions {
   recoverSec: number;
   /** Quiet gap between faults, ms. */
   gapMs: [number, number];
+  /** Kill-restart rounds per flap. */
+  flapRounds: [number, number];
   log: (line: string) => void;
 }
 
@@ -117,6 +119,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       electionMs: o.tickMs * o.electionTicks,
       gapMs: o.gapMs,
       startTimeoutMs: 60_000,
+      flapRounds: o.flapRounds,
     },
     clock,
     say,
