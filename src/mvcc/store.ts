@@ -303,8 +303,26 @@ export class MemoryMvccStore implements MvccStore {
   }
 
   hashKV(rev: number): number {
+    // etcd 3.4's HashByRev: every version with compactRev < main <= rev, plus
+    // the versions at or below the compaction revision that are in
+    // Keep(rev) (each key's newest version <= rev, unless it is a tombstone)
+    // - or all of them if that set is empty. Same bytes, same order
+    // (revision order), same polynomial: the hash equals etcd's.
+    const compact = this.compactMainRev;
     const recs: KeyRev[] = [];
-    for (const ki of this.index.values()) for (const r of ki.revs) if (r.main <= rev) recs.push(r);
+    const old: KeyRev[] = [];
+    let keepEmpty = true;
+    for (const ki of this.index.values()) {
+      const newest = ki.at(rev);
+      if (newest !== undefined) keepEmpty = false;
+      for (const r of ki.revs) {
+        if (r.main > rev) break;
+        if (r.main > compact) recs.push(r);
+        else if (r === newest) recs.push(r);
+        else old.push(r);
+      }
+    }
+    if (keepEmpty) recs.push(...old);
     recs.sort(byRevision);
     let h = crc32c(0, KEY_BUCKET);
     for (const r of recs) {

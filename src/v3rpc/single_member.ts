@@ -25,6 +25,8 @@ export interface SingleMemberOptions extends EtcdStateMachineOptions {
   clientURLs?: string[];
   /** etcd --initial-cluster-token. Default "etcd-cluster". */
   clusterToken?: string;
+  /** The raft term headers report (there is no raft here; default 1). */
+  raftTerm?: bigint;
   /** How often the leader looks for expired leases (etcd: 500 ms). */
   leaseCheckMs?: number;
 }
@@ -56,6 +58,7 @@ export class SingleMemberBackend implements V3Backend {
   private readonly members: MemberInfo[];
   private readonly reqIds: IdGenerator;
   private index = 0;
+  private readonly term: bigint;
   private readonly timer: NodeJS.Timeout;
 
   constructor(opts: SingleMemberOptions = {}) {
@@ -74,6 +77,7 @@ export class SingleMemberBackend implements V3Backend {
       },
     ];
     this.reqIds = new IdGenerator(this.memberId, Date.now());
+    this.term = opts.raftTerm ?? 1n;
     // Always the leader: lease clocks run here.
     this.sm.lessor.promote(0);
     this.timer = setInterval(() => this.revokeExpired(), opts.leaseCheckMs ?? 500);
@@ -98,7 +102,7 @@ export class SingleMemberBackend implements V3Backend {
   }
 
   header(): ClusterHeader {
-    return { clusterId: this.clusterId, memberId: this.memberId, raftTerm: 1n };
+    return { clusterId: this.clusterId, memberId: this.memberId, raftTerm: this.term };
   }
   hasLeader(): boolean {
     return true;
@@ -186,7 +190,7 @@ export class SingleMemberBackend implements V3Backend {
     return {
       leader: this.memberId,
       raftIndex: BigInt(this.index),
-      raftTerm: 1n,
+      raftTerm: this.term,
       raftAppliedIndex: BigInt(this.index),
       dbSize: this.sm.store.bytesInUse,
       dbSizeInUse: this.sm.store.bytesInUse,
