@@ -61,20 +61,41 @@ const DAMAGE = new Set([
   "ERR_DATA_DIR_DAMAGED",
 ]);
 
-const BAD_CONFIG = new Set(["ERR_CONFIG", "ERR_KV_CONFIG", "ERR_INVALID_CONFIG", "ERR_RAFTHTTP_CONFIG"]);
+const BAD_CONFIG = new Set([
+  "ERR_CONFIG",
+  "ERR_KV_CONFIG",
+  "ERR_INVALID_CONFIG",
+  "ERR_RAFTHTTP_CONFIG",
+  "ERR_HOST_INVALID_ARGUMENT",
+]);
 
 /**
  * The exit code for an error that stopped the member, from its `code` (and
- * `syscall` for Node's socket errors). Besides the existing codes it maps
- * `ERR_DATA_DIR_LOCKED`, `ERR_DATA_DIR_FOREIGN`, `ERR_DATA_DIR_DAMAGED` and
- * `ERR_MEMBER_REMOVED`, for errors the server may define for those cases.
- * Unknown errors are Fatal.
+ * `syscall` for Node's socket errors), looking through `cause` when the
+ * error itself says no more than "fatal" (a host error wrapping a WAL CRC
+ * error is DamagedData). Besides the existing codes (tsraft/host's start
+ * errors among them) it maps `ERR_DATA_DIR_LOCKED`, `ERR_DATA_DIR_FOREIGN`,
+ * `ERR_DATA_DIR_DAMAGED` and `ERR_MEMBER_REMOVED`, for errors the server may
+ * define for those cases. Unknown errors are Fatal.
  */
-export function exitCodeFor(err: unknown): ExitCode {
+export function exitCodeFor(err: unknown, depth = 0): ExitCode {
   const e = err as { code?: unknown; syscall?: unknown; cause?: unknown } | null;
+  const own = ownCode(e);
+  if ((own === ExitCode.Fatal || own === ExitCode.ForeignDataDir) && e?.cause != null && depth < 8) {
+    // A wrapper (ERR_HOST_FATAL, ERR_HOST_DATA_DIR) may hold the precise reason.
+    const inner = exitCodeFor(e.cause, depth + 1);
+    if (inner !== ExitCode.Fatal) return inner;
+  }
+  return own;
+}
+
+function ownCode(e: { code?: unknown; syscall?: unknown } | null): ExitCode {
   const code = typeof e?.code === "string" ? e.code : undefined;
-  if (code === undefined) return e?.cause !== undefined ? exitCodeFor(e.cause) : ExitCode.Fatal;
+  if (code === undefined) return ExitCode.Fatal;
   if (BAD_CONFIG.has(code)) return ExitCode.BadConfig;
+  if (code === "ERR_HOST_LISTEN") return ExitCode.PortInUse;
+  if (code === "ERR_HOST_DATA_DIR_LOCKED") return ExitCode.DataDirLocked;
+  if (code === "ERR_HOST_DATA_DIR") return ExitCode.ForeignDataDir;
   if (
     (code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "EACCES") &&
     (e?.syscall === "listen" || e?.syscall === "bind")

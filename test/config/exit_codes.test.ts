@@ -40,6 +40,18 @@ test("exitCodeFor maps the start errors by code", () => {
     [err("ERR_WAL_IO"), ExitCode.Fatal],
     [new Error("plain"), ExitCode.Fatal],
     [Object.assign(new Error("wrapped"), { cause: err("ERR_WAL_LOCKED") }), ExitCode.DataDirLocked],
+    // tsraft/host's start errors, and the reason a wrapper holds.
+    [err("ERR_HOST_LISTEN"), ExitCode.PortInUse],
+    [err("ERR_HOST_DATA_DIR_LOCKED"), ExitCode.DataDirLocked],
+    [err("ERR_HOST_DATA_DIR"), ExitCode.ForeignDataDir],
+    [err("ERR_HOST_DATA_DIR", { cause: err("ERR_WAL_CRC_MISMATCH") }), ExitCode.DamagedData],
+    [err("ERR_HOST_DATA_DIR", { cause: err("ERR_WAL_LOCKED") }), ExitCode.DataDirLocked],
+    [err("ERR_HOST_DATA_DIR", { cause: new Error("EIO") }), ExitCode.ForeignDataDir],
+    [err("ERR_HOST_INVALID_ARGUMENT"), ExitCode.BadConfig],
+    [err("ERR_HOST_FATAL"), ExitCode.Fatal],
+    [err("ERR_HOST_FATAL", { cause: err("ERR_SNAP_DECODE") }), ExitCode.DamagedData],
+    [err("ERR_HOST_FATAL", { cause: err("EADDRINUSE", { syscall: "listen" }) }), ExitCode.PortInUse],
+    [err("ERR_WAL_LOCKED", { cause: err("ERR_WAL_CRC_MISMATCH") }), ExitCode.DataDirLocked],
     ["a string", ExitCode.Fatal],
     [null, ExitCode.Fatal],
   ];
