@@ -11,15 +11,18 @@ import {
   decodeConfChangeV2,
   type Entry,
   EntryType,
+  formatId,
   isEmptyHardState,
   isEmptySnap,
   MemoryStorage,
   type Message,
   MessageType,
   type Node,
+  None,
   type Peer,
   SeededRandom,
   SnapshotStatus,
+  seedFromId,
   startNode,
 } from "../src/index.ts";
 
@@ -74,18 +77,18 @@ const ignore = () => {};
 
 /** Three (or more) Node members over an in-memory network that can be partitioned. */
 export class InProcessCluster {
-  readonly members = new Map<number, Member & { applied: string[]; loop: Promise<void> }>();
+  readonly members = new Map<bigint, Member & { applied: string[]; loop: Promise<void> }>();
   /** Members cut off from everyone else. */
-  readonly isolated = new Set<number>();
+  readonly isolated = new Set<bigint>();
   private readonly decoder = new TextDecoder();
 
-  constructor(ids: number[], opts: { checkQuorum?: boolean; preVote?: boolean } = {}) {
+  constructor(ids: bigint[], opts: { checkQuorum?: boolean; preVote?: boolean } = {}) {
     const peers: Peer[] = ids.map((id) => ({ id }));
     for (const id of ids) this.add(id, peers, opts);
   }
 
   /** Starts member `id`; `peers` empty for a member joining an existing cluster. */
-  add(id: number, peers: Peer[], opts: { checkQuorum?: boolean; preVote?: boolean } = {}): void {
+  add(id: bigint, peers: Peer[], opts: { checkQuorum?: boolean; preVote?: boolean } = {}): void {
     const storage = new MemoryStorage();
     const node = startNode(
       {
@@ -95,7 +98,7 @@ export class InProcessCluster {
         storage,
         checkQuorum: opts.checkQuorum ?? false,
         preVote: opts.preVote ?? false,
-        random: new SeededRandom(id),
+        random: new SeededRandom(seedFromId(id)),
         logger: quietLogger,
       },
       peers,
@@ -113,7 +116,7 @@ export class InProcessCluster {
     this.members.set(id, member);
   }
 
-  private deliver(from: number, msgs: readonly Message[]): void {
+  private deliver(from: bigint, msgs: readonly Message[]): void {
     for (const m of msgs) {
       const to = this.members.get(m.to);
       const cut = this.isolated.has(from) || this.isolated.has(m.to);
@@ -132,16 +135,16 @@ export class InProcessCluster {
     for (const m of this.members.values()) m.node.tick();
   }
 
-  /** The member every non-isolated member agrees is leader, or 0. */
-  leader(): number {
-    let lead = -1;
+  /** The member every non-isolated member agrees is leader, or None (0n). */
+  leader(): bigint {
+    let lead: bigint | null = null;
     for (const [id, m] of this.members) {
       if (this.isolated.has(id)) continue;
       const l = m.node.status().softState.lead;
-      if (lead === -1) lead = l;
-      else if (lead !== l) return 0;
+      if (lead === null) lead = l;
+      else if (lead !== l) return None;
     }
-    return lead === -1 ? 0 : lead;
+    return lead ?? None;
   }
 
   async stop(): Promise<void> {
@@ -182,21 +185,22 @@ export async function tickUntil(c: InProcessCluster, done: () => boolean, maxTic
 
 export async function main(): Promise<void> {
   const enc = new TextEncoder();
-  const c = new InProcessCluster([1, 2, 3]);
-  if (!(await tickUntil(c, () => c.leader() !== 0))) throw new Error("no leader elected");
+  const c = new InProcessCluster([1n, 2n, 3n]);
+  if (!(await tickUntil(c, () => c.leader() !== None))) throw new Error("no leader elected");
   const lead = c.leader();
-  console.log(`member ${lead} is leader`);
+  // IDs print in hex, as etcd prints member IDs.
+  console.log(`member ${formatId(lead)} is leader`);
   const leader = c.members.get(lead)!.node;
   for (const word of ["alpha", "bravo", "charlie"]) await leader.propose(enc.encode(word));
   // Grow the cluster: member 4 starts empty and catches up from the leader.
-  c.add(4, []);
-  await leader.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, 4));
+  c.add(4n, []);
+  await leader.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, 4n));
   await leader.propose(enc.encode("delta"));
   const all = () => [...c.members.values()].every((m) => m.applied.length === 4);
   if (!(await tickUntil(c, all))) throw new Error("not every member applied everything");
   for (const [id, m] of c.members) {
-    const voters = m.confState?.voters.join(",") ?? "-";
-    console.log(`member ${id}: applied [${m.applied.join(", ")}], voters ${voters}`);
+    const voters = m.confState?.voters.map(formatId).join(",") ?? "-";
+    console.log(`member ${formatId(id)}: applied [${m.applied.join(", ")}], voters ${voters}`);
   }
   await c.stop();
 }

@@ -4,17 +4,20 @@
 import {
   ConfState,
   discardLogger,
+  formatId,
   MemoryStorage,
   type Message,
   RawNode,
   SeededRandom,
   Snapshot,
   SnapshotMetadata,
+  seedFromId,
 } from "../src/index.ts";
 
-const ids = [1, 2, 3];
+// Node IDs are unsigned 64-bit values (bigint): etcd derives them from hashes.
+const ids = [1n, 2n, 3n];
 const text = new TextDecoder();
-const nodes = new Map<number, { rn: RawNode; storage: MemoryStorage; applied: string[] }>();
+const nodes = new Map<bigint, { rn: RawNode; storage: MemoryStorage; applied: string[] }>();
 for (const id of ids) {
   const storage = new MemoryStorage();
   // Every member starts from the same snapshot naming the three voters.
@@ -25,7 +28,7 @@ for (const id of ids) {
     heartbeatTick: 1,
     storage,
     logger: discardLogger,
-    random: new SeededRandom(id),
+    random: new SeededRandom(seedFromId(id)),
   });
   nodes.set(id, { rn, storage, applied: [] });
 }
@@ -47,7 +50,7 @@ function pump(): number {
   return inflight.length;
 }
 
-const leader = nodes.get(1)!;
+const leader = nodes.get(1n)!;
 leader.rn.campaign();
 while (pump() > 0);
 const st = leader.rn.status();
@@ -61,5 +64,5 @@ for (const word of ["alpha", "bravo", "charlie"]) {
 }
 for (const [id, n] of nodes) {
   const s = n.rn.basicStatus();
-  console.log(`node ${id}: commit=${s.hardState.commit} applied=[${n.applied.join(", ")}]`);
+  console.log(`node ${formatId(id)}: commit=${s.hardState.commit} applied=[${n.applied.join(", ")}]`);
 }

@@ -26,7 +26,7 @@ export {
   StateType,
   stateTypeNames,
 } from "./raft.ts";
-export { type RandomSource, SeededRandom } from "./rand.ts";
+export { type RandomSource, SeededRandom, seedFromId } from "./rand.ts";
 export {
   ErrInvalidMessage,
   isEmptyReady,

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { flush, InProcessCluster, main, tickUntil } from "../../examples/node-cluster.ts";
-import { ConfChange, ConfChangeType, StateType } from "../../src/index.ts";
+import { ConfChange, ConfChangeType, None, StateType } from "../../src/index.ts";
 import { watchUnhandled } from "./helpers.ts";
 
 const unhandled = watchUnhandled();
@@ -33,8 +33,8 @@ describe("Node cluster", () => {
   });
 
   test("elects a leader and replicates to every member", async () => {
-    const c = new InProcessCluster([1, 2, 3]);
-    assert.ok(await tickUntil(c, () => c.leader() !== 0));
+    const c = new InProcessCluster([1n, 2n, 3n]);
+    assert.ok(await tickUntil(c, () => c.leader() !== None));
     const lead = c.leader();
     const leader = c.members.get(lead)!.node;
     assert.equal(leader.status().softState.raftState, StateType.StateLeader);
@@ -52,8 +52,8 @@ describe("Node cluster", () => {
   for (const opts of [{}, { checkQuorum: true, preVote: true }]) {
     const name = Object.keys(opts).length === 0 ? "default" : "checkQuorum+preVote";
     test(`survives an isolated leader (${name})`, async () => {
-      const c = new InProcessCluster([1, 2, 3], opts);
-      assert.ok(await tickUntil(c, () => c.leader() !== 0));
+      const c = new InProcessCluster([1n, 2n, 3n], opts);
+      assert.ok(await tickUntil(c, () => c.leader() !== None));
       const old = c.leader();
       const oldNode = c.members.get(old)!.node;
       await oldNode.propose(enc("before"));
@@ -63,7 +63,7 @@ describe("Node cluster", () => {
       // The isolated leader still accepts a proposal, which can never commit.
       await oldNode.propose(enc("lost"));
       const rest = [...c.members.keys()].filter((id) => id !== old);
-      assert.ok(await tickUntil(c, () => c.leader() !== 0 && c.leader() !== old));
+      assert.ok(await tickUntil(c, () => c.leader() !== None && c.leader() !== old));
       const lead = c.leader();
       const term = c.members.get(lead)!.node.status().hardState.term;
       assert.ok(term > oldNode.status().hardState.term || name !== "default");
@@ -83,20 +83,20 @@ describe("Node cluster", () => {
   }
 
   test("transferLeadership hands over to the transferee", async () => {
-    const c = new InProcessCluster([1, 2, 3]);
-    assert.ok(await tickUntil(c, () => c.leader() !== 0));
+    const c = new InProcessCluster([1n, 2n, 3n]);
+    assert.ok(await tickUntil(c, () => c.leader() !== None));
     const lead = c.leader();
-    const to = lead === 3 ? 2 : 3;
+    const to = lead === 3n ? 2n : 3n;
     c.members.get(lead)!.node.transferLeadership(lead, to);
     assert.ok(await tickUntil(c, () => c.leader() === to));
     await c.stop();
   });
 
   test("a removed member stops taking proposals", async () => {
-    const c = new InProcessCluster([1, 2, 3]);
-    assert.ok(await tickUntil(c, () => c.leader() !== 0));
+    const c = new InProcessCluster([1n, 2n, 3n]);
+    assert.ok(await tickUntil(c, () => c.leader() !== None));
     const lead = c.leader();
-    const victim = lead === 3 ? 2 : 3;
+    const victim = lead === 3n ? 2n : 3n;
     await c.members
       .get(lead)!
       .node.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeRemoveNode, victim));

@@ -10,16 +10,17 @@ import {
   SeededRandom,
   Snapshot,
   SnapshotMetadata,
+  seedFromId,
 } from "../../src/index.ts";
 
 /** A MemoryStorage whose configuration names `voters` (at index 0, like etcd's withPeers). */
-export function storageWithPeers(...voters: number[]): MemoryStorage {
+export function storageWithPeers(...voters: bigint[]): MemoryStorage {
   const s = new MemoryStorage();
   s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(voters), 0, 0)));
   return s;
 }
 
-export function testConfig(id: number, storage: MemoryStorage, extra: Partial<Config> = {}): Config {
+export function testConfig(id: bigint, storage: MemoryStorage, extra: Partial<Config> = {}): Config {
   return {
     id,
     electionTick: 10,
@@ -28,7 +29,7 @@ export function testConfig(id: number, storage: MemoryStorage, extra: Partial<Co
     maxSizePerMsg: Number.POSITIVE_INFINITY,
     maxInflightMsgs: 256,
     logger: discardLogger,
-    random: new SeededRandom(id),
+    random: new SeededRandom(seedFromId(id)),
     ...extra,
   };
 }
@@ -89,7 +90,7 @@ export async function state(p: Promise<unknown>): Promise<"resolved" | "rejected
 
 /** Handles a Ready the simplest way: persist into storage, then advance. */
 export function persist(storage: MemoryStorage, rd: Ready): void {
-  if (rd.hardState.term !== 0 || rd.hardState.vote !== 0 || rd.hardState.commit !== 0)
+  if (rd.hardState.term !== 0 || rd.hardState.vote !== 0n || rd.hardState.commit !== 0)
     storage.setHardState(rd.hardState);
   if (rd.snapshot !== null && rd.snapshot.metadata.index !== 0) storage.applySnapshot(rd.snapshot);
   storage.append(rd.entries);

@@ -39,15 +39,15 @@ const enc = (s: string) => new TextEncoder().encode(s);
 
 /** A single-voter node that campaigned and became leader (its Readys handled). */
 async function singleLeader(extra = {}) {
-  const s = storageWithPeers(1);
-  const node = restartNode(testConfig(1, s, extra));
+  const s = storageWithPeers(1n);
+  const node = restartNode(testConfig(1n, s, extra));
   const r = new Reader(node);
   await node.campaign();
   for (;;) {
     const rd = await r.next();
     persist(s, rd);
     node.advance();
-    if (rd.softState?.lead === 1 && rd.softState.raftState === StateType.StateLeader) break;
+    if (rd.softState?.lead === 1n && rd.softState.raftState === StateType.StateLeader) break;
   }
   // Apply the leader's empty entry.
   for (;;) {
@@ -79,8 +79,8 @@ describe("Node", () => {
   });
 
   test("proposals wait while there is no leader, then go through", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     const p = node.propose(enc("somedata"));
     assert.equal(await state(p), "pending");
@@ -106,32 +106,32 @@ describe("Node", () => {
 
   test("a proposal raft drops rejects with ErrProposalDropped", async () => {
     // A follower that knows its leader but must not forward proposals.
-    const s = storageWithPeers(1, 2, 3);
-    const node = restartNode(testConfig(1, s, { disableProposalForwarding: true }));
-    await node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1 }));
+    const s = storageWithPeers(1n, 2n, 3n);
+    const node = restartNode(testConfig(1n, s, { disableProposalForwarding: true }));
+    await node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 1 }));
     await flush();
-    assert.equal(node.status().softState.lead, 2);
+    assert.equal(node.status().softState.lead, 2n);
     await assert.rejects(node.propose(enc("x")), ErrProposalDropped);
     await node.stop();
   });
 
   test("a proposal beyond maxUncommittedEntriesSize is dropped", async () => {
-    const s = storageWithPeers(1, 2);
-    const node = restartNode(testConfig(1, s, { maxUncommittedEntriesSize: 100 }));
+    const s = storageWithPeers(1n, 2n);
+    const node = restartNode(testConfig(1n, s, { maxUncommittedEntriesSize: 100 }));
     const r = new Reader(node);
     await node.campaign();
     // Node 2 grants the vote; the leader now has an unacknowledged tail.
     persist(s, await r.next());
     node.advance();
-    await node.step(Message.create({ type: MessageType.MsgVoteResp, from: 2, to: 1, term: 1 }));
+    await node.step(Message.create({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term: 1 }));
     await node.propose(new Uint8Array(60));
     await assert.rejects(node.propose(new Uint8Array(60)), ErrProposalDropped);
     await node.stop();
   });
 
   test("stop() rejects a blocked propose, later calls reject with ErrStopped, ready() ends", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const it = node.ready()[Symbol.asyncIterator]();
     const pending = it.next();
     const p = node.propose(enc("blocked"));
@@ -141,7 +141,7 @@ describe("Node", () => {
     assert.deepEqual(await pending, { done: true, value: undefined });
     await assert.rejects(node.propose(enc("late")), ErrStopped);
     await assert.rejects(node.campaign(), ErrStopped);
-    await assert.rejects(node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2 })), ErrStopped);
+    await assert.rejects(node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2n })), ErrStopped);
     await assert.rejects(node.readIndex(enc("ctx")), ErrStopped);
     await assert.rejects(node.forgetLeader(), ErrStopped);
     assert.throws(() => node.applyConfChange(new ConfChange()), ErrStopped);
@@ -149,14 +149,14 @@ describe("Node", () => {
     // Idempotent, and the fire-and-forget calls are no-ops.
     await node.stop();
     node.tick();
-    node.reportUnreachable(2);
+    node.reportUnreachable(2n);
     node.advance();
-    assert.equal(node.status().id, 1);
+    assert.equal(node.status().id, 1n);
   });
 
   test("an aborted proposal rejects with the signal's reason and is never proposed", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     const ac = new AbortController();
     const p = node.propose(enc("aborted"), ac.signal);
@@ -181,8 +181,8 @@ describe("Node", () => {
   });
 
   test("proposals aborted while leaderless are dropped from the queue, the rest keep their order", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     const kept: Promise<void>[] = [];
     const aborted: Promise<void>[] = [];
@@ -211,7 +211,7 @@ describe("Node", () => {
   });
 
   test("a signal without a reason rejects with AbortError", async () => {
-    const node = restartNode(testConfig(1, storageWithPeers(1)));
+    const node = restartNode(testConfig(1n, storageWithPeers(1n)));
     const listeners: { handleEvent(e: unknown): void }[] = [];
     const signal = {
       aborted: false,
@@ -229,42 +229,42 @@ describe("Node", () => {
   });
 
   test("step refuses local message types and malformed messages", async () => {
-    const node = restartNode(testConfig(1, storageWithPeers(1, 2)));
+    const node = restartNode(testConfig(1n, storageWithPeers(1n, 2n)));
     for (const t of [MessageType.MsgHup, MessageType.MsgBeat, MessageType.MsgStorageAppend]) {
-      await assert.rejects(node.step(Message.create({ type: t, from: 2 })), ErrStepLocalMsg);
+      await assert.rejects(node.step(Message.create({ type: t, from: 2n })), ErrStepLocalMsg);
     }
     await assert.rejects(
-      node.step(Message.create({ type: MessageType.MsgProp, from: 2 })),
+      node.step(Message.create({ type: MessageType.MsgProp, from: 2n })),
       ErrInvalidMessage,
     );
     await assert.rejects(
-      node.step(Message.create({ type: MessageType.MsgReadIndex, from: 2 })),
+      node.step(Message.create({ type: MessageType.MsgReadIndex, from: 2n })),
       ErrInvalidMessage,
     );
     // A MsgApp unlike any leader's (a gap after index) and a MsgSnap without
     // a snapshot never reach raft (which would panic and stop the node).
     await assert.rejects(
       node.step(
-        Message.create({ type: MessageType.MsgApp, from: 2, term: 3, index: 0, entries: [new Entry(3, 7)] }),
+        Message.create({ type: MessageType.MsgApp, from: 2n, term: 3, index: 0, entries: [new Entry(3, 7)] }),
       ),
       ErrInvalidMessage,
     );
     await assert.rejects(
-      node.step(Message.create({ type: MessageType.MsgSnap, from: 2, term: 3 })),
+      node.step(Message.create({ type: MessageType.MsgSnap, from: 2n, term: 3 })),
       ErrInvalidMessage,
     );
     await flush();
     assert.equal(node.status().hardState.term, 0, "nothing was stepped");
     // Responses from non-members are dropped quietly.
-    await node.step(Message.create({ type: MessageType.MsgAppResp, from: 9, term: 1 }));
+    await node.step(Message.create({ type: MessageType.MsgAppResp, from: 9n, term: 1 }));
     await flush();
     assert.equal(node.status().hardState.term, 0);
     await node.stop();
   });
 
   test("tick advances the election clock: enough ticks elect a single voter", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     for (let i = 0; i < 20; i++) node.tick();
     const rd = await r.next();
@@ -279,11 +279,11 @@ describe("Node", () => {
 
   test("startNode bootstraps: the Readys of etcd's TestNodeStart", async () => {
     const storage = new MemoryStorage();
-    const node = startNode(testConfig(1, storage), [{ id: 1 }]);
+    const node = startNode(testConfig(1n, storage), [{ id: 1n }]);
     const r = new Reader(node);
-    const ccdata = encodeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, 1));
+    const ccdata = encodeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, 1n));
     let rd = await r.next();
-    assert.deepEqual(rd.hardState, new HardState(1, 0, 1));
+    assert.deepEqual(rd.hardState, new HardState(1, 0n, 1));
     assert.deepEqual(rd.entries, [new Entry(1, 1, EntryType.EntryConfChange, ccdata)]);
     assert.deepEqual(rd.committedEntries, [new Entry(1, 1, EntryType.EntryConfChange, ccdata)]);
     assert.equal(rd.mustSync, true);
@@ -296,14 +296,14 @@ describe("Node", () => {
     node.advance();
     await node.propose(enc("foo"));
     rd = await r.next();
-    assert.deepEqual(rd.hardState, new HardState(2, 1, 2));
+    assert.deepEqual(rd.hardState, new HardState(2, 1n, 2));
     assert.deepEqual(rd.entries, [new Entry(2, 3, EntryType.EntryNormal, enc("foo"))]);
     assert.deepEqual(rd.committedEntries, [new Entry(2, 2)]);
     assert.equal(rd.mustSync, true);
     persist(storage, rd);
     node.advance();
     rd = await r.next();
-    assert.deepEqual(rd.hardState, new HardState(2, 1, 3));
+    assert.deepEqual(rd.hardState, new HardState(2, 1n, 3));
     assert.deepEqual(rd.entries, []);
     assert.deepEqual(rd.committedEntries, [new Entry(2, 3, EntryType.EntryNormal, enc("foo"))]);
     assert.equal(rd.mustSync, false);
@@ -315,8 +315,8 @@ describe("Node", () => {
   test("startNode on a non-empty storage resumes it (as etcd, with a warning)", async () => {
     const storage = new MemoryStorage();
     storage.append([new Entry(1, 1)]);
-    storage.setHardState(new HardState(1, 0, 1));
-    const node = startNode(testConfig(1, storage), [{ id: 1 }]);
+    storage.setHardState(new HardState(1, 0n, 1));
+    const node = startNode(testConfig(1n, storage), [{ id: 1n }]);
     assert.equal(node.status().hardState.commit, 1);
     await node.stop();
   });
@@ -324,15 +324,15 @@ describe("Node", () => {
   test("restartNode resumes at the same term and commit (etcd's TestNodeRestart)", async () => {
     const storage = new MemoryStorage();
     const entries = [new Entry(1, 1), new Entry(1, 2, EntryType.EntryNormal, enc("foo"))];
-    storage.setHardState(new HardState(1, 0, 1));
+    storage.setHardState(new HardState(1, 0n, 1));
     storage.append(entries);
-    const node = restartNode(testConfig(1, storage));
+    const node = restartNode(testConfig(1n, storage));
     const st = node.status();
     assert.equal(st.hardState.term, 1);
     assert.equal(st.hardState.commit, 1);
     const r = new Reader(node);
     const rd = await r.next();
-    assert.deepEqual(rd.hardState, new HardState(0, 0, 0), "no HardState: nothing changed");
+    assert.deepEqual(rd.hardState, new HardState(0, 0n, 0), "no HardState: nothing changed");
     assert.deepEqual(rd.committedEntries, entries.slice(0, 1));
     assert.equal(rd.mustSync, false);
     node.advance();
@@ -342,14 +342,14 @@ describe("Node", () => {
 
   test("restartNode from a snapshot (etcd's TestNodeRestartFromSnapshot)", async () => {
     const s = new MemoryStorage();
-    s.setHardState(new HardState(1, 0, 3));
-    s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1, 2]), 2, 1)));
+    s.setHardState(new HardState(1, 0n, 3));
+    s.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1n, 2n]), 2, 1)));
     const entries = [new Entry(1, 3, EntryType.EntryNormal, enc("foo"))];
     s.append(entries);
-    const node = restartNode(testConfig(1, s));
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     const rd = await r.next();
-    assert.deepEqual(rd.hardState, new HardState(0, 0, 0));
+    assert.deepEqual(rd.hardState, new HardState(0, 0n, 0));
     assert.deepEqual(rd.committedEntries, entries);
     assert.equal(rd.mustSync, false);
     node.advance();
@@ -359,7 +359,7 @@ describe("Node", () => {
 
   test("conf change round trip: propose, commit, apply", async () => {
     const { s, node, r } = await singleLeader();
-    const cc = new ConfChange(ConfChangeType.ConfChangeAddNode, 2);
+    const cc = new ConfChange(ConfChangeType.ConfChangeAddNode, 2n);
     await node.proposeConfChange(cc);
     let cs = null;
     for (let i = 0; i < 5 && cs === null; i++) {
@@ -371,10 +371,10 @@ describe("Node", () => {
       node.advance();
     }
     assert.ok(cs !== null, "the conf change was committed");
-    assert.deepEqual(cs.voters, [1, 2]);
-    assert.deepEqual([...node.status().config.voters.incoming.ids].sort(), [1, 2]);
+    assert.deepEqual(cs.voters, [1n, 2n]);
+    assert.deepEqual([...node.status().config.voters.incoming.ids].sort(), [1n, 2n]);
     // A learner too (etcd's TestNodeProposeAddLearnerNode), now with a 2-voter quorum.
-    await node.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeAddLearnerNode, 3));
+    await node.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeAddLearnerNode, 3n));
     const rd = await r.next();
     assert.equal(rd.entries.at(-1)?.type, EntryType.EntryConfChange);
     node.advance();
@@ -399,8 +399,8 @@ describe("Node", () => {
         node.advance();
       }
     };
-    const add1 = new ConfChange(ConfChangeType.ConfChangeAddNode, 1);
-    const add2 = new ConfChange(ConfChangeType.ConfChangeAddNode, 2);
+    const add1 = new ConfChange(ConfChangeType.ConfChangeAddNode, 1n);
+    const add2 = new ConfChange(ConfChangeType.ConfChangeAddNode, 2n);
     await proposeAndApply(add1);
     await proposeAndApply(add1);
     await proposeAndApply(add2);
@@ -408,7 +408,7 @@ describe("Node", () => {
       committed.map((e) => e.data),
       [encodeConfChange(add1), encodeConfChange(add1), encodeConfChange(add2)],
     );
-    assert.deepEqual(node.status().config.voters.incoming.slice(), [1, 2]);
+    assert.deepEqual(node.status().config.voters.incoming.slice(), [1n, 2n]);
     await node.stop();
   });
 
@@ -443,18 +443,18 @@ describe("Node", () => {
   });
 
   test("forgetLeader makes a follower leaderless", async () => {
-    const node = restartNode(testConfig(1, storageWithPeers(1, 2, 3)));
-    await node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1 }));
+    const node = restartNode(testConfig(1n, storageWithPeers(1n, 2n, 3n)));
+    await node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 1 }));
     await flush();
-    assert.equal(node.status().softState.lead, 2);
+    assert.equal(node.status().softState.lead, 2n);
     await node.forgetLeader();
-    assert.equal(node.status().softState.lead, 0);
+    assert.equal(node.status().softState.lead, 0n);
     await node.stop();
   });
 
   test("the next Ready waits for advance(); a second consumer is refused", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s));
     const r = new Reader(node);
     await node.campaign();
     persist(s, await r.next());
@@ -472,8 +472,8 @@ describe("Node", () => {
   });
 
   test("asyncStorageWrites: storage work arrives as messages; advance() is refused", async () => {
-    const s = storageWithPeers(1);
-    const node = restartNode(testConfig(1, s, { asyncStorageWrites: true }));
+    const s = storageWithPeers(1n);
+    const node = restartNode(testConfig(1n, s, { asyncStorageWrites: true }));
     const r = new Reader(node);
     assert.throws(() => node.advance(), ErrAdvanceAsync);
     await node.campaign();
@@ -499,10 +499,12 @@ describe("Node", () => {
   });
 
   test("a raft panic fails the node: waits reject with it, ready() throws it", async () => {
-    const node = restartNode(testConfig(1, storageWithPeers(1, 2)));
+    const node = restartNode(testConfig(1n, storageWithPeers(1n, 2n)));
     const it = node.ready()[Symbol.asyncIterator]();
     // A heartbeat committing far beyond our (empty) log violates raft's invariants.
-    await node.step(Message.create({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1, commit: 100 }));
+    await node.step(
+      Message.create({ type: MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 1, commit: 100 }),
+    );
     await assert.rejects(it.next(), RaftPanicError);
     await assert.rejects(node.propose(enc("x")), RaftPanicError);
     await node.stop();
@@ -549,14 +551,14 @@ describe("Node", () => {
   });
 
   test("many queued messages are processed over several turns", async () => {
-    const node = restartNode(testConfig(1, storageWithPeers(1, 2, 3)));
-    const hb = Message.create({ type: MessageType.MsgHeartbeat, from: 2, to: 1, term: 1 });
+    const node = restartNode(testConfig(1n, storageWithPeers(1n, 2n, 3n)));
+    const hb = Message.create({ type: MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 1 });
     const ps: Promise<void>[] = [];
     for (let i = 0; i < 10000; i++) ps.push(node.step(hb));
     // Beyond the inbox's high-water mark, step() waits for the loop.
     assert.equal(await state(ps[0]!), "resolved");
     await Promise.all(ps);
-    assert.equal(node.status().softState.lead, 2);
+    assert.equal(node.status().softState.lead, 2n);
     await node.stop();
   });
 });

@@ -86,7 +86,7 @@ function run(s: MemoryStorage | CompactMemoryStorage, o: Op): unknown {
     case "apply":
       return outcome(() =>
         s.applySnapshot(
-          new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1]), last + o.ahead, 7)),
+          new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1n]), last + o.ahead, 7)),
         ),
       );
     case "read":

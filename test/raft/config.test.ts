@@ -4,13 +4,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Config, ConfigError, MemoryStorage, ReadOnlyOption, resolveConfig } from "../../src/index.ts";
 
-const base = (): Config => ({ id: 1, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
+const base = (): Config => ({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
 
 test("invalid configurations throw ConfigError naming the offending field", () => {
   const cases: Array<[Partial<Config>, string]> = [
-    [{ id: 0 }, "id"],
-    [{ id: -1 }, "id"],
-    [{ id: Number.MAX_SAFE_INTEGER }, "id"],
+    [{ id: 0n }, "id"],
+    [{ id: -1n }, "id"],
+    [{ id: 1n << 64n }, "id"],
+    // A number is refused, even a small one: IDs are exact 64-bit bigints only.
+    [{ id: 1 as unknown as bigint }, "id"],
     [{ heartbeatTick: 0 }, "heartbeatTick"],
     [{ electionTick: 1 }, "electionTick"],
     [{ electionTick: 1.5 }, "electionTick"],
@@ -26,7 +28,7 @@ test("invalid configurations throw ConfigError naming the offending field", () =
     assert.throws(
       () => resolveConfig({ ...base(), ...override }),
       (e: unknown) => e instanceof ConfigError && e.field === field && e.code === "ERR_INVALID_CONFIG",
-      JSON.stringify(override),
+      JSON.stringify(override, (_, v) => (typeof v === "bigint" ? `${v}n` : v)),
     );
   }
 });

@@ -44,27 +44,27 @@ function appendData(r: Raft, data = "somedata"): void {
 
 describe("progress states", () => {
   test("the leader's own progress tracks what it persisted", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     r.becomeCandidate();
     r.becomeLeader();
-    r.trk.progress.get(2)!.becomeReplicate();
-    for (let i = 0; i < 5; i++) assert.equal(r.step(prop(1, "foo")), null);
-    assert.equal(r.trk.progress.get(1)!.match, 0);
+    r.trk.progress.get(2n)!.becomeReplicate();
+    for (let i = 0; i < 5; i++) assert.equal(r.step(prop(1n, "foo")), null);
+    assert.equal(r.trk.progress.get(1n)!.match, 0);
     const ents = r.raftLog.nextUnstableEnts();
     assert.equal(ents.length, 6);
     assert.equal(ents[0]!.data.length, 0);
     readMessages(r);
-    assert.equal(r.trk.progress.get(1)!.match, 6);
-    assert.equal(r.trk.progress.get(1)!.next, 7);
+    assert.equal(r.trk.progress.get(1n)!.match, 6);
+    assert.equal(r.trk.progress.get(1n)!.next, 7);
   });
 
   test("probe: a single append is outstanding until the follower answers or a heartbeat response arrives", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     becomeLeader(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.becomeProbe();
     appendData(r);
-    r.sendAppend(2);
+    r.sendAppend(2n);
     const first = readMessages(r);
     assert.equal(first.length, 1);
     assert.equal(first[0]!.index, 0);
@@ -72,11 +72,11 @@ describe("progress states", () => {
       assert.equal(pr.msgAppFlowPaused, true);
       for (let j = 0; j < 10; j++) {
         appendData(r);
-        r.sendAppend(2);
+        r.sendAppend(2n);
         assert.deepEqual(readMessages(r), []);
       }
       // Heartbeats go out, but do not unpause by themselves.
-      r.step(msg({ type: MsgBeat, from: 1, to: 1 }));
+      r.step(msg({ type: MsgBeat, from: 1n, to: 1n }));
       assert.equal(pr.msgAppFlowPaused, true);
       assert.deepEqual(
         readMessages(r).map((m) => m.type),
@@ -84,7 +84,7 @@ describe("progress states", () => {
       );
     }
     // A heartbeat response lets one more probe out.
-    r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term }));
     const next = readMessages(r);
     assert.equal(next.length, 1);
     assert.equal(next[0]!.type, MsgApp);
@@ -93,21 +93,21 @@ describe("progress states", () => {
   });
 
   test("probe: several proposals while probing produce a single append", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     r.becomeCandidate();
     r.becomeLeader();
-    for (let i = 0; i < 3; i++) r.step(prop(1, "somedata"));
+    for (let i = 0; i < 3; i++) r.step(prop(1n, "somedata"));
     assert.equal(readMessages(r).length, 1);
   });
 
   test("replicate: every new entry is sent at once, advancing next optimistically", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     becomeLeader(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.becomeReplicate();
     for (let i = 0; i < 10; i++) {
       appendData(r);
-      r.sendAppend(2);
+      r.sendAppend(2n);
       const msgs = readMessages(r);
       assert.equal(msgs.length, 1);
       assert.equal(pr.next, r.raftLog.lastIndex() + 1);
@@ -120,74 +120,74 @@ describe("progress states", () => {
       [StateReplicate, 6],
       [StateProbe, 2],
     ] as const) {
-      const r = newRaft(1, storageWithTerms([1, 2], 1, 2, 3));
+      const r = newRaft(1n, storageWithTerms([1n, 2n], 1, 2, 3));
       r.becomeCandidate();
       r.becomeLeader();
-      const pr = r.trk.progress.get(2)!;
+      const pr = r.trk.progress.get(2n)!;
       pr.state = state;
       pr.next = 2;
-      r.step(prop(1, "somedata"));
+      r.step(prop(1n, "somedata"));
       assert.equal(pr.next, want);
     }
   });
 
   test("snapshot: nothing is sent to a follower waiting for a snapshot", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     becomeLeader(r);
-    r.trk.progress.get(2)!.becomeSnapshot(10);
+    r.trk.progress.get(2n)!.becomeSnapshot(10);
     for (let i = 0; i < 10; i++) {
       appendData(r);
-      r.sendAppend(2);
+      r.sendAppend(2n);
       assert.deepEqual(readMessages(r), []);
     }
   });
 
   test("an unreachable follower in replicate state falls back to probing from match+1", () => {
-    const r = newRaft(1, storageWithTerms([1, 2], 1, 2, 3));
+    const r = newRaft(1n, storageWithTerms([1n, 2n], 1, 2, 3));
     becomeLeader(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.match = 3;
     pr.becomeReplicate();
     pr.next = 6;
-    r.step(msg({ type: MessageType.MsgUnreachable, from: 2, to: 1 }));
+    r.step(msg({ type: MessageType.MsgUnreachable, from: 2n, to: 1n }));
     assert.equal(pr.state, StateProbe);
     assert.equal(pr.next, 4);
   });
 
   test("a heartbeat response unpauses a paused follower", () => {
-    const r = raftWith(1, [1, 2], { electionTick: 5 });
+    const r = raftWith(1n, [1n, 2n], { electionTick: 5 });
     r.becomeCandidate();
     r.becomeLeader();
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.msgAppFlowPaused = true;
-    r.step(msg({ type: MsgBeat, from: 1, to: 1 }));
+    r.step(msg({ type: MsgBeat, from: 1n, to: 1n }));
     assert.equal(pr.msgAppFlowPaused, true);
     pr.becomeReplicate();
     assert.equal(pr.msgAppFlowPaused, false);
     pr.msgAppFlowPaused = true;
-    r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term }));
     assert.equal(pr.msgAppFlowPaused, false);
   });
 
   test("an acknowledgement releases a probing follower: only followers out of the wait state receive new entries", () => {
-    const r = raftWith(1, [1, 2, 3], { electionTick: 5 });
+    const r = raftWith(1n, [1n, 2n, 3n], { electionTick: 5 });
     becomeLeader(r);
     r.bcastAppend();
     readMessages(r);
-    r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: 1 }));
+    r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index: 1 }));
     assert.equal(r.raftLog.committed, 1);
     readMessages(r);
-    r.step(prop(1, ""));
+    r.step(prop(1n, ""));
     let msgs = readMessages(r);
     assert.deepEqual(
       msgs.map((m) => [m.type, m.to, m.entries.map((e) => e.index)]),
-      [[MsgApp, 2, [2]]],
+      [[MsgApp, 2n, [2]]],
     );
-    r.step(msg({ type: MsgAppResp, from: 3, to: 1, term: r.term, index: 1 }));
+    r.step(msg({ type: MsgAppResp, from: 3n, to: 1n, term: r.term, index: 1 }));
     msgs = readMessages(r);
     assert.deepEqual(
       msgs.map((m) => [m.type, m.to, m.entries.map((e) => e.index)]),
-      [[MsgApp, 3, [2]]],
+      [[MsgApp, 3n, [2]]],
     );
   });
 });
@@ -195,57 +195,57 @@ describe("progress states", () => {
 describe("in-flight window", () => {
   /** A leader with follower 2 in replicate state and the given window. */
   function replicating(maxInflightMsgs: number): Raft {
-    const r = raftWith(1, [1, 2], { electionTick: 5, maxInflightMsgs });
+    const r = raftWith(1n, [1n, 2n], { electionTick: 5, maxInflightMsgs });
     becomeLeader(r);
-    r.trk.progress.get(2)!.becomeReplicate();
+    r.trk.progress.get(2n)!.becomeReplicate();
     return r;
   }
 
   test("inflights by count: once maxInflightMsgs appends are unacknowledged, new proposals are not sent", () => {
     const r = replicating(3);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     for (let i = 0; i < 3; i++) {
-      r.step(prop(1, "somedata"));
+      r.step(prop(1n, "somedata"));
       assert.equal(readMessages(r).length, 1, `append ${i}`);
     }
     assert.equal(pr.inflights.full(), true);
     assert.equal(pr.isPaused(), true);
     for (let i = 0; i < 10; i++) {
-      r.step(prop(1, "somedata"));
+      r.step(prop(1n, "somedata"));
       assert.deepEqual(readMessages(r), []);
     }
   });
 
   test("inflights by count: each acknowledgement frees the window up to the acked index and lets more out", () => {
     const r = replicating(3);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     // Fill the window: three appends ending at indexes 2 (with the empty entry), 3 and 4.
-    for (const d of ["a", "b", "c"]) r.step(prop(1, d));
+    for (const d of ["a", "b", "c"]) r.step(prop(1n, d));
     readMessages(r);
     assert.equal(pr.inflights.count(), 3);
     for (let tt = 2; tt < 5; tt++) {
-      r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: tt }));
+      r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index: tt }));
       readMessages(r);
-      r.step(prop(1, "c"));
+      r.step(prop(1n, "c"));
       const ms = readMessages(r);
       assert.equal(ms.length, 1);
       assert.equal(ms[0]!.entries[0]!.index, r.raftLog.lastIndex());
       assert.equal(pr.inflights.full(), true);
       // An ack below the window frees nothing.
-      r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: tt - 1 }));
+      r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index: tt - 1 }));
       assert.equal(pr.inflights.full(), true);
     }
   });
 
   test("inflights by count: with a full window, each heartbeat response releases one empty append and nothing else", () => {
     const r = replicating(3);
-    const pr = r.trk.progress.get(2)!;
-    for (let i = 0; i < 3; i++) r.step(prop(1, "somedata"));
+    const pr = r.trk.progress.get(2n)!;
+    for (let i = 0; i < 3; i++) r.step(prop(1n, "somedata"));
     readMessages(r);
     for (let tt = 1; tt < 5; tt++) {
       for (let i = 0; i < tt; i++) {
         assert.equal(pr.isPaused(), true);
-        r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term }));
+        r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term }));
         const ms = readMessages(r);
         assert.deepEqual(
           ms.map((m) => [m.type, m.entries.length]),
@@ -254,16 +254,16 @@ describe("in-flight window", () => {
       }
       for (let i = 0; i < 10; i++) {
         assert.equal(pr.isPaused(), true);
-        r.step(prop(1, "somedata"));
+        r.step(prop(1n, "somedata"));
         assert.deepEqual(readMessages(r), []);
       }
-      r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term }));
+      r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term }));
       readMessages(r);
     }
   });
 
   test("inflights by bytes: the window closes when unacknowledged payload reaches maxInflightBytes", () => {
-    const r = raftWith(1, [1, 2], {
+    const r = raftWith(1n, [1n, 2n], {
       electionTick: 5,
       maxInflightMsgs: 3,
       maxSizePerMsg: 2048,
@@ -272,10 +272,10 @@ describe("in-flight window", () => {
     r.becomeCandidate();
     r.becomeLeader();
     readMessages(r);
-    r.trk.progress.get(2)!.becomeProbe();
+    r.trk.progress.get(2n)!.becomeProbe();
     const blob = "a".repeat(1000);
     const large = "b".repeat(5000);
-    for (let i = 0; i < 22; i++) r.step(prop(1, i >= 10 && i < 16 ? large : blob));
+    for (let i = 0; i < 22; i++) r.step(prop(1n, i >= 10 && i < 16 ? large : blob));
     let ms = readMessages(r);
     // Probing: one append with the empty entry and the first proposal.
     assert.deepEqual(
@@ -283,7 +283,7 @@ describe("in-flight window", () => {
       [[MsgApp, [0, 1000]]],
     );
     const ackAndVerify = (index: number, ...entriesPerMsg: number[]): number => {
-      r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index }));
+      r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index }));
       ms = readMessages(r);
       assert.deepEqual(
         ms.map((m) => [m.type, m.entries.length]),
@@ -306,25 +306,25 @@ describe("in-flight window", () => {
 
   test("maxInflightBytes below maxSizePerMsg is a configuration error", () => {
     assert.throws(
-      () => raftWith(1, [1], { maxSizePerMsg: 2048, maxInflightBytes: 1024 }),
+      () => raftWith(1n, [1n], { maxSizePerMsg: 2048, maxInflightBytes: 1024 }),
       (e: unknown) => e instanceof ConfigError && e.field === "maxInflightBytes",
     );
   });
 
   test("inflight limits hold across a whole replication under load: the window never exceeds maxInflightMsgs", () => {
     const net = new Network({ config: { maxInflightMsgs: 4, maxSizePerMsg: 0 } });
-    net.elect(1);
-    const lead = net.raft(1);
+    net.elect(1n);
+    const lead = net.raft(1n);
     let maxSeen = 0;
     for (let i = 0; i < 50; i++) {
-      net.propose(1, `e${i}`);
-      net.processReady(1);
-      for (const id of [2, 3]) maxSeen = Math.max(maxSeen, lead.trk.progress.get(id)!.inflights.count());
+      net.propose(1n, `e${i}`);
+      net.processReady(1n);
+      for (const id of [2n, 3n]) maxSeen = Math.max(maxSeen, lead.trk.progress.get(id)!.inflights.count());
       if (i % 7 === 0) net.stabilize();
     }
     net.stabilize();
     assert.ok(maxSeen <= 4 && maxSeen > 1, `max inflight ${maxSeen}`);
-    for (const id of [1, 2, 3]) assert.equal(net.appliedData(id).length, 50);
+    for (const id of [1n, 2n, 3n]) assert.equal(net.appliedData(id).length, 50);
   });
 });
 
@@ -332,30 +332,30 @@ describe("message and proposal size limits", () => {
   test("maxSizePerMsg batches entries: each append holds as many entries as fit, at least one", () => {
     const payload = "x".repeat(100);
     const size = entrySize(new Entry(1, 10, 0, text(payload)));
-    const r = raftWith(1, [1, 2], { maxSizePerMsg: size * 3 });
+    const r = raftWith(1n, [1n, 2n], { maxSizePerMsg: size * 3 });
     becomeLeader(r);
-    r.trk.progress.get(2)!.becomeReplicate();
+    r.trk.progress.get(2n)!.becomeReplicate();
     const ents = Array.from({ length: 10 }, () => new Entry(0, 0, 0, text(payload)));
     r.appendEntry(ents);
-    r.trk.progress.get(2)!.next = 2;
-    while (r.maybeSendAppend(2, false)) {
+    r.trk.progress.get(2n)!.next = 2;
+    while (r.maybeSendAppend(2n, false)) {
       // drain
     }
     const sizes = ofType(readMessages(r), MsgApp).map((m) => m.entries.length);
     assert.deepEqual(sizes, [3, 3, 3, 1]);
-    const huge = raftWith(1, [1, 2], { maxSizePerMsg: 1 });
+    const huge = raftWith(1n, [1n, 2n], { maxSizePerMsg: 1 });
     becomeLeader(huge);
-    huge.trk.progress.get(2)!.becomeReplicate();
+    huge.trk.progress.get(2n)!.becomeReplicate();
     huge.appendEntry([new Entry(0, 0, 0, text(payload)), new Entry(0, 0, 0, text(payload))]);
-    huge.trk.progress.get(2)!.next = 2;
-    huge.maybeSendAppend(2, false);
+    huge.trk.progress.get(2n)!.next = 2;
+    huge.maybeSendAppend(2n, false);
     assert.equal(readMessages(huge)[0]!.entries.length, 1);
   });
 
   test("maxSizePerMsg 0 sends one entry per message and, with the default apply budget, applies entries one per Ready without panicking", () => {
-    const s = newStorage([1]);
+    const s = newStorage([1n]);
     const rn = new RawNode({
-      id: 1,
+      id: 1n,
       electionTick: 10,
       heartbeatTick: 1,
       storage: s,
@@ -382,18 +382,18 @@ describe("message and proposal size limits", () => {
       [1, 1, 1, 1],
     );
     const net = new Network({ config: { maxSizePerMsg: 0 } });
-    net.elect(1);
-    net.propose(1, "x");
-    net.propose(1, "y");
+    net.elect(1n);
+    net.propose(1n, "x");
+    net.propose(1n, "y");
     net.stabilize();
     for (const m of net.delivered) if (m.type === MsgApp) assert.ok(m.entries.length <= 1);
-    assert.deepEqual(net.appliedData(3), ["x", "y"]);
+    assert.deepEqual(net.appliedData(3n), ["x", "y"]);
   });
 
   test("maxUncommittedEntriesSize: proposals beyond the uncommitted payload budget are dropped, empty ones never", () => {
     const maxEntries = 1024;
     const data = text("testdata");
-    const r = raftWith(1, [1, 2, 3], {
+    const r = raftWith(1n, [1n, 2n, 3n], {
       electionTick: 5,
       maxUncommittedEntriesSize: maxEntries * data.length,
       maxInflightMsgs: 2048,
@@ -401,9 +401,10 @@ describe("message and proposal size limits", () => {
     r.becomeCandidate();
     r.becomeLeader();
     assert.equal(r.uncommittedSize, 0);
-    r.trk.progress.get(2)!.becomeReplicate();
-    r.trk.progress.get(3)!.becomeReplicate();
-    const one = () => msg({ type: MessageType.MsgProp, from: 1, to: 1, entries: [new Entry(0, 0, 0, data)] });
+    r.trk.progress.get(2n)!.becomeReplicate();
+    r.trk.progress.get(3n)!.becomeReplicate();
+    const one = () =>
+      msg({ type: MessageType.MsgProp, from: 1n, to: 1n, entries: [new Entry(0, 0, 0, data)] });
     for (let i = 0; i < maxEntries; i++) assert.equal(r.step(one()), null, `proposal ${i}`);
     assert.equal(r.step(one()), ErrProposalDropped);
     assert.equal(readMessages(r).length, maxEntries * 2);
@@ -411,42 +412,42 @@ describe("message and proposal size limits", () => {
     assert.equal(r.uncommittedSize, 0);
     // A large proposal is accepted when nothing is uncommitted...
     const big = Array.from({ length: 2 * maxEntries }, () => new Entry(0, 0, 0, data));
-    assert.equal(r.step(msg({ type: MessageType.MsgProp, from: 1, to: 1, entries: big })), null);
+    assert.equal(r.step(msg({ type: MessageType.MsgProp, from: 1n, to: 1n, entries: big })), null);
     // ...after which the budget is exceeded.
     assert.equal(r.step(one()), ErrProposalDropped);
     // Empty entries (leader no-ops, leaving joint configs) are never refused.
-    assert.equal(r.step(msg({ type: MessageType.MsgProp, from: 1, to: 1, entries: [new Entry()] })), null);
+    assert.equal(r.step(msg({ type: MessageType.MsgProp, from: 1n, to: 1n, entries: [new Entry()] })), null);
     assert.equal(readMessages(r).length, 4);
     r.reduceUncommittedSize(2 * maxEntries * data.length);
     assert.equal(r.uncommittedSize, 0);
   });
 
   test("maxUncommittedEntriesSize: the budget is released as entries commit and apply", () => {
-    const net = new Network({ voters: [1, 2, 3], config: { maxUncommittedEntriesSize: 20 } });
-    net.elect(1);
-    net.isolate(2);
-    net.isolate(3);
-    net.propose(1, "0123456789");
-    net.propose(1, "0123456789");
+    const net = new Network({ voters: [1n, 2n, 3n], config: { maxUncommittedEntriesSize: 20 } });
+    net.elect(1n);
+    net.isolate(2n);
+    net.isolate(3n);
+    net.propose(1n, "0123456789");
+    net.propose(1n, "0123456789");
     assert.throws(
-      () => net.propose(1, "x"),
+      () => net.propose(1n, "x"),
       (e) => e === ErrProposalDropped,
     );
     net.heal();
-    net.tickAndStabilize(1, [1]);
-    assert.equal(net.raft(1).uncommittedSize, 0);
-    net.propose(1, "x");
+    net.tickAndStabilize(1, [1n]);
+    assert.equal(net.raft(1n).uncommittedSize, 0);
+    net.propose(1n, "x");
     net.stabilize();
-    assert.deepEqual(net.appliedData(2), ["0123456789", "0123456789", "x"]);
+    assert.deepEqual(net.appliedData(2n), ["0123456789", "0123456789", "x"]);
   });
 
   test("maxCommittedSizePerReady pages committed entries across Readies", () => {
     const payload = "p".repeat(100);
     const per = entrySize(new Entry(1, 100, 0, text(payload)));
-    const net = new Network({ voters: [1], config: { maxCommittedSizePerReady: per * 3 } });
-    const node = net.node(1);
+    const net = new Network({ voters: [1n], config: { maxCommittedSizePerReady: per * 3 } });
+    const node = net.node(1n);
     node.recordReadies = true;
-    net.elect(1);
+    net.elect(1n);
     const rn = node.rawNode;
     // Persist the proposals first, then commit them all at once.
     for (let i = 0; i < 10; i++) rn.propose(text(payload));
@@ -464,15 +465,15 @@ describe("message and proposal size limits", () => {
       const bytes = rd.committedEntries.reduce((a, e) => a + entrySize(e), 0);
       assert.ok(rd.committedEntries.length <= 1 || bytes <= per * 3, `ready of ${bytes} bytes`);
     }
-    assert.equal(net.appliedData(1).length, 10);
+    assert.equal(net.appliedData(1n).length, 10);
   });
 });
 
 describe("snapshot state", () => {
   /** A leader whose log starts after a snapshot at index 11, term 11, with 2 as a voter. */
   function leaderAfterSnapshot(): Raft {
-    const r = raftWith(1, [1]);
-    r.restore(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1, 2]), 11, 11)));
+    const r = raftWith(1n, [1n]);
+    r.restore(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n, 2n]), 11, 11)));
     return r;
   }
 
@@ -481,7 +482,7 @@ describe("snapshot state", () => {
     const r = leaderAfterSnapshot();
     r.becomeCandidate();
     r.becomeLeader();
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.next = 1;
     pr.becomeSnapshot(11);
     return { r, pr };
@@ -492,9 +493,9 @@ describe("snapshot state", () => {
     r.becomeCandidate();
     r.becomeLeader();
     readMessages(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.next = r.raftLog.firstIndex();
-    r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: pr.next - 1, reject: true }));
+    r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index: pr.next - 1, reject: true }));
     const ms = readMessages(r);
     assert.deepEqual(
       ms.map((m) => m.type),
@@ -510,10 +511,10 @@ describe("snapshot state", () => {
     r.becomeCandidate();
     r.becomeLeader();
     readMessages(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.next = r.raftLog.firstIndex() - 1;
     pr.recentActive = false;
-    r.step(prop(1, "somedata"));
+    r.step(prop(1n, "somedata"));
     assert.deepEqual(readMessages(r), []);
     assert.notEqual(pr.state, StateSnapshot);
   });
@@ -523,14 +524,14 @@ describe("snapshot state", () => {
     r.becomeCandidate();
     r.becomeLeader();
     readMessages(r);
-    r.trk.progress.get(2)!.becomeSnapshot(11);
-    r.step(prop(1, "somedata"));
+    r.trk.progress.get(2n)!.becomeSnapshot(11);
+    r.step(prop(1n, "somedata"));
     assert.deepEqual(readMessages(r), []);
   });
 
   test("a failed snapshot report returns the follower to probing from match+1, paused until the next heartbeat", () => {
     const { r, pr } = waitingForSnapshot();
-    r.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: true }));
+    r.step(msg({ type: MessageType.MsgSnapStatus, from: 2n, to: 1n, reject: true }));
     assert.equal(pr.pendingSnapshot, 0);
     assert.equal(pr.state, StateProbe);
     assert.equal(pr.next, 1);
@@ -539,7 +540,7 @@ describe("snapshot state", () => {
 
   test("a successful snapshot report probes from just after the snapshot, paused until the follower answers", () => {
     const { r, pr } = waitingForSnapshot();
-    r.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject: false }));
+    r.step(msg({ type: MessageType.MsgSnapStatus, from: 2n, to: 1n, reject: false }));
     assert.equal(pr.pendingSnapshot, 0);
     assert.equal(pr.state, StateProbe);
     assert.equal(pr.next, 12);
@@ -549,7 +550,7 @@ describe("snapshot state", () => {
   test("an acknowledgement at or past the snapshot index ends the snapshot state and resumes replication", () => {
     const { r, pr } = waitingForSnapshot();
     // The follower applied the snapshot and acks it before the report arrives.
-    r.step(msg({ type: MsgAppResp, from: 2, to: 1, term: r.term, index: 11 }));
+    r.step(msg({ type: MsgAppResp, from: 2n, to: 1n, term: r.term, index: 11 }));
     assert.equal(pr.pendingSnapshot, 0);
     assert.equal(pr.state, StateReplicate);
     // The empty entry of the new term (index 12) went out at once.
@@ -558,12 +559,12 @@ describe("snapshot state", () => {
   });
 
   test("snapshot status reports for a follower that is not waiting for a snapshot are ignored", () => {
-    const r = raftWith(1, [1, 2]);
+    const r = raftWith(1n, [1n, 2n]);
     becomeLeader(r);
-    const pr = r.trk.progress.get(2)!;
+    const pr = r.trk.progress.get(2n)!;
     pr.becomeReplicate();
     for (const reject of [false, true]) {
-      r.step(msg({ type: MessageType.MsgSnapStatus, from: 2, to: 1, reject }));
+      r.step(msg({ type: MessageType.MsgSnapStatus, from: 2n, to: 1n, reject }));
       assert.equal(pr.state, StateReplicate);
     }
   });

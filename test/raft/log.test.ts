@@ -32,7 +32,7 @@ function logWith(storageEnts: Entry[], unstable: Entry[] = [], maxApply = Number
 /** A log whose storage was compacted to `offset` (term `offsetTerm`) and then holds entries up to `last`. */
 function compactedLog(offset: number, last: number): { log: RaftLog; storage: MemoryStorage } {
   const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), offset, offset)));
+  s.applySnapshot(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n]), offset, offset)));
   const l = new RaftLog(s, discardLogger);
   for (let i = offset + 1; i <= last; i++) l.append([ent(i, i)]);
   return { log: l, storage: s };
@@ -180,7 +180,7 @@ describe("RaftLog terms and slices", () => {
     const offset = 100;
     const s = new MemoryStorage();
     s.applySnapshot(
-      new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), offset, offset)),
+      new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n]), offset, offset)),
     );
     s.append(ents(offset + 1, ...Array.from({ length: 49 }, (_, i) => offset + 1 + i)));
     const l = new RaftLog(s, discardLogger);
@@ -224,7 +224,7 @@ describe("RaftLog terms and slices", () => {
 
   test("restoring a snapshot resets the log to the snapshot's index", () => {
     const l = logWith(ents(1, 1, 2, 3));
-    l.restore(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), 10, 4)));
+    l.restore(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n]), 10, 4)));
     assert.equal(l.committed, 10);
     assert.equal(l.lastIndex(), 10);
     assert.equal(l.firstIndex(), 11);
@@ -266,7 +266,10 @@ describe("RaftLog committed entries", () => {
       if (applying > 3) l.acceptApplying(applying, 0, allowUnstable);
       l.applyingEntsPaused = paused;
       if (snapshot)
-        l.unstable.snapshot = new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), 4, 1));
+        l.unstable.snapshot = new Snapshot(
+          new Uint8Array(0),
+          new SnapshotMetadata(new ConfState([1n]), 4, 1),
+        );
       assert.deepEqual(
         l.nextCommittedEnts(allowUnstable).map((e) => e.index),
         want,

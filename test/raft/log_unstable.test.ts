@@ -14,7 +14,7 @@ import {
 
 const ent = (index: number, term: number) => new Entry(term, index);
 const snap = (index: number, term: number) =>
-  new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), index, term));
+  new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n]), index, term));
 const ids = (es: readonly Entry[]) => es.map((e) => [e.index, e.term]);
 
 function unstable(

@@ -19,14 +19,16 @@ import {
 
 function follower(): { rn: RawNode; storage: MemoryStorage } {
   const storage = new MemoryStorage();
-  storage.applySnapshot(new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1, 2, 3]), 1, 1)));
-  const rn = new RawNode({ id: 2, electionTick: 10, heartbeatTick: 1, storage, logger: discardLogger });
+  storage.applySnapshot(
+    new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState([1n, 2n, 3n]), 1, 1)),
+  );
+  const rn = new RawNode({ id: 2n, electionTick: 10, heartbeatTick: 1, storage, logger: discardLogger });
   // A real leader at term 5 first: the node follows it and holds entry 2.
   rn.step(
     Message.create({
       type: MessageType.MsgApp,
-      from: 1,
-      to: 2,
+      from: 1n,
+      to: 2n,
       term: 5,
       logTerm: 1,
       index: 1,
@@ -40,7 +42,7 @@ function follower(): { rn: RawNode; storage: MemoryStorage } {
 }
 
 const app = (logTerm: number, index: number, entries: Entry[], term = 5) =>
-  Message.create({ type: MessageType.MsgApp, from: 1, to: 2, term, logTerm, index, entries });
+  Message.create({ type: MessageType.MsgApp, from: 1n, to: 2n, term, logTerm, index, entries });
 
 const malformed: [string, Message][] = [
   ["a gap between the entries", app(5, 2, [new Entry(5, 3), new Entry(5, 5)])],
@@ -50,7 +52,7 @@ const malformed: [string, Message][] = [
   ["entry terms going down", app(5, 2, [new Entry(5, 3), new Entry(4, 4)])],
   ["an entry older than logTerm", app(5, 2, [new Entry(4, 3)])],
   ["logTerm above the message's term", app(6, 2, [])],
-  ["a MsgSnap without a snapshot", Message.create({ type: MessageType.MsgSnap, from: 1, to: 2, term: 5 })],
+  ["a MsgSnap without a snapshot", Message.create({ type: MessageType.MsgSnap, from: 1n, to: 2n, term: 5 })],
 ];
 
 for (const [what, m] of malformed) {

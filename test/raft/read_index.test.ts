@@ -29,7 +29,7 @@ import {
 const ctxOf = (rs: ReadState) => decodeUtf8(rs.requestCtx);
 
 function proposeEmpty(net: Network, n: number): void {
-  for (let i = 0; i < n; i++) net.node(1).rawNode.propose(new Uint8Array(0));
+  for (let i = 0; i < n; i++) net.node(1n).rawNode.propose(new Uint8Array(0));
   net.stabilize();
 }
 
@@ -38,10 +38,10 @@ describe("ReadIndex", () => {
     const name = option === ReadOnlyOption.ReadOnlySafe ? "safe" : "lease-based";
     test(`ReadIndex (${name}): a read requested at any node returns the leader's commit index at request time (§6.4)`, () => {
       const net = new Network({ config: { readOnlyOption: option, checkQuorum: true } });
-      net.elect(1);
+      net.elect(1n);
       let want = 1;
       let k = 0;
-      for (const id of [1, 2, 3, 1, 2, 3]) {
+      for (const id of [1n, 2n, 3n, 1n, 2n, 3n]) {
         proposeEmpty(net, 10);
         want += 10;
         const ctx = `ctx${++k}`;
@@ -57,56 +57,56 @@ describe("ReadIndex", () => {
   }
 
   test("ReadIndex (safe): the leader answers only after a quorum acknowledges a heartbeat carrying the request context (§6.4)", () => {
-    const r = raftWith(1, [1, 2, 3]);
+    const r = raftWith(1n, [1n, 2n, 3n]);
     becomeLeader(r);
     r.raftLog.commitTo(r.raftLog.lastIndex());
     const ctx = utf8("ctx");
-    r.step(msg({ type: MsgReadIndex, from: 1, to: 1, entries: [new Entry(0, 0, 0, ctx)] }));
+    r.step(msg({ type: MsgReadIndex, from: 1n, to: 1n, entries: [new Entry(0, 0, 0, ctx)] }));
     const hbs = readMessages(r);
     assert.deepEqual(
       hbs.map((m) => [m.type, m.to, decodeUtf8(m.context)]),
       [
-        [MsgHeartbeat, 2, "ctx"],
-        [MsgHeartbeat, 3, "ctx"],
+        [MsgHeartbeat, 2n, "ctx"],
+        [MsgHeartbeat, 3n, "ctx"],
       ],
     );
     assert.equal(r.readStates.length, 0);
     assert.equal(r.readOnly.pendingCount(), 1);
     // An ack without the context does not count.
-    r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term }));
     assert.equal(r.readStates.length, 0);
-    r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term, context: ctx }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term, context: ctx }));
     assert.equal(r.readStates.length, 1);
     assert.equal(r.readStates[0]!.index, 1);
     // The request is forgotten once answered.
     assert.equal(r.readOnly.pendingCount(), 0);
-    r.step(msg({ type: MsgHeartbeatResp, from: 3, to: 1, term: r.term, context: ctx }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 3n, to: 1n, term: r.term, context: ctx }));
     assert.equal(r.readStates.length, 1);
   });
 
   test("ReadIndex (safe): an ack for a later request also answers every earlier pending one, in order", () => {
-    const r = raftWith(1, [1, 2, 3]);
+    const r = raftWith(1n, [1n, 2n, 3n]);
     becomeLeader(r);
     r.raftLog.commitTo(r.raftLog.lastIndex());
     for (const c of ["a", "b", "c"])
-      r.step(msg({ type: MsgReadIndex, from: 1, to: 1, entries: [new Entry(0, 0, 0, utf8(c))] }));
+      r.step(msg({ type: MsgReadIndex, from: 1n, to: 1n, entries: [new Entry(0, 0, 0, utf8(c))] }));
     readMessages(r);
-    r.step(msg({ type: MsgHeartbeatResp, from: 3, to: 1, term: r.term, context: utf8("b") }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 3n, to: 1n, term: r.term, context: utf8("b") }));
     assert.deepEqual(r.readStates.map(ctxOf), ["a", "b"]);
     assert.equal(r.readOnly.pendingCount(), 1);
   });
 
   test("ReadIndex (safe): a leader cut off from the quorum never answers", () => {
     const net = new Network();
-    net.elect(1);
-    net.isolate(1);
-    net.node(1).rawNode.readIndex(utf8("x"));
-    net.tickAndStabilize(5, [1]);
-    assert.deepEqual(net.node(1).readStates, []);
+    net.elect(1n);
+    net.isolate(1n);
+    net.node(1n).rawNode.readIndex(utf8("x"));
+    net.tickAndStabilize(5, [1n]);
+    assert.deepEqual(net.node(1n).readStates, []);
   });
 
   test("ReadIndex (lease-based): the leader answers at once, without a heartbeat round", () => {
-    const r = raftWith(1, [1, 2, 3], {
+    const r = raftWith(1n, [1n, 2n, 3n], {
       readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased,
       checkQuorum: true,
     });
@@ -114,7 +114,7 @@ describe("ReadIndex", () => {
     r.bcastAppend();
     readMessages(r);
     r.raftLog.commitTo(1);
-    r.step(msg({ type: MsgReadIndex, from: 1, to: 1, entries: [new Entry(0, 0, 0, utf8("x"))] }));
+    r.step(msg({ type: MsgReadIndex, from: 1n, to: 1n, entries: [new Entry(0, 0, 0, utf8("x"))] }));
     assert.equal(r.readStates.length, 1);
     assert.equal(r.readStates[0]!.index, 1);
     assert.deepEqual(readMessages(r), []);
@@ -127,20 +127,20 @@ describe("ReadIndex", () => {
     const net = new Network({
       config: { readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased, checkQuorum: true },
     });
-    net.elect(1);
+    net.elect(1n);
     proposeEmpty(net, 1);
-    const leader = net.node(1).rawNode;
+    const leader = net.node(1n).rawNode;
     // Node 3 cannot hear anyone: the transfer to it never completes, so node 1
     // stays leader of its term after sending MsgTimeoutNow.
-    net.isolate(3);
+    net.isolate(3n);
     // Before the transfer a lease read is answered at once.
     leader.readIndex(utf8("before"));
     assert.deepEqual(leader.raft.readStates.map(ctxOf), ["before"]);
     net.stabilize();
-    net.node(1).readStates = [];
-    leader.transferLeader(3);
+    net.node(1n).readStates = [];
+    leader.transferLeader(3n);
     net.stabilize();
-    assert.equal(leader.raft.leadTransferee, 3);
+    assert.equal(leader.raft.leadTransferee, 3n);
     assert.equal(leader.raft.leaseRevoked, true);
     leader.readIndex(utf8("after"));
     // No answer before a quorum acknowledged a heartbeat carrying the context...
@@ -150,86 +150,86 @@ describe("ReadIndex", () => {
         .filter((m) => m.type === MessageType.MsgHeartbeat)
         .map((m) => [m.to, decodeUtf8(m.context)]),
       [
-        [2, "after"],
-        [3, "after"],
+        [2n, "after"],
+        [3n, "after"],
       ],
     );
     // ...and one once node 2 acknowledged it.
     net.stabilize();
-    assert.deepEqual(net.node(1).readStates.map(ctxOf), ["after"]);
+    assert.deepEqual(net.node(1n).readStates.map(ctxOf), ["after"]);
   });
 
   test("ReadIndex: a single-voter leader answers at once", () => {
-    const net = new Network({ voters: [1] });
-    net.elect(1);
-    net.propose(1, "a");
+    const net = new Network({ voters: [1n] });
+    net.elect(1n);
+    net.propose(1n, "a");
     net.stabilize();
-    net.node(1).rawNode.readIndex(utf8("x"));
-    assert.equal(net.node(1).rawNode.hasReady(), true);
+    net.node(1n).rawNode.readIndex(utf8("x"));
+    assert.equal(net.node(1n).rawNode.hasReady(), true);
     net.stabilize();
     assert.deepEqual(
-      net.node(1).readStates.map((r) => r.index),
+      net.node(1n).readStates.map((r) => r.index),
       [2],
     );
   });
 
   test("ReadIndex: a learner's read is forwarded to the leader and answered", () => {
-    const net = new Network({ voters: [1], learners: [2] });
-    net.elect(1);
+    const net = new Network({ voters: [1n], learners: [2n] });
+    net.elect(1n);
     proposeEmpty(net, 10);
-    net.node(2).rawNode.readIndex(utf8("ctx"));
+    net.node(2n).rawNode.readIndex(utf8("ctx"));
     net.stabilize();
     assert.deepEqual(
-      net.node(2).readStates.map((r) => [r.index, ctxOf(r)]),
+      net.node(2n).readStates.map((r) => [r.index, ctxOf(r)]),
       [[11, "ctx"]],
     );
   });
 
   test("ReadIndex: a follower without a leader drops the request", () => {
     const net = new Network();
-    net.node(2).rawNode.readIndex(utf8("x"));
-    assert.equal(net.node(2).rawNode.hasReady(), false);
+    net.node(2n).rawNode.readIndex(utf8("x"));
+    assert.equal(net.node(2n).rawNode.hasReady(), false);
     net.stabilize();
-    assert.deepEqual(net.node(2).readStates, []);
+    assert.deepEqual(net.node(2n).readStates, []);
   });
 
   test("ReadIndex: a new leader defers reads until it commits an entry of its own term, then answers at that commit index", () => {
     const net = new Network({ voters: [] });
-    const configs: Array<[number, number, number, number]> = [
-      [1, 1, 1, 0],
-      [2, 2, 2, 2],
-      [3, 2, 2, 2],
+    const configs: Array<[bigint, number, number, number]> = [
+      [1n, 1, 1, 0],
+      [2n, 2, 2, 2],
+      [3n, 2, 2, 2],
     ];
     for (const [id, committed, applied, compact] of configs) {
-      const s = storageWithTerms([1, 2, 3], 1, 1);
-      s.setHardState(new HardState(1, 0, committed));
+      const s = storageWithTerms([1n, 2n, 3n], 1, 1);
+      s.setHardState(new HardState(1, 0n, committed));
       if (compact !== 0) s.compact(compact);
       net.addNodeWithStorage(id, s, { applied });
     }
     net.filter((m) => m.type === MsgApp);
-    net.campaign(1);
-    const lead = net.raft(1);
+    net.campaign(1n);
+    const lead = net.raft(1n);
     assert.equal(lead.state, StateType.StateLeader);
-    net.node(1).rawNode.readIndex(utf8("ctx"));
+    net.node(1n).rawNode.readIndex(utf8("ctx"));
     net.stabilize();
-    assert.deepEqual(net.node(1).readStates, []);
+    assert.deepEqual(net.node(1n).readStates, []);
     assert.equal(lead.pendingReadIndexMessages.length, 1);
     net.heal();
     // The next heartbeat gets the leader's empty entry (index 3, term 2) committed.
-    net.tickAndStabilize(1, [1]);
+    net.tickAndStabilize(1, [1n]);
     assert.equal(lead.raftLog.committed, 3);
     assert.equal(lead.raftLog.term(3), lead.term);
     assert.deepEqual(
-      net.node(1).readStates.map((r) => [r.index, ctxOf(r)]),
+      net.node(1n).readStates.map((r) => [r.index, ctxOf(r)]),
       [[3, "ctx"]],
     );
     // From then on reads are served right away, at the current commit index.
-    net.propose(1, "");
+    net.propose(1n, "");
     net.stabilize();
-    net.node(1).rawNode.readIndex(utf8("ctx2"));
+    net.node(1n).rawNode.readIndex(utf8("ctx2"));
     net.stabilize();
     assert.deepEqual(
-      net.node(1).readStates.map((r) => [r.index, ctxOf(r)]),
+      net.node(1n).readStates.map((r) => [r.index, ctxOf(r)]),
       [
         [3, "ctx"],
         [4, "ctx2"],
@@ -238,19 +238,19 @@ describe("ReadIndex", () => {
   });
 
   test("ReadIndex: a follower's request is answered to the follower with the same context", () => {
-    const r = newRaft(1, storageWithTerms([1, 2], 1));
+    const r = newRaft(1n, storageWithTerms([1n, 2n], 1));
     r.becomeCandidate();
     r.becomeLeader();
     readMessages(r);
     r.raftLog.commitTo(2);
-    r.trk.progress.get(2)!.match = 2;
-    r.step(msg({ type: MsgReadIndex, from: 2, to: 1, entries: [new Entry(0, 0, 0, utf8("f"))] }));
+    r.trk.progress.get(2n)!.match = 2;
+    r.step(msg({ type: MsgReadIndex, from: 2n, to: 1n, entries: [new Entry(0, 0, 0, utf8("f"))] }));
     readMessages(r);
-    r.step(msg({ type: MsgHeartbeatResp, from: 2, to: 1, term: r.term, context: utf8("f") }));
+    r.step(msg({ type: MsgHeartbeatResp, from: 2n, to: 1n, term: r.term, context: utf8("f") }));
     const resp = readMessages(r).filter((m) => m.type === MessageType.MsgReadIndexResp);
     assert.deepEqual(
       resp.map((m) => [m.to, m.index, decodeUtf8(m.entries[0]!.data)]),
-      [[2, 2, "f"]],
+      [[2n, 2, "f"]],
     );
   });
 });

@@ -19,18 +19,18 @@ const key = (e: Entry) => `${e.term}:${String.fromCharCode(...e.data)}`;
 
 class SafetyChecker {
   /** term -> leader */
-  private readonly leaders = new Map<number, number>();
+  private readonly leaders = new Map<number, bigint>();
   /** `${id}:${term}` -> the leader's log (index -> key) when last seen as leader in that term */
   private readonly leaderLogs = new Map<string, string[]>();
   /** index -> committed entry */
   readonly committed = new Map<number, Committed>();
   /** id -> applied keys by index */
-  private readonly applied = new Map<number, Map<number, string>>();
+  private readonly applied = new Map<bigint, Map<number, string>>();
 
   constructor(private readonly net: Network) {}
 
   check(step: number): void {
-    const logs = new Map<number, Entry[]>();
+    const logs = new Map<bigint, Entry[]>();
     for (const id of this.net.ids()) logs.set(id, this.net.raft(id).raftLog.allEntries());
     for (const id of this.net.ids()) {
       const r = this.net.raft(id);
@@ -114,7 +114,7 @@ class SafetyChecker {
 }
 
 function chaos(seed: number, config: NodeConfig, steps: number): void {
-  const ids = [1, 2, 3, 4, 5];
+  const ids = [1n, 2n, 3n, 4n, 5n];
   const net = new Network({ voters: ids, seed, config: { electionTick: 6, ...config } });
   net.reorder = true;
   const rnd = new SeededRandom(seed * 7919);

@@ -28,7 +28,7 @@ const inf = Number.POSITIVE_INFINITY;
 /** Storage compacted at index 3 (term 3) holding entries 4 and 5 (terms 4, 5). */
 function storage345(): MemoryStorage {
   const s = new MemoryStorage();
-  s.applySnapshot(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1]), 3, 3)));
+  s.applySnapshot(new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([1n]), 3, 3)));
   s.append([ent(4, 4), ent(5, 5)]);
   return s;
 }
@@ -119,16 +119,16 @@ describe("MemoryStorage", () => {
 
   test("createSnapshot records index, term, configuration and data; an older index is out of date", () => {
     const s = storage345();
-    const cs = new ConfState([1, 2, 3]);
+    const cs = new ConfState([1n, 2n, 3n]);
     const data = new Uint8Array([1, 2, 3]);
     const snap = s.createSnapshot(4, cs, data);
     assert.deepEqual([snap.metadata.index, snap.metadata.term], [4, 4]);
-    assert.deepEqual(snap.metadata.confState.voters, [1, 2, 3]);
+    assert.deepEqual(snap.metadata.confState.voters, [1n, 2n, 3n]);
     assert.deepEqual([...snap.data], [1, 2, 3]);
     assert.equal(s.snapshot().metadata.index, 4);
     // The stored snapshot does not alias the caller's ConfState.
-    cs.voters.push(9);
-    assert.deepEqual(s.snapshot().metadata.confState.voters, [1, 2, 3]);
+    cs.voters.push(9n);
+    assert.deepEqual(s.snapshot().metadata.confState.voters, [1n, 2n, 3n]);
     assert.throws(
       () => s.createSnapshot(3, null, data),
       (e) => e === ErrSnapOutOfDate,
@@ -138,7 +138,7 @@ describe("MemoryStorage", () => {
       (e) => e === ErrSnapOutOfDate,
     );
     const next = s.createSnapshot(5, null, data);
-    assert.deepEqual(next.metadata.confState.voters, [1, 2, 3]);
+    assert.deepEqual(next.metadata.confState.voters, [1n, 2n, 3n]);
     assert.throws(() => s.createSnapshot(9, null, data), RaftPanicError);
   });
 
@@ -222,7 +222,7 @@ describe("MemoryStorage", () => {
   test("applySnapshot replaces the contents; an older or equal snapshot is out of date", () => {
     const s = new MemoryStorage();
     const snap = (i: number, t: number) =>
-      new Snapshot(new Uint8Array([i]), new SnapshotMetadata(new ConfState([1, 2]), i, t));
+      new Snapshot(new Uint8Array([i]), new SnapshotMetadata(new ConfState([1n, 2n]), i, t));
     s.applySnapshot(snap(4, 4));
     assert.deepEqual([s.firstIndex(), s.lastIndex(), s.term(4)], [5, 4, 4]);
     assert.throws(
@@ -241,9 +241,9 @@ describe("MemoryStorage", () => {
 
   test("initialState returns the HardState set and the snapshot's ConfState", () => {
     const s = storage345();
-    s.setHardState(new HardState(5, 2, 4));
+    s.setHardState(new HardState(5, 2n, 4));
     const { hardState, confState } = s.initialState();
-    assert.deepEqual([hardState.term, hardState.vote, hardState.commit], [5, 2, 4]);
-    assert.deepEqual(confState.voters, [1]);
+    assert.deepEqual([hardState.term, hardState.vote, hardState.commit], [5, 2n, 4]);
+    assert.deepEqual(confState.voters, [1n]);
   });
 });

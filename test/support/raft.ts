@@ -16,6 +16,7 @@ import {
   SeededRandom,
   Snapshot,
   SnapshotMetadata,
+  seedFromId,
   utf8,
 } from "../../src/index.ts";
 
@@ -25,7 +26,7 @@ export const { MsgTransferLeader, MsgTimeoutNow, MsgReadIndex, MsgReadIndexResp 
 export const { MsgPreVote, MsgPreVoteResp, MsgForgetLeader } = MessageType;
 
 /** A MemoryStorage bootstrapped with the given membership at index 0. */
-export function newStorage(voters: readonly number[], learners: readonly number[] = []): MemoryStorage {
+export function newStorage(voters: readonly bigint[], learners: readonly bigint[] = []): MemoryStorage {
   const s = new MemoryStorage();
   s.applySnapshot(
     new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([...voters], [...learners]))),
@@ -37,7 +38,7 @@ export type TestConfig = Partial<Omit<Config, "id" | "storage">>;
 
 /** A raft state machine over `storage` with quiet logging and seeded timeouts. */
 export function newRaft(
-  id: number,
+  id: bigint,
   storage: MemoryStorage,
   opts: TestConfig & { electionTick?: number; heartbeatTick?: number } = {},
 ): Raft {
@@ -45,7 +46,7 @@ export function newRaft(
     electionTick: 10,
     heartbeatTick: 1,
     logger: discardLogger,
-    random: new SeededRandom(id),
+    random: new SeededRandom(seedFromId(id)),
     maxSizePerMsg: Number.POSITIVE_INFINITY,
     maxInflightMsgs: 256,
     ...opts,
@@ -55,7 +56,7 @@ export function newRaft(
 }
 
 /** A raft over a fresh storage bootstrapped with `voters`. */
-export function raftWith(id: number, voters: readonly number[], opts: TestConfig = {}): Raft {
+export function raftWith(id: bigint, voters: readonly bigint[], opts: TestConfig = {}): Raft {
   return newRaft(id, newStorage(voters), opts);
 }
 
@@ -65,7 +66,7 @@ export function entsWithTerms(...terms: number[]): Entry[] {
 }
 
 /** A MemoryStorage holding entries with the given terms (and membership). */
-export function storageWithTerms(voters: readonly number[], ...terms: number[]): MemoryStorage {
+export function storageWithTerms(voters: readonly bigint[], ...terms: number[]): MemoryStorage {
   const s = newStorage(voters);
   s.append(entsWithTerms(...terms));
   return s;
@@ -75,7 +76,7 @@ export function msg(init: MessageInit): Message {
   return Message.create(init);
 }
 
-export function prop(from: number, ...data: string[]): Message {
+export function prop(from: bigint, ...data: string[]): Message {
   return Message.create({
     type: MsgProp,
     from,
@@ -84,7 +85,7 @@ export function prop(from: number, ...data: string[]): Message {
   });
 }
 
-export function hup(id: number): Message {
+export function hup(id: bigint): Message {
   return Message.create({ type: MsgHup, from: id, to: id });
 }
 
