@@ -214,7 +214,7 @@ test("the limiter's memory is bounded; an evicted key's pending count is still r
   log.warn("a"); // a: 2 pending
   log.warn("b");
   log.warn("c");
-  log.warn("d"); // evicts a, reporting its 2
+  log.warn("d"); // full, none expired: all forgotten, a's 2 reported
   assert.deepEqual(
     json().map((o) => [o.msg, o.suppressed]),
     [
@@ -239,10 +239,15 @@ test("the limiter's memory is bounded; an evicted key's pending count is still r
   assert.deepEqual(lim.admit("k", 100, 30, "k"), { pass: true, suppressed: 1 });
   lim.admit("x", 100, 30, "x");
   lim.admit("x", 100, 30, "x");
-  lim.admit("y", 100, 30, "y"); // evicts k (nothing pending)
-  lim.admit("z", 100, 30, "z"); // evicts x (1 pending)
+  lim.admit("y", 100, 30, "y"); // full, none expired: k and x forgotten, x's 1 reported
   assert.deepEqual(evicted, ["x:1"]);
+  assert.equal(lim.size, 1);
+  lim.admit("z", 100, 30, "z");
+  now = 250;
+  lim.admit("y", 100, 30, "y"); // y's window has passed
+  lim.admit("w", 100, 30, "w"); // full: only the expired z is dropped (y just passed again)
   assert.equal(lim.size, 2);
+  assert.deepEqual(evicted, ["x:1"]);
 });
 
 test("errors: message and code always, the stack only at debug level", () => {
