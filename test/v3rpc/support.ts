@@ -180,7 +180,8 @@ export class CtlProc {
     this.proc.stderr!.on("data", (d: Buffer) => {
       this.err += d.toString();
     });
-    this.exited = new Promise((r) => this.proc.once("exit", (c) => r(c)));
+    // "close", not "exit": the output streams are complete only then.
+    this.exited = new Promise((r) => this.proc.once("close", (c) => r(c)));
   }
   /** Waits until stdout holds at least n lines. */
   lines(n: number, timeoutMs = 10_000): Promise<string[]> {
