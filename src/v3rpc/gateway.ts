@@ -59,7 +59,7 @@ import {
 import { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 import { type V3Services, WatchSession } from "./services.ts";
 
-/** HTTP status for a gRPC code, as grpc-gateway maps them. */
+/** HTTP status for a gRPC code, as grpc-gateway v1.9.5 (etcd 3.4) maps them (FAILED_PRECONDITION: 412). */
 const HTTP_STATUS: Record<number, number> = {
   [GrpcCode.OK]: 200,
   [GrpcCode.CANCELLED]: 408,
@@ -71,7 +71,7 @@ const HTTP_STATUS: Record<number, number> = {
   [GrpcCode.PERMISSION_DENIED]: 403,
   [GrpcCode.UNAUTHENTICATED]: 401,
   [GrpcCode.RESOURCE_EXHAUSTED]: 429,
-  [GrpcCode.FAILED_PRECONDITION]: 400,
+  [GrpcCode.FAILED_PRECONDITION]: 412,
   [GrpcCode.ABORTED]: 409,
   [GrpcCode.OUT_OF_RANGE]: 400,
   [GrpcCode.UNIMPLEMENTED]: 501,
@@ -88,6 +88,7 @@ const HTTP_TEXT: Record<number, string> = {
   404: "Not Found",
   408: "Request Timeout",
   409: "Conflict",
+  412: "Precondition Failed",
   429: "Too Many Requests",
   500: "Internal Server Error",
   501: "Not Implemented",
