@@ -43,7 +43,6 @@ import {
   RecordType,
   readWalNames,
   type SegmentRef,
-  validSnapshotEntries,
   WAL,
   WalError,
   WalErrorCode,
@@ -182,6 +181,8 @@ export interface WalScan {
   firstEntryIndex: number;
   lastEntryIndex: number;
   hardStates: number;
+  /** The commit of the last hard state. */
+  commit: number;
   snapshots: WalSnapshot[];
   metadata: number;
   crcs: number;
@@ -201,6 +202,7 @@ export function scanWal(walDir: string): WalScan {
     firstEntryIndex: 0,
     lastEntryIndex: 0,
     hardStates: 0,
+    commit: 0,
     snapshots: [],
     metadata: 0,
     crcs: 0,
@@ -236,7 +238,7 @@ export function scanWal(walDir: string): WalScan {
           }
           case RecordType.State:
             try {
-              decodeHardState(data ?? new Uint8Array(0));
+              scan.commit = decodeHardState(data ?? new Uint8Array(0)).commit;
             } catch (err) {
               throw new WalError(
                 WalErrorCode.Corrupt,
@@ -297,16 +299,15 @@ export async function dumpWal(dir: string, opts: DumpOptions, out: Out): Promise
   // Snapshot files: all of them are read; the newest one the WAL vouches
   // for (a record with the same term and index, covered by the commit) is
   // where the log is dumped from, as etcd would restart from it.
-  let files: SnapFileStatus[] = [];
-  let walSnaps: WalSnapshot[] = [];
-  if (snapDir !== null) {
-    files = new Snapshotter(snapDir, { ...quiet, readOnly: true }).inspect();
-    try {
-      walSnaps = await validSnapshotEntries(walDir, quiet);
-    } catch {
-      walSnaps = []; // the WAL's own damage is reported by the scan below
-    }
-  }
+  // One pass over the whole WAL serves both the record counts and the
+  // snapshot records a restart may use (those covered by the last commit,
+  // as WAL.validSnapshotEntries gives them).
+  const scan = scanWal(walDir);
+  if (scan.error !== null && scan.segments.length === 0) throw scan.error;
+  if (scan.error !== null) problems.push(`WAL: ${scan.error.message}`);
+  const walSnaps = scan.snapshots.filter((w) => w.index <= scan.commit);
+  const files: SnapFileStatus[] =
+    snapDir === null ? [] : new Snapshotter(snapDir, { ...quiet, readOnly: true }).inspect();
   const vouched = (f: SnapFileStatus): boolean =>
     f.snapshot !== null
       ? walSnaps.some((w) => sameSnap(f.snapshot!, w))
@@ -352,10 +353,6 @@ export async function dumpWal(dir: string, opts: DumpOptions, out: Out): Promise
       out.log(`WARNING: ${msg}`);
     }
   }
-
-  const scan = scanWal(walDir);
-  if (scan.error !== null && scan.segments.length === 0) throw scan.error;
-  if (scan.error !== null) problems.push(`WAL: ${scan.error.message}`);
 
   const start = snap === null ? new WalSnapshot() : new WalSnapshot(snap.metadata.index, snap.metadata.term);
   let result: ReadAllResult = {
