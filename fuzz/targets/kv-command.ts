@@ -5,7 +5,6 @@ import fc from "fast-check";
 import { DecodeError } from "../../src/index.ts";
 import { Command, decodeCommand, encodeCommand, type Op } from "../../src/kv/command.ts";
 import { decoderTarget } from "../target.ts";
-import { u64 } from "../values.ts";
 
 export default decoderTarget({
   name: "kv-command",
@@ -14,9 +13,7 @@ export default decoderTarget({
   encode: (c) => encodeCommand(c),
   values: fc
     .record({
-      op: fc.integer({ min: 1, max: 3 }),
-      proposer: u64,
-      seq: u64,
+      op: fc.integer({ min: 1, max: 2 }),
       key: fc.uint8Array({ maxLength: 20 }),
       value: fc.uint8Array({ maxLength: 40 }),
       expected: fc.oneof(fc.constant(-1), fc.nat(1000)),
@@ -25,8 +22,6 @@ export default decoderTarget({
       (r) =>
         new Command(
           r.op as Op,
-          r.proposer,
-          r.seq,
           r.key,
           r.op === 2 ? new Uint8Array(0) : r.value,
           r.expected,

@@ -29,7 +29,7 @@ export default decoderTarget<Image>({
   description: "tsraft-kv KvStore.restore: a store image from a snapshot",
   decode: (b) => {
     const s = new KvStore();
-    s.apply(new Command(Op.Put, 1, 1, new TextEncoder().encode("untouched"), new Uint8Array(1)));
+    s.apply(new Command(Op.Put, new TextEncoder().encode("untouched"), new Uint8Array(1)));
     const before = s.revision;
     let extra: Uint8Array;
     try {

@@ -211,11 +211,13 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       this.id = held.nodeId;
       this.clusterId = held.clusterId;
     } else if (cfg.initialClusterState === "existing") {
-      const joined = await joinFromPeers(
-        cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerURLs),
-        advertisePeer,
-        cfg.peerTls,
-      );
+      const joined =
+        cfg.existingMembership ??
+        (await joinFromPeers(
+          cfg.initialCluster.filter((m) => m.name !== cfg.name).flatMap((m) => m.peerURLs),
+          advertisePeer,
+          cfg.peerTls,
+        ));
       this.id = joined.id;
       this.clusterId = joined.clusterId;
       for (const m of joined.members) this.membership.set(m);

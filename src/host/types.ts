@@ -89,6 +89,12 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   initialCluster: InitialMember[];
   initialClusterToken?: string;
   initialClusterState?: "new" | "existing";
+  /**
+   * With state "existing": this member's ID, the cluster ID and the
+   * membership, when the caller already has them (e.g. from the answer to
+   * its own add request); otherwise they are fetched from the peers.
+   */
+  existingMembership?: { id: bigint; clusterId: bigint; members: MemberInfo[] };
   /** Peer listener URL (rafthttp); port 0 picks one (see Host.peerURL). */
   listenPeerURL: string;
   /** What other members dial (default: the listen URL, with the bound port). */

@@ -25,6 +25,10 @@ export const KvErrorCode = {
   MemberExists: "MEMBER_EXISTS",
   Unhealthy: "UNHEALTHY",
   ProposalDropped: "PROPOSAL_DROPPED",
+  /** A membership change that would leave no quorum of live voters, or remove the last voter. */
+  UnsafeReconfiguration: "UNSAFE_RECONFIGURATION",
+  /** A learner not caught up enough to be promoted. */
+  LearnerNotReady: "LEARNER_NOT_READY",
   MethodNotAllowed: "METHOD_NOT_ALLOWED",
   RouteNotFound: "NOT_FOUND",
   Internal: "INTERNAL",
@@ -33,8 +37,11 @@ export const KvErrorCode = {
 /** Invalid command-line flags or a data directory that belongs to another member or cluster. */
 export class KvConfigError extends Error {
   readonly code = "ERR_KV_CONFIG";
-  constructor(message: string) {
+  /** The underlying error's code when it came from the host (e.g. ERR_HOST_LISTEN), for exit codes. */
+  readonly reason: string | undefined;
+  constructor(message: string, reason?: string) {
     super(message);
     this.name = "KvConfigError";
+    this.reason = reason;
   }
 }

@@ -2,10 +2,10 @@
 // member (raft Node + DiskStorage + rafthttp Transport + HTTP client API);
 // the `tsraft-kv` CLI (src/cli/tsraft-kv.ts) is a thin wrapper around it.
 
+export { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor } from "../host/index.ts";
 export { type ApplyResult, Command, decodeCommand, encodeCommand, Op } from "./command.ts";
 export { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 export { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
-export { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor } from "../host/index.ts";
 export {
   type InitialMember,
   KvMember,

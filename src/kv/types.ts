@@ -30,7 +30,8 @@ export interface WriteOptions {
 
 /** Per-follower replication state as the leader sees it. */
 export interface FollowerProgress {
-  id: bigint;
+  /** Member ID in hex. */
+  id: string;
   match: number;
   next: number;
   state: "probe" | "replicate" | "snapshot";

@@ -48,7 +48,10 @@ test("host: fails fast without a leader, and refuses removing the last voter", a
   try {
     const h = c.hosts[0]!;
     await c.leader();
-    await assert.rejects(h.removeMember(h.id), (e: unknown) => e instanceof HostError && e.code === HostErrorCode.LastVoter);
+    await assert.rejects(
+      h.removeMember(h.id),
+      (e: unknown) => e instanceof HostError && e.code === HostErrorCode.LastVoter,
+    );
   } finally {
     await c.close();
   }

@@ -158,7 +158,7 @@ const report = (st: ServerStatus): MemberReport => ({ status: st, leaderEvents: 
 
 /** The leader's progress for one member (next = match + 1). */
 function pr(
-  id: number,
+  id: string,
   match: number,
   state: FollowerProgress["state"] = "replicate",
   paused = false,
@@ -171,7 +171,7 @@ describe("aggregate", () => {
   test("a follower's page shows the leader's replication view and marks a silent member down", () => {
     const leader = status("a", "m-a", {
       commit: 12,
-      progress: [pr(0xa, 12), pr(0xb, 12), pr(0xc, 7, "probe", true, false)],
+      progress: [pr("a", 12), pr("b", 12), pr("c", 7, "probe", true, false)],
     });
     const peers = new Map<string, MemberResult>([
       ["a", { ok: true, report: report(leader) }],
@@ -333,7 +333,7 @@ describe("hub", () => {
     // The leader "a" runs its own hub; "c" does not answer (a closed port).
     const leaderSource = new FakeMember(
       status("a", "m-a", {
-        progress: [pr(0xa, 10), pr(0xb, 10), pr(0xc, 4, "probe", true, false)],
+        progress: [pr("a", 10), pr("b", 10), pr("c", 4, "probe", true, false)],
       }),
     );
     const leaderHub = new DashboardHub(leaderSource);

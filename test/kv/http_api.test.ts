@@ -17,9 +17,9 @@ class FakeBackend implements KvBackend {
   store = new KvStore();
   mode: "ok" | "noleader" | "hang" = "ok";
   membersList: MemberInfo[] = [
-    { id: 0x1a, name: "m1", peerURLs: ["http://127.0.0.1:1"], clientURLs: [], isLearner: false },
+    { id: 0x1an, name: "m1", peerURLs: ["http://127.0.0.1:1"], clientURLs: [], isLearner: false },
   ];
-  transferred = -1;
+  transferred = -1n;
 
   private async gate(signal?: AbortSignal): Promise<void> {
     if (this.mode === "noleader") throw new KvError(KvErrorCode.NoLeader, 503, "no leader");
@@ -41,13 +41,11 @@ class FakeBackend implements KvBackend {
   }
   async put(key: string, value: Uint8Array, o: WriteOptions) {
     await this.gate(o.signal);
-    return this.write(new Command(Op.Put, 1, 1, enc.encode(key), value, o.expectedRevision ?? -1));
+    return this.write(new Command(Op.Put, enc.encode(key), value, o.expectedRevision ?? -1));
   }
   async delete(key: string, o: WriteOptions) {
     await this.gate(o.signal);
-    return this.write(
-      new Command(Op.Delete, 1, 1, enc.encode(key), new Uint8Array(), o.expectedRevision ?? -1),
-    );
+    return this.write(new Command(Op.Delete, enc.encode(key), new Uint8Array(), o.expectedRevision ?? -1));
   }
   async get(key: string) {
     return { kv: this.store.get(key), revision: this.store.revision };
@@ -63,7 +61,7 @@ class FakeBackend implements KvBackend {
   }
   async addMember(peerURLs: string[], o: { name?: string; learner: boolean; clientURLs?: string[] }) {
     const m = {
-      id: 0x2b,
+      id: 0x2bn,
       name: o.name ?? "",
       peerURLs,
       clientURLs: o.clientURLs ?? [],
@@ -72,13 +70,13 @@ class FakeBackend implements KvBackend {
     this.membersList.push(m);
     return m;
   }
-  async removeMember(id: number) {
+  async removeMember(id: bigint) {
     this.membersList = this.membersList.filter((m) => m.id !== id);
   }
-  async promoteMember(id: number) {
+  async promoteMember(id: bigint) {
     for (const m of this.membersList) if (m.id === id) m.isLearner = false;
   }
-  async transferLeader(to: number) {
+  async transferLeader(to: bigint) {
     this.transferred = to;
   }
   status(): ServerStatus {
@@ -213,11 +211,11 @@ test("membership and leadership transfer routes", async () => {
   assert.equal(add.json().member.isLearner, true);
   assert.equal(add.json().clusterId, "c1");
   assert.equal((await req("POST", "/members/2b/promote")).status, 200);
-  assert.equal(backend.membersList.find((m) => m.id === 0x2b)?.isLearner, false);
+  assert.equal(backend.membersList.find((m) => m.id === 0x2bn)?.isLearner, false);
   assert.equal((await req("POST", "/members", JSON.stringify({ peerURLs: ["ftp://x"] }))).status, 400);
   assert.equal((await req("DELETE", "/members/2b")).status, 200);
   assert.equal((await req("GET", "/members")).json().members.length, 1);
   assert.equal((await req("POST", "/leader/transfer", JSON.stringify({ to: "1a" }))).status, 200);
-  assert.equal(backend.transferred, 0x1a);
+  assert.equal(backend.transferred, 0x1an);
   assert.match((await req("GET", "/metrics")).text, /etcd_server_has_leader 1/);
 });

@@ -8,9 +8,9 @@ import { DecodeError } from "../../src/raftpb/index.ts";
 
 const enc = new TextEncoder();
 const put = (key: string, value: string, expected = -1) =>
-  new Command(Op.Put, 1, 1, enc.encode(key), enc.encode(value), expected);
+  new Command(Op.Put, enc.encode(key), enc.encode(value), expected);
 const del = (key: string, expected = -1) =>
-  new Command(Op.Delete, 1, 1, enc.encode(key), new Uint8Array(), expected);
+  new Command(Op.Delete, enc.encode(key), new Uint8Array(), expected);
 
 test("every successful write bumps the revision; versions count writes per key", () => {
   const s = new KvStore();
@@ -55,7 +55,7 @@ test("range returns keys with the prefix in byte order, limited", () => {
 });
 
 test("commands round-trip through their binary form and garbage is a DecodeError", () => {
-  const c = new Command(Op.Put, 7, 123456, enc.encode("key"), enc.encode("value"), 42);
+  const c = new Command(Op.Put, enc.encode("key"), enc.encode("value"), 42);
   const d = decodeCommand(encodeCommand(c));
   assert.deepEqual(
     { ...d, key: [...d.key], value: [...d.value] },

@@ -2,7 +2,6 @@
 // about itself. Everything here is pure (no I/O, no clock) so that it can be
 // unit-tested: the hub (hub.ts) does the fetching and feeds the results in.
 
-import { hexId } from "../../host/index.ts";
 import type { FollowerProgress, ServerStatus } from "../types.ts";
 
 /** A leader change as one member observed it (`leader` is "0" when it lost its leader). */
@@ -286,12 +285,12 @@ export function aggregate(input: AggregateInput): DashboardSnapshot {
   let replication: ReplicationView | null = null;
   const lr = reports.get(leader)?.status;
   if (lr !== undefined && lr.raftState === "leader" && lr.progress !== undefined) {
-    const own = lr.progress.find((p) => hexId(p.id) === leader);
+    const own = lr.progress.find((p) => p.id === leader);
     replication = {
       leader,
       lastIndex: own?.match ?? Math.max(lr.commit, ...lr.progress.map((p) => p.match)),
       commit: lr.commit,
-      followers: lr.progress.filter((p) => hexId(p.id) !== leader).map((p) => ({ ...p, id: hexId(p.id) })),
+      followers: lr.progress.filter((p) => p.id !== leader),
     };
   }
 
