@@ -43,9 +43,20 @@ test("kv: put, range (prefix, limit, rev, sort), deleterange, txn, compaction; i
   await same("/v3/kv/put", { key: b64("foo2"), value: b64("x"), prev_kv: true });
   await same("/v3/kv/put", { key: b64("foo2"), value: b64("y"), prevKv: true });
   const r = await same("/v3/kv/range", { key: b64("foo") });
-  assert.deepEqual(r.kvs[0], { key: "Zm9v", create_revision: "2", mod_revision: "2", version: "1", value: "YmFy" });
+  assert.deepEqual(r.kvs[0], {
+    key: "Zm9v",
+    create_revision: "2",
+    mod_revision: "2",
+    version: "1",
+    value: "YmFy",
+  });
   await same("/v3/kv/range", { key: b64("foo"), range_end: b64("fop"), limit: 1 });
-  await same("/v3/kv/range", { key: b64("foo"), rangeEnd: b64("fop"), sortOrder: "DESCEND", sort_target: "MOD" });
+  await same("/v3/kv/range", {
+    key: b64("foo"),
+    rangeEnd: b64("fop"),
+    sortOrder: "DESCEND",
+    sort_target: "MOD",
+  });
   await same("/v3/kv/range", { key: b64("foo2"), revision: "3" });
   await same("/v3/kv/range", { key: b64("foo2"), revision: 99 });
   await same("/v3/kv/range", { key: b64("nope") });
@@ -140,7 +151,11 @@ test("maintenance and cluster over the gateway: status, alarm, member list, hash
     return o;
   });
   const bad = await same("/v3/kv/put", { key: "" });
-  assert.deepEqual(bad, { error: "etcdserver: key is not provided", message: "etcdserver: key is not provided", code: 3 });
+  assert.deepEqual(bad, {
+    error: "etcdserver: key is not provided",
+    message: "etcdserver: key is not provided",
+    code: 3,
+  });
   await same("/v3/lease/revoke", { ID: "77" });
   const h = await post(ts.url, "/v3/maintenance/hashkv", {});
   assert.equal(typeof JSON.parse(h.text).hash, "number");
