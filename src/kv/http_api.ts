@@ -194,12 +194,34 @@ function parseRevisionHeader(v: string | string[] | undefined): number | undefin
   return Number(s);
 }
 
-function readOptions(url: URL, signal: AbortSignal): ReadOptions {
+function readOptions(url: Target, signal: AbortSignal): ReadOptions {
   const c = url.searchParams.get("consistency");
   if (c !== null && c !== "linearizable" && c !== "serializable") {
     throw badRequest(`consistency must be linearizable or serializable, got ${JSON.stringify(c)}`);
   }
   return { linearizable: c !== "serializable", signal };
+}
+
+/** The request target as sent: the path untouched, the query parsed. */
+interface Target {
+  pathname: string;
+  searchParams: URLSearchParams;
+}
+
+/**
+ * Splits the request target without normalising it. WHATWG URL parsing
+ * would resolve `a/../b` to `b`, turn `\` into `/` and drop what follows a
+ * raw `#`, silently writing a different key than the client named; keys
+ * come from the raw path instead, percent-decoded exactly once.
+ */
+export function parseTarget(raw: string): Target {
+  if (!raw.startsWith("/")) throw badRequest("the request target must be a path (origin-form)");
+  if (raw.includes("#")) throw badRequest("a raw '#' is not allowed in a request target; send it as %23");
+  const q = raw.indexOf("?");
+  return {
+    pathname: q < 0 ? raw : raw.slice(0, q),
+    searchParams: new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)),
+  };
 }
 
 async function handle(
@@ -209,12 +231,7 @@ async function handle(
   res: ServerResponse,
   signal: AbortSignal,
 ): Promise<void> {
-  let url: URL;
-  try {
-    url = new URL(req.url ?? "/", "http://localhost");
-  } catch {
-    throw badRequest("malformed request URL");
-  }
+  const url = parseTarget(req.url ?? "/");
   const path = url.pathname;
   const method = req.method ?? "GET";
 

@@ -1,7 +1,7 @@
 // The client HTTP API over a scripted backend: routing, limits, status codes
 // and JSON error codes, on a real loopback socket.
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
 import { Command, Op } from "../../src/kv/command.ts";
@@ -218,4 +218,43 @@ test("membership and leadership transfer routes", async () => {
   assert.equal((await req("POST", "/leader/transfer", JSON.stringify({ to: "1a" }))).status, 200);
   assert.equal(backend.transferred, 0x1an);
   assert.match((await req("GET", "/metrics")).text, /etcd_server_has_leader 1/);
+});
+
+/** A request whose target is sent byte for byte (fetch would normalise it first). */
+function rawReq(method: string, target: string, body = ""): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const r = httpRequest(`${base}/`, { method, path: target }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    r.on("error", reject);
+    r.end(body);
+  });
+}
+
+test("keys are exactly what the client sent: no dot-segment, backslash or fragment rewriting", async () => {
+  backend.mode = "ok";
+  await rawReq("PUT", "/kv/b", "original-b");
+  await rawReq("PUT", "/kv/w", "original-w");
+  for (const [target, key] of [
+    ["/kv/a/../b", "a/../b"],
+    ["/kv/q/%2e%2e/w", "q/../w"],
+    ["/kv/bs\\x", "bs\\x"],
+    ["/kv/./dot", "./dot"],
+    ["/kv/h2%23frag", "h2#frag"],
+  ] as const) {
+    const put = await rawReq("PUT", target, `v:${key}`);
+    assert.equal(put.status, 200, `${target}: ${put.text}`);
+    assert.equal(backend.store.get(key)?.value !== undefined, true, `${target} wrote ${JSON.stringify(key)}`);
+  }
+  assert.equal((await rawReq("GET", "/kv/b")).text, "original-b", "a/../b did not overwrite b");
+  assert.equal((await rawReq("GET", "/kv/w")).text, "original-w", "q/%2e%2e/w did not overwrite w");
+  assert.equal(backend.store.get("bs/x"), undefined, "a backslash is not a slash");
+  // A raw '#' cannot be part of a key the client meant: refused, not truncated.
+  const frag = await rawReq("PUT", "/kv/h2#frag", "v");
+  assert.equal(frag.status, 400);
+  assert.equal(JSON.parse(frag.text).code, "BAD_REQUEST");
+  assert.equal((await rawReq("PUT", "/kv/bad%zz", "v")).status, 400, "malformed percent-encoding");
 });
