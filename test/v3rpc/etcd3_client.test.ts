@@ -141,7 +141,9 @@ test("elections: one leader, an observer sees it change when the leader resigns"
   const observer = await election.observe();
   assert.equal(observer.leader(), "first");
   const changes: string[] = [];
-  observer.on("change", (v: string) => changes.push(v));
+  observer.on("change", (v: string | undefined) => {
+    changes.push(v ?? "");
+  });
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(secondElected, false);
   await c1.resign();
