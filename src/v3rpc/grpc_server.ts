@@ -32,7 +32,12 @@ import { GRPC_OVERHEAD_BYTES, type V3Services, WatchSession } from "./services.t
 /** Raw request bytes by decoded message, so writes can be proposed without re-encoding. */
 const rawBytes = new WeakMap<object, Uint8Array>();
 
-function serviceDefinition(svc: DescService): grpc.ServiceDefinition {
+/**
+ * A grpc-js service definition from a protobuf-es service descriptor (etcd's
+ * method paths and codecs). Also what a grpc-js client needs:
+ * grpc.makeGenericClientConstructor(etcdServiceDefinition(KV), "KV").
+ */
+export function etcdServiceDefinition(svc: DescService): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const m of svc.methods) {
     const input = m.input as DescMessage;
@@ -130,17 +135,17 @@ export class V3GrpcServer {
 
   private addServices(): void {
     const s = this.svc;
-    this.server.addService(serviceDefinition(KV), {
+    this.server.addService(etcdServiceDefinition(KV), {
       Range: unary((r, sig) => s.range(r as never, sig)),
       Put: unary((r, sig, raw) => s.put(r as never, sig, raw)),
       DeleteRange: unary((r, sig, raw) => s.deleteRange(r as never, sig, raw)),
       Txn: unary((r, sig, raw) => s.txn(r as never, sig, raw)),
       Compact: unary((r, sig, raw) => s.compact(r as never, sig, raw)),
     });
-    this.server.addService(serviceDefinition(Watch), {
+    this.server.addService(etcdServiceDefinition(Watch), {
       Watch: (call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>) => this.watch(call),
     });
-    this.server.addService(serviceDefinition(Lease), {
+    this.server.addService(etcdServiceDefinition(Lease), {
       LeaseGrant: unary((r, sig) => s.leaseGrant(r as never, sig)),
       LeaseRevoke: unary((r, sig, raw) => s.leaseRevoke(r as never, sig, raw)),
       LeaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) =>
@@ -148,14 +153,14 @@ export class V3GrpcServer {
       LeaseTimeToLive: unary((r, sig) => s.leaseTimeToLive(r as never, sig)),
       LeaseLeases: unary(() => s.leaseLeases()),
     });
-    this.server.addService(serviceDefinition(Cluster), {
+    this.server.addService(etcdServiceDefinition(Cluster), {
       MemberAdd: unary((r, sig) => s.memberAdd(r as never, sig)),
       MemberRemove: unary((r, sig) => s.memberRemove(r as never, sig)),
       MemberUpdate: unary((r, sig) => s.memberUpdate(r as never, sig)),
       MemberList: unary((_r, sig) => s.memberList(sig)),
       MemberPromote: unary((r, sig) => s.memberPromote(r as never, sig)),
     });
-    this.server.addService(serviceDefinition(Maintenance), {
+    this.server.addService(etcdServiceDefinition(Maintenance), {
       Alarm: unary((r, sig) => s.alarm(r as never, sig)),
       Status: unary(() => s.status()),
       Defragment: unary(() => s.defragment()),
@@ -165,7 +170,7 @@ export class V3GrpcServer {
       MoveLeader: unary((r, sig) => s.moveLeader(r as never, sig)),
       // Downgrade (3.5+) is left unimplemented: grpc-js answers UNIMPLEMENTED, as etcd 3.4 does.
     });
-    this.server.addService(serviceDefinition(Auth), this.authHandlers());
+    this.server.addService(etcdServiceDefinition(Auth), this.authHandlers());
     this.server.addService(healthDefinition(), {
       Check: (_call: unknown, cb: grpc.sendUnaryData<Uint8Array>) => cb(null, new Uint8Array([0x08, 0x01])),
     });

@@ -6,7 +6,7 @@ export type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } fro
 export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
 export { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
-export { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
+export { etcdServiceDefinition, V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
 export { type ClientListener, type ClientListenerOptions, listenClient } from "./listener.ts";
 export { startV3Server, type V3Server, type V3ServerOptions } from "./server.ts";
 export {
