@@ -51,15 +51,18 @@ import {
 } from "../raft/index.ts";
 import { ProcessError, SnapshotStatus, Transport } from "../rafthttp/index.ts";
 import {
+  asV2,
   ConfChange,
   type ConfChangeI,
   ConfChangeType,
   type ConfState,
   decodeConfChange,
   decodeConfChangeV2,
-  type Entry,
+  Entry,
   EntryType,
+  encodeConfChange,
   formatId,
+  HardState,
   isEmptySnap,
   type Message,
   MessageType,
@@ -273,6 +276,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       throw this.storageOpenError(err, walDir);
     }
 
+    if (cfg.forceNewCluster === true && !fresh) await this.forceNewCluster();
+
     const snap = this.storage.snapshot();
     try {
       if (!isEmptySnap(snap)) await this.restoreFromSnapshot(snap, "local");
@@ -316,6 +321,96 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.publishAttributes();
     this.logger.info(
       `host: member ${formatId(this.id)} of cluster ${formatId(this.clusterId)} started at ${this.peerURL}`,
+    );
+  }
+
+  /**
+   * etcd's restartAsStandaloneNode: drop the uncommitted tail of the log,
+   * then append, as committed entries, the removal of every other member, so
+   * that raft restarts with this member as the only voter. Nothing committed
+   * is lost: the removals come after the commit index, and applying them is
+   * what every member would have done had the cluster agreed.
+   */
+  private async forceNewCluster(): Promise<void> {
+    const st = this.storage.initialState();
+    const hs = st.hardState;
+    const cs = st.confState;
+    const snapIndex = this.storage.snapshot().metadata.index;
+    const commit = Math.max(hs.commit, snapIndex);
+    const term = this.storage.term(commit);
+    // The membership as of the commit index: the snapshot's, then every
+    // committed conf change after it.
+    const present = new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
+    const voters = new Set(cs.voters);
+    const logged =
+      commit > snapIndex ? this.storage.entries(snapIndex + 1, commit + 1, Number.MAX_SAFE_INTEGER) : [];
+    for (const e of logged) {
+      if (e.type !== EntryType.EntryConfChange && e.type !== EntryType.EntryConfChangeV2) continue;
+      const changes =
+        e.type === EntryType.EntryConfChange
+          ? asV2(decodeConfChange(e.data)).changes
+          : decodeConfChangeV2(e.data).changes;
+      for (const c of changes) {
+        if (c.type === ConfChangeType.ConfChangeRemoveNode) {
+          present.delete(c.nodeId);
+          voters.delete(c.nodeId);
+        } else if (c.type === ConfChangeType.ConfChangeAddNode) {
+          present.add(c.nodeId);
+          voters.add(c.nodeId);
+        } else if (c.type === ConfChangeType.ConfChangeAddLearnerNode) {
+          present.add(c.nodeId);
+          voters.delete(c.nodeId);
+        }
+      }
+    }
+    const others = [...present].filter((id) => id !== this.id);
+    // Entries after the commit index may never have been agreed: they go.
+    // Overwriting them from commit+1 truncates them in memory and, on replay,
+    // in the WAL (a later record at a lower index replaces what follows).
+    const ents = others.map(
+      (id, i) =>
+        new Entry(
+          term,
+          commit + 1 + i,
+          EntryType.EntryConfChange,
+          encodeConfChange(new ConfChange(ConfChangeType.ConfChangeRemoveNode, id, new Uint8Array(0), 0n)),
+        ),
+    );
+    if (!voters.has(this.id)) {
+      const self = this.membership.get(this.id) ?? {
+        id: this.id,
+        name: this.cfg.name,
+        peerURLs: this.cfg.advertisePeerURLs ?? [this.peerURL],
+        clientURLs: [],
+        isLearner: false,
+      };
+      ents.push(
+        new Entry(
+          term,
+          commit + 1 + ents.length,
+          EntryType.EntryConfChange,
+          encodeConfChange(
+            new ConfChange(
+              ConfChangeType.ConfChangeAddNode,
+              this.id,
+              encodeMemberContext({ ...self, isLearner: false }),
+            ),
+          ),
+        ),
+      );
+    }
+    // With nobody to remove, an uncommitted tail may stay: a single voter
+    // commits or overwrites it on its own, as any new leader would.
+    if (ents.length === 0) return;
+    const last = commit + ents.length;
+    await this.storage.save({
+      hardState: new HardState(hs.term, hs.vote, last),
+      entries: ents,
+      mustSync: true,
+    });
+    this.logger.warning(
+      `host: forced a new cluster of one member (${formatId(this.id)}); removed ${others.map(formatId).join(", ") || "nobody"}; ` +
+        `log kept up to commit ${commit}`,
     );
   }
 

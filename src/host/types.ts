@@ -109,6 +109,13 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   snapshot?: Partial<SnapshotPolicy>;
   /** ReadOnlySafe (default) or ReadOnlyLeaseBased for read(). */
   readOnlyOption?: ReadOnlyOption;
+  /**
+   * Recovery (etcd's --force-new-cluster): restart an existing member as the
+   * only member of its cluster, keeping every committed entry and dropping
+   * uncommitted ones. Use it when a quorum is lost for good; start the
+   * other members afresh and add them back.
+   */
+  forceNewCluster?: boolean;
   /** Refuse membership changes that would leave no quorum of live voters (default true, as etcd). */
   strictReconfigCheck?: boolean;
   peerTls?: PeerTlsOptions;
