@@ -1296,6 +1296,18 @@ export class Raft {
   }
 
   handleHeartbeat(m: Message): void {
+    // A leader sends commit = min(its commit, our match), so it never exceeds
+    // our last index -- unless the message is forged, or we lost entries we
+    // had acknowledged (a damaged disk). etcd's raft panics here; we ignore
+    // the message instead: raising commit past our log is impossible, and
+    // clamping it to our last index could commit entries the leader does not
+    // have. No answer either, so the sender learns nothing from us.
+    if (m.commit > this.raftLog.lastIndex()) {
+      this.logger.warning(
+        `${this.hex} [term: ${this.term}] ignored a heartbeat from ${m.from.toString(16)} with commit ${m.commit} beyond the last index ${this.raftLog.lastIndex()}`,
+      );
+      return;
+    }
     this.raftLog.commitTo(m.commit);
     const r = msg(MessageType.MsgHeartbeatResp, m.from);
     r.context = m.context;

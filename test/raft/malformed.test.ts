@@ -80,3 +80,18 @@ test("well-formed appends still go through (the check is not too strict)", () =>
   assert.equal(rn2.raft.raftLog.lastIndex(), 3);
   assert.equal(rn2.raft.term, 7);
 });
+
+test("a heartbeat whose commit is beyond the follower's log is ignored, not a panic (forged or data loss)", () => {
+  const { rn } = follower();
+  const before = rn.status();
+  // Any member ID at the current term: etcd's raft panics on commitTo(1000000000).
+  rn.step(
+    Message.create({ type: MessageType.MsgHeartbeat, from: 0xdeadn, to: 2n, term: 5, commit: 1_000_000_000 }),
+  );
+  const after = rn.status();
+  assert.equal(after.hardState.commit, before.hardState.commit, "commit unchanged");
+  assert.equal(rn.hasReady() ? rn.ready().messages.length : 0, 0, "no answer to the forged heartbeat");
+  // A genuine heartbeat within the log still advances commit.
+  rn.step(Message.create({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 5, commit: 2 }));
+  assert.equal(rn.status().hardState.commit, 2);
+});
