@@ -756,33 +756,47 @@ export function checkKey(key: string, ops: readonly Op[], opts: CheckOptions = {
   return rep;
 }
 
-/** Revision cross-check over the whole history (revisions are global to the store). */
+/**
+ * Revision cross-check over the whole history (revisions are global to the
+ * store). Each conflict is reported once, with the first two operations that
+ * show it and how many more do.
+ */
 export function revisionAnomalies(ops: readonly Op[]): string[] {
-  const out: string[] = [];
   const byRev = new Map<number, Op>();
   const byValue = new Map<string, Op>();
+  const found = new Map<string, { text: string; more: number }>();
+  const note = (id: string, text: () => string) => {
+    const f = found.get(id);
+    if (f !== undefined) f.more++;
+    else found.set(id, { text: text(), more: 0 });
+  };
   for (const op of ops) {
     if (op.type !== "ok" || op.revision === undefined || op.value === null) continue;
     const prior = byRev.get(op.revision);
     if (prior === undefined) byRev.set(op.revision, op);
     else if (prior.key !== op.key || prior.value !== op.value) {
-      out.push(
-        `revision ${op.revision} names two writes: ${showValue(prior.value)} of ${JSON.stringify(prior.key)} ` +
-          `(#${prior.index}) and ${showValue(op.value)} of ${JSON.stringify(op.key)} (#${op.index})\n` +
-          `    ${describeOp(prior)}\n    ${describeOp(op)}`,
+      note(
+        `rev ${op.revision} ${prior.key} ${prior.value} ${op.key} ${op.value}`,
+        () =>
+          `revision ${op.revision} names two writes: ${showValue(prior.value)} of ${JSON.stringify(prior.key)} ` +
+          `and ${showValue(op.value)} of ${JSON.stringify(op.key)}\n    ${describeOp(prior)}\n    ${describeOp(op)}`,
       );
     }
     const kv = `${op.key}\u0000${op.value}`;
     const seen = byValue.get(kv);
     if (seen === undefined) byValue.set(kv, op);
     else if (seen.revision !== op.revision) {
-      out.push(
-        `${showValue(op.value)} of ${JSON.stringify(op.key)} has two revisions: ${seen.revision} (#${seen.index}) ` +
-          `and ${op.revision} (#${op.index})\n    ${describeOp(seen)}\n    ${describeOp(op)}`,
+      note(
+        `val ${kv} ${seen.revision} ${op.revision}`,
+        () =>
+          `${showValue(op.value)} of ${JSON.stringify(op.key)} has two revisions: ${seen.revision} and ${op.revision}` +
+          `\n    ${describeOp(seen)}\n    ${describeOp(op)}`,
       );
     }
   }
-  return out;
+  return [...found.values()].map((f) =>
+    f.more > 0 ? `${f.text}\n    (and ${f.more} more operations)` : f.text,
+  );
 }
 
 /** Checks a whole history: one search per key, plus the revision cross-check. */

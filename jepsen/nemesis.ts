@@ -55,6 +55,9 @@ export class Nemesis {
   private readonly clock: () => number;
   private readonly log: (line: string) => void;
 
+  /** Called with the flap's target when a flap begins and null when it ends. */
+  onFocus: (slot: number | null) => void = () => {};
+
   constructor(
     cluster: Cluster,
     rng: Prng,
@@ -191,18 +194,25 @@ export class Nemesis {
     if (m === null) return;
     const rounds = this.rng.range(this.opts.flapRounds[0], this.opts.flapRounds[1]);
     const gaps: number[] = [];
-    await this.cluster.kill(m, "nemesis flap");
-    ev.kills++;
-    for (let i = 0; i < rounds; i++) {
-      await this.restart(m);
-      // Serving again: let the home clients' writes pile in, then kill it once more.
-      const ms = this.rng.range(10, 300);
-      gaps.push(ms);
-      await sleep(ms);
+    this.onFocus(m.slot);
+    try {
       await this.cluster.kill(m, "nemesis flap");
       ev.kills++;
+      for (let i = 0; i < rounds; i++) {
+        await this.restart(m);
+        // Serving again: let the clients' writes pile in, then kill it once more.
+        // Half the time within 60 ms: the fewer requests an incarnation
+        // served, the lower the request numbers it leaves in flight.
+        const ms = this.rng.chance(0.5) ? this.rng.range(10, 60) : this.rng.range(60, 300);
+        gaps.push(ms);
+        await sleep(ms);
+        await this.cluster.kill(m, "nemesis flap");
+        ev.kills++;
+      }
+      await this.restart(m);
+    } finally {
+      this.onFocus(null);
     }
-    await this.restart(m);
     ev.detail = `${m.name} killed ${ev.kills} times, ${gaps.join("/")} ms after each restart`;
   }
 

@@ -134,6 +134,9 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     clientTimeoutMs: o.clientTimeoutMs,
     seed: o.seed,
   });
+  nemesis.onFocus = (slot) => {
+    workload.focus = slot;
+  };
   const final: FinalCheck = {
     stuck: [],
     divergent: [],

@@ -9,8 +9,8 @@
 // reads it instead.
 //
 // Each client has a home member it uses for most operations (so that a
-// member that restarts gets requests at once, which the flap nemesis needs)
-// and picks any member for the rest.
+// member that restarts gets requests at once) and picks any member for the
+// rest; while the flap nemesis runs, most operations go to its target.
 
 import { KvClient } from "./client.ts";
 import type { Cluster } from "./cluster.ts";
@@ -62,6 +62,11 @@ export class Workload {
   private loops: Promise<void>[] = [];
   /** Ok writes (write or CAS) per client loop, for the liveness check after the heal. */
   okWritesAt: number[] = [];
+  /**
+   * A member most operations go to for a while (the flap nemesis sets it so
+   * that each short-lived incarnation of its target has writes in flight).
+   */
+  focus: number | null = null;
 
   constructor(cluster: Cluster, rec: Recorder, opts: WorkloadOptions) {
     this.cluster = cluster;
@@ -90,7 +95,13 @@ export class Workload {
     let n = 0;
     while (!this.stopping) {
       const key = rng.pick(o.keys);
-      const m = rng.chance(o.home) ? members[home]! : rng.pick(members);
+      const focus = this.focus;
+      const m =
+        focus !== null && rng.chance(0.9)
+          ? members[focus]!
+          : rng.chance(o.home)
+            ? members[home]!
+            : rng.pick(members);
       const r = rng.float();
       let f: OpFn = r < o.reads ? "read" : r < o.reads + o.writes ? "write" : "cas";
       const k = known.get(key);
