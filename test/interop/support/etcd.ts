@@ -62,6 +62,20 @@ export function parseJsonBig<T = unknown>(text: string): T {
   return JSON.parse(text.replace(/([:[,]\s*)(\d{16,})(?=\s*[,\]}])/g, '$1"$2"')) as T;
 }
 
+/**
+ * A suite's set-up, run once by the first test that awaits it. Every test
+ * awaits it first, so a missing etcd or a member that does not start fails
+ * each test with the reason (a failing before() hook only cancels them, and
+ * the run's summary would count no failure).
+ */
+export function setupOnce<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | null = null;
+  return () => {
+    p ??= fn();
+    return p;
+  };
+}
+
 /** Thrown inside a waitFor condition to stop waiting at once (e.g. a process exited). */
 export class FatalWait extends Error {}
 
