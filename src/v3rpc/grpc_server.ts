@@ -73,7 +73,12 @@ type Unary<Req, Resp> = (req: Req, signal: AbortSignal, raw: Uint8Array | undefi
 function unary<Req extends object, Resp>(fn: Unary<Req, Resp>): grpc.handleUnaryCall<Req, Resp> {
   return (call, callback) => {
     const ac = new AbortController();
-    call.on("cancelled", () => ac.abort());
+    // grpc-js also emits "cancelled" after a call completed normally; aborting
+    // then would only cost a DOMException per call.
+    let finished = false;
+    call.on("cancelled", () => {
+      if (!finished) ac.abort();
+    });
     let p: Promise<Resp>;
     try {
       p = Promise.resolve(fn(call.request, ac.signal, rawBytes.get(call.request)));
@@ -81,8 +86,14 @@ function unary<Req extends object, Resp>(fn: Unary<Req, Resp>): grpc.handleUnary
       p = Promise.reject(e);
     }
     p.then(
-      (resp) => callback(null, resp),
-      (err) => callback(grpcError(err)),
+      (resp) => {
+        finished = true;
+        callback(null, resp);
+      },
+      (err) => {
+        finished = true;
+        callback(grpcError(err));
+      },
     );
   };
 }
