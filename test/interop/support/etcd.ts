@@ -5,6 +5,7 @@
 // etcd-client) as a user would run it. A missing etcd is an error, not a skip.
 
 import { type ChildProcess, execFile, spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { createWriteStream, existsSync, mkdirSync, type WriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -300,18 +301,44 @@ export async function endpointStatus(endpoints: string[]): Promise<EndpointStatu
   }));
 }
 
-/** A base directory, a cluster token and `size` members (not started) with fresh ports. */
+/**
+ * etcd's member ID for a member in --initial-cluster: the first 8 bytes
+ * (big-endian) of sha1(sorted peer URLs joined + cluster token).
+ */
+export function etcdMemberId(peerUrls: string[], token: string): bigint {
+  const h = createHash("sha1")
+    .update([...peerUrls].sort().join("") + token)
+    .digest();
+  return h.readBigUInt64BE(0);
+}
+
+/** etcd's cluster ID: the first 8 bytes of sha1 of the sorted member IDs as 8-byte big-endian words. */
+export function etcdClusterId(ids: bigint[]): bigint {
+  const sorted = [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const b = Buffer.alloc(8 * sorted.length);
+  for (const [i, id] of sorted.entries()) b.writeBigUInt64BE(id, 8 * i);
+  return createHash("sha1").update(b).digest().readBigUInt64BE(0);
+}
+
+/**
+ * A base directory, a cluster token and `size` members (not started) with
+ * fresh ports. `extra` members (name=URL) join --initial-cluster: members
+ * that are not etcd (a tsraft member bootstrapping with them).
+ */
 export async function etcdCluster(
   base: string,
   size: number,
   snapshotCount: number,
   prefix = "e",
+  extra: string[] = [],
+  token = `tsraft-interop-${process.pid}-${Date.now()}`,
 ): Promise<EtcdMember[]> {
   if (!existsSync(base)) mkdirSync(base, { recursive: true });
-  const token = `tsraft-interop-${process.pid}-${Date.now()}`;
   const ports: Array<[number, number]> = [];
   for (let i = 0; i < size; i++) ports.push([await freePort(), await freePort()]);
-  const initialCluster = ports.map(([p], i) => `${prefix}${i + 1}=http://127.0.0.1:${p}`).join(",");
+  const initialCluster = [...ports.map(([p], i) => `${prefix}${i + 1}=http://127.0.0.1:${p}`), ...extra].join(
+    ",",
+  );
   return ports.map(
     ([peerPort, clientPort], i) =>
       new EtcdMember({

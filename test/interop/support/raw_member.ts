@@ -15,9 +15,10 @@
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import { type Node, restartNode, StateType, type Status } from "../../../src/raft/index.ts";
+import { type Node, restartNode, StateType, type Status, startNode } from "../../../src/raft/index.ts";
 import type { Logger } from "../../../src/raft/logger.ts";
 import {
+  encodeMembersJson,
   type PeerMember,
   type Raft,
   SnapshotStatus,
@@ -123,6 +124,13 @@ export interface RawMemberOptions {
   /** X-Server-Version and /version (use the etcd cluster's version). */
   serverVersion: string;
   tickMs?: number;
+  /**
+   * Bootstrap a new cluster with `members` (as etcd does with
+   * --initial-cluster-state new): raft starts with one ConfChangeAddNode per
+   * member, sorted by ID, each carrying the member's JSON. Otherwise the
+   * member joins an existing cluster with an empty log.
+   */
+  bootstrap?: boolean;
 }
 
 export class RawMember {
@@ -232,8 +240,10 @@ export class RawMember {
     this.server = server;
     this.peersAdded = false;
     // A joining member starts with no peers in raft: the leader sends it
-    // the log (or a snapshot), conf changes included.
-    const node = restartNode({
+    // the log (or a snapshot), conf changes included. A bootstrapping one
+    // writes the initial configuration itself, as every etcd member of a
+    // new cluster does (the same entries: term 1, indexes 1..n).
+    const config = {
       id: this.id,
       electionTick: 10,
       heartbeatTick: 1,
@@ -245,7 +255,19 @@ export class RawMember {
       maxSizePerMsg: 1024 * 1024,
       maxInflightMsgs: 512,
       logger: this.log,
-    });
+    };
+    const node =
+      o.bootstrap === true && this.storage.created
+        ? startNode(
+            config,
+            [...this.members.values()]
+              .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+              .map((m) => ({
+                id: m.id,
+                context: new TextEncoder().encode(encodeMembersJson([m]).slice(1, -2)),
+              })),
+          )
+        : restartNode(config);
     this.node = node;
     const snap = this.storage.snapshot().metadata;
     this.appliedIndex = snap.index;
