@@ -284,12 +284,15 @@ export class WatcherHub {
   /** Returns the number of revisions it replayed. */
   private catchUpOne(w: Watcher, budget: number): number {
     const store = this.store;
-    if (w.nextRev < store.compactRev || w.nextRev < store.logStart) {
+    if (w.nextRev < store.compactRev) {
       this.unsynced.delete(w);
       w.removed = true;
       w.sink.compacted(w, store.compactRev);
       return 1;
     }
+    // Revisions below the log's start that are not compacted hold no changes
+    // (revision 1 is the empty store): start replaying at the log's start.
+    if (w.nextRev < store.logStart) w.nextRev = store.logStart;
     let done = 0;
     while (done < budget && !w.paused && !w.removed) {
       const cur = store.rev;

@@ -68,6 +68,12 @@ export interface V3Backend {
   header(): ClusterHeader;
   /** Whether this member knows a leader now (hasleader metadata, Status errors). */
   hasLeader(): boolean;
+  /**
+   * Whether this member is a learner: it then serves only Status and
+   * serializable Range, as etcd's learners do (everything else fails with
+   * "etcdserver: rpc not supported for learner"). Optional; default false.
+   */
+  isLearner?(): boolean;
   /** A fresh, cluster-unique request ID (envelope header.ID). */
   newRequestId(): bigint;
   /** A fresh positive lease ID for LeaseGrant with ID 0 (chosen before proposing). */

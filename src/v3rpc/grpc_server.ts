@@ -70,8 +70,36 @@ function grpcError(err: unknown): Partial<grpc.StatusObject> {
 
 type Unary<Req, Resp> = (req: Req, signal: AbortSignal, raw: Uint8Array | undefined) => Promise<Resp> | Resp;
 
-function unary<Req extends object, Resp>(fn: Unary<Req, Resp>): grpc.handleUnaryCall<Req, Resp> {
+/**
+ * etcd's interceptor checks (spec §1.3): a call with `hasleader: true`
+ * metadata fails with "etcdserver: no leader" while the member knows no
+ * leader; a learner serves only Status and serializable Range (no streams).
+ */
+function interceptorCheck(svc: V3Services, md: grpc.Metadata, req: object | undefined): void {
+  const b = svc.backend;
+  if (b.isLearner?.()) {
+    const t = (req as { $typeName?: string } | undefined)?.$typeName;
+    const ok =
+      t === "etcdserverpb.StatusRequest" ||
+      (t === "etcdserverpb.RangeRequest" && (req as { serializable: boolean }).serializable);
+    if (!ok) throw V3Errors.notSupportedForLearner();
+  }
+  if (md.get("hasleader")[0] === "true" && !b.hasLeader()) throw V3Errors.noLeader();
+}
+
+function unaryCall<Req extends object, Resp>(
+  fn: Unary<Req, Resp>,
+  svc?: V3Services,
+): grpc.handleUnaryCall<Req, Resp> {
   return (call, callback) => {
+    if (svc !== undefined) {
+      try {
+        interceptorCheck(svc, call.metadata, call.request);
+      } catch (e) {
+        callback(grpcError(e));
+        return;
+      }
+    }
     const ac = new AbortController();
     // grpc-js also emits "cancelled" after a call completed normally; aborting
     // then would only cost a DOMException per call.
@@ -146,6 +174,7 @@ export class V3GrpcServer {
 
   private addServices(): void {
     const s = this.svc;
+    const unary = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s);
     this.server.addService(etcdServiceDefinition(KV), {
       Range: unary((r, sig) => s.range(r as never, sig)),
       Put: unary((r, sig, raw) => s.put(r as never, sig, raw)),
@@ -196,6 +225,7 @@ export class V3GrpcServer {
    */
   private authHandlers(): grpc.UntypedServiceImplementation {
     const s = this.svc;
+    const unary = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s);
     const notSupported = unary(() => {
       throw V3Errors.authNotSupported();
     });
@@ -213,7 +243,22 @@ export class V3GrpcServer {
     return impl;
   }
 
+  /** Streams get the interceptor checks once, at the start (etcd also ends them after a long leaderless spell). */
+  private refuseStream(
+    call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  ): boolean {
+    try {
+      if (this.svc.backend.isLearner?.()) throw V3Errors.notSupportedForLearner();
+      interceptorCheck(this.svc, call.metadata, undefined);
+      return false;
+    } catch (e) {
+      call.emit("error", grpcError(e));
+      return true;
+    }
+  }
+
   private watch(call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>): void {
+    if (this.refuseStream(call as never)) return;
     const session = new WatchSession(this.svc, (resp) => call.write(resp));
     this.sessions.add(session);
     this.streams.add(call as never);
@@ -231,6 +276,7 @@ export class V3GrpcServer {
   }
 
   private keepAlive(call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>): void {
+    if (this.refuseStream(call as never)) return;
     const ac = new AbortController();
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
@@ -242,7 +288,7 @@ export class V3GrpcServer {
           call.write(await this.svc.leaseKeepAlive(req, ac.signal));
         } catch (e) {
           failed = true;
-          call.destroy(Object.assign(new Error(toStatus(e).message), grpcError(e)) as never);
+          call.emit("error", grpcError(e));
         }
       });
     });
@@ -261,6 +307,7 @@ export class V3GrpcServer {
   }
 
   private snapshot(call: grpc.ServerWritableStream<unknown, unknown>): void {
+    if (this.refuseStream(call)) return;
     this.streams.add(call);
     let cancelled = false;
     call.on("cancelled", () => {
@@ -274,7 +321,7 @@ export class V3GrpcServer {
         }
         call.end();
       } catch (e) {
-        call.destroy(Object.assign(new Error(toStatus(e).message), grpcError(e)) as never);
+        call.emit("error", grpcError(e));
       } finally {
         this.streams.delete(call);
       }

@@ -181,3 +181,19 @@ test("a watch on all keys sees binary keys in order of their changes", () => {
   assert.equal(got.evs.length, 1);
   assert.equal(got.evs[0]!.startsWith(`PUT ${keyToString(new Uint8Array([0xff]))}@2`), true);
 });
+
+test("a watch from revision 1 (the empty store) replays everything; after compaction at 1 too", () => {
+  const h = new Harness();
+  h.put("k", "a"); // 2
+  h.put("k", "b"); // 3
+  const got = fresh();
+  h.sm.hub.watch({ key: "k", end: undefined, startRev: 1 }, sink(got));
+  h.drain();
+  assert.deepEqual(got.evs, ["PUT k@2=a", "PUT k@3=b"]);
+  h.ok({ compaction: { revision: 1n } });
+  const again = fresh();
+  h.sm.hub.watch({ key: "k", end: undefined, startRev: 1 }, sink(again));
+  h.drain();
+  assert.deepEqual(again.evs, ["PUT k@2=a", "PUT k@3=b"]);
+  assert.deepEqual(again.compacted, []);
+});

@@ -263,3 +263,54 @@ test("snapshot stream: chunks with remaining_bytes counting down, then the SHA-2
   for (const m of msgs.slice(0, -1)) h.update(m.blob);
   assert.equal(Buffer.from(last.blob).toString("hex"), h.digest("hex"));
 });
+
+test("hasleader metadata without a leader, and learners, are refused as etcd's interceptors do", async () => {
+  const { SingleMemberBackend, startV3Server } = await import("../../src/v3rpc/index.ts");
+  const { freePort } = await import("./support.ts");
+  class Leaderless extends SingleMemberBackend {
+    learner = false;
+    override hasLeader(): boolean {
+      return false;
+    }
+    isLearner(): boolean {
+      return this.learner;
+    }
+  }
+  const backend = new Leaderless();
+  const server = await startV3Server({ backend, port: await freePort() });
+  const ep = `127.0.0.1:${server.port}`;
+  const creds = grpc.credentials.createInsecure();
+  const c = new (grpc.makeGenericClientConstructor(etcdServiceDefinition(KV), "KV"))(ep, creds);
+  const wc = new (grpc.makeGenericClientConstructor(etcdServiceDefinition(Watch), "Watch"))(ep, creds);
+  const md = new grpc.Metadata();
+  md.set("hasleader", "true");
+  const putReq = create(KV.method.put.input, { key: b("k"), value: b("v") });
+  const rangeReq = (serializable: boolean) => create(KV.method.range.input, { key: b("k"), serializable });
+  const unaryErr = (method: string, req: unknown, meta = new grpc.Metadata()) =>
+    new Promise<grpc.ServiceError | null>((res) =>
+      c[method](req, meta, (err: grpc.ServiceError | null) => res(err)),
+    );
+  try {
+    const e1 = await unaryErr("Put", putReq, md);
+    assert.deepEqual([e1?.code, e1?.details], [grpc.status.UNAVAILABLE, "etcdserver: no leader"]);
+    assert.equal(await unaryErr("Put", putReq), null, "without hasleader the request is served");
+    const ws = wc.Watch(md);
+    const st = await new Promise<grpc.StatusObject>((res) => {
+      ws.on("status", res);
+      ws.on("error", () => {});
+    });
+    assert.deepEqual([st.code, st.details], [grpc.status.UNAVAILABLE, "etcdserver: no leader"]);
+    backend.learner = true;
+    const e2 = await unaryErr("Range", rangeReq(false));
+    assert.deepEqual(
+      [e2?.code, e2?.details],
+      [grpc.status.UNAVAILABLE, "etcdserver: rpc not supported for learner"],
+    );
+    assert.equal(await unaryErr("Range", rangeReq(true)), null);
+  } finally {
+    c.close();
+    wc.close();
+    await server.close();
+    backend.close();
+  }
+});
