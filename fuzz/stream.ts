@@ -1,12 +1,13 @@
 // Targets for the rafthttp stream decoders: what a peer sends over a long-
 // lived stream connection, arriving in arbitrary socket chunks. A peer's bad
 // bytes must end that connection with a RaftHttpError, never crash the node,
-// never produce a message with an unsafe number, and never make the decoder
+// never produce a message with an unsafe number or an ID outside 64 bits,
+// and never make the decoder
 // hold more than the frame limit allows; intact streams decode to exactly
 // the messages that were encoded, however they are chunked.
 
 import fc from "fast-check";
-import { DecodeError, Entry, Message, MessageType, type Profile } from "../src/index.ts";
+import { DecodeError, Entry, formatId, isUint64, Message, MessageType, type Profile } from "../src/index.ts";
 import {
   FrameBuffer,
   type FrameSink,
@@ -28,8 +29,10 @@ import {
 } from "./target.ts";
 import { message, u64 } from "./values.ts";
 
-const LOCAL = 1;
-const REMOTE = 2;
+// The two ends of the stream, with hash-like IDs as etcd derives them (both
+// >= 2^63, so every MsgApp the msgappv2 decoder rebuilds carries 10-byte IDs).
+const LOCAL = 0x8211f1d0f64f3269n;
+const REMOTE = 0xfd422379fda50e48n;
 
 type Step =
   | { k: "app"; entries: { term: number; data: Uint8Array }[]; commit: number }
@@ -130,13 +133,13 @@ function plain(m: Message): unknown[] {
   const e = (x: Entry) => [x.term, x.index, x.type, hex(x.data)];
   return [
     m.type,
-    m.from,
-    m.to,
+    formatId(m.from),
+    formatId(m.to),
     m.term,
     m.logTerm,
     m.index,
     m.commit,
-    m.vote,
+    formatId(m.vote),
     m.reject,
     m.rejectHint,
     m.entries.map(e),
@@ -144,10 +147,14 @@ function plain(m: Message): unknown[] {
 }
 
 function checkSafe(m: Message, where: string): void {
-  const nums = [m.type, m.from, m.to, m.term, m.logTerm, m.index, m.commit, m.vote, m.rejectHint];
+  const nums = [m.type, m.term, m.logTerm, m.index, m.commit, m.rejectHint];
   for (const e of m.entries) nums.push(e.term, e.index, e.type);
   for (const n of nums) {
     if (!Number.isSafeInteger(n) || n < 0) throw new FuzzFailure(`decoded an unsafe number ${n}; ${where}`);
+  }
+  for (const id of [m.from, m.to, m.vote]) {
+    if (!isUint64(id))
+      throw new FuzzFailure(`decoded an ID that is not an unsigned 64-bit bigint: ${id}; ${where}`);
   }
 }
 

@@ -53,29 +53,36 @@ export function varint(v: number): number[] {
   return out;
 }
 
-/** Huge or boundary values a length or integer field may claim. */
-const claims = [
-  0x7f,
-  0x80,
-  0x3fff,
-  0xffff,
-  0x7fffffff,
-  0xffffffff,
-  2 ** 32,
-  2 ** 40,
-  2 ** 53 - 1,
-  2 ** 53,
-  2 ** 63,
-  2 ** 64 - 1,
+/** A protobuf varint of an unsigned 64-bit value (up to 10 bytes, exact). */
+export function varint64(v: bigint): number[] {
+  const out: number[] = [];
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return out;
+}
+
+/** Huge or boundary values a length or integer field may claim (exact, as bigints). */
+const claims: readonly bigint[] = [
+  0x7fn,
+  0x80n,
+  0x3fffn,
+  0xffffn,
+  0x7fffffffn,
+  0xffffffffn,
+  2n ** 32n,
+  2n ** 40n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 56n,
+  2n ** 63n,
+  2n ** 64n - 1n,
 ];
 
 function claimVarint(i: number): number[] {
-  const v = claims[i % claims.length]!;
-  if (v >= 2 ** 53) {
-    // Beyond safe integers: spell the 10-byte form directly.
-    return [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, v === 2 ** 53 ? 0x00 : 0x01];
-  }
-  return varint(v);
+  return varint64(claims[i % claims.length]!);
 }
 
 export type Mutation =

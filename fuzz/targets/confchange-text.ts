@@ -3,12 +3,17 @@
 // prints back to text that parses to the same changes.
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
-import { ConfChangeParseError, confChangesFromString, confChangesToString } from "../../src/index.ts";
+import {
+  ConfChangeParseError,
+  confChangesFromString,
+  confChangesToString,
+  isUint64,
+} from "../../src/index.ts";
 import { checkTime, FuzzFailure, type FuzzTarget } from "../target.ts";
+import { id64 } from "../values.ts";
 
-const token = fc
-  .tuple(fc.constantFrom("v", "l", "r", "u"), fc.oneof(fc.nat(1000), fc.maxSafeNat()))
-  .map(([k, n]) => `${k}${n}`);
+// Node IDs over the whole unsigned 64-bit range (etcd writes them in decimal here).
+const token = fc.tuple(fc.constantFrom("v", "l", "r", "u"), id64).map(([k, n]) => `${k}${n}`);
 const valid = fc.array(token, { maxLength: 8 }).map((ts) => ts.join(" "));
 
 const nasty = fc.constantFrom(
@@ -81,8 +86,7 @@ const target: FuzzTarget<string> = {
     if (changes.length > s.length)
       throw new FuzzFailure(`${changes.length} changes from ${s.length} characters`);
     for (const c of changes) {
-      if (!Number.isSafeInteger(c.nodeId) || c.nodeId < 0)
-        throw new FuzzFailure(`node id ${c.nodeId} is not a safe uint`);
+      if (!isUint64(c.nodeId)) throw new FuzzFailure(`node id ${c.nodeId} is not an unsigned 64-bit bigint`);
       if (c.type < 0 || c.type > 3) throw new FuzzFailure(`change type ${c.type}`);
     }
     const again = confChangesFromString(confChangesToString(changes));

@@ -18,14 +18,6 @@ export default decoderTarget({
       value: fc.uint8Array({ maxLength: 40 }),
       expected: fc.oneof(fc.constant(-1), fc.nat(1000)),
     })
-    .map(
-      (r) =>
-        new Command(
-          r.op as Op,
-          r.key,
-          r.op === 2 ? new Uint8Array(0) : r.value,
-          r.expected,
-        ),
-    ),
+    .map((r) => new Command(r.op as Op, r.key, r.op === 2 ? new Uint8Array(0) : r.value, r.expected)),
   isTypedError: (e) => e instanceof DecodeError,
 });

@@ -5,12 +5,27 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { Changer, ConfState, confStatesEquivalent, ProgressTracker, restore } from "../../src/index.ts";
 
+// Member IDs from a pool across the whole unsigned 64-bit range: small ones
+// and hash-like ones (etcd's member IDs), around 2^53 and at or above 2^63.
+const ID_POOL: readonly bigint[] = [
+  ...Array.from({ length: 12 }, (_, i) => BigInt(i + 1)),
+  2n ** 53n - 1n,
+  2n ** 53n,
+  0x8e2b7a1c3f4d5e60n,
+  2n ** 63n - 1n,
+  2n ** 63n,
+  0xfedcba9876543210n,
+  0xa5b4c3d2e1f00718n,
+  2n ** 64n - 1n,
+];
+const member = fc.integer({ min: 0, max: ID_POOL.length - 1 }).map((i) => ID_POOL[i]!);
+
 /** A random valid ConfState: voters, learners, and optionally a joint config with learnersNext. */
 const confState = fc
   .record({
-    voters: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 5 }),
-    learners: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { maxLength: 4 }),
-    outgoing: fc.uniqueArray(fc.integer({ min: 1, max: 20 }), { maxLength: 5 }),
+    voters: fc.uniqueArray(member, { minLength: 1, maxLength: 5 }),
+    learners: fc.uniqueArray(member, { maxLength: 4 }),
+    outgoing: fc.uniqueArray(member, { maxLength: 5 }),
     learnersNextPick: fc.uniqueArray(fc.integer({ min: 0, max: 4 }), { maxLength: 3 }),
     autoLeave: fc.boolean(),
   })
@@ -46,10 +61,10 @@ test("confchange restore round trip: restoring any valid ConfState yields an equ
 
 test("confchange restore round trip: examples, including a joint config with learnersNext", () => {
   const cases = [
-    new ConfState([1, 2, 3]),
-    new ConfState([1, 2, 3], [4, 5]),
-    new ConfState([1, 2, 3], [5], [1, 2, 4, 6], [4, 6], true),
-    new ConfState([1], [], [1, 2], [], false),
+    new ConfState([1n, 2n, 3n]),
+    new ConfState([1n, 2n, 3n], [4n, 5n]),
+    new ConfState([1n, 2n, 3n], [5n], [1n, 2n, 4n, 6n], [4n, 6n], true),
+    new ConfState([1n], [], [1n, 2n], [], false),
   ];
   for (const cs of cases) {
     const tracker = new ProgressTracker(20);

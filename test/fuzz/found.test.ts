@@ -120,7 +120,7 @@ test("a msgappv2 link heartbeat written as the frame buffer grows is intact", ()
   const fb = new FrameBuffer(64);
   const enc = new MsgAppV2Encoder("P37");
   const app = (index: number, entries: Entry[]) =>
-    Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index, entries });
+    Message.create({ type: MessageType.MsgApp, from: 2n, to: 1n, index, entries });
   // Short MsgApp frames fill the 64-byte buffer exactly...
   for (const m of [app(0, [new Entry(0, 1, 0, Uint8Array.of(0))]), app(1, []), app(1, [])]) enc.encode(m, fb);
   assert.equal(fb.len, 64);
@@ -129,7 +129,7 @@ test("a msgappv2 link heartbeat written as the frame buffer grows is intact", ()
   const bytes = fb.take();
   assert.equal(bytes[bytes.length - 1], 0);
   const got: Message[] = [];
-  new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1, 2).push(bytes);
+  new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1n, 2n).push(bytes);
   assert.equal(got.length, 4);
   assert.equal(got[3], LINK_HEARTBEAT);
 });
@@ -141,7 +141,7 @@ test("an empty message frame decodes on both streams", () => {
   const got: Message[] = [];
   const sink = { onFrame: (m: Message) => void got.push(m) };
   new MessageDecoder(sink, 1024).push(new Uint8Array(8));
-  new MsgAppV2Decoder(sink, 1024, 1, 2).push(Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 0]));
+  new MsgAppV2Decoder(sink, 1024, 1n, 2n).push(Uint8Array.from([2, 0, 0, 0, 0, 0, 0, 0, 0]));
   assert.equal(got.length, 2);
   for (const m of got) assert.equal(m.type, MessageType.MsgHup);
 });
@@ -153,14 +153,14 @@ test("msgappv2 refuses a log index beyond Number.MAX_SAFE_INTEGER", () => {
   const fb = new FrameBuffer(256);
   const enc = new MsgAppV2Encoder("P37");
   const max = Number.MAX_SAFE_INTEGER;
-  enc.encode(Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index: max }), fb);
+  enc.encode(Message.create({ type: MessageType.MsgApp, from: 2n, to: 1n, index: max }), fb);
   // A short frame whose one entry claims a small index (the decoder trusts the count).
   enc.encode(
-    Message.create({ type: MessageType.MsgApp, from: 2, to: 1, index: max, entries: [new Entry(0, 5)] }),
+    Message.create({ type: MessageType.MsgApp, from: 2n, to: 1n, index: max, entries: [new Entry(0, 5)] }),
     fb,
   );
   const got: Message[] = [];
-  const dec = new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1, 2);
+  const dec = new MsgAppV2Decoder({ onFrame: (m) => void got.push(m) }, 1 << 20, 1n, 2n);
   assert.throws(
     () => dec.push(fb.take()),
     (e: unknown) => e instanceof RaftHttpError && e.code === RaftHttpErrorCode.BadFrame,

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { loadTargets } from "../../fuzz/registry.ts";
 import { fuzzTarget } from "../../fuzz/runner.ts";
 import { decoderTarget, varint } from "../../fuzz/target.ts";
-import { entry } from "../../fuzz/values.ts";
+import { entry, id64 } from "../../fuzz/values.ts";
 import {
   DecodeError,
   decodeConfChange,
@@ -21,6 +21,7 @@ import {
   decodeSnapshotMetadata,
   type Entry,
   encodeEntry,
+  Writer,
 } from "../../src/index.ts";
 
 const targets = await loadTargets();
@@ -114,6 +115,34 @@ test("the fuzz checks catch an untyped error, amplification, a broken round trip
     const r = fuzzTarget(t, 2000, 7, undefined, false);
     assert.notEqual(r.failure, null, `${t.name} was not caught`);
   }
+});
+
+test("ID values cover the whole unsigned 64-bit range, including >= 2^63", () => {
+  const xs = fc.sample(id64, { numRuns: 2000, seed: 5 });
+  const count = (p: (x: bigint) => boolean) => xs.filter(p).length;
+  assert.ok(xs.every((x) => x >= 0n && x < 2n ** 64n));
+  assert.ok(count((x) => x < 2n ** 53n) > 200, "small and safe IDs");
+  assert.ok(count((x) => x >= 2n ** 53n && x < 2n ** 63n) > 100, "IDs beyond numbers, 8 and 9 varint bytes");
+  assert.ok(count((x) => x >= 2n ** 63n) > 400, "IDs needing a 10-byte varint");
+  assert.ok(xs.includes(2n ** 64n - 1n) && xs.includes(2n ** 63n) && xs.includes(2n ** 53n));
+});
+
+test("the raftpb round-trip target catches an encoder that writes large IDs through a float", () => {
+  const t = targets.find((x) => x.name === "raftpb-roundtrip")!;
+  const original = Writer.prototype.varint64;
+  // The bug the bigint migration removed: an ID squeezed through a double loses its low bits.
+  Writer.prototype.varint64 = function (this: Writer, v: bigint): void {
+    original.call(this, BigInt(Number(v)) & (2n ** 64n - 1n));
+  };
+  try {
+    const r = fuzzTarget(t, 2000, 9, undefined, false);
+    assert.notEqual(r.failure, null, "a lossy ID encoder was not caught");
+    // Either the value comes back different or the bytes no longer parse.
+    assert.match(r.failure!.message, /differs|cannot decode/);
+  } finally {
+    Writer.prototype.varint64 = original;
+  }
+  assert.equal(fuzzTarget(t, 500, 9).failure, null);
 });
 
 test("fuzz inputs reach both outcomes: values and typed errors", () => {

@@ -5,18 +5,38 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { JointConfig, MajorityConfig, MapAckIndexer, VoteResult } from "../../src/index.ts";
 
-const voterSet = fc.uniqueArray(fc.integer({ min: 1, max: 12 }), { minLength: 0, maxLength: 7 });
-const acks = fc.dictionary(fc.integer({ min: 1, max: 12 }).map(String), fc.integer({ min: 0, max: 20 }), {
+// Voter IDs come from a pool spanning the whole unsigned 64-bit range (small
+// test IDs, the 2^53 boundary where numbers stop being exact, values needing
+// 9 and 10 varint bytes): quorum arithmetic must not depend on their size.
+const ID_POOL: readonly bigint[] = [
+  1n,
+  2n,
+  3n,
+  4n,
+  5n,
+  6n,
+  2n ** 53n - 1n,
+  2n ** 53n,
+  2n ** 53n + 1n,
+  2n ** 63n - 1n,
+  2n ** 63n,
+  2n ** 64n - 1n,
+];
+const poolId = fc.integer({ min: 0, max: ID_POOL.length - 1 });
+const voterSet = fc
+  .uniqueArray(poolId, { minLength: 0, maxLength: 7 })
+  .map((xs) => xs.map((i) => ID_POOL[i]!));
+const acks = fc.dictionary(poolId.map(String), fc.integer({ min: 0, max: 20 }), {
   maxKeys: 12,
 });
-const votes = fc.dictionary(fc.integer({ min: 1, max: 12 }).map(String), fc.boolean(), { maxKeys: 12 });
+const votes = fc.dictionary(poolId.map(String), fc.boolean(), { maxKeys: 12 });
 
-function toMap<T>(d: Record<string, T>): Map<number, T> {
-  return new Map(Object.entries(d).map(([k, v]) => [Number(k), v]));
+function toMap<T>(d: Record<string, T>): Map<bigint, T> {
+  return new Map(Object.entries(d).map(([k, v]) => [ID_POOL[Number(k)]!, v]));
 }
 
 /** The largest index i such that a majority of voters acked >= i (missing acks count as 0). */
-function bruteCommitted(ids: number[], m: Map<number, number>): number {
+function bruteCommitted(ids: bigint[], m: Map<bigint, number>): number {
   if (ids.length === 0) return Number.POSITIVE_INFINITY;
   let best = 0;
   for (let i = 0; i <= 20; i++) {
@@ -26,7 +46,7 @@ function bruteCommitted(ids: number[], m: Map<number, number>): number {
   return best;
 }
 
-function bruteVote(ids: number[], v: Map<number, boolean>): VoteResult {
+function bruteVote(ids: bigint[], v: Map<bigint, boolean>): VoteResult {
   if (ids.length === 0) return VoteResult.VoteWon;
   const yes = ids.filter((id) => v.get(id) === true).length;
   const missing = ids.filter((id) => !v.has(id)).length;
@@ -69,7 +89,7 @@ describe("quorum properties", () => {
       fc.property(
         voterSet,
         acks,
-        fc.integer({ min: 1, max: 12 }),
+        poolId.map((i) => ID_POOL[i]!),
         fc.integer({ min: 0, max: 5 }),
         (ids, a, id, d) => {
           const m = toMap(a);
@@ -110,10 +130,10 @@ describe("quorum properties", () => {
 
   test("examples: committed index of common configurations", () => {
     const ack = (o: Record<number, number>) =>
-      new MapAckIndexer(new Map(Object.entries(o).map(([k, v]) => [Number(k), v])));
-    assert.equal(new MajorityConfig([1, 2, 3]).committedIndex(ack({ 1: 5, 2: 3, 3: 1 })), 3);
-    assert.equal(new MajorityConfig([1, 2, 3, 4]).committedIndex(ack({ 1: 5, 2: 3, 3: 1, 4: 1 })), 1);
-    assert.equal(new MajorityConfig([1, 2, 3]).committedIndex(ack({ 1: 5 })), 0);
+      new MapAckIndexer(new Map(Object.entries(o).map(([k, v]) => [BigInt(k), v])));
+    assert.equal(new MajorityConfig([1n, 2n, 3n]).committedIndex(ack({ 1: 5, 2: 3, 3: 1 })), 3);
+    assert.equal(new MajorityConfig([1n, 2n, 3n, 4n]).committedIndex(ack({ 1: 5, 2: 3, 3: 1, 4: 1 })), 1);
+    assert.equal(new MajorityConfig([1n, 2n, 3n]).committedIndex(ack({ 1: 5 })), 0);
     assert.equal(new MajorityConfig([]).committedIndex(ack({})), Number.POSITIVE_INFINITY);
   });
 });

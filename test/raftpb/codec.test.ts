@@ -70,15 +70,15 @@ describe("raftpb codec: spec vectors", () => {
   });
 
   test("E2 HardState: raft sets all three fields", () => {
-    assert.equal(toHex(encodeHardState(new HardState(1, 2, 3))), "08 01 10 02 18 03");
-    assert.equal(toHex(encodeHardState(new HardState(1, 0, 0), "G36")), "08 01 10 00 18 00");
+    assert.equal(toHex(encodeHardState(new HardState(1, 2n, 3))), "08 01 10 02 18 03");
+    assert.equal(toHex(encodeHardState(new HardState(1, 0n, 0), "G36")), "08 01 10 00 18 00");
     const onlyTerm = decodeHardState(hex("08 01"));
     assert.equal(toHex(encodeHardState(onlyTerm)), "08 01");
     assert.equal(toHex(encodeHardState(onlyTerm, "G36")), "08 01 10 00 18 00");
   });
 
   test("E3 heartbeat in G36, G35 and P37", () => {
-    const m = Message.create({ type: MessageType.MsgHeartbeat, to: 2, from: 1, term: 5, commit: 3 });
+    const m = Message.create({ type: MessageType.MsgHeartbeat, to: 2n, from: 1n, term: 5, commit: 3 });
     const g36 = "08 08 10 02 18 01 20 05 28 00 30 00 40 03 50 00 58 00 68 00";
     const p37 = "08 08 10 02 18 01 20 05 40 03";
     const g35 = "08 08 10 02 18 01 20 05 28 00 30 00 40 03 4a 0a 12 08 0a 02 28 00 10 00 18 00 50 00 58 00";
@@ -87,8 +87,8 @@ describe("raftpb codec: spec vectors", () => {
     for (const v of [g36, p37, g35]) {
       const d = decodeMessage(hex(v));
       assert.equal(d.type, MessageType.MsgHeartbeat);
-      assert.equal(d.to, 2);
-      assert.equal(d.from, 1);
+      assert.equal(d.to, 2n);
+      assert.equal(d.from, 1n);
       assert.equal(d.term, 5);
       assert.equal(d.commit, 3);
       assert.equal(toHex(encodeMessage(d)), v, "P37 re-encoding keeps what was present");
@@ -104,21 +104,21 @@ describe("raftpb codec: spec vectors", () => {
   });
 
   test("E4 ConfState lists are written unpacked", () => {
-    const cs = new ConfState([1, 2, 3], [4]);
+    const cs = new ConfState([1n, 2n, 3n], [4n]);
     assert.equal(toHex(encodeConfState(cs, "G36")), "08 01 08 02 08 03 10 04 28 00");
     assert.equal(toHex(encodeConfState(cs)), "08 01 08 02 08 03 10 04");
     // Packed form is accepted on read.
     const packed = decodeConfState(hex("0a 03 01 02 03 12 01 04 28 01"));
-    assert.deepEqual(packed.voters, [1, 2, 3]);
-    assert.deepEqual(packed.learners, [4]);
+    assert.deepEqual(packed.voters, [1n, 2n, 3n]);
+    assert.deepEqual(packed.learners, [4n]);
     assert.equal(packed.autoLeave, true);
   });
 
   test("E5 MsgApp with one entry (G36)", () => {
     const m = Message.create({
       type: MessageType.MsgApp,
-      to: 2,
-      from: 1,
+      to: 2n,
+      from: 1n,
       term: 1,
       logTerm: 1,
       index: 1,
@@ -135,41 +135,43 @@ describe("raftpb codec: spec vectors", () => {
   });
 
   test("E6 ConfChange and ConfChangeV2 field order", () => {
-    const cc = new ConfChange(ConfChangeType.ConfChangeAddNode, 1);
+    const cc = new ConfChange(ConfChangeType.ConfChangeAddNode, 1n);
     assert.equal(toHex(encodeConfChange(cc, "G36")), "08 00 10 00 18 01");
-    const v2 = new ConfChangeV2([new ConfChangeSingle(ConfChangeType.ConfChangeAddLearnerNode, 4)]);
+    const v2 = new ConfChangeV2([new ConfChangeSingle(ConfChangeType.ConfChangeAddLearnerNode, 4n)]);
     assert.equal(toHex(encodeConfChangeV2(v2, "G36")), "08 00 12 04 08 03 10 04");
     assert.equal(toHex(encodeConfChangeV2(new ConfChangeV2(), "G36")), "08 00");
     assert.equal(encodeConfChangeV2(new ConfChangeV2()).length, 0);
-    assert.equal(decodeConfChange(hex("08 00 10 00 18 01")).nodeId, 1);
-    assert.equal(decodeConfChangeV2(hex("08 00 12 04 08 03 10 04")).changes[0]!.nodeId, 4);
+    assert.equal(decodeConfChange(hex("08 00 10 00 18 01")).nodeId, 1n);
+    assert.equal(decodeConfChangeV2(hex("08 00 12 04 08 03 10 04")).changes[0]!.nodeId, 4n);
   });
 
   test("E7 MsgSnap (G36)", () => {
-    const snap = new Snapshot(undefined, new SnapshotMetadata(new ConfState([1, 2]), 10, 2));
-    const m = Message.create({ type: MessageType.MsgSnap, to: 2, from: 1, term: 3, snapshot: snap });
+    const snap = new Snapshot(undefined, new SnapshotMetadata(new ConfState([1n, 2n]), 10, 2));
+    const m = Message.create({ type: MessageType.MsgSnap, to: 2n, from: 1n, term: 3, snapshot: snap });
     const v =
       "08 07 10 02 18 01 20 03 28 00 30 00 40 00 4a 0e 12 0c 0a 06 08 01 08 02 28 00 10 0a 18 02 50 00 58 00 68 00";
     assert.equal(toHex(encodeMessage(m, "G36")), v);
     const d = decodeMessage(hex(v));
-    assert.deepEqual(d.snapshot?.metadata.confState.voters, [1, 2]);
+    assert.deepEqual(d.snapshot?.metadata.confState.voters, [1n, 2n]);
     assert.equal(d.snapshot?.metadata.index, 10);
   });
 
-  test("E8 an ID of 2^64-1 is rejected, naming the field", () => {
-    const v = hex("08 05 10 ff ff ff ff ff ff ff ff ff 01 18 01 20 05 28 00 30 00 40 00 50 00 58 00 68 00");
+  test("E8 an ID of 2^64-1 (a 10-byte varint) decodes exactly and re-encodes to the same bytes", () => {
+    const v = "08 05 10 ff ff ff ff ff ff ff ff ff 01 18 01 20 05 28 00 30 00 40 00 50 00 58 00 68 00";
+    const d = decodeMessage(hex(v));
+    assert.equal(d.to, 2n ** 64n - 1n);
+    assert.equal(d.from, 1n);
+    assert.equal(toHex(encodeMessage(d, "G36")), v);
+    // A term is a number and stays capped at 2^53-1: the same varint in the term field is refused.
     assert.throws(
-      () => decodeMessage(v),
+      () => decodeMessage(hex("08 05 10 02 18 01 20 ff ff ff ff ff ff ff ff ff 01")),
       (err: unknown) =>
-        err instanceof DecodeError && err.field === "Message.to" && /MAX_SAFE_INTEGER/.test(err.message),
+        err instanceof DecodeError && err.field === "Message.term" && /MAX_SAFE_INTEGER/.test(err.message),
     );
-    // The largest safe integer still round-trips.
-    const m = Message.create({ type: MessageType.MsgVote, to: Number.MAX_SAFE_INTEGER, from: 1, term: 5 });
-    assert.equal(decodeMessage(encodeMessage(m)).to, Number.MAX_SAFE_INTEGER);
   });
 
   test("E10 Snapshot with data", () => {
-    const s = new Snapshot(ascii("x"), new SnapshotMetadata(new ConfState([1]), 10, 2));
+    const s = new Snapshot(ascii("x"), new SnapshotMetadata(new ConfState([1n]), 10, 2));
     assert.equal(toHex(encodeSnapshot(s, "G36")), "0a 01 78 12 0a 0a 04 08 01 28 00 10 0a 18 02");
     const d = decodeSnapshot(hex("0a 01 78 12 0a 0a 04 08 01 28 00 10 0a 18 02"));
     assert.equal(d.metadata.term, 2);
@@ -212,7 +214,7 @@ describe("raftpb codec: malformed input", () => {
       hex("08 08 78 05 82 01 02 aa bb 8d 01 01 02 03 04 91 01 01 02 03 04 05 06 07 08 10 02"),
     );
     assert.equal(m.type, MessageType.MsgHeartbeat);
-    assert.equal(m.to, 2);
+    assert.equal(m.to, 2n);
   });
 
   test("deeply nested responses are refused, not a stack overflow", () => {

@@ -12,7 +12,7 @@ import { ascii, hex, quiet, tempDir, toHex } from "../wal/helpers.ts";
 const SPEC_FILE = "08 ae e5 ed ac 09 12 0f 0a 01 78 12 0a 0a 04 08 01 28 00 10 0a 18 02";
 
 function snap(index: number, term: number, data = "x"): Snapshot {
-  return new Snapshot(ascii(data), new SnapshotMetadata(new ConfState([1]), index, term));
+  return new Snapshot(ascii(data), new SnapshotMetadata(new ConfState([1n]), index, term));
 }
 
 function code(fn: () => unknown): string {
@@ -34,7 +34,7 @@ describe("snap", () => {
       assert.deepEqual(readdirSync(dir), ["0000000000000002-000000000000000a.snap"]);
       assert.equal(toHex(readFileSync(join(dir, snapName(2, 10)))), SPEC_FILE);
       const got = new Snapshotter(dir, quiet).load();
-      assert.deepEqual([got.metadata.index, got.metadata.term, got.metadata.confState.voters], [10, 2, [1]]);
+      assert.deepEqual([got.metadata.index, got.metadata.term, got.metadata.confState.voters], [10, 2, [1n]]);
       assert.deepEqual(got.data, ascii("x"));
     } finally {
       cleanup();

@@ -261,26 +261,26 @@ describe("Progress", () => {
 describe("ProgressTracker", () => {
   test("quorumActive counts recently active voters only", () => {
     const t = new ProgressTracker(10);
-    restore(new Changer(t, 1), new ConfState([1, 2, 3], [4]));
-    for (const id of [1, 2, 3, 4]) t.progress.get(id)!.recentActive = false;
-    t.progress.get(4)!.recentActive = true;
-    t.progress.get(1)!.recentActive = true;
+    restore(new Changer(t, 1), new ConfState([1n, 2n, 3n], [4n]));
+    for (const id of [1n, 2n, 3n, 4n]) t.progress.get(id)!.recentActive = false;
+    t.progress.get(4n)!.recentActive = true;
+    t.progress.get(1n)!.recentActive = true;
     assert.equal(t.quorumActive(), false);
-    t.progress.get(2)!.recentActive = true;
+    t.progress.get(2n)!.recentActive = true;
     assert.equal(t.quorumActive(), true);
-    assert.deepEqual(t.voterNodes(), [1, 2, 3]);
-    assert.deepEqual(t.learnerNodes(), [4]);
+    assert.deepEqual(t.voterNodes(), [1n, 2n, 3n]);
+    assert.deepEqual(t.learnerNodes(), [4n]);
   });
 
   test("votes: only the first vote of each voter counts; learners' votes are ignored", () => {
     const t = new ProgressTracker(10);
-    restore(new Changer(t, 1), new ConfState([1, 2, 3], [4]));
-    t.recordVote(1, true);
-    t.recordVote(1, false);
-    t.recordVote(4, true);
+    restore(new Changer(t, 1), new ConfState([1n, 2n, 3n], [4n]));
+    t.recordVote(1n, true);
+    t.recordVote(1n, false);
+    t.recordVote(4n, true);
     assert.deepEqual(t.tallyVotes(), { granted: 1, rejected: 0, result: 1 });
-    t.recordVote(2, false);
-    t.recordVote(3, false);
+    t.recordVote(2n, false);
+    t.recordVote(3n, false);
     assert.deepEqual(t.tallyVotes(), { granted: 1, rejected: 2, result: 2 });
     t.resetVotes();
     assert.deepEqual(t.tallyVotes().granted, 0);
@@ -288,10 +288,10 @@ describe("ProgressTracker", () => {
 
   test("committed is the highest index acknowledged by a majority of voters", () => {
     const t = new ProgressTracker(10);
-    restore(new Changer(t, 1), new ConfState([1, 2, 3, 4, 5], [6]));
+    restore(new Changer(t, 1), new ConfState([1n, 2n, 3n, 4n, 5n], [6n]));
     const matches = [10, 8, 6, 4, 2, 100];
     matches.forEach((m, i) => {
-      t.progress.get(i + 1)!.match = m;
+      t.progress.get(BigInt(i + 1))!.match = m;
     });
     assert.equal(t.committed(), 6);
     assert.equal(t.isSingleton(), false);

@@ -20,7 +20,7 @@ describe("tsraft wal dump", () => {
     const { dir, cleanup } = tempDir();
     try {
       const s = await DiskStorage.open(join(dir, "member"), { ...quiet, metadata: ascii("kv") });
-      await s.save({ hardState: hs(1, 1, 2), entries: ents(1, 3) });
+      await s.save({ hardState: hs(1, 1n, 2), entries: ents(1, 3) });
       await s.close();
       const r = await run(["wal", "dump", dir]);
       assert.equal(r.code, 0, r.err);
@@ -35,10 +35,10 @@ describe("tsraft wal dump", () => {
     const { dir, cleanup } = tempDir();
     try {
       const s = await DiskStorage.open(dir, { ...quiet, metadata: ascii("member-1") });
-      const cc = new Entry(1, 1, EntryType.EntryConfChange, encodeConfChange(new ConfChange(0, 1)));
-      await s.save({ hardState: hs(1, 1, 1), entries: [cc, ...ents(2, 6)] });
-      await s.createSnapshot(2, new ConfState([1]), ascii("snap"));
-      await s.save({ hardState: hs(2, 1, 5), entries: ents(6, 8, 2) });
+      const cc = new Entry(1, 1, EntryType.EntryConfChange, encodeConfChange(new ConfChange(0, 1n)));
+      await s.save({ hardState: hs(1, 1n, 1), entries: [cc, ...ents(2, 6)] });
+      await s.createSnapshot(2, new ConfState([1n]), ascii("snap"));
+      await s.save({ hardState: hs(2, 1n, 5), entries: ents(6, 8, 2) });
       await s.close();
 
       const all = await run(["wal", "dump", dir]);

@@ -33,9 +33,9 @@ describe("DiskStorage", () => {
       const s = await DiskStorage.open(dir, { ...quiet, metadata: ascii("node1") });
       assert.ok(s.created);
       assert.deepEqual(state(s).entries, []);
-      await s.save({ hardState: hs(1, 1, 0), entries: ents(1, 4), mustSync: true });
-      await s.save({ hardState: hs(1, 1, 3), entries: [] });
-      await s.save({ hardState: hs(2, 1, 3), entries: ents(3, 6, 2) }); // overwrite from index 3
+      await s.save({ hardState: hs(1, 1n, 0), entries: ents(1, 4), mustSync: true });
+      await s.save({ hardState: hs(1, 1n, 3), entries: [] });
+      await s.save({ hardState: hs(2, 1n, 3), entries: ents(3, 6, 2) }); // overwrite from index 3
       const before = state(s);
       assert.deepEqual(before.entries, ["1/1", "1/2", "2/3", "2/4", "2/5"]);
       await s.close();
@@ -58,7 +58,7 @@ describe("DiskStorage", () => {
         const before = fs.calls.fdatasync ?? 0;
         const last = s.lastIndex();
         await s.save({
-          hardState: hs(1, 1, last),
+          hardState: hs(1, 1n, last),
           entries: ents(last + 1, last + 1 + n, 1, 256),
           mustSync: true,
         });
@@ -74,8 +74,8 @@ describe("DiskStorage", () => {
     const { dir, cleanup } = tempDir();
     try {
       const s = await DiskStorage.open(dir, quiet);
-      await s.save({ hardState: hs(1, 1, 10), entries: ents(1, 11) });
-      const snap = await s.createSnapshot(8, new ConfState([1, 2, 3]), ascii("state@8"));
+      await s.save({ hardState: hs(1, 1n, 10), entries: ents(1, 11) });
+      const snap = await s.createSnapshot(8, new ConfState([1n, 2n, 3n]), ascii("state@8"));
       assert.deepEqual([snap.metadata.index, snap.metadata.term], [8, 1]);
       await assert.rejects(s.createSnapshot(8, null, ascii("x")), (e) => e === ErrSnapOutOfDate);
       await assert.rejects(
@@ -92,13 +92,13 @@ describe("DiskStorage", () => {
         (e) => e === ErrCompacted,
       );
       assert.equal(s.firstIndex(), 7);
-      await s.save({ hardState: hs(1, 1, 12), entries: ents(11, 13) });
+      await s.save({ hardState: hs(1, 1n, 12), entries: ents(11, 13) });
       await s.close();
       const r = await DiskStorage.open(dir, quiet);
       const st = state(r);
       assert.deepEqual(st.snap, [8, 1]);
-      assert.deepEqual(st.voters, [1, 2, 3]);
-      assert.deepEqual(st.hs, [1, 1, 12]);
+      assert.deepEqual(st.voters, [1n, 2n, 3n]);
+      assert.deepEqual(st.hs, [1, 1n, 12]);
       assert.equal(st.first, 9);
       assert.deepEqual(st.entries, ["1/9", "1/10", "1/11", "1/12"]);
       assert.deepEqual(r.snapshot().data, ascii("state@8"));
@@ -112,14 +112,14 @@ describe("DiskStorage", () => {
     const { dir, cleanup } = tempDir();
     try {
       const s = await DiskStorage.open(dir, quiet);
-      await s.save({ hardState: hs(1, 1, 2), entries: ents(1, 4) });
+      await s.save({ hardState: hs(1, 1n, 2), entries: ents(1, 4) });
       const incoming = new Snapshot(
         ascii("leader state"),
-        new SnapshotMetadata(new ConfState([1, 2]), 50, 3),
+        new SnapshotMetadata(new ConfState([1n, 2n]), 50, 3),
       );
-      await s.save({ hardState: hs(3, 0, 50), snapshot: incoming, entries: [] });
+      await s.save({ hardState: hs(3, 0n, 50), snapshot: incoming, entries: [] });
       assert.deepEqual([s.firstIndex(), s.lastIndex()], [51, 50]);
-      await s.save({ hardState: hs(3, 0, 51), entries: ents(51, 53, 3) });
+      await s.save({ hardState: hs(3, 0n, 51), entries: ents(51, 53, 3) });
       const before = state(s);
       await s.close();
       const r = await DiskStorage.open(dir, quiet);
@@ -148,9 +148,9 @@ describe("DiskStorage", () => {
       let peak = 0;
       for (let round = 0; round < 60; round++) {
         const last = s.lastIndex();
-        await s.save({ hardState: hs(1, 1, last + 20), entries: ents(last + 1, last + 21, 1, 200) });
+        await s.save({ hardState: hs(1, 1n, last + 20), entries: ents(last + 1, last + 21, 1, 200) });
         if (round % 5 === 4) {
-          await s.createSnapshot(s.lastIndex(), new ConfState([1]), new Uint8Array(1000));
+          await s.createSnapshot(s.lastIndex(), new ConfState([1n]), new Uint8Array(1000));
           s.compact(s.lastIndex() - 5);
         }
         // The live tail is preallocated to the segment size; count it once.
@@ -196,7 +196,7 @@ describe("DiskStorage", () => {
       const opts = { ...quiet, segmentSize: 4096 };
       const s = await DiskStorage.open(dir, opts);
       for (let i = 1; i <= 40; i += 4)
-        await s.save({ hardState: hs(1, 1, i), entries: ents(i, i + 4, 1, 100) });
+        await s.save({ hardState: hs(1, 1n, i), entries: ents(i, i + 4, 1, 100) });
       const tail = s.wal.tailSegment;
       const end = s.wal.tailOffset;
       await s.close();
@@ -232,14 +232,14 @@ describe("DiskStorage", () => {
     try {
       const fs = new FaultFS();
       const s = await DiskStorage.open(dir, { ...quiet, fs });
-      await s.save({ hardState: hs(1, 1, 1), entries: ents(1, 3) });
+      await s.save({ hardState: hs(1, 1n, 1), entries: ents(1, 3) });
       fs.inject("write", "ENOSPC", { partial: 10 });
       await assert.rejects(
-        s.save({ hardState: hs(1, 1, 2), entries: ents(3, 6) }),
+        s.save({ hardState: hs(1, 1n, 2), entries: ents(3, 6) }),
         (e: WalError) => e.code === WalErrorCode.IO,
       );
       assert.equal(s.lastIndex(), 2);
-      assert.deepEqual(state(s).hs, [1, 1, 1]);
+      assert.deepEqual(state(s).hs, [1, 1n, 1]);
       await s.close();
       const r = await DiskStorage.open(dir, quiet);
       assert.equal(r.lastIndex(), 2);
@@ -254,14 +254,14 @@ describe("DiskStorage", () => {
     try {
       const fs = new FaultFS();
       const s = await DiskStorage.open(dir, { ...quiet, fs });
-      await s.save({ hardState: hs(1, 1, 5), entries: ents(1, 6) });
+      await s.save({ hardState: hs(1, 1n, 5), entries: ents(1, 6) });
       fs.inject("write", "ENOSPC", { partial: 3, path: /\.snap$/ });
-      await assert.rejects(s.createSnapshot(4, new ConfState([1]), ascii("state")), (e: SnapError) => {
+      await assert.rejects(s.createSnapshot(4, new ConfState([1n]), ascii("state")), (e: SnapError) => {
         return e instanceof SnapError && e.code === SnapErrorCode.IO;
       });
       assert.equal(s.snapshot().metadata.index, 0);
       assert.deepEqual(readdirSync(join(dir, "snap")), []);
-      const snap = await s.createSnapshot(4, new ConfState([1]), ascii("state"));
+      const snap = await s.createSnapshot(4, new ConfState([1n]), ascii("state"));
       assert.equal(snap.metadata.index, 4);
       await s.close();
     } finally {
@@ -282,8 +282,8 @@ describe("DiskStorage", () => {
         let acked = { last: 0, commit: 0, snap: 0 };
         for (let i = 0; i < rounds; i++) {
           const last = s.lastIndex();
-          await s.save({ hardState: hs(1, 1, last), entries: ents(last + 1, last + 6, 1, 300) });
-          if (last > 0 && r() < 0.2) await s.createSnapshot(last, new ConfState([1]), ascii(`snap${last}`));
+          await s.save({ hardState: hs(1, 1n, last), entries: ents(last + 1, last + 6, 1, 300) });
+          if (last > 0 && r() < 0.2) await s.createSnapshot(last, new ConfState([1n]), ascii(`snap${last}`));
           acked = { last: s.lastIndex(), commit: last, snap: s.snapshot().metadata.index };
         }
         fs.crash(r() < 0.5 ? () => r() < 0.5 : undefined);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import type { Entry, HardState } from "../../src/raftpb/index.ts";
+import { type Entry, formatId, type HardState } from "../../src/raftpb/index.ts";
 import {
   isCorruption,
   repair,
@@ -19,7 +19,8 @@ import { ascii, ents, FaultFS, hs, quiet, rng, tempDir } from "./helpers.ts";
 type Log = { entries: Entry[]; hardState: HardState };
 const key = (l: Log) => ({
   entries: l.entries.map((e) => `${e.term}/${e.index}/${Buffer.from(e.data).toString("hex")}`),
-  hs: [l.hardState.term, l.hardState.vote, l.hardState.commit],
+  // The vote is a bigint, which JSON cannot hold: compared as its hex form.
+  hs: [l.hardState.term, formatId(l.hardState.vote), l.hardState.commit],
 });
 
 function segNames(dir: string): string[] {
@@ -61,7 +62,7 @@ async function recover(dir: string, opts: WalOptions = quiet): Promise<{ log: Lo
 /** The expected log after replaying the first n saves (entries overwrite, last state wins). */
 function expected(saves: { hs: HardState; ents: Entry[] }[], n: number): Log {
   let entries: Entry[] = [];
-  let hardState = hs(0, 0, 0);
+  let hardState = hs(0, 0n, 0);
   for (const s of saves.slice(0, n)) {
     if (s.ents.length > 0) entries = [...entries.slice(0, s.ents[0]!.index - 1), ...s.ents];
     hardState = s.hs;
@@ -81,7 +82,7 @@ function workload(): { hs: HardState; ents: Entry[] }[] {
     }
     const n = 1 + Math.floor(r() * 3);
     out.push({
-      hs: hs(term, 1, Math.max(0, next - 2)),
+      hs: hs(term, 1n, Math.max(0, next - 2)),
       ents: ents(next, next + n, term, 8 + Math.floor(r() * 60)),
     });
     next += n;
@@ -258,15 +259,15 @@ describe("wal faults", () => {
     const fs = new FaultFS();
     const wdir = join(dir, "wal");
     const w = await WAL.create(wdir, ascii("meta"), { ...quiet, fs });
-    await w.save(hs(1, 1, 1), ents(1, 4));
+    await w.save(hs(1, 1n, 1), ents(1, 4));
     fs.inject(op, code, { partial });
-    const err = await w.save(hs(1, 1, 2), ents(4, 8)).then(
+    const err = await w.save(hs(1, 1n, 2), ents(4, 8)).then(
       () => assert.fail("save must fail"),
       (e: unknown) => e as WalError,
     );
     assert.equal(err.code, WalErrorCode.IO);
     assert.equal((err.cause as { code: string }).code, code);
-    const again = await w.save(hs(1, 1, 2), ents(4, 5)).catch((e: WalError) => e);
+    const again = await w.save(hs(1, 1n, 2), ents(4, 5)).catch((e: WalError) => e);
     assert.equal((again as WalError).code, WalErrorCode.Failed, "no write after a failure");
     await w.close();
     return recover(wdir);
@@ -277,7 +278,7 @@ describe("wal faults", () => {
     try {
       const { log, repaired } = await failOnce(dir, "write", "ENOSPC", 37);
       assert.ok(!repaired);
-      assert.deepEqual(key(log), key({ entries: ents(1, 4), hardState: hs(1, 1, 1) }));
+      assert.deepEqual(key(log), key({ entries: ents(1, 4), hardState: hs(1, 1n, 1) }));
     } finally {
       cleanup();
     }
@@ -288,7 +289,7 @@ describe("wal faults", () => {
     try {
       const { log } = await failOnce(dir, "fdatasync", "EIO");
       const got = key(log).entries;
-      assert.deepEqual(got.slice(0, 3), key({ entries: ents(1, 4), hardState: hs(0, 0, 0) }).entries);
+      assert.deepEqual(got.slice(0, 3), key({ entries: ents(1, 4), hardState: hs(0, 0n, 0) }).entries);
     } finally {
       cleanup();
     }
@@ -307,14 +308,14 @@ describe("wal faults", () => {
         const opts = { ...quiet, fs, segmentSize: 2048 };
         const w = await WAL.create(wdir, ascii("meta"), opts);
         let i = 1;
-        await w.save(hs(1, 1, 1), ents(i, i + 2, 1, 100));
+        await w.save(hs(1, 1n, 1), ents(i, i + 2, 1, 100));
         i += 2;
         fs.inject(op, code);
         let failed: WalError | null = null;
         let acked = i - 1;
         while (failed === null && i < 200) {
           try {
-            await w.save(hs(1, 1, i), ents(i, i + 2, 1, 100));
+            await w.save(hs(1, 1n, i), ents(i, i + 2, 1, 100));
             i += 2;
             acked = i - 1;
           } catch (err) {
@@ -345,10 +346,10 @@ describe("wal faults", () => {
       // The pipeline preallocates 0.tmp right after create; make that fail.
       fs.inject("ftruncate", "ENOSPC", { nth: 1, path: /\.tmp$/ });
       const w = await WAL.create(wdir, ascii("meta"), opts);
-      await w.save(hs(1, 1, 1), ents(1, 3, 1, 100));
+      await w.save(hs(1, 1n, 1), ents(1, 3, 1, 100));
       let err: WalError | null = null;
       for (let i = 3; err === null && i < 100; i += 2) {
-        await w.save(hs(1, 1, i), ents(i, i + 2, 1, 100)).catch((e: WalError) => {
+        await w.save(hs(1, 1n, i), ents(i, i + 2, 1, 100)).catch((e: WalError) => {
           err = e;
         });
       }

@@ -138,7 +138,7 @@ describe("wal: golden vectors", () => {
       const w = await WAL.open(wdir, new WalSnapshot(), quiet);
       const r = await w.readAll();
       assert.deepEqual(r.metadata, ascii("somedata"));
-      assert.deepEqual([r.hardState.term, r.hardState.vote, r.hardState.commit], [0, 0, 0]);
+      assert.deepEqual([r.hardState.term, r.hardState.vote, r.hardState.commit], [0, 0n, 0]);
       assert.equal(r.entries.length, 0);
       assert.equal(w.tailOffset, 72);
       // The continuation vector: etcd 3.6's (G36) encoding of the next Save.
@@ -146,7 +146,7 @@ describe("wal: golden vectors", () => {
       await w2.close();
       const g36 = await WAL.open(wdir, new WalSnapshot(), { ...quiet, profile: "G36" });
       await g36.readAll();
-      await g36.save(hs(1, 2, 3), [new Entry(1, 2, 0, ascii("hi"))]);
+      await g36.save(hs(1, 2n, 3), [new Entry(1, 2, 0, ascii("hi"))]);
       await g36.close();
       const after = new Uint8Array(readFileSync(join(wdir, FIRST)));
       assert.deepEqual(after.subarray(0, 72), readGolden());
@@ -167,7 +167,7 @@ describe("wal: golden vectors", () => {
     assert.deepEqual(e.data, encodeEntry(new Entry(1, 2, 0, ascii("hi")), "G36"));
     assert.equal(s.type, RecordType.State);
     assert.equal(s.crc, 0x0bf3f8fe);
-    assert.deepEqual(s.data, encodeHardState(hs(1, 2, 3)));
+    assert.deepEqual(s.data, encodeHardState(hs(1, 2n, 3)));
     // Under P37 (etcd 3.7+) the entry omits the zero type: 8 bytes instead of 10.
     assert.equal(toHex(encodeEntry(new Entry(1, 2, 0, ascii("hi")))), "10 01 18 02 22 02 68 69");
   });
@@ -221,10 +221,10 @@ describe("wal: golden vectors", () => {
   });
 
   test("walpb.Snapshot vector E9", () => {
-    const s = new WalSnapshot(10, 2, new ConfState([1]));
+    const s = new WalSnapshot(10, 2, new ConfState([1n]));
     assert.equal(toHex(encodeWalSnapshot(s, "G36")), "08 0a 10 02 1a 04 08 01 28 00");
     const d = decodeWalSnapshot(hex("08 0a 10 02 1a 04 08 01 28 00"));
-    assert.deepEqual([d.index, d.term, d.confState?.voters], [10, 2, [1]]);
+    assert.deepEqual([d.index, d.term, d.confState?.voters], [10, 2, [1n]]);
     assert.equal(toHex(encodeWalSnapshot(new WalSnapshot(0, 0))), "08 00 10 00");
   });
 });

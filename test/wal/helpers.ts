@@ -48,7 +48,7 @@ export function ents(lo: number, hi: number, term = 1, size = 0): Entry[] {
   return out;
 }
 
-export function hs(term: number, vote: number, commit: number): HardState {
+export function hs(term: number, vote: bigint, commit: number): HardState {
   return new HardState(term, vote, commit);
 }
 

@@ -112,18 +112,18 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("metadata"), quiet);
-      await w.save(hs(1, 1, 0), ents(1, 6, 1));
-      await w.save(hs(2, 2, 2), ents(3, 5, 2)); // a new leader rewrites 3..4
-      await w.save(hs(2, 2, 4), []);
+      await w.save(hs(1, 1n, 0), ents(1, 6, 1));
+      await w.save(hs(2, 2n, 2), ents(3, 5, 2)); // a new leader rewrites 3..4
+      await w.save(hs(2, 2n, 4), []);
       await w.close();
       const r = await WAL.open(wdir, new WalSnapshot(), quiet);
       const got = await r.readAll();
       assert.deepEqual(got.metadata, ascii("metadata"));
-      assert.deepEqual(hsOf(got.hardState), [2, 2, 4]);
+      assert.deepEqual(hsOf(got.hardState), [2, 2n, 4]);
       assert.deepEqual(idx(got.entries), ["1/1", "1/2", "2/3", "2/4"]);
       assert.deepEqual(got.entries[3]!.data, ascii("e4"));
       // Appending continues the CRC chain.
-      await r.save(hs(2, 2, 5), ents(5, 7, 2));
+      await r.save(hs(2, 2n, 5), ents(5, 7, 2));
       await r.close();
       const again = await WAL.open(wdir, new WalSnapshot(), quiet);
       assert.deepEqual(idx((await again.readAll()).entries), ["1/1", "1/2", "2/3", "2/4", "2/5", "2/6"]);
@@ -138,7 +138,7 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("m"), quiet);
-      await w.save(hs(1, 1, 1), [...ents(1, 4), new Entry(1, 4, 0, new Uint8Array(0))]);
+      await w.save(hs(1, 1n, 1), [...ents(1, 4), new Entry(1, 4, 0, new Uint8Array(0))]);
       await w.close();
       const r = await WAL.open(wdir, new WalSnapshot(), quiet);
       const got = (await r.readAll()).entries;
@@ -159,19 +159,19 @@ describe("wal: create, save, read", () => {
       const syncs = () => fs.calls.fdatasync ?? 0;
       const off = w.tailOffset;
       let n = syncs();
-      await w.save(new HardState(0, 0, 0), []);
+      await w.save(new HardState(0, 0n, 0), []);
       await w.save(null, []);
       assert.equal(w.tailOffset, off, "an empty save writes nothing");
       assert.equal(syncs(), n);
-      await w.save(hs(1, 0, 0), []); // term change
+      await w.save(hs(1, 0n, 0), []); // term change
       assert.equal(syncs(), ++n);
-      await w.save(hs(1, 1, 0), []); // vote change
+      await w.save(hs(1, 1n, 0), []); // vote change
       assert.equal(syncs(), ++n);
-      await w.save(hs(1, 1, 1), []); // commit only
+      await w.save(hs(1, 1n, 1), []); // commit only
       assert.equal(syncs(), n);
-      await w.save(hs(1, 1, 2), [], true); // raft says mustSync
+      await w.save(hs(1, 1n, 2), [], true); // raft says mustSync
       assert.equal(syncs(), ++n);
-      await w.save(hs(1, 1, 2), ents(1, 101, 1, 256)); // 100 entries: one sync (group commit)
+      await w.save(hs(1, 1n, 2), ents(1, 101, 1, 256)); // 100 entries: one sync (group commit)
       assert.equal(syncs(), ++n);
       const writes = fs.calls.write ?? 0;
       await w.save(null, ents(101, 111, 1));
@@ -191,13 +191,13 @@ describe("wal: create, save, read", () => {
       await rejects(w.save(null, [new Entry(1, -1)]), WalErrorCode.InvalidArgument);
       await rejects(w.save(null, [new Entry(1.5, 2)]), WalErrorCode.InvalidArgument);
       await rejects(w.save(null, [new Entry(1, 2 ** 53)]), WalErrorCode.InvalidArgument);
-      await rejects(w.save(hs(Number.NaN, 0, 0), []), WalErrorCode.InvalidArgument);
+      await rejects(w.save(hs(Number.NaN, 0n, 0), []), WalErrorCode.InvalidArgument);
       await rejects(w.saveSnapshot(new WalSnapshot(5, 1)), WalErrorCode.InvalidSnapshot);
       await rejects(w.saveSnapshot(new WalSnapshot(-1, 1, new ConfState())), WalErrorCode.InvalidSnapshot);
       assert.equal(w.tailOffset, off);
-      await w.save(hs(1, 0, 0), ents(1, 2)); // still usable
+      await w.save(hs(1, 0n, 0), ents(1, 2)); // still usable
       await w.close();
-      await rejects(w.save(hs(1, 0, 0), []), WalErrorCode.Closed);
+      await rejects(w.save(hs(1, 0n, 0), []), WalErrorCode.Closed);
     } finally {
       cleanup();
     }
@@ -209,13 +209,13 @@ describe("wal: create, save, read", () => {
       const wdir = join(dir, "wal");
       await (await WAL.create(wdir, ascii("m"), quiet)).close();
       const w = await WAL.open(wdir, new WalSnapshot(), quiet);
-      await rejects(w.save(hs(1, 0, 0), []), WalErrorCode.InvalidState);
+      await rejects(w.save(hs(1, 0n, 0), []), WalErrorCode.InvalidState);
       await w.readAll();
       await rejects(w.readAll(), WalErrorCode.DecoderNotFound);
       await w.close();
       const r = await WAL.openForRead(wdir, new WalSnapshot(), quiet);
       await r.readAll();
-      await rejects(r.save(hs(1, 0, 0), []), WalErrorCode.InvalidState);
+      await rejects(r.save(hs(1, 0n, 0), []), WalErrorCode.InvalidState);
       await r.close();
     } finally {
       cleanup();
@@ -232,7 +232,7 @@ describe("wal: create, save, read", () => {
       while (w.lockedSegments.length < 3) {
         const batch = ents(i, i + 4, 1, 300);
         all.push(...batch);
-        await w.save(hs(1, 1, i), batch);
+        await w.save(hs(1, 1n, i), batch);
         i += 4;
       }
       const names = segNames(wdir);
@@ -268,7 +268,7 @@ describe("wal: create, save, read", () => {
       const r = await WAL.open(wdir, new WalSnapshot(), small);
       const got = await r.readAll();
       assert.deepEqual(idx(got.entries), idx(all));
-      assert.deepEqual(hsOf(got.hardState), [1, 1, i - 4]);
+      assert.deepEqual(hsOf(got.hardState), [1, 1n, i - 4]);
       await r.close();
     } finally {
       cleanup();
@@ -281,8 +281,8 @@ describe("wal: create, save, read", () => {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("meta"), small);
       for (let i = 1; i <= 40; i++) {
-        if (i > 1) await w.saveSnapshot(new WalSnapshot(i - 1, 1, new ConfState([1])));
-        await w.save(hs(1, 1, i), [new Entry(1, i, 0, new Uint8Array(300).fill(i))]);
+        if (i > 1) await w.saveSnapshot(new WalSnapshot(i - 1, 1, new ConfState([1n])));
+        await w.save(hs(1, 1n, i), [new Entry(1, i, 0, new Uint8Array(300).fill(i))]);
       }
       await w.close();
       const names = segNames(wdir);
@@ -311,8 +311,8 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("m"), quiet);
-      await w.save(hs(1, 1, 1), ents(1, 4));
-      await w.saveSnapshot(new WalSnapshot(2, 1, new ConfState([1])));
+      await w.save(hs(1, 1n, 1), ents(1, 4));
+      await w.saveSnapshot(new WalSnapshot(2, 1, new ConfState([1n])));
       await w.close();
       const a = await WAL.open(wdir, new WalSnapshot(2, 7), quiet);
       await rejects(a.readAll(), WalErrorCode.SnapshotMismatch);
@@ -330,8 +330,8 @@ describe("wal: create, save, read", () => {
       await c.close();
       // An entry that skips ahead of the snapshot.
       const gap = await WAL.create(join(dir, "gap"), ascii("m"), quiet);
-      await gap.save(hs(1, 1, 1), ents(1, 3));
-      await gap.save(hs(1, 1, 1), ents(5, 6));
+      await gap.save(hs(1, 1n, 1), ents(1, 3));
+      await gap.save(hs(1, 1n, 1), ents(5, 6));
       await gap.close();
       const g = await WAL.open(join(dir, "gap"), new WalSnapshot(), quiet);
       const e2 = await rejects(g.readAll(), WalErrorCode.SliceOutOfRange);
@@ -391,15 +391,15 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("m"), small);
-      await w.save(hs(1, 1, 1), ents(1, 3, 1, 500));
-      await w.saveSnapshot(new WalSnapshot(1, 1, new ConfState([1])));
-      await w.save(hs(1, 1, 3), ents(3, 12, 1, 500));
-      await w.saveSnapshot(new WalSnapshot(3, 1, new ConfState([1])));
-      await w.saveSnapshot(new WalSnapshot(10, 1, new ConfState([1]))); // beyond commit
+      await w.save(hs(1, 1n, 1), ents(1, 3, 1, 500));
+      await w.saveSnapshot(new WalSnapshot(1, 1, new ConfState([1n])));
+      await w.save(hs(1, 1n, 3), ents(3, 12, 1, 500));
+      await w.saveSnapshot(new WalSnapshot(3, 1, new ConfState([1n])));
+      await w.saveSnapshot(new WalSnapshot(10, 1, new ConfState([1n]))); // beyond commit
       await w.close();
       assert.ok(segNames(wdir).length >= 2);
-      assert.deepEqual(hsOf(await verify(wdir, new WalSnapshot(), quiet)), [1, 1, 3]);
-      assert.deepEqual(hsOf(await verify(wdir, new WalSnapshot(3, 1), quiet)), [1, 1, 3]);
+      assert.deepEqual(hsOf(await verify(wdir, new WalSnapshot(), quiet)), [1, 1n, 3]);
+      assert.deepEqual(hsOf(await verify(wdir, new WalSnapshot(3, 1), quiet)), [1, 1n, 3]);
       await rejects(verify(wdir, new WalSnapshot(3, 2), quiet), WalErrorCode.SnapshotMismatch);
       await rejects(verify(wdir, new WalSnapshot(2, 1), quiet), WalErrorCode.SnapshotNotFound);
       const snaps = await validSnapshotEntries(wdir, quiet);
@@ -430,7 +430,7 @@ describe("wal: create, save, read", () => {
       const w = await WAL.create(wdir, ascii("m"), small);
       let i = 1;
       while (w.lockedSegments.length < 4) {
-        await w.save(hs(1, 1, i), ents(i, i + 1, 1, 1500));
+        await w.save(hs(1, 1n, i), ents(i, i + 1, 1, 1500));
         i++;
       }
       const held = w.lockedSegments.map((n) => parseWalName(n).index);
@@ -444,7 +444,7 @@ describe("wal: create, save, read", () => {
       const fd = nodeFileSystem.openSync(join(wdir, released[0]!), "r+");
       assert.ok(nodeFileSystem.tryLock(fd));
       nodeFileSystem.closeSync(fd);
-      await w.save(hs(1, 1, i), ents(i, i + 1));
+      await w.save(hs(1, 1n, i), ents(i, i + 1));
       await w.close();
     } finally {
       cleanup();
@@ -507,7 +507,7 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("m"), quiet);
-      await w.save(hs(1, 1, 1), ents(1, 6));
+      await w.save(hs(1, 1n, 1), ents(1, 6));
       const end = w.tailOffset;
       await w.close();
       const p = join(wdir, walName(0, 0));
@@ -516,7 +516,7 @@ describe("wal: create, save, read", () => {
       nodeFileSystem.closeSync(fd);
       const r = await WAL.open(wdir, new WalSnapshot(), quiet);
       await r.readAll();
-      await r.save(hs(1, 1, 2), ents(6, 11));
+      await r.save(hs(1, 1n, 2), ents(6, 11));
       await r.close();
       const again = await WAL.open(wdir, new WalSnapshot(), quiet);
       assert.equal((await again.readAll()).entries.length, 10);
@@ -531,7 +531,7 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("m"), quiet);
-      await w.save(hs(1, 1, 1), ents(1, 3));
+      await w.save(hs(1, 1n, 1), ents(1, 3));
       const end = w.tailOffset;
       await w.close();
       // A torn write left a zero length word at `end` and a fragment after it.
@@ -556,7 +556,7 @@ describe("wal: create, save, read", () => {
       const fs = new FaultFS();
       const w = await WAL.create(join(dir, "wal"), ascii("m"), { ...quiet, fs, unsafeNoFsync: true });
       const before = fs.calls.fdatasync ?? 0;
-      await w.save(hs(1, 1, 1), ents(1, 3));
+      await w.save(hs(1, 1n, 1), ents(1, 3));
       assert.equal(fs.calls.fdatasync ?? 0, before);
       await w.close();
       const r = await WAL.open(join(dir, "wal"), new WalSnapshot(), quiet);
@@ -587,7 +587,7 @@ describe("wal: create, save, read", () => {
         now: () => (t += 1500),
       });
       await w2.readAll();
-      await w2.save(hs(1, 1, 1), ents(1, 2));
+      await w2.save(hs(1, 1n, 1), ents(1, 2));
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /^slow fdatasync/);
       await w2.close();
@@ -601,7 +601,7 @@ describe("wal: create, save, read", () => {
     try {
       const wdir = join(dir, "wal");
       const w = await WAL.create(wdir, ascii("meta"), small);
-      for (let i = 1; i < 30; i++) await w.save(hs(1, 1, i), ents(i, i + 1, 1, 400));
+      for (let i = 1; i < 30; i++) await w.save(hs(1, 1n, i), ents(i, i + 1, 1, 400));
       await w.close();
       // Recompute the chain independently over every non-crc record's data.
       let running = 0;
