@@ -96,6 +96,7 @@ function ownCode(e: { code?: unknown; syscall?: unknown } | null): ExitCode {
   if (code === "ERR_HOST_LISTEN") return ExitCode.PortInUse;
   if (code === "ERR_HOST_DATA_DIR_LOCKED") return ExitCode.DataDirLocked;
   if (code === "ERR_HOST_DATA_DIR") return ExitCode.ForeignDataDir;
+  if (code === "ERR_HOST_DAMAGED_DATA") return ExitCode.DamagedData;
   if (
     (code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "EACCES") &&
     (e?.syscall === "listen" || e?.syscall === "bind")

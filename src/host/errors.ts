@@ -31,6 +31,8 @@ export const HostErrorCode = {
   InvalidArgument: "ERR_HOST_INVALID_ARGUMENT",
   /** The data directory belongs to another member or cluster, or cannot be used. */
   DataDir: "ERR_HOST_DATA_DIR",
+  /** The WAL or snapshots are damaged (a CRC error, a missing file): the member refuses to start. */
+  DamagedData: "ERR_HOST_DAMAGED_DATA",
   /** Another process holds the data directory. */
   DataDirLocked: "ERR_HOST_DATA_DIR_LOCKED",
   /** A listener could not bind (port in use, permission). */

@@ -69,7 +69,16 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../raftpb/index.ts";
-import { DiskStorage, validSnapshotEntries, WAL, WalError, WalErrorCode, WalSnapshot } from "../wal/index.ts";
+import { SnapError } from "../snap/index.ts";
+import {
+  DiskStorage,
+  isCorruption,
+  validSnapshotEntries,
+  WAL,
+  WalError,
+  WalErrorCode,
+  WalSnapshot,
+} from "../wal/index.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
 import { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor, newMemberId } from "./ids.ts";
@@ -198,6 +207,19 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     const advertisePeer = cfg.advertisePeerURLs ?? [cfg.listenPeerURL];
     let bootstrap: MemberInfo[] | null = null;
 
+    if (fresh) {
+      // A WAL that vanished while snapshots remain is damage, not a new
+      // member: starting with an empty log would forget acknowledged writes.
+      const snapDir = join(memberDir, "snap");
+      const snaps = existsSync(snapDir) ? readdirSync(snapDir).filter((n) => n.endsWith(".snap")) : [];
+      if (snaps.length > 0) {
+        throw new HostError(
+          HostErrorCode.DamagedData,
+          `${walDir} is missing or empty but ${snapDir} holds ${snaps.length} snapshot file(s): ` +
+            "the data directory is damaged; refusing to start with an empty log",
+        );
+      }
+    }
     if (!fresh) {
       const held = await readWalIdentity(walDir);
       if (cfg.initialClusterState !== "existing") {
@@ -269,6 +291,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       this.storage = await DiskStorage.open(memberDir, {
         metadata: encodeWalMetadata(this.id, this.clusterId),
         unsafeNoFsync: cfg.unsafeNoFsync === true,
+        segmentSize: cfg.walSegmentSize,
         logger: this.logger,
       });
     } catch (err) {
@@ -723,6 +746,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     const meta = this.membership.encode();
     const image = this.sm.persistedIndex === undefined ? this.sm.snapshot() : null;
     const t0 = performance.now();
+    let again = false;
     this.snapshotting = (async () => {
       try {
         if (image !== null) await this.storage.snapshotter.saveDBFrom(image, index);
@@ -735,6 +759,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         this.logger.info(
           `host: saved snapshot at index ${index}; compacted log up to ${Math.max(compactTo, 0)}`,
         );
+        again = true;
       } catch (err) {
         // A snapshot received from the leader meanwhile makes ours obsolete.
         if (err !== ErrSnapOutOfDate && this.stopping === null)
@@ -742,6 +767,10 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       } finally {
         this.snapshotting = null;
       }
+      // Entries applied while this snapshot was written may already call for
+      // the next one; an idle cluster brings no Ready to notice it. (Not
+      // after a failure: the next Ready retries, no sooner.)
+      if (again) this.maybeSnapshot();
     })();
   }
 
@@ -1207,6 +1236,15 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         { cause: err },
       );
     }
+    if (isDamage(err)) {
+      return new HostError(
+        HostErrorCode.DamagedData,
+        `damaged data in ${this.cfg.dataDir}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
     return new HostError(HostErrorCode.DataDir, `cannot open ${walDir}: ${(err as Error).message}`, {
       cause: err,
     });
@@ -1269,6 +1307,12 @@ function validateConfig(
   }
 }
 
+/** Whether a start-up error means the WAL or snapshot files are damaged (as opposed to unusable). */
+function isDamage(err: unknown): boolean {
+  if (err instanceof SnapError) return true;
+  return err instanceof WalError && (err.code === WalErrorCode.SnapshotNotFound || isCorruption(err));
+}
+
 /** The member and cluster IDs recorded in an existing WAL's metadata (read-only). */
 async function readWalIdentity(walDir: string): Promise<{ nodeId: bigint; clusterId: bigint }> {
   try {
@@ -1278,7 +1322,7 @@ async function readWalIdentity(walDir: string): Promise<{ nodeId: bigint; cluste
     return decodeWalMetadata(r.metadata);
   } catch (err) {
     throw new HostError(
-      HostErrorCode.DataDir,
+      isDamage(err) ? HostErrorCode.DamagedData : HostErrorCode.DataDir,
       `cannot read the member identity from ${walDir}: ${(err as Error).message}`,
       {
         cause: err,

@@ -122,6 +122,8 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   logger?: Logger;
   /** Skip fdatasync (tests and benchmarks only: acknowledged writes may be lost on power failure). */
   unsafeNoFsync?: boolean;
+  /** WAL segment size in bytes (default etcd's 64,000,000); small values are for tests. */
+  walSegmentSize?: number;
   /** Source of 64-bit request IDs' random part (tests inject a seeded one); default crypto. */
   randomUint64?: () => bigint;
   /** Clock in ms (default Date.now); used for member-add IDs and health timing. */

@@ -28,7 +28,7 @@ import {
   SnapshotMetadata,
 } from "../raftpb/index.ts";
 import { SnapError, SnapErrorCode } from "../snap/errors.ts";
-import { Snapshotter } from "../snap/snapshotter.ts";
+import { Snapshotter, snapName } from "../snap/snapshotter.ts";
 import { WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, nodeFileSystem } from "./fs.ts";
 import { isWalName, walExists } from "./names.ts";
@@ -161,7 +161,25 @@ export class DiskStorage implements Storage {
     }
     const walSnap =
       snap === null ? new WalSnapshot() : new WalSnapshot(snap.metadata.index, snap.metadata.term);
-    const { wal, result } = await openAndRead(walDir, walSnap, opts);
+    let opened: Awaited<ReturnType<typeof openAndRead>>;
+    try {
+      opened = await openAndRead(walDir, walSnap, opts);
+    } catch (err) {
+      // The WAL starts after a snapshot whose file is gone: say which one,
+      // rather than the reader's "slice bounds out of range".
+      const newest = walSnaps[walSnaps.length - 1];
+      if (snap === null && newest !== undefined && newest.index > 0 && err instanceof WalError) {
+        throw new WalError(
+          WalErrorCode.SnapshotNotFound,
+          `storage: the WAL in ${walDir} starts after the snapshot at index ${newest.index} (term ${newest.term}), ` +
+            `but ${join(snapDir, snapName(newest.term, newest.index))} is missing (and no older snapshot the WAL ` +
+            "records is there); restore the snapshot files or re-add this member",
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    const { wal, result } = opened;
     if (opts.metadata !== undefined && !bytesEqual(opts.metadata, result.metadata)) {
       await wal.close().catch(noop);
       throw new WalError(
