@@ -26,22 +26,22 @@ export function exitStatusOf(err: unknown): ExitCode {
 }
 
 /**
- * The message of an error as one line: line breaks folded, the message of
- * each `cause` appended when it adds something. With `stack` (the debug log
- * level), the stack traces follow on further lines.
+ * The message of an error as one line (line breaks folded). The wrappers
+ * that reach here (the host's start and fatal errors) already say in their
+ * message what their `cause` says, so causes are not repeated; with `stack`
+ * (the debug log level) the stack traces of the error and its causes follow
+ * on further lines.
  */
 export function describeError(err: unknown, stack = false): string {
-  const parts: string[] = [];
+  const line = oneLine(err instanceof Error ? err.message : String(err)) || "unknown error";
+  if (!stack) return line;
   const stacks: string[] = [];
   let e: unknown = err;
-  for (let depth = 0; e != null && depth < 8; depth++) {
-    const msg = oneLine(e instanceof Error ? e.message : String(e));
-    if (msg !== "" && !parts.some((p) => p.includes(msg))) parts.push(msg);
-    if (stack && e instanceof Error && e.stack !== undefined) stacks.push(e.stack);
-    e = e instanceof Error ? e.cause : undefined;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e.stack !== undefined) stacks.push(e.stack);
+    e = e.cause;
   }
-  const line = parts.length > 0 ? parts.join(": ") : "unknown error";
-  return stack && stacks.length > 0 ? `${line}\n${stacks.join("\ncaused by: ")}` : line;
+  return stacks.length > 0 ? `${line}\n${stacks.join("\ncaused by: ")}` : line;
 }
 
 function oneLine(s: string): string {
