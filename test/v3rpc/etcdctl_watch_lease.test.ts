@@ -3,7 +3,16 @@
 // picks its own, so they are replaced by a placeholder).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { CtlProc, ctl, type EtcdEndpoint, errLines, startEtcd, startTs, type TsEndpoint } from "./support.ts";
+import {
+  CtlProc,
+  ctl,
+  type EtcdEndpoint,
+  errLines,
+  startEtcd,
+  startTs,
+  type TsEndpoint,
+  waitFor,
+} from "./support.ts";
 
 let etcd: EtcdEndpoint;
 let ts: TsEndpoint;
@@ -30,21 +39,29 @@ async function same(args: string[], norm: (s: string) => string = (s) => s): Pro
   return [a.out, b.out];
 }
 
+/** The next revision on both servers (their histories are identical: same commands, same order). */
+async function nextRev(): Promise<number> {
+  const [a, b] = await both(["get", "nothing", "-w", "json"]);
+  const ra = JSON.parse(a.out).header.revision;
+  assert.equal(JSON.parse(b.out).header.revision, ra, "both histories at the same revision");
+  return ra + 1;
+}
+
 test("watch --prefix: live PUT/DELETE events with --prev-kv, same lines on both", async () => {
-  const wa = new CtlProc(etcd.ep, ["watch", "w/", "--prefix", "--prev-kv"]);
-  const wb = new CtlProc(ts.ep, ["watch", "w/", "--prefix", "--prev-kv"]);
-  // etcdctl prints nothing when the watch is created; wait until a canary event arrives.
-  await new Promise((r) => setTimeout(r, 300));
-  await both(["put", "w/canary", "0"]);
-  await Promise.all([wa.lines(2), wb.lines(2)]);
+  // Watching from the next revision makes the test independent of when etcdctl's watch is set up.
+  const rev = await nextRev();
+  const args = ["watch", "w/", "--prefix", "--prev-kv", `--rev=${rev}`];
+  const wa = new CtlProc(etcd.ep, args);
+  const wb = new CtlProc(ts.ep, args);
   await both(["put", "w/a", "1"]);
   await both(["put", "w/a", "2"]);
   await both(["put", "other", "x"]);
   await both(["del", "w/", "--prefix"]);
-  const [la, lb] = await Promise.all([wa.lines(16), wb.lines(16)]);
+  const [la, lb] = await Promise.all([wa.lines(12), wb.lines(12)]);
   await Promise.all([wa.stop(), wb.stop()]);
   assert.deepEqual(lb, la);
-  assert.deepEqual(la.slice(3, 10), ["PUT", "w/a", "1", "PUT", "w/a", "1", "w/a"]);
+  // PUT; PUT with the previous key/value first; DELETE with the previous key/value, then the key
+  assert.deepEqual(la, ["PUT", "w/a", "1", "PUT", "w/a", "1", "w/a", "2", "DELETE", "w/a", "2", "w/a"]);
 });
 
 test("watch --rev replays history, then streams; a compacted --rev is reported as etcd does", async () => {
@@ -72,12 +89,11 @@ test("watch --rev replays history, then streams; a compacted --rev is reported a
 });
 
 test("watch -i: interactive watch and progress", async () => {
-  const script = "watch i/k\n";
+  const script = `watch i/k --rev=${await nextRev()}\n`;
   const wa = new CtlProc(etcd.ep, ["watch", "-i"]);
   const wb = new CtlProc(ts.ep, ["watch", "-i"]);
   wa.proc.stdin!.write(script);
   wb.proc.stdin!.write(script);
-  await new Promise((r) => setTimeout(r, 300));
   await both(["put", "i/k", "x"]);
   const [la, lb] = await Promise.all([wa.lines(3), wb.lines(3)]);
   assert.deepEqual(lb, la);
@@ -131,9 +147,19 @@ test("lease keep-alive stream keeps a lease alive past its TTL; an unkept lease 
   const ka = new CtlProc(ts.ep, ["lease", "keep-alive", id]);
   const lines = await ka.lines(2, 10_000);
   assert.equal(lines[0], `lease ${id} keepalived with TTL(2)`);
-  await new Promise((r) => setTimeout(r, 3500));
-  const get = await ctl(ts.ep, ["get", "ka/", "--prefix", "--keys-only"]);
-  assert.equal(get.out, "ka/kept\n\n");
+  // the unkept lease expires (2 s TTL, checked every 500 ms) and takes its key; the kept one stays
+  await waitFor(
+    "the unkept lease's key to go",
+    async () => (await ctl(ts.ep, ["get", "ka/", "--prefix", "--keys-only"])).out === "ka/kept\n\n",
+    15_000,
+    200,
+  );
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(
+    (await ctl(ts.ep, ["get", "ka/kept", "--print-value-only"])).out,
+    "1\n",
+    "kept alive past its TTL",
+  );
   await ctl(ts.ep, ["lease", "revoke", id]);
   await ka.exited;
   assert.match(ka.out, new RegExp(`lease ${id} expired or revoked\\.`));
