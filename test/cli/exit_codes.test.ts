@@ -4,7 +4,7 @@
 // debug) besides the JSON log records; listeners are bound before the data
 // directory is touched.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -57,7 +57,7 @@ function member(name: string, dataDir: string, client: number, peer: number, ext
   ];
 }
 
-test("port in use: exit 3 before the data dir exists; a retry on free ports starts; a second process on that data dir: exit 4; SIGTERM: exit 0", async () => {
+test("port in use: exit 3 before the data dir exists; a retry on free ports starts; a second process on that data dir: exit 4; SIGTERM: exit 0; damaged WAL: exit 6", async () => {
   const dir = join(root, "solo");
   const peer = await freePort();
   // The client port taken: KvMember binds it first.
@@ -119,10 +119,26 @@ test("port in use: exit 3 before the data dir exists; a retry on free ports star
   assert.match(String(fatal.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
   // The first member is unaffected and stops gracefully on SIGTERM.
-  assert.equal((await fetch(`http://127.0.0.1:${client}/health`)).status, 200);
+  for (let i = 0; i < 30; i++) {
+    const put = await fetch(`http://127.0.0.1:${client}/kv/k${i}`, { method: "PUT", body: "v".repeat(20) });
+    assert.equal(put.status, 200);
+  }
   first.proc.kill("SIGTERM");
   assert.equal(await first.exited, 0, first.output());
   assert.deepEqual(plainLines(first.stderr.join("\n")), [], "a clean stop prints no error line");
+
+  // A flipped bit in the middle of the WAL: exit 6, naming the file.
+  const walDir = join(dir, "member", "wal");
+  const seg = readdirSync(walDir)
+    .filter((n) => n.endsWith(".wal"))
+    .sort()
+    .at(-1)!;
+  const bytes = readFileSync(join(walDir, seg));
+  bytes[200]! ^= 0x10;
+  writeFileSync(join(walDir, seg), bytes);
+  const damaged = await runKv(member("solo", dir, client, peer));
+  assert.equal(damaged.code, 6, damaged.stderr);
+  assert.match(onePlainLine(damaged.stderr), new RegExp(`^tsraft-kv: .*${seg.replace(".", "\\.")}`));
 });
 
 test("a member removed from the cluster exits 7", async () => {
