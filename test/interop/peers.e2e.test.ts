@@ -12,7 +12,8 @@
 //    an etcd member is elected with tsraft's vote;
 //  - it receives a snapshot (POST /raft/snapshot) from a compacted etcd leader;
 //  - it applies `etcdctl member add --learner`, `member promote` and
-//    `member remove`, updating its transport's peers from etcd's ConfChanges.
+//    `member remove`, updating its transport's peers from etcd's ConfChanges;
+//    as leader it sends the new learner a snapshot, which etcd saves.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,7 +21,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { main } from "../../src/cli/tsraft.ts";
 import type { PeerStats } from "../../src/rafthttp/index.ts";
-import { formatId } from "../../src/raftpb/index.ts";
+import { ConfChangeType, decodeConfChange, EntryType, formatId } from "../../src/raftpb/index.ts";
 import { WAL, WalSnapshot } from "../../src/wal/index.ts";
 import {
   EtcdMember,
@@ -304,8 +305,11 @@ describe("a tsraft member in a raft group with etcd 3.4 members", { timeout: 150
     assert.ok(readdirSync(raw.snapDir).some((n) => n.endsWith(".snap")));
   });
 
-  test("applies member add --learner, member promote and member remove; the transport follows", async () => {
+  test("applies member add --learner, member promote and member remove; as leader it sends a snapshot to etcd", async () => {
     await setup();
+    // Lead again: the learner will need a snapshot, and ours starts the log.
+    await etcdctl(endpoints(), ["move-leader", raw.hex]);
+    await raw.until("leadership", () => raw.isLeader);
     const peerPort = await freePort();
     const clientPort = await freePort();
     const url = `http://127.0.0.1:${peerPort}`;
@@ -315,6 +319,20 @@ describe("a tsraft member in a raft group with etcd 3.4 members", { timeout: 150
     assert.equal(raw.members.get(added.id)?.isLearner, true);
     assert.deepEqual(raw.members.get(added.id)?.peerURLs, [url]);
     assert.equal(peerStats(added.id).isPeer, true, "a transport peer, from the ConfChange's member JSON");
+    // etcd's ConfChange.ID is its request ID: the low 16 bits of the
+    // proposing member's ID in the top 16 bits, then time and a counter.
+    // It arrives exact (most are above 2^53).
+    const entry = raw.applied.find(
+      (e) => e.type === EntryType.EntryConfChange && decodeConfChange(e.data).nodeId === added.id,
+    );
+    assert.ok(entry !== undefined);
+    const cc = decodeConfChange(entry.data);
+    assert.equal(cc.type, ConfChangeType.ConfChangeAddLearnerNode);
+    const etcdIds = await Promise.all(etcd.map(idOf));
+    assert.ok(
+      etcdIds.some((e) => cc.id >> 48n === (e & 0xffffn)),
+      `request ID ${formatId(cc.id)} from one of ${etcdIds.map(formatId)}`,
+    );
 
     const e3 = new EtcdMember({
       ...etcd[0]!.cfg,
@@ -327,14 +345,41 @@ describe("a tsraft member in a raft group with etcd 3.4 members", { timeout: 150
     });
     etcd.push(e3);
     e3.start();
+    // Our log starts after the snapshot we received from etcd, so the new
+    // learner needs a snapshot from us: we send the one we have (POST
+    // /raft/snapshot: the MsgSnap with etcd's v2 store, then etcd's backend
+    // database, as we received them), and etcd receives and saves it.
+    await raw.until("a snapshot sent to e3", () => peerStats(added.id).paths.snapshot.sent >= 1, 30_000);
     await waitFor(
-      "e3 to serve",
-      async () => (await endpointStatus([e3.endpoint]))[0]!.leader !== 0n,
+      "e3 to log our snapshot as received and saved",
+      () =>
+        e3
+          .logs(/^received and saved database snapshot$/)
+          .some((j) => j["remote-snapshot-sender-id"] === raw.hex),
+      10_000,
+      100,
+      () => e3.tail(),
+    );
+    // etcd's raft then ignores it ("not in the ConfState"): e3 joined after
+    // that snapshot was taken. etcd never meets this: it sends a snapshot of
+    // its state at the moment of sending, which a member without a state
+    // machine cannot make. An etcd leader does, and promotes learners (a
+    // follower forwards `member promote` to the leader's POST
+    // /members/promote, an etcd-server API the transport does not serve).
+    raw.transferLeadership((await Promise.all(etcd.slice(0, 2).map(idOf)))[0]!);
+    await waitFor("an etcd leader", async () =>
+      (await statusOf()).every((s) => s.leader !== raw.id && s.leader !== 0n),
+    );
+    await waitFor(
+      "e3 to serve a key written before it joined, from its own state",
+      async () =>
+        (
+          await etcdctl([e3.endpoint], ["get", "snap-000100", "--consistency=s", "--print-value-only"])
+        ).trim() === "value-100",
       30_000,
       200,
       () => e3.tail(),
     );
-    // etcd promotes a learner only once it has caught up with the leader.
     await waitFor(
       "etcdctl member promote",
       async () => {
@@ -374,16 +419,19 @@ describe("a tsraft member in a raft group with etcd 3.4 members", { timeout: 150
     let messageSent = 0;
     let messageReceived = 0;
     let snapshotReceived = 0;
+    let snapshotSent = 0;
     for (const s of Object.values(raw.stats().peers)) {
       msgappSent += s.paths.msgappv2.sent;
       msgappReceived += s.paths.msgappv2.received;
       messageSent += s.paths.message.sent;
       messageReceived += s.paths.message.received;
       snapshotReceived += s.paths.snapshot.received;
+      snapshotSent += s.paths.snapshot.sent;
     }
     t.diagnostic(
-      `since the restart: msgappv2 ${msgappSent}/${msgappReceived}, message ${messageSent}/${messageReceived}, snapshot received ${snapshotReceived}; refused MsgSnap sends ${raw.refusedSnapshots}`,
+      `since the restart: msgappv2 ${msgappSent}/${msgappReceived}, message ${messageSent}/${messageReceived}, snapshot ${snapshotSent}/${snapshotReceived}; refused MsgSnap sends ${raw.refusedSnapshots}`,
     );
-    assert.ok(messageSent > 0 && messageReceived > 0 && msgappReceived > 0 && snapshotReceived > 0);
+    assert.ok(messageSent > 0 && messageReceived > 0 && msgappReceived > 0);
+    assert.ok(snapshotReceived > 0 && snapshotSent > 0);
   });
 });

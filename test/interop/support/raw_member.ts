@@ -8,10 +8,12 @@
 // raft with an empty log (the leader replicates it).
 //
 // What an etcd server does beyond raft it does not do: it never publishes
-// its name, never applies requests, never takes snapshots of its own and
-// cannot send one (a MsgSnap raft asks it to send is reported failed), and
-// serves none of the etcd-server peer APIs but /version and /members.
+// its name, never applies requests, never takes snapshots of its own (it
+// can pass on one it received from etcd, with etcd's database; any other
+// MsgSnap is reported failed), and serves none of the etcd-server peer APIs
+// but /version and /members.
 
+import { createReadStream, statSync } from "node:fs";
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
@@ -149,7 +151,7 @@ export class RawMember {
   confState = new ConfState();
   /** GET /version requests served (etcd's leader polls every 4 s). */
   versionRequests = 0;
-  /** MsgSnap raft asked us to send (we cannot: there is no etcd backend to send). */
+  /** MsgSnap raft asked us to send without an etcd backend database for it (reported failed). */
   refusedSnapshots = 0;
   /** Set when the loop failed; every wait reports it. */
   failure: Error | null = null;
@@ -329,16 +331,32 @@ export class RawMember {
         await this.applySnapshot(rd.snapshot.metadata);
       const out: Message[] = [];
       for (const m of rd.messages) {
-        if (m.type === MessageType.MsgSnap) {
-          this.refusedSnapshots++;
-          node.reportSnapshot(m.to, SnapshotStatus.Failure);
-        } else out.push(m);
+        if (m.type === MessageType.MsgSnap) this.sendSnapshot(node, m);
+        else out.push(m);
       }
       this.transport.send(out);
       for (const e of rd.committedEntries) this.apply(node, e);
       node.advance();
       this.notify();
     }
+  }
+
+  /**
+   * etcd expects its backend database after the MsgSnap. We have one only
+   * for a snapshot we received from etcd (saved as `<index>.snap.db`): then
+   * we pass it on, as etcd would; otherwise the send is reported failed.
+   */
+  private sendSnapshot(node: Node, m: Message): void {
+    const index = m.snapshot?.metadata.index ?? 0;
+    let db: string;
+    try {
+      db = this.storage.snapshotter.dbFilePath(index);
+    } catch {
+      this.refusedSnapshots++;
+      node.reportSnapshot(m.to, SnapshotStatus.Failure);
+      return;
+    }
+    void this.transport.sendSnapshot({ message: m, body: createReadStream(db), size: statSync(db).size });
   }
 
   private apply(node: Node, e: Entry): void {
