@@ -5,6 +5,13 @@
 
 export type { MessageInitShape } from "@bufbuild/protobuf";
 export { create, fromBinary, fromJson, toBinary, toJson } from "@bufbuild/protobuf";
+export {
+  encodeDeleteRangeResponse,
+  encodePutResponse,
+  encodeRangeResponse,
+  encodeWatchResponse,
+  FAST_ENCODERS,
+} from "./fast_encode.ts";
 export * from "./gen/authpb/auth_pb.ts";
 export * from "./gen/etcdserverpb/raft_internal_pb.ts";
 export * from "./gen/etcdserverpb/rpc_pb.ts";

@@ -15,6 +15,7 @@ import {
   AuthUserListResponseSchema,
   Cluster,
   create,
+  FAST_ENCODERS,
   fromBinary,
   KV,
   Lease,
@@ -42,6 +43,7 @@ export function etcdServiceDefinition(svc: DescService): grpc.ServiceDefinition 
   for (const m of svc.methods) {
     const input = m.input as DescMessage;
     const output = m.output as DescMessage;
+    const fast = FAST_ENCODERS[output.typeName];
     def[m.name] = {
       path: `/${svc.typeName}/${m.name}`,
       requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
@@ -53,7 +55,7 @@ export function etcdServiceDefinition(svc: DescService): grpc.ServiceDefinition 
         return msg;
       },
       responseSerialize: (v: MessageShape<DescMessage>) => {
-        const out = toBinary(output, v);
+        const out = fast === undefined ? toBinary(output, v) : fast(v as never);
         return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
       },
       responseDeserialize: (b: Buffer) => fromBinary(output, b),
