@@ -16,6 +16,8 @@ import { MvccError, MvccErrorCode } from "./errors.ts";
 
 /** etcd's MaxLeaseTTL: 9,000,000,000 seconds. */
 export const MAX_LEASE_TTL = 9_000_000_000;
+/** etcd's leaseRevokeRate: lease revocations per second the leader aims to stay under. */
+const LEASE_REVOKE_RATE = 1000;
 /** After a lease is reported expired, how long before it is reported again if still not revoked (etcd: 3 s). */
 const EXPIRED_RETRY_MS = 3000;
 
@@ -109,6 +111,31 @@ export class Lessor {
   promote(extendMs: number): void {
     this.primary = true;
     for (const l of this.leases.values()) this.refresh(l, extendMs);
+    if (this.leases.size < LEASE_REVOKE_RATE) return; // no possible pile-up
+    // Spread deadlines that pile up (etcd's Promote): at most 3/4 of the
+    // revoke rate may expire in any one-second window, so that a new leader
+    // does not spend its whole revoke budget at once.
+    const now = this.now();
+    const sorted = [...this.leases.values()].sort((a, b) => a.expiry - b.expiry);
+    const target = (3 * LEASE_REVOKE_RATE) / 4;
+    let baseWindow = sorted[0]!.expiry - now;
+    let nextWindow = baseWindow + 1000;
+    let expires = 0;
+    for (const l of sorted) {
+      const remaining = l.expiry - now;
+      if (remaining > nextWindow) {
+        baseWindow = remaining;
+        nextWindow = baseWindow + 1000;
+        expires = 1;
+        continue;
+      }
+      expires++;
+      if (expires <= target) continue;
+      // A lease n seconds ahead of the window's base is delayed n seconds less.
+      const delay = (1000 * expires) / target - (remaining - baseWindow);
+      nextWindow = baseWindow + delay;
+      this.refresh(l, delay + extendMs);
+    }
   }
 
   /** This member lost leadership: no clocks, nothing expires here. */

@@ -148,3 +148,21 @@ test("put with a lease checks the lease at apply time", () => {
   const h = new Harness();
   assert.equal(h.cmd({ put: { key: b("a"), lease: 3n } }).error?.code, MvccErrorCode.LeaseNotFound);
 });
+
+test("promote spreads a pile-up: at most 750 of 3000 same-TTL leases expire in the first second", () => {
+  const h = new Harness();
+  for (let i = 1; i <= 3000; i++) h.ok({ leaseGrant: { ID: BigInt(i), TTL: 10n } });
+  h.clock = 1000;
+  h.sm.lessor.promote(0);
+  h.clock += 10_000;
+  const first = h.sm.lessor.expired(5000);
+  assert.equal(first.length, 750);
+  h.clock += 1000;
+  assert.equal(h.sm.lessor.expired(5000).length, 0, "the 751st is pushed just past the next second");
+  h.clock += 1000;
+  const second = h.sm.lessor.expired(5000);
+  assert.equal(second.length, 750);
+  h.clock += 10_000;
+  const all = new Set([...first, ...second, ...h.sm.lessor.expired(5000)]);
+  assert.equal(all.size, 3000, "all expire eventually (the unrevoked ones are reported again)");
+});
