@@ -50,8 +50,8 @@ export const plantedBugs: readonly PlantedBug[] = [
     plant: () => {
       const original = Raft.prototype.send;
       return patch(Raft.prototype, "send", function (this: Raft, m: Message): void {
-        if (m.type === MessageType.MsgAppResp && m.to !== this.id && m.to !== 0) {
-          if (m.from === 0) m.from = this.id;
+        if (m.type === MessageType.MsgAppResp && m.to !== this.id && m.to !== 0n) {
+          if (m.from === 0n) m.from = this.id;
           m.term = this.term;
           this.msgs.push(m);
           return;

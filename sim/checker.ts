@@ -27,7 +27,7 @@ export class InvariantViolation extends Error {
 
 /** What the checker needs to know about a simulated node. */
 export interface CheckedNode {
-  readonly id: number;
+  readonly id: bigint;
   /** The running raft instance; null while the node is down. */
   readonly raft: Raft | null;
   /** Whether entry (index, term) is in durable storage, or covered by the durable snapshot. */
@@ -41,7 +41,7 @@ export interface CheckedNode {
 interface PerNode {
   seenCommit: number;
   durableTerm: number;
-  durableVote: number;
+  durableVote: bigint;
   durableCommit: number;
 }
 
@@ -72,10 +72,10 @@ export class Checker {
   maxCommitted = 0;
   /** State hash of the state machine right after applying each index. */
   private readonly stateHash: number[] = [];
-  private readonly leaderOfTerm = new Map<number, number>();
-  /** Granted votes: term * 2^21 + voter -> candidate. */
-  private readonly votes = new Map<number, number>();
-  private readonly perNode = new Map<number, PerNode>();
+  private readonly leaderOfTerm = new Map<number, bigint>();
+  /** Granted votes: term * 2^21 + voter -> candidate (the simulator's node IDs are below 2^21). */
+  private readonly votes = new Map<number, bigint>();
+  private readonly perNode = new Map<bigint, PerNode>();
   readonly stats: CheckerStats = {
     leaders: 0,
     maxTerm: 0,
@@ -86,7 +86,7 @@ export class Checker {
   };
 
   constructor(
-    private readonly lookup: (id: number) => CheckedNode | undefined,
+    private readonly lookup: (id: bigint) => CheckedNode | undefined,
     private readonly liveNodes: () => Iterable<CheckedNode>,
     private readonly allNodes: () => Iterable<CheckedNode>,
   ) {}
@@ -100,10 +100,10 @@ export class Checker {
     this.stateHash[index] = stateHash;
   }
 
-  private per(id: number): PerNode {
+  private per(id: bigint): PerNode {
     let p = this.perNode.get(id);
     if (p === undefined) {
-      p = { seenCommit: 0, durableTerm: 0, durableVote: 0, durableCommit: 0 };
+      p = { seenCommit: 0, durableTerm: 0, durableVote: 0n, durableCommit: 0 };
       this.perNode.set(id, p);
     }
     return p;
@@ -234,8 +234,8 @@ export class Checker {
   // A commit is only sound if a quorum of the leader's configuration holds the entry durably.
   private checkDurableQuorum(n: CheckedNode, r: Raft, index: number, term: number): void {
     const voters: JointConfig = r.trk.config.voters;
-    const acks = new Map<number, boolean>();
-    const holders: number[] = [];
+    const acks = new Map<bigint, boolean>();
+    const holders: bigint[] = [];
     for (const id of voters.ids()) {
       const node = this.lookup(id);
       const has = node?.durablyHas(index, term) === true;
@@ -245,7 +245,7 @@ export class Checker {
     if (voters.voteResult(acks) !== VoteResult.VoteWon) {
       fail(
         "durable-quorum",
-        `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}) but only ${JSON.stringify(holders)} ` +
+        `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}) but only [${holders.join(",")}] ` +
           `of voters ${voters.toString()} hold it durably`,
       );
     }
@@ -279,15 +279,15 @@ export class Checker {
           "committed-entry-unprotected",
           `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}), yet node ${x.id} ` +
             `(last ${xl.index}/${xl.term}, ${t < 0 ? "without that index" : `term ${t} there`}) could be elected by ` +
-            `${JSON.stringify(yes)} in ${cfg === leaderCfg ? "the leader's" : "its own"} configuration ${cfg.toString()}`,
+            `[${yes.join(",")}] in ${cfg === leaderCfg ? "the leader's" : "its own"} configuration ${cfg.toString()}`,
         );
       }
     }
   }
 
   /** The voters of cfg that would grant x a vote if it won all of them, when they make a quorum; else null. */
-  private electors(x: CheckedNode, xl: { index: number; term: number }, cfg: JointConfig): number[] | null {
-    const grants = new Map<number, boolean>();
+  private electors(x: CheckedNode, xl: { index: number; term: number }, cfg: JointConfig): bigint[] | null {
+    const grants = new Map<bigint, boolean>();
     for (const id of cfg.ids()) {
       const vl = id === x.id ? xl : (this.lookup(id)?.lastEntry() ?? null);
       grants.set(id, vl !== null && (vl.term < xl.term || (vl.term === xl.term && vl.index <= xl.index)));
@@ -359,7 +359,7 @@ export class Checker {
     const p = this.per(n.id);
     if (hs.term < p.durableTerm)
       fail("durability", `node ${n.id} persisted term ${hs.term} after ${p.durableTerm}`);
-    if (hs.term === p.durableTerm && p.durableVote !== 0 && hs.vote !== p.durableVote) {
+    if (hs.term === p.durableTerm && p.durableVote !== 0n && hs.vote !== p.durableVote) {
       fail(
         "vote-safety",
         `node ${n.id} changed its durable vote in term ${hs.term} from ${p.durableVote} to ${hs.vote}`,
@@ -371,12 +371,12 @@ export class Checker {
     p.durableTerm = hs.term;
     p.durableVote = hs.vote;
     p.durableCommit = hs.commit;
-    if (hs.vote !== 0) this.onVote(hs.vote, n.id, hs.term);
+    if (hs.vote !== 0n) this.onVote(hs.vote, n.id, hs.term);
   }
 
   /** voter granted its vote to candidate in term. */
-  onVote(candidate: number, voter: number, term: number): void {
-    const key = term * TERM_LIMIT + voter;
+  onVote(candidate: bigint, voter: bigint, term: number): void {
+    const key = term * TERM_LIMIT + Number(voter);
     const prev = this.votes.get(key);
     if (prev === undefined) this.votes.set(key, candidate);
     else if (prev !== candidate) {

@@ -41,7 +41,8 @@ export class SimStorage extends MemoryStorage {
 }
 
 export class SimNode implements CheckedNode {
-  readonly id: number;
+  /** A raft node ID (the simulator hands out 1, 2, 3, ... and never reuses one). */
+  readonly id: bigint;
   readonly async: boolean;
   /** Durable: exactly what the Ready loop persisted. */
   readonly storage = new SimStorage();
@@ -70,7 +71,7 @@ export class SimNode implements CheckedNode {
   /** Ticks are offset per node (same rate, different phase). */
   readonly tickPhase: number;
 
-  constructor(id: number, async: boolean, tickPhase: number) {
+  constructor(id: bigint, async: boolean, tickPhase: number) {
     this.id = id;
     this.async = async;
     this.tickPhase = tickPhase;

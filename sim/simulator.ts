@@ -18,6 +18,7 @@ import {
   ConfChangeV2,
   type Config,
   ConfState,
+  compareIds,
   confStatesEquivalent,
   decodeConfChange,
   decodeConfChangeV2,
@@ -152,8 +153,8 @@ class Ev implements Timed {
   node: SimNode | null = null;
   inc = 0;
   bytes: Uint8Array | null = null;
-  from = 0;
-  to = 0;
+  from = 0n;
+  to = 0n;
   mtype = 0;
   num = 0;
 }
@@ -173,14 +174,15 @@ export class Simulation {
   private readonly netRng: Rng;
   private readonly clientRng: Rng;
   private readonly faultRng: Rng;
-  private readonly nodes = new Map<number, SimNode>();
+  private readonly nodes = new Map<bigint, SimNode>();
   private readonly heap = new EventHeap<Ev>();
   private readonly checker: Checker;
   private readonly trace: ((line: string) => void) | null;
   private now = 0;
   private seq = 0;
   private sendSeq = 0;
-  private nextId: number;
+  /** The next fresh node ID (IDs are never reused). */
+  private nextId: bigint;
   private done = false;
   private readonly endTime: number;
   private readonly maxSteps: number;
@@ -204,7 +206,7 @@ export class Simulation {
   /** Writes proposed but not yet acknowledged: id -> proposal time (clients have bounded concurrency). */
   private readonly inflightWrites = new Map<number, number>();
   private maxAckedIndex = 0;
-  private readonly reads = new Map<number, { node: number; start: number; minIndex: number }>();
+  private readonly reads = new Map<number, { node: bigint; start: number; minIndex: number }>();
   private nextReadId = 1;
   private readonly baseConfig: Omit<Config, "storage" | "applied" | "id" | "asyncStorageWrites">;
   readonly stats: SimStats;
@@ -225,7 +227,7 @@ export class Simulation {
       () => this.nodes.values(),
     );
     const s = this.scenario;
-    this.nextId = s.size + 1;
+    this.nextId = BigInt(s.size + 1);
     this.endTime = s.ticks * TICK;
     this.maxSteps = opts.maxSteps ?? 3_000_000;
     this.livenessTicks = (opts.livenessElections ?? 30) * s.electionTick;
@@ -351,8 +353,8 @@ export class Simulation {
   private setup(): void {
     const s = this.scenario;
     if (this.trace !== null) this.log(`seed ${this.seed}: ${describeScenario(s)}`);
-    const voters: number[] = [];
-    for (let id = 1; id <= s.size; id++) voters.push(id);
+    const voters: bigint[] = [];
+    for (let id = 1n; id <= BigInt(s.size); id++) voters.push(id);
     const boot = new StateMachine(1, FNV_OFFSET, new ConfState(voters.slice()));
     const bootSnap = new SnapshotClass(
       boot.encode(),
@@ -369,7 +371,7 @@ export class Simulation {
     this.startChaos();
   }
 
-  private newNode(id: number): SimNode {
+  private newNode(id: bigint): SimNode {
     const n = new SimNode(id, this.rng.chance(this.scenario.asyncFraction), this.rng.intn(TICK));
     n.storage.onDemand = () => n.currentSnapshot();
     const p = this.scenario.snapshotUnavailable;
@@ -410,7 +412,7 @@ export class Simulation {
       if (!r.promotable()) continue;
       candidates++;
       const mine = r.raftLog.lastEntryID();
-      const votes = new Map<number, boolean>();
+      const votes = new Map<bigint, boolean>();
       for (const id of r.trk.config.voters.ids()) {
         const v = this.nodes.get(id);
         const vr = v?.raft ?? null;
@@ -808,11 +810,12 @@ export class Simulation {
     }
   }
 
-  private linkKey(from: number, to: number): number {
-    return from * 65536 + to;
+  // The simulator's node IDs stay far below 2^16, so a link is one number.
+  private linkKey(from: bigint, to: bigint): number {
+    return Number(from) * 65536 + Number(to);
   }
 
-  private isBlocked(from: number, to: number): boolean {
+  private isBlocked(from: bigint, to: bigint): boolean {
     return this.blocked.size > 0 && this.blocked.has(this.linkKey(from, to));
   }
 
@@ -1151,7 +1154,7 @@ export class Simulation {
     }
     if (!candidate) return;
     const current = new Set(progress.keys());
-    const configs: Set<number>[] = [];
+    const configs: Set<bigint>[] = [];
     for (const id of current) {
       const m = this.nodes.get(id);
       if (m === undefined || m.rn === null) return;
@@ -1341,14 +1344,14 @@ export class Simulation {
     const cfg = r.trk.config;
     const joint = cfg.voters.outgoing.size > 0;
     let cc: ConfChangeI;
-    const newIds: number[] = [];
+    const newIds: bigint[] = [];
     if (joint) {
       if (cfg.autoLeave && !rng.chance(0.2)) return;
       cc = new ConfChangeV2();
     } else {
-      const voters = [...cfg.voters.incoming.ids].sort((a, b) => a - b);
-      const learners = [...(cfg.learners ?? [])].sort((a, b) => a - b);
-      const used = new Set<number>();
+      const voters = [...cfg.voters.incoming.ids].sort(compareIds);
+      const learners = [...(cfg.learners ?? [])].sort(compareIds);
+      const used = new Set<bigint>();
       const changes: ConfChangeSingle[] = [];
       const count = rng.chance(0.35) ? rng.range(2, 3) : 1;
       for (let k = 0; k < count; k++) {
@@ -1358,8 +1361,8 @@ export class Simulation {
           newIds.push(id);
           return id;
         };
-        const avail = (xs: number[]) => xs.filter((x) => !used.has(x));
-        let single: [ConfChangeType, number] | null = null;
+        const avail = (xs: bigint[]) => xs.filter((x) => !used.has(x));
+        let single: [ConfChangeType, bigint] | null = null;
         if (kind === 0) single = [ConfChangeType.ConfChangeAddNode, fresh()];
         else if (kind === 1) single = [ConfChangeType.ConfChangeAddLearnerNode, fresh()];
         else if (kind <= 5) {
@@ -1435,7 +1438,7 @@ export class Simulation {
   }
 }
 
-function single1(type: ConfChangeType, id: number): ConfChangeSingle {
+function single1(type: ConfChangeType, id: bigint): ConfChangeSingle {
   return new ConfChangeSingle(type, id);
 }
 

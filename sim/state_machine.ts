@@ -63,7 +63,7 @@ export function describeOp(b: Uint8Array): string {
   return op.kind === KIND_WRITE ? `w${op.id}:k${op.key}` : `m${op.id}`;
 }
 
-export function membersOf(cs: ConfState): Set<number> {
+export function membersOf(cs: ConfState): Set<bigint> {
   return new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
 }
 
@@ -73,7 +73,7 @@ export class StateMachine {
   kv = new Map<number, number>();
   confState: ConfState;
   /** Node IDs this state machine has seen leave the configuration (IDs are never reused). */
-  removed = new Set<number>();
+  removed = new Set<bigint>();
 
   constructor(applied = 0, hash = FNV_OFFSET, confState: ConfState = new ConfState()) {
     this.applied = applied;
@@ -89,14 +89,21 @@ export class StateMachine {
     this.confState = cs;
   }
 
+  /**
+   * The state as JSON. Node IDs are written as JSON numbers: the simulator's
+   * IDs are small (it counts up from 1), so this is exact, and it keeps the
+   * snapshot bytes (and so every seed's run) what they were when IDs were
+   * numbers in the core.
+   */
   encode(): Uint8Array {
     const cs = this.confState;
+    const ids = (xs: Iterable<bigint>) => Array.from(xs, Number);
     const doc = {
       a: this.applied,
       h: this.hash,
       kv: [...this.kv.entries()],
-      cs: [cs.voters, cs.learners, cs.votersOutgoing, cs.learnersNext, cs.autoLeave],
-      rm: [...this.removed],
+      cs: [ids(cs.voters), ids(cs.learners), ids(cs.votersOutgoing), ids(cs.learnersNext), cs.autoLeave],
+      rm: ids(this.removed),
     };
     return new TextEncoder().encode(JSON.stringify(doc));
   }
@@ -110,9 +117,10 @@ export class StateMachine {
       rm: number[];
     };
     const [v, l, vo, ln, auto] = doc.cs;
-    const sm = new StateMachine(doc.a, doc.h, new ConfState(v, l, vo, ln, auto));
+    const ids = (xs: number[]) => xs.map(BigInt);
+    const sm = new StateMachine(doc.a, doc.h, new ConfState(ids(v), ids(l), ids(vo), ids(ln), auto));
     for (const [k, val] of doc.kv) sm.kv.set(k, val);
-    for (const id of doc.rm) sm.removed.add(id);
+    for (const id of doc.rm) sm.removed.add(BigInt(id));
     return sm;
   }
 }

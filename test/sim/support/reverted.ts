@@ -29,7 +29,7 @@ export const revertedFixes: readonly RevertedFix[] = [
     plant: () => {
       const original = Raft.prototype.becomeFollower;
       const seen = new WeakSet<Raft>();
-      Raft.prototype.becomeFollower = function (this: Raft, term: number, lead: number): void {
+      Raft.prototype.becomeFollower = function (this: Raft, term: number, lead: bigint): void {
         original.call(this, term, lead);
         if (seen.has(this)) return;
         seen.add(this);
