@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The `tsraft` command line. `tsraft wal dump DIR` prints what a WAL and its
-// snapshot directory hold, in the spirit of etcd-dump-logs (see wal_dump.ts).
-// Every command here only reads.
+// snapshot directory hold, in the spirit of etcd-dump-logs (see wal_dump.ts),
+// and only reads. `tsraft certs` creates a cluster CA and the members'
+// certificates (see certs.ts; it writes only new files, never replaces one).
 
 import { Command, InvalidArgumentError, Option } from "commander";
 import { isMainModule } from "./main.ts";
@@ -51,11 +52,26 @@ export function buildProgram(out: Out): Command {
     .action(async (dir: string, o: DumpOptions) => {
       process.exitCode = await dumpWal(dir, o, out);
     });
+  // Listed here for --help; main() hands `certs` and its arguments to runCertsCommand, which
+  // parses them itself (commander never sees them).
+  program
+    .command("certs")
+    .description(
+      "create a cluster CA and member certificates for peer mTLS and client TLS (see certs --help)",
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .argument("[flags...]", "see tsraft certs --help");
   return program;
 }
 
 /** Runs the CLI with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[], out: Out = console): Promise<number> {
+  if (argv[0] === "certs") {
+    // Loaded on demand: the certificate library is not needed to read a WAL.
+    const { runCertsCommand } = await import("./certs.ts");
+    return runCertsCommand(argv.slice(1), { stdout: (l) => out.log(l), stderr: (l) => out.error(l) });
+  }
   process.exitCode = 0;
   try {
     await buildProgram(out).parseAsync(argv, { from: "user" });
