@@ -37,7 +37,7 @@ export {
   type MvccReader,
   type MvccStore,
   type RangeResult,
-  WriteTxn,
+  type WriteTxn,
 } from "./store.ts";
 export {
   DEFAULT_MAX_TXN_OPS,

@@ -52,7 +52,7 @@ import { MvccError, MvccErrorCode, toSafeNumber } from "./errors.ts";
 import type { KeyRev } from "./key_index.ts";
 import { Lessor } from "./lessor.ts";
 import { type Capture, decodeSnapshot, encodeSnapshot, type SnapshotStream } from "./snapshot.ts";
-import { MemoryMvccStore, type WriteTxn } from "./store.ts";
+import { type LeaseAttacher, MemoryMvccStore, type MvccStore, type WriteTxn } from "./store.ts";
 import {
   DEFAULT_MAX_TXN_OPS,
   isTxnReadOnly,
@@ -73,6 +73,8 @@ export interface EtcdStateMachineOptions {
   maxTxnOps?: number;
   /** How the watcher hub schedules history replay. Default setTimeout(fn, 0). */
   schedule?: Scheduler;
+  /** The MVCC store to use (e.g. an on-disk one). Default: a MemoryMvccStore. */
+  createStore?: (leases: LeaseAttacher) => MvccStore;
 }
 
 /** One command's outcome. `response` is the etcdserverpb response message (header: revision only). */
@@ -139,7 +141,7 @@ interface TxnPath {
 
 export class EtcdStateMachine {
   readonly lessor: Lessor;
-  readonly store: MemoryMvccStore;
+  readonly store: MvccStore;
   readonly hub: WatcherHub;
   readonly maxTxnOps: number;
   /** Index of the last applied command (etcd's consistent index). */
@@ -149,7 +151,7 @@ export class EtcdStateMachine {
   constructor(opts: EtcdStateMachineOptions = {}) {
     const now = opts.now ?? (() => performance.now());
     this.lessor = new Lessor({ now, minTtl: opts.minLeaseTtl ?? 2 });
-    this.store = new MemoryMvccStore(this.lessor);
+    this.store = opts.createStore?.(this.lessor) ?? new MemoryMvccStore(this.lessor);
     this.hub = new WatcherHub(this.store, opts.schedule);
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
   }

@@ -75,10 +75,44 @@ export interface MvccStore extends MvccReader {
   captureRecords(): KeyRev[];
   /** Approximate bytes held (keys + values of every version). */
   readonly bytesInUse: number;
+  /** Keys with a live version now. */
+  readonly keyCount: number;
   onChange(l: ChangeListener): void;
+  /**
+   * Replaces the whole state (snapshot restore) with `records` (any order)
+   * at revision `rev` with compaction revision `compactRev`. Throws
+   * SnapshotCorrupt, leaving the store as it was, if they are not a valid history.
+   */
+  load(rev: number, compactRev: number, records: KeyRev[]): void;
+  /** Every live key's current version (to rebuild lease attachments after a restore). */
+  forEachLive(fn: (kr: KeyRev) => void): void;
 }
 
-export class WriteTxn {
+/**
+ * One write transaction: all its changes share one new revision (if it
+ * changes anything). Reads through it see its own writes. Nothing else
+ * may write until end().
+ */
+export interface WriteTxn {
+  readonly beginRev: number;
+  readonly changes: readonly KeyRev[];
+  /** beginRev, or beginRev + 1 once the txn changed something. */
+  readonly rev: number;
+  range(
+    key: string,
+    end: string | null | undefined,
+    atRev: number,
+    limit: number,
+    countOnly: boolean,
+  ): RangeResult;
+  put(key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint): KeyRev;
+  /** Deletes the live keys of the range; returns the versions deleted (their prev_kv). */
+  deleteRange(key: string, end: string | null | undefined): KeyRev[];
+  /** Commits: the revision advances if anything changed, and listeners see the changes. */
+  end(): number;
+}
+
+class MemoryWriteTxn implements WriteTxn {
   readonly changes: KeyRev[] = [];
   private ended = false;
   constructor(
@@ -155,7 +189,7 @@ export class MemoryMvccStore implements MvccStore {
   beginWrite(): WriteTxn {
     if (this.inWrite) throw new Error("mvcc: nested write txn");
     this.inWrite = true;
-    return new WriteTxn(this, this.currentRev);
+    return new MemoryWriteTxn(this, this.currentRev);
   }
 
   range(
@@ -208,7 +242,7 @@ export class MemoryMvccStore implements MvccStore {
     return this.index.get(key)?.at(rev - 1);
   }
 
-  putIn(txn: WriteTxn, key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint): KeyRev {
+  putIn(txn: MemoryWriteTxn, key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint): KeyRev {
     const main = txn.beginRev + 1;
     let ki = this.index.get(key);
     const prev = ki?.latest();
@@ -250,7 +284,7 @@ export class MemoryMvccStore implements MvccStore {
     return kr;
   }
 
-  deleteIn(txn: WriteTxn, key: string, end: string | null | undefined): KeyRev[] {
+  deleteIn(txn: MemoryWriteTxn, key: string, end: string | null | undefined): KeyRev[] {
     const { kvs } = this.rangeAt(key, end, 0, 0, false, txn.rev);
     const main = txn.beginRev + 1;
     for (const prev of kvs) {
@@ -264,7 +298,7 @@ export class MemoryMvccStore implements MvccStore {
     return kvs;
   }
 
-  commit(txn: WriteTxn): number {
+  commit(txn: MemoryWriteTxn): number {
     this.inWrite = false;
     if (txn.changes.length === 0) return this.currentRev;
     this.currentRev = txn.beginRev + 1;
