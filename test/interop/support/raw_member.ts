@@ -151,6 +151,8 @@ export class RawMember {
   confState = new ConfState();
   /** GET /version requests served (etcd's leader polls every 4 s). */
   versionRequests = 0;
+  /** When the peer port last started listening (ms since epoch). */
+  listeningSince = 0;
   /** MsgSnap raft asked us to send without an etcd backend database for it (reported failed). */
   refusedSnapshots = 0;
   /** Set when the loop failed; every wait reports it. */
@@ -240,6 +242,7 @@ export class RawMember {
       server.listen(o.port, "127.0.0.1", () => resolve());
     });
     this.server = server;
+    this.listeningSince = Date.now();
     this.peersAdded = false;
     // A joining member starts with no peers in raft: the leader sends it
     // the log (or a snapshot), conf changes included. A bootstrapping one
