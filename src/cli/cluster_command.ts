@@ -231,7 +231,8 @@ export function resolveLayout(
     }
     stored = { size: r.size!, host: r.host, basePort: r.basePort!, tls: r.tls };
   } else if (existsSync(join(dataDir, "m1", "member", "wal"))) {
-    stored = { ...LAYOUT_DEFAULTS, ...given, tls: given.tls ?? false };
+    // Size and ports cannot be told from the data; a wrong guess makes the members refuse it (exit 5).
+    stored = { ...LAYOUT_DEFAULTS, ...given, tls: false };
   }
   if (stored === null) return { layout: { ...LAYOUT_DEFAULTS, ...given }, recorded: false };
   const flag: Record<keyof ClusterLayout, string> = {
