@@ -314,3 +314,18 @@ test("hasleader metadata without a leader, and learners, are refused as etcd's i
     backend.close();
   }
 });
+
+test("a dedicated gRPC port (grpc-js's own listener) serves the same services", async () => {
+  const { SingleMemberBackend, startV3Server } = await import("../../src/v3rpc/index.ts");
+  const { ctl, freePort } = await import("./support.ts");
+  const backend = new SingleMemberBackend();
+  const server = await startV3Server({ backend, port: await freePort(), grpcPort: await freePort() });
+  try {
+    assert.ok(server.grpcPort !== undefined && server.grpcPort !== server.port);
+    assert.equal((await ctl(`127.0.0.1:${server.grpcPort}`, ["put", "dp", "1"])).out, "OK\n");
+    assert.equal((await ctl(`127.0.0.1:${server.port}`, ["get", "dp", "--print-value-only"])).out, "1\n");
+  } finally {
+    await server.close();
+    backend.close();
+  }
+});

@@ -2,7 +2,7 @@
 // (Debian's etcd-server) side by side on free ports, and etcdctl 3.4
 // (Debian's etcd-client) run against either.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SingleMemberBackend, startV3Server, type V3Server } from "../../src/v3rpc/index.ts";
@@ -10,6 +10,11 @@ import { freePort, waitFor } from "../kv/support/cluster.ts";
 
 export const ETCD = "/usr/bin/etcd";
 export const ETCDCTL = "/usr/bin/etcdctl";
+
+/** These tests need Debian's etcd 3.4 (.ci/run installs it); say so plainly instead of ENOENT. */
+function requireBinary(path: string, pkg: string): void {
+  if (!existsSync(path)) throw new Error(`${path} is missing: apt-get install ${pkg} (etcd 3.4)`);
+}
 
 export interface Endpoint {
   /** host:port for etcdctl --endpoints */
@@ -57,6 +62,7 @@ export interface EtcdEndpoint extends Endpoint {
 
 /** A real etcd 3.4, single member, in a temp dir; resolves once it answers. */
 export async function startEtcd(): Promise<EtcdEndpoint> {
+  requireBinary(ETCD, "etcd-server");
   const dir = mkdtempSync(join(tmpdir(), "etcd-v3-"));
   const cport = await freePort();
   const pport = await freePort();
@@ -130,6 +136,7 @@ export interface CtlResult {
 
 /** Runs etcdctl (API v3) against an endpoint; never rejects on a non-zero exit. */
 export function ctl(ep: string, args: string[], input?: string, timeoutMs = 15_000): Promise<CtlResult> {
+  requireBinary(ETCDCTL, "etcd-client");
   return new Promise((resolve) => {
     const child = execFile(
       ETCDCTL,
