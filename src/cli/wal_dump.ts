@@ -391,7 +391,10 @@ export async function dumpWal(dir: string, opts: DumpOptions, out: Out): Promise
     (e) => e.index >= from && (wanted === null || wanted.has(e.type)),
   );
   out.log(`WAL entries: ${result.entries.length}`);
-  if (result.entries.length > 0) out.log(`lastIndex=${result.entries[result.entries.length - 1]!.index}`);
+  // raft's last index: the last entry's, or the snapshot's when none follows it.
+  out.log(
+    `lastIndex=${result.entries.length > 0 ? result.entries[result.entries.length - 1]!.index : start.index}`,
+  );
   out.log(`${"term".padStart(6)} ${"index".padStart(10)}\t${"type".padEnd(18)}\tdata`);
   for (const e of shown) {
     const type = ["normal", "confchange", "confchangev2"][e.type] ?? `type(${e.type})`;

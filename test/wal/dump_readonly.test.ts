@@ -170,6 +170,25 @@ describe("tsraft wal dump is read-only", () => {
     }
   });
 
+  test("a snapshot at the last index: no entries follow, and the last index is the snapshot's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tsraft-dump-"));
+    try {
+      const s = await DiskStorage.open(dir, { ...quiet, metadata: etcdMetadata(M1, CLUSTER) });
+      await s.save({
+        hardState: new HardState(2, M1, 3),
+        entries: [1, 2, 3].map((i) => new Entry(2, i, EntryType.EntryNormal, text(`put ${i}`))),
+      });
+      await s.createSnapshot(3, new ConfState([M1]), text("state at 3"));
+      await s.close();
+      const r = await run(["wal", "dump", dir]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, /^Snapshot:\nterm=2 index=3 /);
+      assert.match(r.out, /WAL entries: 0\nlastIndex=3\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a torn WAL tail is the end of the log for the dump and is not repaired", async () => {
     const { dir, cleanup } = await memberDir();
     try {
