@@ -970,6 +970,25 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     );
   }
 
+  /** Replaces a member's peer URLs (ConfChangeUpdateNode); its ID stays. */
+  async updateMember(id: bigint, peerURLs: string[], opts: { signal?: AbortSignal } = {}): Promise<void> {
+    const m = this.membership.get(id);
+    if (m === undefined) throw new HostError(HostErrorCode.MemberNotFound, `no member ${formatId(id)}`);
+    if (peerURLs.length === 0)
+      throw new HostError(HostErrorCode.InvalidArgument, "a member needs a peer URL");
+    const taken = this.membership.byPeerURL(peerURLs);
+    if (taken !== undefined && taken.id !== id) {
+      throw new HostError(
+        HostErrorCode.MemberExists,
+        `peer URL already used by member ${formatId(taken.id)}`,
+      );
+    }
+    await this.proposeConfChange(
+      new ConfChange(ConfChangeType.ConfChangeUpdateNode, id, encodeMemberContext({ ...m, peerURLs })),
+      opts.signal,
+    );
+  }
+
   /**
    * Removes a member. Refused for the last voter, and (strict
    * reconfiguration) when the remaining voters would not include a quorum of
@@ -1101,6 +1120,16 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   /** The known leader (0n: none). */
   leader(): bigint {
     return this.lead;
+  }
+
+  /** The latest term this member has seen. */
+  currentTerm(): number {
+    return this.term;
+  }
+
+  /** Whether this member is a learner in the applied membership. */
+  isLearner(): boolean {
+    return this.membership.get(this.id)?.isLearner === true;
   }
 
   appliedIndex(): number {

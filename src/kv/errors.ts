@@ -27,6 +27,8 @@ export const KvErrorCode = {
   ProposalDropped: "PROPOSAL_DROPPED",
   /** A membership change that would leave no quorum of live voters, or remove the last voter. */
   UnsafeReconfiguration: "UNSAFE_RECONFIGURATION",
+  /** The member is busy sending large replies; retry shortly. */
+  TooBusy: "TOO_BUSY",
   /** A learner not caught up enough to be promoted. */
   LearnerNotReady: "LEARNER_NOT_READY",
   MethodNotAllowed: "METHOD_NOT_ALLOWED",

@@ -5,8 +5,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { SharedDeadlines } from "./deadline.ts";
 import { KvError, KvErrorCode } from "./errors.ts";
-import type { KeyValue } from "./store.ts";
-import type { KvBackend, ReadOptions } from "./types.ts";
+import type { KeyValue, KvBackend, RangePage, ReadOptions } from "./types.ts";
 
 export interface ApiLimits {
   /** Largest key in bytes (UTF-8). Default 1.5 KiB. */
@@ -17,6 +16,17 @@ export interface ApiLimits {
   maxJsonBytes: number;
   /** How long a write or linearizable read may wait before 504. Default 5 s. */
   requestTimeoutMs: number;
+  /** Keys per range page when the request names no limit. Default 1,000. */
+  defaultRangeLimit: number;
+  /** Largest `limit` a range request may ask for. Default 10,000. */
+  maxRangeLimit: number;
+  /** A range page stops (with `more`) once its reply reaches this many bytes. Default 4 MiB. */
+  maxRangeBytes: number;
+  /**
+   * Range reply bytes being sent by this member at once; a read that would
+   * exceed it gets 503 TOO_BUSY (retry later). Default 256 MiB.
+   */
+  maxInflightReplyBytes: number;
 }
 
 export const defaultLimits: ApiLimits = {
@@ -24,6 +34,10 @@ export const defaultLimits: ApiLimits = {
   maxValueBytes: 1024 * 1024,
   maxJsonBytes: 64 * 1024,
   requestTimeoutMs: 5000,
+  defaultRangeLimit: 1000,
+  maxRangeLimit: 10_000,
+  maxRangeBytes: 4 * 1024 * 1024,
+  maxInflightReplyBytes: 256 * 1024 * 1024,
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -153,9 +167,76 @@ function kvJson(kv: KeyValue): Record<string, unknown> {
   return out;
 }
 
+/** Bytes of range replies being sent; a member refuses new large replies beyond its budget. */
+class ReplyBudget {
+  inFlight = 0;
+  constructor(readonly max: number) {}
+}
+
+/**
+ * Writes a range page as JSON, a key at a time, waiting for the socket to
+ * drain: a large page never becomes one string in memory. The page stops
+ * early (with `more`) once it reaches maxRangeBytes, and the member's budget
+ * of reply bytes in flight bounds what many concurrent large reads can hold.
+ */
+async function sendRangePage(
+  res: ServerResponse,
+  page: RangePage,
+  limits: ApiLimits,
+  replies: ReplyBudget,
+): Promise<void> {
+  const parts: string[] = [];
+  let bytes = 0;
+  let more = page.more;
+  for (let i = 0; i < page.kvs.length; i++) {
+    const part = JSON.stringify(kvJson(page.kvs[i]!));
+    if (i > 0 && bytes + part.length > limits.maxRangeBytes) {
+      more = true;
+      break;
+    }
+    parts.push(part);
+    bytes += part.length + 1;
+  }
+  if (replies.inFlight + bytes > replies.max && replies.inFlight > 0) {
+    throw new KvError(
+      KvErrorCode.TooBusy,
+      503,
+      "too many large reads in flight on this member; retry shortly",
+    );
+  }
+  replies.inFlight += bytes;
+  try {
+    const n = parts.length;
+    const last = n > 0 ? page.kvs[n - 1]!.key : undefined;
+    res.writeHead(200, { "Content-Type": "application/json" });
+    if (!res.write(`{"revision":${page.revision},"count":${n},"more":${more},`)) await drained(res);
+    if (more && last !== undefined && !res.write(`"next":${JSON.stringify(last)},`)) await drained(res);
+    if (!res.write('"kvs":[')) await drained(res);
+    for (let i = 0; i < n; i++) {
+      if (!res.write(i === 0 ? parts[i]! : `,${parts[i]!}`)) await drained(res);
+    }
+    res.end("]}\n");
+  } finally {
+    replies.inFlight -= bytes;
+  }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
+}
+
 /** Builds the request listener of the client API over a backend (one member). */
 export function createClientHandler(backend: KvBackend, limits: ApiLimits = defaultLimits): RequestListener {
   const deadlines = new SharedDeadlines(limits.requestTimeoutMs);
+  const replies = new ReplyBudget(limits.maxInflightReplyBytes);
   return (req, res) => {
     if (backend.observeRequest !== undefined) {
       const t0 = performance.now();
@@ -163,7 +244,7 @@ export function createClientHandler(backend: KvBackend, limits: ApiLimits = defa
         backend.observeRequest!(opName(req), res.statusCode, (performance.now() - t0) / 1000),
       );
     }
-    handle(backend, limits, req, res, deadlines.signal()).catch((err: unknown) => {
+    handle(backend, limits, replies, req, res, deadlines.signal()).catch((err: unknown) => {
       if (err instanceof KvError) sendError(res, err);
       else sendError(res, new KvError(KvErrorCode.Internal, 500, (err as Error)?.message ?? String(err)));
     });
@@ -227,6 +308,7 @@ export function parseTarget(raw: string): Target {
 async function handle(
   backend: KvBackend,
   limits: ApiLimits,
+  replies: ReplyBudget,
   req: IncomingMessage,
   res: ServerResponse,
   signal: AbortSignal,
@@ -238,14 +320,23 @@ async function handle(
   if (path === "/kv" || path === "/kv/") {
     if (method !== "GET") throw methodNotAllowed("GET");
     const prefix = url.searchParams.get("prefix") ?? "";
+    const after = url.searchParams.get("after") ?? undefined;
     const limitParam = url.searchParams.get("limit");
-    let limit = Number.POSITIVE_INFINITY;
+    let limit = limits.defaultRangeLimit;
     if (limitParam !== null) {
-      if (!/^[0-9]+$/.test(limitParam)) throw badRequest("limit must be a non-negative integer");
+      if (
+        !/^[0-9]{1,9}$/.test(limitParam) ||
+        Number(limitParam) < 1 ||
+        Number(limitParam) > limits.maxRangeLimit
+      ) {
+        throw badRequest(`limit must be an integer from 1 to ${limits.maxRangeLimit}`);
+      }
       limit = Number(limitParam);
     }
-    const r = await backend.range(prefix, limit, readOptions(url, signal));
-    sendJson(res, 200, { revision: r.revision, count: r.kvs.length, kvs: r.kvs.map(kvJson) });
+    if (after !== undefined && !after.startsWith(prefix))
+      throw badRequest("after must start with the prefix");
+    const r = await backend.range(prefix, { limit, after }, readOptions(url, signal));
+    await sendRangePage(res, r, limits, replies);
     return;
   }
 

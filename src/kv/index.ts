@@ -1,9 +1,8 @@
 // tsraft/kv: the replicated key-value server as a library. `KvMember` is one
-// member (raft Node + DiskStorage + rafthttp Transport + HTTP client API);
-// the `tsraft-kv` CLI (src/cli/tsraft-kv.ts) is a thin wrapper around it.
+// member: etcd's MVCC store as a state machine on the host (tsraft/host),
+// etcd's v3 API (gRPC and JSON gateway) and the REST API on one client port.
+// The `tsraft-kv` CLI (src/cli/tsraft-kv.ts) is a thin wrapper around it.
 
-export { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor } from "../host/index.ts";
-export { type ApplyResult, Command, decodeCommand, encodeCommand, Op } from "./command.ts";
 export { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 export { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
 export {
@@ -13,19 +12,15 @@ export {
   type MemberConfig,
   memberDefaults,
 } from "./member.ts";
-export {
-  type KeyValue,
-  KvStore,
-  type StoreCapture,
-  serializeSnapshot,
-  serializeSnapshotAsync,
-} from "./store.ts";
 export type {
   FollowerProgress,
+  KeyValue,
   KvBackend,
   MemberInfo,
+  RangePage,
   ReadOptions,
   ServerStatus,
   WriteOptions,
   WriteResult,
 } from "./types.ts";
+export { HostV3Backend } from "./v3_backend.ts";

@@ -2,11 +2,22 @@
 // the host (src/host: raft, WAL, snapshots, transport, request tracking,
 // reads, membership), plus the client HTTP API, the dashboard and metrics.
 
-import { createServer as createHttpServer, type Server } from "node:http";
-import { createServer as createHttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import { readFileSync } from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { Gauge, Histogram } from "prom-client";
+import {
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  CompareSchema,
+  create,
+  DeleteRangeRequestSchema,
+  type KeyValue as PbKeyValue,
+  PutRequestSchema,
+  RangeRequestSchema,
+  RequestOpSchema,
+  TxnRequestSchema,
+} from "../etcdpb/index.ts";
 import {
   Host,
   HostError,
@@ -15,24 +26,26 @@ import {
   type HostStatus,
   hexId,
 } from "../host/index.ts";
+import { type ApplyResult, EtcdStateMachine, MvccError, prefixEnd } from "../mvcc/index.ts";
 import { DefaultLogger, type Logger, LogLevel } from "../raft/index.ts";
 import type { PeerTlsOptions } from "../rafthttp/index.ts";
 import { parseHexId } from "../raftpb/index.ts";
-import { type ApplyResult, Command, encodeCommand, Op } from "./command.ts";
+import { GrpcCode, startV3Server, V3RpcError, type V3Server } from "../v3rpc/index.ts";
 import { DashboardHub } from "./dashboard/hub.ts";
 import { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 import { type ApiLimits, createClientHandler } from "./http_api.ts";
-import { KvStateMachine } from "./state_machine.ts";
-import { KvStore } from "./store.ts";
 import type {
   FollowerProgress,
+  KeyValue,
   KvBackend,
   MemberInfo,
+  RangePage,
   ReadOptions,
   ServerStatus,
   WriteOptions,
   WriteResult,
 } from "./types.ts";
+import { HostV3Backend } from "./v3_backend.ts";
 
 export interface InitialMember {
   name: string;
@@ -91,19 +104,23 @@ export interface LeaderEvent {
 }
 
 const enc = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
 
 export class KvMember implements KvBackend {
   readonly cfg: MemberConfig;
   readonly logger: Logger;
-  readonly store = new KvStore();
+  /** The replicated state: etcd's MVCC store, lessor and watchers. */
+  readonly sm: EtcdStateMachine;
   readonly host: Host<ApplyResult>;
+  /** The etcd v3 API backend (gRPC and JSON gateway) on the host. */
+  readonly v3: HostV3Backend;
   /** Settles once the member has stopped, whoever stopped it (e.g. it was removed from the cluster). */
   readonly done: Promise<void>;
   readonly leaderEvents: LeaderEvent[] = [];
   /** Timestamps (ms) and latencies (s) of recent writes, for the dashboard. */
   readonly recentWrites: Array<{ at: number; seconds: number }> = [];
   clientURL = "";
-  private clientServer: Server | null = null;
+  private server: V3Server | null = null;
   private stopping: Promise<void> | null = null;
   private readonly requestDuration: Histogram;
   /** The web dashboard at /ui (idle until a browser connects). */
@@ -112,10 +129,13 @@ export class KvMember implements KvBackend {
   constructor(cfg: MemberConfig) {
     this.cfg = cfg;
     this.logger = cfg.logger ?? new DefaultLogger(LogLevel.Warn);
+    const electionMs = cfg.tickMs * cfg.electionTicks;
+    // etcd's minimum lease TTL: 1.5 election timeouts, so a lease outlives a leader change.
+    this.sm = new EtcdStateMachine({ minLeaseTtl: Math.ceil((1.5 * electionMs) / 1000) });
     this.host = new Host<ApplyResult>({
       name: cfg.name,
       dataDir: cfg.dataDir,
-      stateMachine: new KvStateMachine(this.store),
+      stateMachine: this.sm,
       initialCluster: cfg.initialCluster.map((m) => ({ name: m.name, peerURLs: m.peerURLs })),
       initialClusterToken: cfg.clusterToken,
       initialClusterState: cfg.join !== undefined ? "existing" : "new",
@@ -130,6 +150,7 @@ export class KvMember implements KvBackend {
       logger: this.logger,
       unsafeNoFsync: cfg.unsafeNoFsync,
     });
+    this.v3 = new HostV3Backend(this.host, this.sm, electionMs);
     const registers = [this.host.metrics.registry];
     this.requestDuration = new Histogram({
       name: "tsraft_kv_request_duration_seconds",
@@ -138,13 +159,21 @@ export class KvMember implements KvBackend {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    const store = this.store;
+    const sm = this.sm;
     new Gauge({
       name: "tsraft_kv_keys",
       help: "Number of keys in the store.",
       registers,
       collect() {
-        this.set(store.size);
+        this.set(sm.store.keyCount);
+      },
+    });
+    new Gauge({
+      name: "etcd_mvcc_db_total_size_in_bytes",
+      help: "Total size of the underlying database in bytes (an estimate for the in-memory store).",
+      registers,
+      collect() {
+        this.set(sm.store.bytesInUse);
       },
     });
     this.host.on("leader", (leader, term) => {
@@ -169,23 +198,25 @@ export class KvMember implements KvBackend {
   // ------------------------------------------------------------------ lifecycle
 
   /**
-   * Binds the client listener, then starts the host (which binds the peer
-   * listener before it touches the data directory): a port in use leaves
-   * the directory as it was.
+   * Binds the client listener (gRPC and HTTP on one port), then starts the
+   * host, which binds the peer listener before it touches the data
+   * directory: a port in use leaves the directory as it was.
    */
   async start(): Promise<void> {
     const cfg = this.cfg;
     if (cfg.join === undefined && !cfg.initialCluster.some((m) => m.name === cfg.name)) {
       throw new KvConfigError(`--name ${JSON.stringify(cfg.name)} is not in --initial-cluster`);
     }
-    await this.listenClient(this.cfg.listenClientURL);
+    await this.listenClient(cfg.listenClientURL);
     try {
-      if (this.cfg.join !== undefined) await this.prepareJoin(this.cfg.join);
+      if (cfg.join !== undefined) await this.prepareJoin(cfg.join);
       await this.host.start();
     } catch (err) {
-      await this.closeClientServer(0);
+      await this.server?.close();
+      this.server = null;
       throw toConfigError(err);
     }
+    this.v3.start();
     this.host.done.then(
       () => void this.stop(),
       () => void this.stop(),
@@ -200,8 +231,12 @@ export class KvMember implements KvBackend {
     if (this.stopping === null) {
       this.stopping = (async () => {
         this.dashboard.close(); // ends the dashboard's event streams so the server can close at once
-        await this.closeClientServer(2000);
+        this.v3.close();
+        const server = this.server;
+        this.server = null;
+        const closing = server?.close();
         await this.host.stop();
+        await closing;
       })();
     }
     return this.stopping;
@@ -224,38 +259,31 @@ export class KvMember implements KvBackend {
   private async listenClient(u: string): Promise<void> {
     const url = new URL(u);
     const https = url.protocol === "https:";
-    const handler = createClientHandler(this, this.cfg.limits);
-    let server: Server;
+    const rest = createClientHandler(this, this.cfg.limits);
+    let tls: import("node:tls").TlsOptions | undefined;
     if (https) {
       const t = this.cfg.clientTls;
       if (t === undefined)
-        throw new KvConfigError("an https client URL needs --client-cert-file and --client-key-file");
-      const { readFileSync } = await import("node:fs");
-      server = createHttpsServer(
-        {
-          cert: readFileSync(t.certFile),
-          key: readFileSync(t.keyFile),
-          ca: t.trustedCAFile ? readFileSync(t.trustedCAFile) : undefined,
-          requestCert: t.clientCertAuth === true,
-          rejectUnauthorized: t.clientCertAuth === true,
-        },
-        handler,
-      );
-    } else {
-      server = createHttpServer(handler);
+        throw new KvConfigError(
+          "an https client URL needs --cert-file and --key-file (etcd's client TLS flags)",
+        );
+      tls = {
+        cert: readFileSync(t.certFile),
+        key: readFileSync(t.keyFile),
+        ca: t.trustedCAFile ? readFileSync(t.trustedCAFile) : undefined,
+        requestCert: t.clientCertAuth === true,
+        rejectUnauthorized: t.clientCertAuth === true,
+      };
     }
-    server.keepAliveTimeout = 30_000;
     const port = Number(url.port || (https ? 443 : 80));
     try {
-      const addr = await new Promise<AddressInfo>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, url.hostname, () => {
-          server.off("error", reject);
-          resolve(server.address() as AddressInfo);
-        });
+      this.server = await startV3Server({
+        backend: this.v3,
+        host: url.hostname,
+        port,
+        tls,
+        fallback: (req: IncomingMessage, res: ServerResponse) => rest(req, res),
       });
-      this.clientServer = server;
-      this.clientURL = `${https ? "https" : "http"}://${url.hostname}:${addr.port}`;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       throw new HostError(
@@ -266,77 +294,152 @@ export class KvMember implements KvBackend {
         { cause: err },
       );
     }
+    this.clientURL = `${https ? "https" : "http"}://${url.hostname}:${this.server.port}`;
     // Members learn each other's client URLs through the host's published attributes.
     if (this.cfg.advertiseClientURLs === undefined) this.host.cfg.advertiseClientURLs = [this.clientURL];
   }
 
-  private closeClientServer(graceMs: number): Promise<void> {
-    const server = this.clientServer;
-    this.clientServer = null;
-    if (server === null) return Promise.resolve();
-    return new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-      setTimeout(() => server.closeAllConnections(), graceMs).unref();
-    });
+  // ------------------------------------------------------------------ KvBackend (the REST API)
+
+  private services() {
+    const s = this.server;
+    if (s === null || this.stopping !== null)
+      throw new KvError(KvErrorCode.Stopped, 503, "member is stopping");
+    return s.services;
   }
 
-  // ------------------------------------------------------------------ KvBackend
-
-  private async write(op: Op, key: string, value: Uint8Array, opts: WriteOptions): Promise<WriteResult> {
-    if (this.stopping !== null) throw new KvError(KvErrorCode.Stopped, 503, "member is stopping");
-    const c = new Command(op, enc.encode(key), value, opts.expectedRevision ?? -1);
+  /**
+   * A write through etcd's own requests: a plain put or delete, or, for
+   * compare-and-swap, a Txn comparing the key's mod revision (an absent key
+   * compares as 0), which reads the current one back when it fails.
+   */
+  private async write(key: string, value: Uint8Array | null, opts: WriteOptions): Promise<WriteResult> {
+    const services = this.services();
+    const k = enc.encode(key);
+    const signal = opts.signal ?? AbortSignal.timeout(this.cfg.limits.requestTimeoutMs);
+    const put = value === null ? null : create(PutRequestSchema, { key: k, value, prevKv: true });
+    const del = create(DeleteRangeRequestSchema, { key: k, prevKv: true });
+    const op = create(RequestOpSchema, {
+      request: put !== null ? { case: "requestPut", value: put } : { case: "requestDeleteRange", value: del },
+    });
     const t0 = performance.now();
-    let r: ApplyResult;
     try {
-      r = await this.host.propose(encodeCommand(c), { signal: opts.signal });
+      let revision: number;
+      let prev: PbKeyValue | undefined;
+      let deleted = 1;
+      if (opts.expectedRevision === undefined) {
+        if (put !== null) {
+          const r = await services.put(put, signal);
+          revision = Number(r.header!.revision);
+          prev = r.prevKv;
+        } else {
+          const r = await services.deleteRange(del, signal);
+          revision = Number(r.header!.revision);
+          prev = r.prevKvs[0];
+          deleted = Number(r.deleted);
+        }
+      } else {
+        const r = await services.txn(
+          create(TxnRequestSchema, {
+            compare: [
+              create(CompareSchema, {
+                key: k,
+                target: Compare_CompareTarget.MOD,
+                result: Compare_CompareResult.EQUAL,
+                targetUnion: { case: "modRevision", value: BigInt(opts.expectedRevision) },
+              }),
+            ],
+            success: [op],
+            failure: [
+              create(RequestOpSchema, {
+                request: { case: "requestRange", value: create(RangeRequestSchema, { key: k }) },
+              }),
+            ],
+          }),
+          signal,
+        );
+        if (!r.succeeded) {
+          const cur =
+            r.responses[0]?.response.case === "responseRange"
+              ? r.responses[0].response.value.kvs[0]
+              : undefined;
+          throw new KvError(
+            KvErrorCode.RevisionMismatch,
+            412,
+            `revision mismatch: the key's mod revision is ${Number(cur?.modRevision ?? 0n)}`,
+          );
+        }
+        revision = Number(r.header!.revision);
+        const resp = r.responses[0]?.response;
+        if (resp?.case === "responsePut") prev = resp.value.prevKv;
+        else if (resp?.case === "responseDeleteRange") {
+          prev = resp.value.prevKvs[0];
+          deleted = Number(resp.value.deleted);
+        }
+      }
+      if (deleted === 0) throw new KvError(KvErrorCode.NotFound, 404, "key not found");
+      const seconds = (performance.now() - t0) / 1000;
+      this.recentWrites.push({ at: Date.now(), seconds });
+      if (this.recentWrites.length > 20_000) this.recentWrites.splice(0, 10_000);
+      return { revision, prevRevision: Number(prev?.modRevision ?? 0n) };
     } catch (err) {
       throw toKvError(err);
     }
-    const seconds = (performance.now() - t0) / 1000;
-    this.recentWrites.push({ at: Date.now(), seconds });
-    if (this.recentWrites.length > 20_000) this.recentWrites.splice(0, 10_000);
-    if (r.ok) return { revision: r.revision, prevRevision: r.prevRevision };
-    if (r.error === "REVISION_MISMATCH") {
-      throw new KvError(
-        KvErrorCode.RevisionMismatch,
-        412,
-        `revision mismatch: the key's mod revision is ${r.prevRevision}`,
-      );
-    }
-    if (r.error === "BAD_COMMAND")
-      throw new KvError(KvErrorCode.Internal, 500, "the command could not be decoded");
-    throw new KvError(KvErrorCode.NotFound, 404, "key not found");
   }
 
   put(key: string, value: Uint8Array, opts: WriteOptions): Promise<WriteResult> {
-    return this.write(Op.Put, key, value, opts);
+    return this.write(key, value, opts);
   }
 
   delete(key: string, opts: WriteOptions): Promise<WriteResult> {
-    return this.write(Op.Delete, key, new Uint8Array(0), opts);
+    return this.write(key, null, opts);
   }
 
-  private async barrier(opts: ReadOptions): Promise<void> {
-    if (this.stopping !== null) throw new KvError(KvErrorCode.Stopped, 503, "member is stopping");
+  async get(key: string, opts: ReadOptions): Promise<{ kv: KeyValue | undefined; revision: number }> {
+    const services = this.services();
     try {
-      await this.host.barrier({
-        consistency: opts.linearizable ? "linearizable" : "serializable",
-        signal: opts.signal,
-      });
+      const r = await services.range(
+        create(RangeRequestSchema, { key: enc.encode(key), serializable: !opts.linearizable }),
+        opts.signal ?? AbortSignal.timeout(this.cfg.limits.requestTimeoutMs),
+      );
+      return {
+        kv: r.kvs[0] === undefined ? undefined : restKv(r.kvs[0]),
+        revision: Number(r.header!.revision),
+      };
     } catch (err) {
       throw toKvError(err);
     }
   }
 
-  async get(key: string, opts: ReadOptions): Promise<{ kv: ReturnType<KvStore["get"]>; revision: number }> {
-    await this.barrier(opts);
-    return { kv: this.store.get(key), revision: this.store.revision };
-  }
-
-  async range(prefix: string, limit: number, opts: ReadOptions) {
-    await this.barrier(opts);
-    return { kvs: this.store.range(prefix, limit), revision: this.store.revision };
+  async range(
+    prefix: string,
+    page: { limit: number; after?: string },
+    opts: ReadOptions,
+  ): Promise<RangePage> {
+    const services = this.services();
+    const p = enc.encode(prefix);
+    // The empty prefix means every key: etcd's "\0" range end.
+    const end = p.length === 0 ? new Uint8Array([0]) : prefixEnd(p);
+    const from =
+      page.after !== undefined
+        ? Buffer.concat([enc.encode(page.after), Buffer.from([0])])
+        : p.length === 0
+          ? new Uint8Array([0])
+          : p;
+    try {
+      const r = await services.range(
+        create(RangeRequestSchema, {
+          key: from,
+          rangeEnd: end,
+          limit: BigInt(page.limit),
+          serializable: !opts.linearizable,
+        }),
+        opts.signal ?? AbortSignal.timeout(this.cfg.limits.requestTimeoutMs),
+      );
+      return { kvs: r.kvs.map(restKv), more: r.more, revision: Number(r.header!.revision) };
+    } catch (err) {
+      throw toKvError(err);
+    }
   }
 
   members(): MemberInfo[] {
@@ -409,17 +512,17 @@ export class KvMember implements KvBackend {
       vote: hexId(st.vote),
       commit: st.commit,
       applied: st.applied,
-      revision: this.store.revision,
+      revision: this.sm.rev,
       raftState: st.raftState,
       isLearner: st.isLearner,
       progress,
       members: st.members.map((m) => ({ ...m, id: hexId(m.id) })),
-      keys: this.store.size,
+      keys: this.sm.store.keyCount,
       snapshotIndex: st.snapshotIndex,
     };
   }
 
-  serveDashboard(req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse): boolean {
+  serveDashboard(req: IncomingMessage, res: ServerResponse): boolean {
     return this.dashboard.handle(req, res);
   }
 
@@ -437,8 +540,45 @@ export class KvMember implements KvBackend {
   }
 }
 
+/** A key as the REST API shows it (keys written through gRPC may be any bytes: those are refused there). */
+function restKv(kv: PbKeyValue): KeyValue {
+  let key: string;
+  try {
+    key = utf8.decode(kv.key);
+  } catch {
+    key = `base64:${Buffer.from(kv.key).toString("base64")}`;
+  }
+  return {
+    key,
+    value: kv.value,
+    createRevision: Number(kv.createRevision),
+    modRevision: Number(kv.modRevision),
+    version: Number(kv.version),
+    lease: kv.lease,
+  };
+}
+
 function toKvError(err: unknown): Error {
   if (err instanceof KvError) return err;
+  if (err instanceof V3RpcError) {
+    switch (err.grpcCode) {
+      case GrpcCode.UNAVAILABLE:
+        return new KvError(
+          /timed out/.test(err.message) ? KvErrorCode.Timeout : KvErrorCode.NoLeader,
+          /timed out/.test(err.message) ? 504 : 503,
+          err.message,
+        );
+      case GrpcCode.INVALID_ARGUMENT:
+      case GrpcCode.OUT_OF_RANGE:
+        return new KvError(KvErrorCode.BadRequest, 400, err.message);
+      default:
+        return new KvError(KvErrorCode.Internal, 500, err.message);
+    }
+  }
+  if (err instanceof MvccError) return new KvError(KvErrorCode.BadRequest, 400, err.message);
+  if ((err as Error)?.name === "AbortError" || (err as Error)?.name === "TimeoutError") {
+    return new KvError(KvErrorCode.Timeout, 504, "request timed out; the write may still be applied");
+  }
   if (!(err instanceof HostError)) return err instanceof Error ? err : new Error(String(err));
   switch (err.code) {
     case HostErrorCode.NoLeader:

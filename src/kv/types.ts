@@ -1,6 +1,27 @@
 // Shapes shared by the key-value server's layers.
 
-import type { KeyValue } from "./store.ts";
+/** A key's current version, as the HTTP API shows it. */
+export interface KeyValue {
+  key: string;
+  value: Uint8Array;
+  /** Revision of the write that created the key. */
+  createRevision: number;
+  /** Revision of the last write to the key. */
+  modRevision: number;
+  /** Number of writes since creation. */
+  version: number;
+  /** The lease the key is attached to (0 = none). */
+  lease?: bigint;
+}
+
+/** One page of a range read. */
+export interface RangePage {
+  kvs: KeyValue[];
+  /** More keys follow: ask again with `after` = the last key of this page. */
+  more: boolean;
+  /** The store's revision the page was read at. */
+  revision: number;
+}
 
 /** A cluster member as recorded in the replicated membership. */
 export interface MemberInfo {
@@ -63,7 +84,8 @@ export interface KvBackend {
   put(key: string, value: Uint8Array, opts: WriteOptions): Promise<WriteResult>;
   delete(key: string, opts: WriteOptions): Promise<WriteResult>;
   get(key: string, opts: ReadOptions): Promise<{ kv: KeyValue | undefined; revision: number }>;
-  range(prefix: string, limit: number, opts: ReadOptions): Promise<{ kvs: KeyValue[]; revision: number }>;
+  /** Keys with `prefix` in byte order, strictly after `after` when given; at most `limit`. */
+  range(prefix: string, page: { limit: number; after?: string }, opts: ReadOptions): Promise<RangePage>;
   members(): MemberInfo[];
   /** The cluster ID in hex (returned to joining members). */
   clusterIdHex(): string;

@@ -4,17 +4,49 @@ import assert from "node:assert/strict";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { Command, Op } from "../../src/kv/command.ts";
 import { KvError, KvErrorCode } from "../../src/kv/errors.ts";
 import { createClientHandler, defaultLimits } from "../../src/kv/http_api.ts";
-import { KvStore } from "../../src/kv/store.ts";
-import type { KvBackend, MemberInfo, ServerStatus, WriteOptions } from "../../src/kv/types.ts";
+import type { KeyValue, KvBackend, MemberInfo, ServerStatus, WriteOptions } from "../../src/kv/types.ts";
 
-const enc = new TextEncoder();
+/** A map with etcd-like revisions, enough to script the HTTP layer. */
+class TinyStore {
+  revision = 0;
+  private readonly data = new Map<string, KeyValue>();
+  get(key: string): KeyValue | undefined {
+    return this.data.get(key);
+  }
+  write(key: string, value: Uint8Array | null, expected: number | undefined) {
+    const cur = this.data.get(key);
+    const prevRevision = cur?.modRevision ?? 0;
+    if (expected !== undefined && expected !== prevRevision) {
+      throw new KvError(KvErrorCode.RevisionMismatch, 412, `revision mismatch (current ${prevRevision})`);
+    }
+    if (value === null) {
+      if (cur === undefined) throw new KvError(KvErrorCode.NotFound, 404, "key not found");
+      this.data.delete(key);
+      return { revision: ++this.revision, prevRevision };
+    }
+    const rev = ++this.revision;
+    this.data.set(key, {
+      key,
+      value,
+      createRevision: cur?.createRevision ?? rev,
+      modRevision: rev,
+      version: (cur?.version ?? 0) + 1,
+    });
+    return { revision: rev, prevRevision };
+  }
+  range(prefix: string, limit: number, after?: string) {
+    const all = [...this.data.values()]
+      .filter((kv) => kv.key.startsWith(prefix) && (after === undefined || kv.key > after))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
+    return { kvs: all.slice(0, limit), more: all.length > limit, revision: this.revision };
+  }
+}
 
 // A single-process backend: writes apply at once; `mode` simulates failures.
 class FakeBackend implements KvBackend {
-  store = new KvStore();
+  store = new TinyStore();
   mode: "ok" | "noleader" | "hang" = "ok";
   membersList: MemberInfo[] = [
     { id: 0x1an, name: "m1", peerURLs: ["http://127.0.0.1:1"], clientURLs: [], isLearner: false },
@@ -31,27 +63,19 @@ class FakeBackend implements KvBackend {
       );
     }
   }
-  private write(c: Command) {
-    const r = this.store.apply(c);
-    if (!r.ok && r.error === "REVISION_MISMATCH") {
-      throw new KvError(KvErrorCode.RevisionMismatch, 412, `revision mismatch (current ${r.prevRevision})`);
-    }
-    if (!r.ok) throw new KvError(KvErrorCode.NotFound, 404, "key not found");
-    return { revision: r.revision, prevRevision: r.prevRevision };
-  }
   async put(key: string, value: Uint8Array, o: WriteOptions) {
     await this.gate(o.signal);
-    return this.write(new Command(Op.Put, enc.encode(key), value, o.expectedRevision ?? -1));
+    return this.store.write(key, value, o.expectedRevision);
   }
   async delete(key: string, o: WriteOptions) {
     await this.gate(o.signal);
-    return this.write(new Command(Op.Delete, enc.encode(key), new Uint8Array(), o.expectedRevision ?? -1));
+    return this.store.write(key, null, o.expectedRevision);
   }
   async get(key: string) {
     return { kv: this.store.get(key), revision: this.store.revision };
   }
-  async range(prefix: string, limit: number) {
-    return { kvs: this.store.range(prefix, limit), revision: this.store.revision };
+  async range(prefix: string, page: { limit: number; after?: string }) {
+    return this.store.range(prefix, page.limit, page.after);
   }
   members() {
     return this.membersList;
@@ -257,4 +281,35 @@ test("keys are exactly what the client sent: no dot-segment, backslash or fragme
   assert.equal(frag.status, 400);
   assert.equal(JSON.parse(frag.text).code, "BAD_REQUEST");
   assert.equal((await rawReq("PUT", "/kv/bad%zz", "v")).status, 400, "malformed percent-encoding");
+});
+
+test("range reads are bounded: default and maximum page size, more/next continuation, byte cap", async () => {
+  backend.mode = "ok";
+  for (let i = 0; i < 30; i++) await req("PUT", `/kv/page/${String(i).padStart(2, "0")}`, "x".repeat(100));
+  const first = (await req("GET", "/kv?prefix=page/&limit=10")).json();
+  assert.equal(first.count, 10);
+  assert.equal(first.more, true);
+  assert.equal(first.next, "page/09");
+  const second = (
+    await req("GET", `/kv?prefix=page/&limit=25&after=${encodeURIComponent(first.next)}`)
+  ).json();
+  assert.equal(second.count, 20);
+  assert.equal(second.more, false);
+  assert.equal(second.kvs[0].key, "page/10");
+  assert.equal((await req("GET", "/kv?prefix=page/&limit=0")).status, 400);
+  assert.equal((await req("GET", `/kv?prefix=page/&limit=${defaultLimits.maxRangeLimit + 1}`)).status, 400);
+  assert.equal((await req("GET", "/kv?prefix=page/&after=other")).status, 400, "after outside the prefix");
+
+  // A page stops at maxRangeBytes even below its limit.
+  const small = createServer(createClientHandler(backend, { ...defaultLimits, maxRangeBytes: 1000 }));
+  await new Promise<void>((r) => small.listen(0, "127.0.0.1", r));
+  try {
+    const url = `http://127.0.0.1:${(small.address() as AddressInfo).port}/kv?prefix=page/&limit=30`;
+    const r = (await (await fetch(url)).json()) as { count: number; more: boolean; next: string };
+    assert.ok(r.count >= 1 && r.count < 30, `stopped early at ${r.count}`);
+    assert.equal(r.more, true);
+    assert.equal(r.next, `page/${String(r.count - 1).padStart(2, "0")}`);
+  } finally {
+    await new Promise<void>((r) => small.close(() => r()));
+  }
 });

@@ -1,0 +1,291 @@
+// The etcd v3 API's backend on the replicated host: proposals go through
+// raft (the host answers each with this member's ApplyResult), reads through
+// the host's ReadIndex barrier, membership through the host's checked
+// membership calls. Lease deadlines live on the leader's lessor: the leader
+// promotes its lessor when it takes over (every lease gets a fresh TTL, as in
+// etcd) and proposes revokes for expired leases; a follower forwards
+// keep-alives and TimeToLive to the leader's client URL.
+
+import { type Host, HostError, HostErrorCode, type MemberInfo as HostMember } from "../host/index.ts";
+import type { SnapshotStream } from "../mvcc/index.ts";
+import {
+  type ApplyResult,
+  type EtcdStateMachine,
+  IdGenerator,
+  MvccError,
+  MvccErrorCode,
+} from "../mvcc/index.ts";
+import {
+  type ClusterHeader,
+  leaseRevokeCommand,
+  type MemberInfo,
+  type StatusInfo,
+  type TimeToLive,
+  type V3Backend,
+  V3Errors,
+} from "../v3rpc/index.ts";
+
+/** How often the leader looks for expired leases (etcd: 500 ms). */
+const LEASE_CHECK_MS = 500;
+
+export class HostV3Backend implements V3Backend {
+  private ids: IdGenerator | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly revoking = new Set<bigint>();
+
+  constructor(
+    readonly host: Host<ApplyResult>,
+    readonly sm: EtcdStateMachine,
+    /** The election timeout in ms: a new leader extends every lease by it, as etcd does. */
+    private readonly electionTimeoutMs: number,
+  ) {
+    host.on("leader", (leader) => {
+      if (leader === host.id && leader !== 0n) sm.lessor.promote(this.electionTimeoutMs);
+      else sm.lessor.demote();
+    });
+  }
+
+  /** Starts the lease expiry loop (after the host started: IDs are known then). */
+  start(): void {
+    this.ids = new IdGenerator(this.host.id, Date.now());
+    this.timer = setInterval(() => this.revokeExpired(), LEASE_CHECK_MS);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private revokeExpired(): void {
+    if (this.host.leader() !== this.host.id) return;
+    for (const id of this.sm.lessor.expired()) {
+      if (this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.host
+        .propose(leaseRevokeCommand(this.newRequestId(), id), { signal: AbortSignal.timeout(5000) })
+        .catch(() => {
+          // The lessor reports it again later if it is still due.
+        })
+        .finally(() => this.revoking.delete(id));
+    }
+  }
+
+  header(): ClusterHeader {
+    return {
+      clusterId: this.host.clusterId,
+      memberId: this.host.id,
+      raftTerm: BigInt(this.host.currentTerm()),
+    };
+  }
+
+  hasLeader(): boolean {
+    return this.host.leader() !== 0n;
+  }
+
+  isLearner(): boolean {
+    return this.host.isLearner();
+  }
+
+  newRequestId(): bigint {
+    if (this.ids === null) this.ids = new IdGenerator(this.host.id, Date.now());
+    return this.ids.next();
+  }
+
+  newLeaseId(): bigint {
+    if (this.ids === null) this.ids = new IdGenerator(this.host.id, Date.now());
+    return this.ids.nextLeaseId();
+  }
+
+  async propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult> {
+    try {
+      return await this.host.propose(cmd, { signal });
+    } catch (err) {
+      throw toV3Error(err);
+    }
+  }
+
+  async readIndex(signal: AbortSignal): Promise<void> {
+    try {
+      await this.host.barrier({ signal });
+    } catch (err) {
+      throw toV3Error(err);
+    }
+  }
+
+  async leaseRenew(id: bigint, signal: AbortSignal): Promise<number> {
+    if (this.host.leader() === this.host.id) return this.sm.lessor.renew(id);
+    const r = await this.forward("/v3/lease/keepalive", { ID: id.toString() }, signal);
+    // The gateway streams {"result": {...}} lines; the first one answers.
+    const ttl = Number((r as { result?: { TTL?: string } }).result?.TTL ?? "0");
+    if (!(ttl > 0)) throw new MvccError(MvccErrorCode.LeaseNotFound);
+    return ttl;
+  }
+
+  async leaseTimeToLive(id: bigint, keys: boolean, signal: AbortSignal): Promise<TimeToLive | undefined> {
+    if (this.host.leader() === this.host.id) {
+      const r = this.sm.lessor.remaining(id);
+      if (r === undefined) return undefined;
+      return {
+        ttl: r.ttl,
+        grantedTtl: r.grantedTtl,
+        keys: keys ? r.keys.map((k) => Uint8Array.from(k, (c) => c.charCodeAt(0))) : [],
+      };
+    }
+    const r = (await this.forward("/v3/lease/timetolive", { ID: id.toString(), keys }, signal)) as {
+      TTL?: string;
+      grantedTTL?: string;
+      keys?: string[];
+    };
+    const ttl = Number(r.TTL ?? "-1");
+    if (ttl === -1) return undefined;
+    return {
+      ttl,
+      grantedTtl: Number(r.grantedTTL ?? "0"),
+      keys: (r.keys ?? []).map((k) => new Uint8Array(Buffer.from(k, "base64"))),
+    };
+  }
+
+  /** Sends a lease request to the leader's JSON gateway and returns its (first) JSON answer. */
+  private async forward(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+    const leader = this.host.leader();
+    if (leader === 0n) throw V3Errors.noLeader();
+    const url = this.host.members().find((m) => m.id === leader)?.clientURLs[0];
+    if (url === undefined) throw V3Errors.noLeader();
+    let res: Response;
+    try {
+      res = await fetch(`${url}${path}`, { method: "POST", body: JSON.stringify(body), signal });
+    } catch {
+      throw signal.aborted ? V3Errors.timeout() : V3Errors.leaderChanged();
+    }
+    const text = await res.text();
+    const first = text.split("\n").find((l) => l.trim() !== "") ?? "{}";
+    const j = JSON.parse(first) as { code?: number; message?: string; error?: { message?: string } };
+    if (!res.ok) {
+      if (res.status === 404 || /lease not found/.test(j.message ?? j.error?.message ?? "")) {
+        throw new MvccError(MvccErrorCode.LeaseNotFound);
+      }
+      throw V3Errors.leaderChanged();
+    }
+    return j;
+  }
+
+  async memberList(): Promise<MemberInfo[]> {
+    return this.host.members().map(v3Member);
+  }
+
+  async memberAdd(
+    peerURLs: string[],
+    isLearner: boolean,
+    signal: AbortSignal,
+  ): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    try {
+      const m = await this.host.addMember(peerURLs, { learner: isLearner, signal });
+      return { member: v3Member(m), members: await this.memberList() };
+    } catch (err) {
+      throw toV3Error(err);
+    }
+  }
+
+  async memberRemove(id: bigint, signal: AbortSignal): Promise<MemberInfo[]> {
+    try {
+      await this.host.removeMember(id, { signal });
+      return this.memberList();
+    } catch (err) {
+      throw toV3Error(err);
+    }
+  }
+
+  async memberUpdate(id: bigint, peerURLs: string[], signal: AbortSignal): Promise<MemberInfo[]> {
+    try {
+      await this.host.updateMember(id, peerURLs, { signal });
+      return this.memberList();
+    } catch (err) {
+      throw toV3Error(err);
+    }
+  }
+
+  async memberPromote(id: bigint, signal: AbortSignal): Promise<MemberInfo[]> {
+    try {
+      await this.host.promoteMember(id, { signal });
+    } catch (err) {
+      if (err instanceof HostError && err.code === HostErrorCode.NotLeader) {
+        await this.forward("/v3/cluster/member/promote", { ID: id.toString() }, signal);
+      } else {
+        throw toV3Error(err);
+      }
+    }
+    return this.memberList();
+  }
+
+  status(): StatusInfo {
+    const st = this.host.status();
+    return {
+      leader: st.leader,
+      raftIndex: BigInt(st.commit),
+      raftTerm: BigInt(st.term),
+      raftAppliedIndex: BigInt(st.applied),
+      dbSize: this.sm.store.bytesInUse,
+      dbSizeInUse: this.sm.store.bytesInUse,
+      isLearner: st.isLearner,
+    };
+  }
+
+  async moveLeader(targetId: bigint, signal: AbortSignal): Promise<void> {
+    const target = this.host.members().find((m) => m.id === targetId);
+    if (target === undefined || target.isLearner) throw V3Errors.badLeaderTransferee();
+    if (this.host.leader() !== this.host.id) throw V3Errors.notLeader();
+    try {
+      await this.host.transferLeader(targetId, { signal });
+    } catch (err) {
+      if (err instanceof HostError && err.code === HostErrorCode.Timeout)
+        throw V3Errors.timeoutLeaderTransfer();
+      throw toV3Error(err);
+    }
+  }
+
+  snapshot(): SnapshotStream {
+    return this.sm.snapshot();
+  }
+}
+
+function v3Member(m: HostMember): MemberInfo {
+  return {
+    id: m.id,
+    name: m.name,
+    peerURLs: [...m.peerURLs].sort(),
+    clientURLs: m.clientURLs,
+    isLearner: m.isLearner,
+  };
+}
+
+/** Host errors in etcd's words, so clients react as they do to etcd. */
+export function toV3Error(err: unknown): Error {
+  if (!(err instanceof HostError)) return err instanceof Error ? err : new Error(String(err));
+  switch (err.code) {
+    case HostErrorCode.NoLeader:
+      return V3Errors.noLeader();
+    case HostErrorCode.NotLeader:
+      return V3Errors.notLeader();
+    case HostErrorCode.ProposalDropped:
+      return V3Errors.leaderChanged();
+    case HostErrorCode.Timeout:
+      return V3Errors.timeout();
+    case HostErrorCode.Stopped:
+      return V3Errors.stopped();
+    case HostErrorCode.MemberExists:
+      return V3Errors.peerUrlExists();
+    case HostErrorCode.MemberNotFound:
+      return V3Errors.memberNotFound();
+    case HostErrorCode.UnsafeReconfiguration:
+    case HostErrorCode.LastVoter:
+      return V3Errors.notEnoughStartedMembers();
+    case HostErrorCode.LearnerNotReady:
+      return V3Errors.learnerNotReady();
+    case HostErrorCode.NotLearner:
+      return V3Errors.memberNotLearner();
+    case HostErrorCode.InvalidArgument:
+      return V3Errors.memberBadUrls();
+    default:
+      return err;
+  }
+}
