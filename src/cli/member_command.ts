@@ -261,7 +261,11 @@ export async function runMemberCommand(
     metricsServer?.close();
     return fatal(err);
   }
+  const cpu = process.cpuUsage();
   main.info("serving", {
+    // Since the process started: wall time and CPU time, to see what a start costs.
+    startupMs: Math.round(performance.now()),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
     id: member.id.toString(16),
     cluster: member.clusterId.toString(16),
     clientURL: member.clientURL,
