@@ -220,8 +220,10 @@ export class EtcdStateMachine {
       return this.deleteRange(null, req.deleteRange);
     }
     if (req.txn !== undefined) {
-      guard(txnHasPut(req.txn));
+      // Validation first: it bounds the nesting depth (the op budget shrinks per level)
+      // before anything else recurses into the txn.
       validateTxn(req.txn, this.maxTxnOps);
+      guard(txnHasPut(req.txn));
       return this.txn(req.txn);
     }
     if (req.range !== undefined) {

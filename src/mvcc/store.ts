@@ -390,6 +390,13 @@ export class MemoryMvccStore implements MvccStore {
     const index = new Map<string, KeyIndex>();
     const keys: string[] = [];
     const logBase = compactRev >= 2 ? compactRev : 2;
+    // Every revision in [logBase, rev] holds at least one change (one of these records),
+    // so a revision beyond that is damage - and must not size an allocation.
+    if (rev - logBase + 1 > records.length + 1)
+      throw new MvccError(
+        MvccErrorCode.SnapshotCorrupt,
+        `revision ${rev} with only ${records.length} versions`,
+      );
     const revLog: KeyRev[][] = [];
     for (let i = 0; i < rev - logBase + 1; i++) revLog.push([]);
     let prevMain = 0;

@@ -282,3 +282,26 @@ test("hashKV: equal histories hash equal; compaction keeps the hash of revisions
   assert.throws(() => h1.sm.hashKV(3), code(MvccErrorCode.Compacted));
   assert.throws(() => h1.sm.hashKV(9), code(MvccErrorCode.FutureRev));
 });
+
+test("apply never throws on hostile commands: deep txn nesting is a TooManyOps (or BadCommand) result", () => {
+  const h = new Harness();
+  const varint = (n: number) => {
+    const out: number[] = [];
+    while (n >= 0x80) {
+      out.push((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    out.push(n);
+    return out;
+  };
+  const field = (tag: number, body: number[]) => [tag, ...varint(body.length), ...body];
+  // TxnRequest{success: [RequestOp{request_txn: ...}]} 5000 levels deep, built as bytes.
+  let txn = field(0x12, field(0x12, field(0x0a, [0x61]))); // innermost: success [put {key "a"}]
+  for (let i = 0; i < 5000; i++) txn = field(0x12, field(0x22, txn));
+  const data = Uint8Array.from(field(0x32, txn)); // InternalRaftRequest.txn
+  const [r] = h.sm.apply([{ index: 1, data }]);
+  assert.ok(
+    r!.error?.code === MvccErrorCode.TooManyOps || r!.error?.code === MvccErrorCode.BadCommand,
+    String(r!.error?.code),
+  );
+});

@@ -138,3 +138,13 @@ test("an alarm survives a restore, with its effect", async () => {
   r.index = h.index;
   assert.equal(r.cmd({ put: { key: b("x") } }).error?.code, MvccErrorCode.NoSpace);
 });
+
+test("a snapshot claiming a huge revision is refused without allocating for it", async () => {
+  const { encodeSnapshot } = await import("../../src/mvcc/index.ts");
+  const img = await collect(
+    encodeSnapshot({ rev: 2 ** 50, compactRev: -1, appliedIndex: 0, records: [], leases: [], alarms: [] }),
+  );
+  const r = new Harness();
+  await assert.rejects(r.sm.restore(img), (e: { code?: string }) => e.code === MvccErrorCode.SnapshotCorrupt);
+  assert.equal(r.sm.rev, 1);
+});
