@@ -331,7 +331,7 @@ export class Cluster implements SenderDirectory {
    * Waits until the member answers /health with 200 (it knows a leader).
    * Fails at once if its process exits.
    */
-  async waitHealthy(m: Member, timeoutMs: number): Promise<void> {
+  async waitHealthy(m: Member, timeoutMs: number, pollMs = 20): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     for (;;) {
@@ -351,7 +351,7 @@ export class Cluster implements SenderDirectory {
         throw new ClusterSetupError(
           `${m.name} not healthy after ${timeoutMs} ms (${last}); log: ${m.logPath}`,
         );
-      await sleep(20);
+      await sleep(pollMs);
     }
   }
 

@@ -9,9 +9,14 @@
 //               split into a majority and a minority; with 5 members, a
 //               bridge), by dropping or freezing traffic, then heal;
 //   flap        kill a member, restart it, and as soon as it serves
-//               requests kill it again, a few times: in-flight requests of
-//               one incarnation meet the next one's (the pattern behind
-//               issue 13's restart bug);
+//               requests kill it again, a few times, while the clients send
+//               it most of their requests: in-flight requests of one
+//               incarnation meet the next one's (the pattern behind issue
+//               13's restart bug). Meanwhile the member's log catch-up stream
+//               from the leader is delayed a few hundred ms after each start
+//               (see Network.holdResponses), so that entries left by the
+//               previous incarnation arrive while the new one's first
+//               requests wait;
 //   membership  remove a member, wipe its data, add it back with --join
 //               (as a voter, or as a learner then promoted). Only when every
 //               member is up, so a quorum always remains.
@@ -126,9 +131,9 @@ export class Nemesis {
     return this.rng.pick(up);
   }
 
-  private async restart(m: Member): Promise<void> {
+  private async restart(m: Member, pollMs = 20): Promise<void> {
     this.cluster.start(m);
-    await this.cluster.waitHealthy(m, this.opts.startTimeoutMs);
+    await this.cluster.waitHealthy(m, this.opts.startTimeoutMs, pollMs);
   }
 
   private async kill(ev: FaultEvent): Promise<void> {
@@ -194,16 +199,20 @@ export class Nemesis {
     if (m === null) return;
     const rounds = this.rng.range(this.opts.flapRounds[0], this.opts.flapRounds[1]);
     const gaps: number[] = [];
+    const holdMs = this.rng.range(300, 900);
     this.onFocus(m.slot);
+    this.cluster.net.holdResponses(m.slot, "/raft/stream/msgapp", holdMs);
     try {
       await this.cluster.kill(m, "nemesis flap");
       ev.kills++;
       for (let i = 0; i < rounds; i++) {
-        await this.restart(m);
-        // Serving again: let the clients' writes pile in, then kill it once more.
-        // Half the time within 60 ms: the fewer requests an incarnation
-        // served, the lower the request numbers it leaves in flight.
-        const ms = this.rng.chance(0.5) ? this.rng.range(10, 60) : this.rng.range(60, 300);
+        await this.restart(m, 5);
+        // Serving again: let the clients' writes pile in, then kill it once
+        // more. Mostly before its catch-up arrives: its first requests are
+        // then proposed (and committed by the others) but not applied here,
+        // and the next incarnation applies them only after its own first
+        // requests (numbered from 1 again) are waiting.
+        const ms = this.rng.chance(0.6) ? this.rng.range(10, 100) : this.rng.range(100, 400);
         gaps.push(ms);
         await sleep(ms);
         await this.cluster.kill(m, "nemesis flap");
@@ -212,8 +221,9 @@ export class Nemesis {
       await this.restart(m);
     } finally {
       this.onFocus(null);
+      this.cluster.net.releaseHolds();
     }
-    ev.detail = `${m.name} killed ${ev.kills} times, ${gaps.join("/")} ms after each restart`;
+    ev.detail = `${m.name} killed ${ev.kills} times, ${gaps.join("/")} ms after each restart (catch-up held ${holdMs} ms)`;
   }
 
   private async membership(ev: FaultEvent): Promise<void> {

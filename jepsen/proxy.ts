@@ -22,6 +22,16 @@
 //           in order: a long delay, nothing lost (TCP retransmission over a
 //           partition that heals before the connection times out).
 // Connections whose sender is unknown (no such header) are never cut.
+//
+// Besides cuts, one flow can be slowed: `holdResponses(slot, pathPrefix, ms)`
+// makes every connection that member opens to a request path with that
+// prefix wait `ms` before anything flows back to it (its requests still go
+// through). rafthttp carries MsgApp on its own stream (/raft/stream/msgapp/),
+// separate from heartbeats, so this delays a member's log catch-up while it
+// already knows the leader: the flap nemesis uses it to widen the window in
+// which a restarted member has new requests waiting while entries from its
+// previous incarnation are still to be applied. Kept under rafthttp's 2 s
+// dial timeout, the stream is merely late, not broken.
 
 import { createServer, type Server, type Socket, connect as tcpConnect } from "node:net";
 
@@ -38,9 +48,16 @@ export interface SenderDirectory {
 const HEADER_LIMIT = 64 * 1024;
 
 /** The partition state all proxies consult: cut pairs and how they are cut. */
+interface Hold {
+  from: number;
+  prefix: string;
+  ms: number;
+}
+
 export class Network {
   private readonly cut = new Set<string>();
   private modeOf: CutMode = "drop";
+  private holds: Hold[] = [];
   readonly proxies: PeerProxy[] = [];
   readonly directory: SenderDirectory;
 
@@ -92,6 +109,23 @@ export class Network {
     this.apply();
   }
 
+  /** From now on, connections `from` opens to paths starting with `prefix` get nothing back for `ms`. */
+  holdResponses(from: number, prefix: string, ms: number): void {
+    this.holds.push({ from, prefix, ms });
+  }
+
+  /** Ends every hold (connections already held are released when their time is up). */
+  releaseHolds(): void {
+    this.holds = [];
+  }
+
+  /** How long a new connection from `from` to `path` must hold its responses (0: none). */
+  holdFor(from: number, path: string): number {
+    let ms = 0;
+    for (const h of this.holds) if (h.from === from && path.startsWith(h.prefix)) ms = Math.max(ms, h.ms);
+    return ms;
+  }
+
   private apply(): void {
     for (const p of this.proxies) p.reevaluate();
   }
@@ -103,6 +137,10 @@ type ConnState = "sniff" | "open" | "held" | "frozen" | "closed";
 class Conn {
   state: ConnState = "sniff";
   from = -1;
+  /** The first request's path. */
+  path = "";
+  /** Until when (Date.now()) nothing flows back to the client; 0: no hold. */
+  holdUntil = 0;
   upstream: Socket | null = null;
   buffered: Buffer[] = [];
   bufferedBytes = 0;
@@ -111,6 +149,8 @@ class Conn {
 
 export interface ProxyStats {
   accepted: number;
+  /** Connections whose responses were held (holdResponses). */
+  held: number;
   /** Connections reset or black-holed because of a cut. */
   cut: number;
   frozen: number;
@@ -127,7 +167,14 @@ export class PeerProxy {
   private readonly net: Network;
   private server: Server | null = null;
   private readonly conns = new Set<Conn>();
-  readonly stats: ProxyStats = { accepted: 0, cut: 0, frozen: 0, bytesForwarded: 0, unknownSender: 0 };
+  readonly stats: ProxyStats = {
+    accepted: 0,
+    held: 0,
+    cut: 0,
+    frozen: 0,
+    bytesForwarded: 0,
+    unknownSender: 0,
+  };
 
   constructor(net: Network, slot: number, listenPort: number, targetPort: number, host = "127.0.0.1") {
     this.net = net;
@@ -174,7 +221,7 @@ export class PeerProxy {
     const c = new Conn(s);
     this.conns.add(c);
     s.on("error", () => this.close(c));
-    s.on("close", () => this.close(c));
+    s.on("close", () => this.close(c, true));
     s.on("data", (d: Buffer) => this.onSniffData(c, d));
   }
 
@@ -188,8 +235,15 @@ export class PeerProxy {
     const all = Buffer.concat(c.buffered);
     const end = all.indexOf("\r\n\r\n");
     if (end < 0 && all.length < HEADER_LIMIT) return;
-    c.from = this.sender(all.subarray(0, end < 0 ? all.length : end).toString("latin1"));
+    const head = all.subarray(0, end < 0 ? all.length : end).toString("latin1");
+    c.from = this.sender(head);
+    c.path = head.slice(0, head.indexOf("\r\n")).split(" ")[1] ?? "";
     if (c.from < 0) this.stats.unknownSender++;
+    const hold = this.net.holdFor(c.from, c.path);
+    if (hold > 0) {
+      c.holdUntil = Date.now() + hold;
+      this.stats.held++;
+    }
     c.buffered = [all];
     this.decide(c);
   }
@@ -231,7 +285,7 @@ export class PeerProxy {
     c.state = "open";
     c.client.removeAllListeners("data");
     u.on("error", () => this.close(c));
-    u.on("close", () => this.close(c));
+    u.on("close", () => this.close(c, true));
     const data = Buffer.concat(c.buffered);
     c.buffered = [];
     c.bufferedBytes = 0;
@@ -247,12 +301,27 @@ export class PeerProxy {
     c.client.on("data", (d: Buffer) => {
       this.stats.bytesForwarded += d.length;
     });
+    c.client.pipe(u);
+    c.client.resume();
+    const wait = c.holdUntil - Date.now();
+    if (wait > 0) {
+      // Held: nothing comes back until the time is up (or a freeze takes over).
+      u.pause();
+      setTimeout(() => {
+        if (c.state === "open" && c.upstream === u && c.holdUntil !== 0) this.flowBack(c);
+      }, wait);
+      return;
+    }
+    this.flowBack(c);
+  }
+
+  private flowBack(c: Conn): void {
+    const u = c.upstream!;
+    c.holdUntil = 0;
     u.on("data", (d: Buffer) => {
       this.stats.bytesForwarded += d.length;
     });
-    c.client.pipe(u);
     u.pipe(c.client);
-    c.client.resume();
     u.resume();
   }
 
@@ -297,11 +366,22 @@ export class PeerProxy {
     }
   }
 
-  private close(c: Conn): void {
+  /**
+   * Ends a connection. After one side closed normally (`graceful`), the
+   * other is ended rather than destroyed, so that what it still has to
+   * deliver gets there: bytes a process wrote before it died are still
+   * delivered by TCP, also once a frozen link thaws.
+   */
+  private close(c: Conn, graceful = false): void {
     if (c.state === "closed") return;
     c.state = "closed";
     this.conns.delete(c);
-    c.client.destroy();
-    c.upstream?.destroy();
+    for (const s of [c.client, c.upstream]) {
+      if (s === null || s.destroyed) continue;
+      if (graceful) {
+        s.end();
+        setTimeout(() => s.destroy(), 10_000).unref();
+      } else s.destroy();
+    }
   }
 }

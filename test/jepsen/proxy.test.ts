@@ -197,3 +197,31 @@ test("freeze stalls a connection without losing data; the heal lets it go on in 
   );
   assert.ok(lines.length >= 40);
 });
+
+test("a hold delays what comes back on one member's connections to one path, for a while", async () => {
+  net.holdResponses(0, "/raft/stream/msgapp", 1500);
+  try {
+    const t0 = performance.now();
+    const held = send(0, 1, { path: "/raft/stream/msgapp/aa01" });
+    // Other paths and other senders are not held.
+    assert.deepEqual(await send(0, 1, { path: "/raft/stream/message/aa01" }), {
+      status: 200,
+      body: "1:/raft/stream/message/aa01",
+    });
+    assert.deepEqual(await send(2, 1, { path: "/raft/stream/msgapp/cc03" }), {
+      status: 200,
+      body: "1:/raft/stream/msgapp/cc03",
+    });
+    assert.ok(performance.now() - t0 < 1500, "unheld requests were answered at once");
+    assert.deepEqual(await held, { status: 200, body: "1:/raft/stream/msgapp/aa01" });
+    assert.ok(performance.now() - t0 >= 1490, `held answer after ${performance.now() - t0} ms`);
+  } finally {
+    net.releaseHolds();
+  }
+  const t1 = performance.now();
+  assert.deepEqual(await send(0, 1, { path: "/raft/stream/msgapp/aa01" }), {
+    status: 200,
+    body: "1:/raft/stream/msgapp/aa01",
+  });
+  assert.ok(performance.now() - t1 < 1490);
+});
