@@ -25,6 +25,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, ExitCode, exitCodeTable } from "../config/index.ts";
@@ -57,6 +58,30 @@ Flags after "--" go to every member (see tsraft-kv --help), e.g.
 Size, host, base port and TLS are recorded in DIR/cluster.json on the first start and
 reused: a member's ID derives from its peer URLs, so they cannot change for that data.
 `;
+
+/** Consecutive quick failures (each within 10 s of its start) after which a member is left down. */
+const MAX_FAILURES = 8;
+
+/** Ports of the layout that cannot be bound right now, as "m1's client port 2379". */
+async function busyPorts(members: LocalMember[], host: string): Promise<string[]> {
+  const check = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, host, () => s.close(() => resolve(true)));
+    });
+  const out: string[] = [];
+  for (const m of members) {
+    for (const [what, url] of [
+      ["client", m.clientURL],
+      ["peer", m.peerURL],
+    ] as const) {
+      const port = Number(new URL(url).port);
+      if (!(await check(port))) out.push(`${m.name}'s ${what} port ${port}`);
+    }
+  }
+  return out;
+}
 
 /** How the local cluster is laid out; recorded in <data-dir>/cluster.json. */
 export interface ClusterLayout {
@@ -380,6 +405,16 @@ export async function runClusterCommand(
       ? ExitCode.BadConfig
       : ExitCode.Fatal;
   }
+  // The usual mistake is a second `npm start`: say so at once rather than let every member
+  // crash-loop on "port in use".
+  const busy = await busyPorts(members, layout.host);
+  if (busy.length > 0) {
+    io.stderr(
+      `tsraft-kv cluster: ${busy.join(", ")} already in use (is another local cluster running? ` +
+        "--base-port picks other ports)\n",
+    );
+    return ExitCode.PortInUse;
+  }
   const entry = process.argv[1];
   if (entry === undefined) {
     io.stderr("tsraft-kv cluster: cannot tell which program runs the members (no process.argv[1])\n");
@@ -426,6 +461,7 @@ export async function runClusterCommand(
     setTimer: (fn, ms) => setTimeout(fn, ms),
     clearTimer: (t) => clearTimeout(t as ReturnType<typeof setTimeout>),
     noRestart: new Set([ExitCode.BadConfig, ExitCode.ForeignDataDir, ExitCode.DamagedData, ExitCode.Removed]),
+    maxFailures: MAX_FAILURES,
     onEvent: (e: SupervisorEvent) => {
       switch (e.type) {
         case "started":
@@ -447,7 +483,11 @@ export async function runClusterCommand(
           );
           break;
         case "given-up":
-          out(`${e.name}: not restarting: a restart cannot fix that (its last log line says why)`);
+          out(
+            e.why === "final-status"
+              ? `${e.name}: not restarting: a restart cannot fix that (its last log line says why)`
+              : `${e.name}: not restarting: it failed ${MAX_FAILURES} times in a row (its last log line says why)`,
+          );
           if (sup.allGivenUp) stopAll(ExitCode.Fatal, "every member has stopped for good");
           break;
         case "spawn-failed":

@@ -14,6 +14,8 @@
 //     dir still locked by a dying process) is restarted after
 //     initialMs * 2^(n-1), capped at maxMs, where n counts consecutive
 //     failures; a child that ran for resetAfterMs or more starts over at n = 1.
+//   * After maxFailures consecutive quick failures the child is given up on
+//     (systemd's start limit): a crash loop is reported once, not forever.
 
 export interface ChildHandle {
   readonly pid?: number | undefined;
@@ -31,7 +33,7 @@ export type SupervisorEvent =
       upMs: number;
     }
   | { type: "restarting"; name: string; inMs: number; attempt: number }
-  | { type: "given-up"; name: string; code: number | null }
+  | { type: "given-up"; name: string; code: number | null; why: "final-status" | "too-many-failures" }
   | { type: "spawn-failed"; name: string; error: Error };
 
 export interface SupervisorOptions {
@@ -46,6 +48,8 @@ export interface SupervisorOptions {
   initialMs?: number;
   maxMs?: number;
   resetAfterMs?: number;
+  /** Consecutive quick failures after which a child is given up on (default: never). */
+  maxFailures?: number;
   /** How long stop() waits after SIGTERM before SIGKILL (default 12 s). */
   stopGraceMs?: number;
 }
@@ -174,10 +178,15 @@ export class Supervisor {
     if (this.stopping !== null) return;
     if (code !== null && this.o.noRestart?.has(code)) {
       slot.givenUp = true;
-      this.o.onEvent({ type: "given-up", name: slot.name, code });
+      this.o.onEvent({ type: "given-up", name: slot.name, code, why: "final-status" });
       return;
     }
     if (upMs >= this.resetAfterMs) slot.failures = 0;
+    if (slot.failures >= (this.o.maxFailures ?? Number.POSITIVE_INFINITY)) {
+      slot.givenUp = true;
+      this.o.onEvent({ type: "given-up", name: slot.name, code, why: "too-many-failures" });
+      return;
+    }
     this.scheduleRestart(slot);
   }
 

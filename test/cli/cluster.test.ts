@@ -169,6 +169,23 @@ test("tsraft-kv cluster: ready line, kill -9 of the leader, restart, killed supe
     basePort: base,
     tls: true,
   });
+  // A second cluster on the same ports is refused at once, before any member starts.
+  const dup = spawn(
+    process.execPath,
+    [KV_CLI, "cluster", "--data-dir", join(root, "dup"), "--base-port", String(base)],
+    {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let dupErr = "";
+  dup.stderr!.on("data", (b: Buffer) => (dupErr += b.toString()));
+  const dupCode = await new Promise((r) => dup.once("exit", (c) => r(c)));
+  assert.equal(dupCode, 3, dupErr);
+  assert.match(
+    dupErr,
+    new RegExp(`^tsraft-kv cluster: m1's client port ${base}, .* already in use .*another local cluster`),
+  );
   // The ready line means it: every member answers, and a write goes through at once.
   for (let i = 0; i < 3; i++) assert.equal((await fetch(`${client(i)}/health`)).status, 200);
   assert.equal(await put(client(0), "before", "1"), 200);

@@ -55,7 +55,7 @@ class FakeChild implements ChildHandle {
   }
 }
 
-function setup(opts: { noRestart?: number[]; failSpawn?: () => boolean } = {}) {
+function setup(opts: { noRestart?: number[]; failSpawn?: () => boolean; maxFailures?: number } = {}) {
   const clock = new FakeClock();
   const children = new Map<string, FakeChild[]>();
   const events: SupervisorEvent[] = [];
@@ -72,6 +72,7 @@ function setup(opts: { noRestart?: number[]; failSpawn?: () => boolean } = {}) {
     clearTimer: clock.clear,
     onEvent: (e) => events.push(e),
     noRestart: new Set(opts.noRestart ?? []),
+    ...(opts.maxFailures !== undefined ? { maxFailures: opts.maxFailures } : {}),
   });
   const last = (name: string) => children.get(name)!.at(-1)!;
   const delays = () => events.filter((e) => e.type === "restarting").map((e) => (e as { inMs: number }).inMs);
@@ -119,7 +120,7 @@ test("supervisor: exit statuses listed as final are not restarted; others are, s
   assert.equal(children.get("m3")!.length, 2);
   assert.deepEqual(
     events.filter((e) => e.type === "given-up"),
-    [{ type: "given-up", name: "m1", code: 7 }],
+    [{ type: "given-up", name: "m1", code: 7, why: "final-status" }],
   );
   assert.equal(sup.allGivenUp, false);
   last("m2").exit(2);
@@ -166,4 +167,26 @@ test("supervisor: stop sends SIGTERM, SIGKILL after the grace period, cancels re
   assert.equal(children.get("m1")!.length, 1);
   assert.equal(children.get("m2")!.length, 1);
   assert.equal(clock.pending, 0);
+});
+
+test("supervisor: a crash loop is given up on after maxFailures quick failures; long runs reset the count", () => {
+  const { clock, sup, last, events, children, delays } = setup({ maxFailures: 3 });
+  sup.start(["m1"]);
+  for (let i = 0; i < 2; i++) {
+    last("m1").exit(1);
+    clock.advance(delays().at(-1)!);
+  }
+  clock.advance(10_000); // this run counts as a success
+  last("m1").exit(1);
+  clock.advance(delays().at(-1)!);
+  for (let i = 0; i < 2; i++) {
+    last("m1").exit(3);
+    clock.advance(delays().at(-1)!);
+  }
+  assert.equal(children.get("m1")!.length, 6);
+  last("m1").exit(3);
+  assert.deepEqual(events.at(-1), { type: "given-up", name: "m1", code: 3, why: "too-many-failures" });
+  assert.equal(sup.allGivenUp, true);
+  clock.advance(60_000);
+  assert.equal(children.get("m1")!.length, 6);
 });
