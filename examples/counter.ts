@@ -59,30 +59,27 @@ function f64(n: number): Uint8Array {
 }
 
 const o = { type: "string", default: "" } as const;
-const { values: a } = parseArgs({ options: { name: o, "initial-cluster": o, "data-dir": o, http: o } });
+const { values } = parseArgs({ options: { name: o, "initial-cluster": o, "data-dir": o, http: o } });
+const { name, "data-dir": dataDir, "initial-cluster": members, http: listen } = values;
 // --initial-cluster m1=http://host:port,m2=...: this member listens on its own entry's URL.
-const initialCluster = a["initial-cluster"].split(",").map((m) => {
-  const [name = "", url = ""] = m.split("=");
-  return { name, peerURLs: [url] };
-});
+const initialCluster = members
+  .split(",")
+  .map((m) => ({ name: m.split("=")[0]!, peerURLs: m.split("=").slice(1) }));
+const listenPeerURL = initialCluster.find((m) => m.name === name)?.peerURLs[0] ?? "";
 const host = new Host<number, void, number>({
-  name: a.name,
-  dataDir: a["data-dir"],
+  name,
+  dataDir,
   stateMachine: new Counter(),
   initialCluster,
-  listenPeerURL: initialCluster.find((m) => m.name === a.name)?.peerURLs[0] ?? "",
+  listenPeerURL,
 });
 await host.start();
 // Exit once the host has stopped: after SIGTERM or removal from the cluster (0), or a fatal error (1).
 host.on("error", (err) => console.error(`fatal: ${err.message}`));
-host.done.then(
-  () => process.exit(0),
-  () => process.exit(1),
-);
+host.done.catch(() => (process.exitCode = 1)).finally(() => process.exit());
 process.on("SIGTERM", () => void host.stop());
 
 const reply = (res: ServerResponse, status: number, body: string) => res.writeHead(status).end(body);
-const [hostname, port] = a.http.split(":");
 createServer(async (req, res) => {
   const signal = AbortSignal.timeout(5000);
   try {
@@ -103,4 +100,4 @@ createServer(async (req, res) => {
     const e = err instanceof HostError ? err : new HostError(HostErrorCode.Fatal, String(err));
     reply(res, e.retryable ? 503 : e.code === HostErrorCode.Timeout ? 504 : 500, `${e.code}: ${e.message}\n`);
   }
-}).listen(Number(port), hostname);
+}).listen(Number(listen.split(":")[1]), listen.split(":")[0]);

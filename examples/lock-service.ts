@@ -52,17 +52,16 @@ class Locks implements StateMachine<Result, { lock: string; now: number }, Lease
         return { ok: true, lease: this.held.get(lock) };
       }
       // renew needs a live lease; release also takes an expired one that nobody has taken over.
-      if (cur === undefined || cur.token !== token || (op === "renew" && !live))
-        return { ok: false, lease: cur };
+      if (cur?.token !== token || (op === "renew" && !live)) return { ok: false, lease: cur };
       if (op === "release") this.held.delete(lock);
-      else this.held.set(lock, { ...cur, expiresAt: this.clock + ttl }); // a new object: images stay fixed
+      else this.held.set(lock, { ...cur!, expiresAt: this.clock + ttl }); // a new object: images stay fixed
       return { ok: true, lease: this.held.get(lock) };
     });
   }
 
   snapshot(): AsyncIterable<Uint8Array> {
-    const image = Buffer.from(JSON.stringify([this.clock, [...this.held], [...this.lastToken]]));
-    return Readable.from([image]);
+    // The image is made now, as the contract asks, not when the stream is read.
+    return Readable.from([Buffer.from(JSON.stringify([this.clock, [...this.held], [...this.lastToken]]))]);
   }
 
   async restore(image: AsyncIterable<Uint8Array>): Promise<void> {
@@ -77,29 +76,18 @@ class Locks implements StateMachine<Result, { lock: string; now: number }, Lease
 }
 
 const o = { type: "string", default: "" } as const;
-const { values: a } = parseArgs({ options: { name: o, "initial-cluster": o, "data-dir": o, http: o } });
+const { values } = parseArgs({ options: { name: o, "initial-cluster": o, "data-dir": o, http: o } });
+const { name, "data-dir": dataDir, "initial-cluster": members, http: listen } = values;
 // --initial-cluster m1=http://host:port,m2=...: this member listens on its own entry's URL.
-const initialCluster = a["initial-cluster"].split(",").map((m) => {
-  const [name = "", url = ""] = m.split("=");
-  return { name, peerURLs: [url] };
-});
-const host = new Host({
-  name: a.name,
-  dataDir: a["data-dir"],
-  stateMachine: new Locks(),
-  initialCluster,
-  listenPeerURL: initialCluster.find((m) => m.name === a.name)?.peerURLs[0] ?? "",
-});
+const cluster = members.split(",").map((m) => ({ name: m.split("=")[0]!, peerURLs: m.split("=").slice(1) }));
+const listenPeerURL = cluster.find((m) => m.name === name)?.peerURLs[0] ?? "";
+const host = new Host({ name, dataDir, stateMachine: new Locks(), initialCluster: cluster, listenPeerURL });
 await host.start();
 // Exit once the host has stopped: after SIGTERM or removal from the cluster (0), or a fatal error (1).
 host.on("error", (err) => console.error(`fatal: ${err.message}`));
-host.done.then(
-  () => process.exit(0),
-  () => process.exit(1),
-);
+host.done.catch(() => (process.exitCode = 1)).finally(() => process.exit());
 process.on("SIGTERM", () => void host.stop());
 
-const [hostname, port] = a.http.split(":");
 createServer(async (req, res) => {
   const url = new URL(req.url ?? "/", "http://x");
   const { lock = "", client = "", ...q } = Object.fromEntries(url.searchParams);
@@ -112,14 +100,9 @@ createServer(async (req, res) => {
       return send(lease === undefined ? 404 : 200, lease ?? { error: "not held" });
     }
     const ttlOk = Number.isSafeInteger(ttl) && ttl > 0 && ttl <= 3_600_000;
-    const tokenOk = Number.isSafeInteger(token) && token > 0;
-    const ok =
-      op === "acquire"
-        ? client !== "" && ttlOk
-        : op === "renew"
-          ? tokenOk && ttlOk
-          : op === "release" && tokenOk;
-    if (req.method !== "POST" || !ok || lock === "") {
+    const tokOk = Number.isSafeInteger(token) && token > 0;
+    const ok: Record<string, boolean> = { acquire: !!client && ttlOk, renew: tokOk && ttlOk, release: tokOk };
+    if (req.method !== "POST" || ok[op] !== true || lock === "") {
       return send(400, { error: "POST /acquire?client=C&ttl=MS, /renew?token=T&ttl=MS, /release?token=T" });
     }
     const cmd = { op, lock, client, token, ttl, now: Date.now() };
@@ -131,4 +114,4 @@ createServer(async (req, res) => {
     const status = e.retryable ? 503 : e.code === HostErrorCode.Timeout ? 504 : 500;
     send(status, { error: e.code, message: e.message });
   }
-}).listen(Number(port), hostname);
+}).listen(Number(listen.split(":")[1]), listen.split(":")[0]);
