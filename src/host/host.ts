@@ -276,6 +276,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         reportUnreachable: (id) => this.node.reportUnreachable(id),
         reportSnapshot: (id, status) => this.node.reportSnapshot(id, status),
       },
+      // etcd's peer endpoints: a joining member (etcd's or ours) reads the
+      // membership here, and peers vouch for members we do not know yet.
+      members: () => this.membership.list(),
       saveSnapshotData: async (m, data) => {
         await this.storage.snapshotter.saveDBFrom(data, m.snapshot!.metadata.index);
       },

@@ -17,6 +17,10 @@ export const RaftHttpErrorCode = {
   UnexpectedStatus: "ERR_RAFTHTTP_UNEXPECTED_STATUS",
   /** A frame or body from a peer is larger than the configured limit. */
   LimitExceeded: "ERR_RAFTHTTP_LIMIT_EXCEEDED",
+  /** A request refused for load: pipeline bodies in flight over their budget, or a body that stalled. */
+  Busy: "ERR_RAFTHTTP_BUSY",
+  /** A request or message from a sender that is not a current member, or not the member it claims to be. */
+  UnknownSender: "ERR_RAFTHTTP_UNKNOWN_SENDER",
   /** A frame or body from a peer cannot be decoded (`cause` holds the DecodeError). */
   BadFrame: "ERR_RAFTHTTP_BAD_FRAME",
   /** A stream ended in the middle of a frame. */

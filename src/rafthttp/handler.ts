@@ -5,11 +5,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { certMatchesPeerURLs } from "../pki/index.ts";
 import { decodeMessage, type Message, MessageType } from "../raftpb/index.ts";
 import { ByteQueue } from "./codec.ts";
 import type { Ctx } from "./context.ts";
 import { limitExceeded, ProcessError, RaftHttpError, RaftHttpErrorCode } from "./errors.ts";
-import { parseId } from "./ids.ts";
+import { formatId, parseId } from "./ids.ts";
 import type { Peer } from "./peer.ts";
 import { allowMethod, serveMembers, serveVersion } from "./peer_api.ts";
 import { serveProbe } from "./probe.ts";
@@ -34,6 +35,10 @@ export interface HandlerHost {
   readonly members: (() => readonly PeerMember[]) | undefined;
   /** What `GET /version` answers. */
   versions(): Required<PeerVersions>;
+  /** Counts a message or request refused because of who sent it (metrics). */
+  noteRefused(): void;
+  /** Whether a sender we have no peer for is vouched for by our peers (see Transport). */
+  vouched(id: bigint): boolean;
 }
 
 /** Go's http.Error: plain text, nosniff, body + "\n". */
@@ -66,6 +71,7 @@ function describe(req: IncomingMessage): string {
 export function createHandler(host: HandlerHost): (req: IncomingMessage, res: ServerResponse) => void {
   const ctx = host.ctx;
   const log = ctx.logger;
+  const budget: BodyBudget = { inFlight: 0, max: ctx.limits.maxInflightBodyBytes };
 
   const reject = (req: IncomingMessage, res: ServerResponse, status: number, err: RaftHttpError): void => {
     log.warning(`rafthttp: rejected ${describe(req)}: [${err.code}] ${err.message}`);
@@ -138,12 +144,63 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
   };
 
   // etcd's Process checks: removed senders and messages meant for another member get 403.
+  // Refusals are logged once per sender per minute: a forging or misconfigured
+  // peer must not flood the log.
+  const lastLogged = new Map<string, number>();
+  const logRefusal = (req: IncomingMessage, code: string, why: string): void => {
+    host.noteRefused();
+    const key = `${req.socket.remoteAddress}|${header(req, "x-server-from") ?? "?"}|${why}`;
+    const now = ctx.now();
+    if (now - (lastLogged.get(key) ?? Number.NEGATIVE_INFINITY) < 60_000) return;
+    if (lastLogged.size > 1024) lastLogged.clear();
+    lastLogged.set(key, now);
+    log.warning(`rafthttp: rejected ${describe(req)}: [${code}] ${why} (repeats logged once a minute)`);
+  };
+
+  /**
+   * Why a request speaking for member `from` must be refused, or undefined:
+   * the sender must be a current member (a peer of this transport), its
+   * X-Server-From header must name the same member, and with
+   * verifyMemberIdentity its TLS certificate must be that member's.
+   */
+  const senderRefusal = (req: IncomingMessage, from: bigint): string | undefined => {
+    const claimed = header(req, "x-server-from");
+    if (claimed !== undefined && parseId(claimed) !== from) {
+      return `sender mismatch: X-Server-From ${claimed} but the message is from ${formatId(from)}`;
+    }
+    const p = host.peer(from);
+    if (p === undefined) {
+      // A member the cluster added while we were behind may speak for itself;
+      // its identity is then proved by the cluster CA alone (no peer URLs yet).
+      return host.vouched(from) ? undefined : `cannot process message from unknown member ${formatId(from)}`;
+    }
+    if (ctx.verifyMemberIdentity) {
+      const sock = req.socket as TLSSocket;
+      const cert = sock.encrypted === true ? sock.getPeerX509Certificate() : undefined;
+      if (
+        cert === undefined ||
+        !certMatchesPeerURLs(
+          cert,
+          p.picker.urls.map((u) => u.href),
+        )
+      ) {
+        return `the client certificate does not belong to member ${formatId(from)}`;
+      }
+    }
+    return undefined;
+  };
+
   const refuseMember = (req: IncomingMessage, res: ServerResponse, m: Message): boolean => {
     let why: string | undefined;
+    let code: string = RaftHttpErrorCode.MemberRemoved;
     if (ctx.raft.isIDRemoved(m.from)) why = "cannot process message from removed member";
     else if (m.to !== ctx.id) why = "cannot process message to mismatch member";
+    else {
+      why = senderRefusal(req, m.from);
+      code = RaftHttpErrorCode.UnknownSender;
+    }
     if (why === undefined) return false;
-    log.warning(`rafthttp: rejected ${describe(req)}: [${RaftHttpErrorCode.MemberRemoved}] ${why}`);
+    logRefusal(req, code, why);
     jsonError(res, 403, why);
     return true;
   };
@@ -161,9 +218,12 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     if (declaredTooLarge(req, res, limit)) return;
     let body: Buffer;
     try {
-      body = await readBody(req, limit);
+      body = await readBody(req, limit, budget, ctx.timeouts.bodyIdleTimeout);
     } catch (err) {
-      if (err instanceof RaftHttpError && err.code === RaftHttpErrorCode.LimitExceeded)
+      if (err instanceof RaftHttpError && err.code === RaftHttpErrorCode.Busy) {
+        logRefusal(req, err.code, err.message);
+        req.socket.destroy();
+      } else if (err instanceof RaftHttpError && err.code === RaftHttpErrorCode.LimitExceeded)
         tooLarge(req, res, err);
       else
         reject(
@@ -327,6 +387,13 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
       reject(req, res, 412, new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, "to field mismatch", 412));
       return;
     }
+    // Our messages to `from` go down this stream: only `from` may open it.
+    const why = senderRefusal(req, from);
+    if (why !== undefined) {
+      logRefusal(req, RaftHttpErrorCode.UnknownSender, why);
+      httpError(res, 403, why);
+      return;
+    }
     // "Connection: close" makes ending the response close the socket too.
     res.writeHead(200, { Connection: "close" });
     res.flushHeaders();
@@ -385,11 +452,27 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
   }
 }
 
-/** Reads a whole body, failing past `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** Pipeline body bytes held by all requests being read. */
+interface BodyBudget {
+  inFlight: number;
+  max: number;
+}
+
+/**
+ * Reads a whole body, failing past `limit` bytes, when the bodies being
+ * read together would exceed the budget, or when the body stalls for
+ * `idleMs`. Whatever it held is given back to the budget when it settles.
+ */
+function readBody(req: IncomingMessage, limit: number, budget: BodyBudget, idleMs: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
+    let held = 0;
+    let idle = setTimeout(() => onStall(), idleMs);
+    const onStall = (): void => {
+      cleanup();
+      reject(new RaftHttpError(RaftHttpErrorCode.Busy, `request body stalled for ${idleMs} ms`));
+    };
     const onData = (c: Buffer): void => {
       n += c.length;
       if (n > limit) {
@@ -397,6 +480,20 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
         reject(limitExceeded("request body", n, limit));
         return;
       }
+      if (budget.inFlight + c.length > budget.max) {
+        cleanup();
+        reject(
+          new RaftHttpError(
+            RaftHttpErrorCode.Busy,
+            `pipeline bodies in flight would exceed ${budget.max} bytes; refusing this one`,
+          ),
+        );
+        return;
+      }
+      budget.inFlight += c.length;
+      held += c.length;
+      clearTimeout(idle);
+      idle = setTimeout(() => onStall(), idleMs);
       parts.push(c);
     };
     const onEnd = (): void => {
@@ -409,6 +506,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onAborted = (): void => onError(new Error("request aborted"));
     const cleanup = (): void => {
+      clearTimeout(idle);
+      budget.inFlight -= held;
+      held = 0;
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);

@@ -65,3 +65,30 @@ export function serveMembers(res: ServerResponse, clusterHex: string, members: r
   });
   res.end(body);
 }
+
+/**
+ * Parses `GET /members` (etcd's or ours): the members' IDs, read as text
+ * since JSON.parse would round IDs above 2^53, and peer URLs. Anything
+ * unparsable yields no member.
+ */
+export function parseMembersList(text: string): Array<{ id: bigint; peerURLs: string[] }> {
+  const out: Array<{ id: bigint; peerURLs: string[] }> = [];
+  // Member objects hold no nested objects, only arrays of strings.
+  for (const obj of text.match(/\{[^{}]*\}/g) ?? []) {
+    const id = /"id"\s*:\s*([0-9]{1,20})/.exec(obj);
+    if (id === null) continue;
+    const v = BigInt(id[1]!);
+    if (v === 0n || v > 0xffff_ffff_ffff_ffffn) continue;
+    let urls: unknown;
+    try {
+      urls = (JSON.parse(obj.replace(id[0], '"id":0')) as { peerURLs?: unknown }).peerURLs;
+    } catch {
+      continue;
+    }
+    out.push({
+      id: v,
+      peerURLs: Array.isArray(urls) ? urls.filter((u): u is string => typeof u === "string") : [],
+    });
+  }
+  return out;
+}

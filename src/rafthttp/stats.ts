@@ -130,4 +130,6 @@ export interface TransportStats {
   id: string;
   clusterId: string;
   peers: Record<string, PeerStats>;
+  /** Requests and messages refused because of their sender (unknown, mismatched, unproven identity). */
+  refused: number;
 }

@@ -386,6 +386,14 @@ export class StreamReader implements FrameSink {
     const c = this.peer.counters;
     c.receivedBytes += bytes;
     if (this.peer.paused || isLinkHeartbeat(m)) return;
+    // The peer we dialed speaks only for itself on its streams.
+    if (m.from !== this.peer.id || m.to !== this.ctx.id) {
+      c.receiveDrops++;
+      this.ctx.logger.warning(
+        `rafthttp: dropped a message from ${m.from.toString(16)} to ${m.to.toString(16)} on ${this.peer.hex}'s stream`,
+      );
+      return;
+    }
     c.receivedMessages++;
     if (this.type === StreamType.MsgAppV2) c.msgAppV2Received++;
     else c.messageReceived++;

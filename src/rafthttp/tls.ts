@@ -34,6 +34,13 @@ export interface PeerTlsOptions {
   crlFile?: string;
   /** Accept only client certificates with one of these CommonNames. */
   allowedCN?: string[];
+  /**
+   * Require a peer's client certificate to belong to the member it claims to
+   * be: its URI SANs must include one of that member's peer URLs (as
+   * `tsraft certs` issues them). Without this, any holder of a certificate
+   * from the cluster CA can speak for any member.
+   */
+  verifyMemberIdentity?: boolean;
   /** Accept only client certificates valid for one of these host names. */
   allowedHostnames?: string[];
   /** Skip etcd's check that a client certificate's SANs match the connecting address. */

@@ -13,7 +13,7 @@ import { RaftHttpError, RaftHttpErrorCode, TransportConfigError } from "./errors
 import { createHandler, type HandlerHost } from "./handler.ts";
 import { formatId, toClusterIdText, toNodeId } from "./ids.ts";
 import { Peer, Remote } from "./peer.ts";
-import { NOT_DECIDED } from "./peer_api.ts";
+import { NOT_DECIDED, parseMembersList } from "./peer_api.ts";
 import type { PeerCounters, PeerStats, TransportStats } from "./stats.ts";
 import { TlsMaterial, TlsPeerVerifier } from "./tls.ts";
 import {
@@ -58,6 +58,11 @@ function version(text: string, field: string): Semver {
   return v;
 }
 
+/** How long a member vouched for by a peer stays accepted without being asked again. */
+const VOUCH_TTL_MS = 60_000;
+/** At most one round of `GET /members` to the peers per this interval. */
+const VOUCH_ASK_INTERVAL_MS = 2_000;
+
 /** Everything the peers and the handler share; Transport is its public face. */
 class Core implements Ctx, HandlerHost {
   readonly id: bigint;
@@ -77,6 +82,11 @@ class Core implements Ctx, HandlerHost {
   readonly snapshotHeaders: http.OutgoingHttpHeaders;
   readonly verifier: TlsPeerVerifier | null;
   readonly saveSnapshotData: SaveSnapshotData | undefined;
+  readonly verifyMemberIdentity: boolean;
+  /** Requests and messages refused because of their sender (unknown, mismatched or unproven). */
+  refused = 0;
+  private readonly vouches = new Map<bigint, number>();
+  private lastVouchAsk = Number.NEGATIVE_INFINITY;
   readonly members: (() => readonly PeerMember[]) | undefined;
   private readonly versionsHook: (() => PeerVersions) | undefined;
   private readonly tls: TlsMaterial | null;
@@ -113,6 +123,7 @@ class Core implements Ctx, HandlerHost {
     this.clock = opts.now ?? Date.now;
     this.onCritical = opts.onCriticalError;
     this.saveSnapshotData = opts.saveSnapshotData;
+    this.verifyMemberIdentity = opts.tls?.verifyMemberIdentity === true;
     this.members = opts.members;
     this.versionsHook = opts.versions;
     this.tls = opts.tls === undefined ? null : new TlsMaterial(opts.tls, this.timeouts.tlsReloadInterval);
@@ -142,6 +153,10 @@ class Core implements Ctx, HandlerHost {
 
   now(): number {
     return this.clock();
+  }
+
+  noteRefused(): void {
+    this.refused++;
   }
 
   versions(): Required<PeerVersions> {
@@ -369,6 +384,44 @@ class Core implements Ctx, HandlerHost {
     return this.peers.get(id);
   }
 
+  /**
+   * Whether an unknown sender is a member the cluster knows and we do not
+   * yet: a member added while this one was down or behind (it cannot catch
+   * up if it refuses the new leader). Our known peers vouch for it through
+   * their `GET /members`; a forged ID is in nobody's membership. Asking is
+   * rate-limited and asynchronous: the sender's next attempt is let in.
+   */
+  vouched(id: bigint): boolean {
+    const at = this.vouches.get(id);
+    if (at !== undefined && this.clock() - at < VOUCH_TTL_MS) return true;
+    const now = this.clock();
+    if (now - this.lastVouchAsk >= VOUCH_ASK_INTERVAL_MS && this.peers.size > 0) {
+      this.lastVouchAsk = now;
+      void this.askVouches();
+    }
+    return false;
+  }
+
+  private async askVouches(): Promise<void> {
+    for (const p of this.peers.values()) {
+      for (const u of p.picker.urls) {
+        try {
+          const r = await this.client.exchange(u, "GET", "/members", {}, null);
+          if (r.status !== 200) continue;
+          const now = this.clock();
+          for (const m of parseMembersList(r.body)) {
+            if (m.id === this.id || this.peers.has(m.id) || this.raft.isIDRemoved(m.id)) continue;
+            this.vouches.set(m.id, now);
+            if (m.peerURLs.length > 0) this.learnRemote(m.id, m.peerURLs);
+          }
+          break;
+        } catch {
+          // Try the next URL or peer.
+        }
+      }
+    }
+  }
+
   counters(id: bigint): PeerCounters | undefined {
     return (this.peers.get(id) ?? this.remotes.get(id))?.counters;
   }
@@ -378,7 +431,7 @@ class Core implements Ctx, HandlerHost {
     const peers: Record<string, PeerStats> = {};
     for (const r of this.remotes.values()) peers[r.hex] = r.stats();
     for (const p of this.peers.values()) peers[p.hex] = p.stats();
-    return { id: this.hex, clusterId: this.clusterHex, peers };
+    return { id: this.hex, clusterId: this.clusterHex, peers, refused: this.refused };
   }
 
   /** Stops everything; resolves when every socket and timer of the transport is gone. */

@@ -96,6 +96,12 @@ export interface TransportLimits {
   pipelineConcurrency: number;
   /** Received messages waiting for raft.process per peer, and proposals likewise (default 4096 each). */
   receiveQueueLength: number;
+  /**
+   * Pipeline body bytes held in memory at once, across all connections
+   * (default 128 MiB). Beyond it a POST is refused with 503, so a few huge
+   * bodies that never finish cannot take the member's memory.
+   */
+  maxInflightBodyBytes: number;
 }
 
 export interface TransportTimeouts {
@@ -115,6 +121,8 @@ export interface TransportTimeouts {
   snapshotResponseTimeout: number;
   /** How often certificate files are checked for changes (default 1000 ms). */
   tlsReloadInterval: number;
+  /** A pipeline or snapshot request body that sends nothing for this long is dropped (default 2 x readTimeout). */
+  bodyIdleTimeout: number;
 }
 
 export interface TransportOptions {
@@ -165,6 +173,7 @@ export const DEFAULT_LIMITS: TransportLimits = {
   pipelineQueueLength: 64,
   pipelineConcurrency: 4,
   receiveQueueLength: 4096,
+  maxInflightBodyBytes: 128 * 1024 * 1024,
 };
 
 export function resolveTimeouts(t: Partial<TransportTimeouts> | undefined): TransportTimeouts {
@@ -178,5 +187,6 @@ export function resolveTimeouts(t: Partial<TransportTimeouts> | undefined): Tran
     probeInterval: t?.probeInterval ?? Math.max(readTimeout - 1000, 100),
     snapshotResponseTimeout: t?.snapshotResponseTimeout ?? 5000,
     tlsReloadInterval: t?.tlsReloadInterval ?? 1000,
+    bodyIdleTimeout: t?.bodyIdleTimeout ?? 2 * readTimeout,
   };
 }
