@@ -164,6 +164,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   private lead = 0n;
   private term = 0;
   private lastApplyProgressAt = 0;
+  /** Set while an async StateMachine.apply is in progress. */
+  private applying: Promise<void> | null = null;
   /** On-disk state machines: entries at or below this were applied before the restart. */
   private replayedUpTo = 0;
 
@@ -557,7 +559,19 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         const t0 = performance.now();
         let results: readonly R[];
         try {
-          results = await this.sm.apply(cmds);
+          const out = this.sm.apply(cmds);
+          if (out instanceof Promise) {
+            // An async apply (an on-disk state machine) is under way: reads
+            // hold their query() until it is done (see read()).
+            this.applying = out.then(noop, noop);
+            try {
+              results = await out;
+            } finally {
+              this.applying = null;
+            }
+          } else {
+            results = out;
+          }
         } catch (err) {
           throw new HostError(
             HostErrorCode.Fatal,
@@ -905,6 +919,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       throw new HostError(HostErrorCode.InvalidArgument, "the state machine has no query method");
     }
     await this.barrier(opts);
+    // The state machine's methods never run concurrently: a query waits for
+    // an async apply in progress (and any that starts before it runs).
+    while (this.applying !== null) await this.applying;
     return this.sm.query(q);
   }
 
@@ -1295,6 +1312,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     return err instanceof Error ? err : new Error(String(err));
   }
 }
+
+function noop(): void {}
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
