@@ -4,7 +4,7 @@
 // a YAML config file serve with those settings; a flag beats the
 // environment, which beats the file.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -171,7 +171,7 @@ test("a member started with only the old flags serves with them (https client AP
   const pki = await writeClusterPki(join(root, "pki"), [
     { name: "old", peerURLs: [peer], clientURLs: [client], hosts: ["127.0.0.1"] },
   ]);
-  const ca = (await import("node:fs")).readFileSync(pki.ca.cert, "utf8");
+  const ca = readFileSync(pki.ca.cert, "utf8");
   const p = startKv([
     "--name",
     "old",
@@ -257,11 +257,11 @@ test("a member started with only the old flags serves with them (https client AP
   assert.equal(await p.exited, 0, p.output());
 });
 
-function records(p: KvProc): Array<Record<string, unknown>> {
-  return p.stderr.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+function records(lines: string[]): Array<Record<string, unknown>> {
+  return lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-test("TSRAFT_ variables configure a member; a config file does too; flag > env > file", async () => {
+test("TSRAFT_ variables configure a member; a config file does too (log file, metrics listener); flag > env > file", async () => {
   // Only environment variables, and one flag that overrides one of them.
   const [ep, ec] = [await freePort(), await freePort()];
   const envMember = startKv(["--log-level", "info"], {
@@ -277,7 +277,7 @@ test("TSRAFT_ variables configure a member; a config file does too; flag > env >
   });
   // A config file (etcd's keys; a relative data-dir is relative to the working directory),
   // with the environment overriding its log level.
-  const [fp, fc] = [await freePort(), await freePort()];
+  const [fp, fc, fm] = [await freePort(), await freePort(), await freePort()];
   const file = join(root, "member.yaml");
   writeFileSync(
     file,
@@ -289,6 +289,8 @@ test("TSRAFT_ variables configure a member; a config file does too; flag > env >
       "heartbeat-interval: 20",
       "election-timeout: 200",
       "log-level: error",
+      "log-outputs: filed.log",
+      `listen-metrics-urls: http://127.0.0.1:${fm}`,
       "",
     ].join("\n"),
   );
@@ -307,14 +309,28 @@ test("TSRAFT_ variables configure a member; a config file does too; flag > env >
     "data-dir resolved against the working dir",
   );
   assert.ok(existsSync(join(root, "envy", "member", "wal")));
-  for (const [p, from] of [
-    [envMember, "--log-level over TSRAFT_LOG_LEVEL"],
-    [fileMember, "TSRAFT_LOG_LEVEL over the file's log-level"],
-  ] as const) {
-    const serving = records(p).find((r) => r.msg === "serving");
-    assert.ok(serving !== undefined, `info records are written (${from}):\n${p.output()}`);
-  }
-  const shadowed = records(envMember).find((r) =>
+  const serving = records(envMember.stderr).find((r) => r.msg === "serving");
+  assert.ok(
+    serving !== undefined,
+    `info records (--log-level over TSRAFT_LOG_LEVEL):\n${envMember.output()}`,
+  );
+  // The file member logs to filed.log (log-outputs, relative to its working dir), at info
+  // (TSRAFT_LOG_LEVEL over the file's log-level), and nothing to stderr.
+  const logged = readFileSync(join(root, "filed.log"), "utf8")
+    .split("\n")
+    .filter((l) => l !== "");
+  assert.ok(
+    records(logged).some((r) => r.msg === "serving" && r.member === "filed"),
+    logged.join("\n"),
+  );
+  assert.deepEqual(fileMember.stderr, []);
+  // listen-metrics-urls: /metrics and /health only.
+  const metrics = await fetch(`http://127.0.0.1:${fm}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /^etcd_server_has_leader 1$/m);
+  assert.deepEqual(await (await fetch(`http://127.0.0.1:${fm}/health`)).json(), { health: "true" });
+  assert.equal((await fetch(`http://127.0.0.1:${fm}/kv/x`)).status, 404);
+  const shadowed = records(envMember.stderr).find((r) =>
     String(r.msg).includes("TSRAFT_LOG_LEVEL is shadowed by --log-level"),
   );
   assert.ok(shadowed !== undefined && shadowed.level === "warn", envMember.output());
