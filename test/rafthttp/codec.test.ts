@@ -33,8 +33,8 @@ class Collect implements FrameSink {
 
 const app1 = msg({
   type: MessageType.MsgApp,
-  to: 2,
-  from: 1,
+  to: 2n,
+  from: 1n,
   term: 2,
   logTerm: 2,
   index: 5,
@@ -43,8 +43,8 @@ const app1 = msg({
 });
 const app2 = msg({
   type: MessageType.MsgApp,
-  to: 2,
-  from: 1,
+  to: 2n,
+  from: 1n,
   term: 2,
   logTerm: 2,
   index: 6,
@@ -71,7 +71,7 @@ describe("msgappv2", () => {
   test("decodes it split at every byte boundary", () => {
     for (let cut = 0; cut <= SPEC_MSGAPPV2.length; cut++) {
       const sink = new Collect();
-      const dec = new MsgAppV2Decoder(sink, 1 << 20, 2, 1);
+      const dec = new MsgAppV2Decoder(sink, 1 << 20, 2n, 1n);
       dec.push(SPEC_MSGAPPV2.subarray(0, cut));
       dec.push(SPEC_MSGAPPV2.subarray(cut));
       assert.equal(sink.got.length, 3);
@@ -86,28 +86,28 @@ describe("msgappv2", () => {
 
   test("one byte at a time", () => {
     const sink = new Collect();
-    const dec = new MsgAppV2Decoder(sink, 1 << 20, 2, 1);
+    const dec = new MsgAppV2Decoder(sink, 1 << 20, 2n, 1n);
     for (const b of SPEC_MSGAPPV2) dec.push(Buffer.from([b]));
     assert.equal(sink.got.length, 3);
   });
 
   test("rejects an unknown frame type and oversized frames", () => {
-    const dec = new MsgAppV2Decoder(new Collect(), 1024, 2, 1);
+    const dec = new MsgAppV2Decoder(new Collect(), 1024, 2n, 1n);
     assert.throws(
       () => dec.push(Buffer.from([7])),
       (e: RaftHttpError) => e.code === RaftHttpErrorCode.BadFrame && /failed to parse type 7/.test(e.message),
     );
-    const dec2 = new MsgAppV2Decoder(new Collect(), 1024, 2, 1);
+    const dec2 = new MsgAppV2Decoder(new Collect(), 1024, 2n, 1n);
     assert.throws(
       () => dec2.push(hex("02 00 00 00 00 00 10 00 00")),
       (e: RaftHttpError) => e.code === RaftHttpErrorCode.LimitExceeded,
     );
-    const dec3 = new MsgAppV2Decoder(new Collect(), 1024, 2, 1);
+    const dec3 = new MsgAppV2Decoder(new Collect(), 1024, 2n, 1n);
     assert.throws(
       () => dec3.push(hex("01 ff ff ff ff ff ff ff ff")),
       (e: RaftHttpError) => e.code === RaftHttpErrorCode.LimitExceeded,
     );
-    const dec4 = new MsgAppV2Decoder(new Collect(), 1024, 2, 1);
+    const dec4 = new MsgAppV2Decoder(new Collect(), 1024, 2n, 1n);
     assert.throws(
       () => dec4.push(hex("02 00 00 00 00 00 00 00 02 ff ff")),
       (e: RaftHttpError) => e.code === RaftHttpErrorCode.BadFrame,
@@ -116,7 +116,7 @@ describe("msgappv2", () => {
 });
 
 describe("message stream", () => {
-  const hb = msg({ type: MessageType.MsgHeartbeat, to: 2, from: 1, term: 5, commit: 3 });
+  const hb = msg({ type: MessageType.MsgHeartbeat, to: 2n, from: 1n, term: 5, commit: 3 });
 
   test("frames match the spec (G36 heartbeat, link heartbeats)", () => {
     const g36 = new MessageEncoder("G36");
@@ -144,8 +144,8 @@ describe("message stream", () => {
     const out = new FrameBuffer(8);
     const big = msg({
       type: MessageType.MsgApp,
-      to: 2,
-      from: 1,
+      to: 2n,
+      from: 1n,
       term: 9,
       entries: [new Entry(9, 1, 0, Buffer.alloc(300_000, 7))],
     });
@@ -183,7 +183,7 @@ describe("message stream", () => {
 describe("ids and versions", () => {
   test("member and cluster IDs", () => {
     assert.equal(formatId(0x8e9e05c52164694dn), "8e9e05c52164694d");
-    assert.equal(formatId(255), "ff");
+    assert.equal(formatId(255n), "ff");
     assert.equal(parseId("00FF"), 255n);
     assert.equal(parseId("0000000000000000000000ff"), 255n);
     assert.equal(parseId("1ffffffffffffffff"), undefined);
@@ -191,12 +191,16 @@ describe("ids and versions", () => {
     assert.equal(parseId("0xff"), undefined);
     assert.equal(toClusterIdText(0x8e9e05c52164694dn), "8e9e05c52164694d");
     assert.equal(toClusterIdText("00AB"), "ab");
-    assert.equal(toNodeId(12, "id"), 12);
-    assert.equal(toNodeId(12n, "id"), 12);
-    assert.equal(toNodeId("c", "id"), 12);
-    for (const bad of [0, -1, 1.5, 0x8e9e05c52164694dn, "zz", Number.MAX_SAFE_INTEGER + 1]) {
-      assert.throws(() => toNodeId(bad, "id"), { code: "ERR_RAFTHTTP_CONFIG" });
+    assert.equal(toNodeId(12n, "id"), 12n);
+    assert.equal(toNodeId("c", "id"), 12n);
+    // Hash-derived member IDs use the whole 64-bit range.
+    assert.equal(toNodeId(0x8e9e05c52164694dn, "id"), 0x8e9e05c52164694dn);
+    assert.equal(toNodeId("ffffffffffffffff", "id"), 2n ** 64n - 1n);
+    // Zero, beyond 64 bits, not hex, and any JS number (even a small one) are refused.
+    for (const bad of [0n, 2n ** 64n, -1n, "0", "zz", "", "1ffffffffffffffff", 12, 0, 1.5]) {
+      assert.throws(() => toNodeId(bad as bigint | string, "id"), { code: "ERR_RAFTHTTP_CONFIG" });
     }
+    assert.throws(() => toNodeId(12 as unknown as bigint, "id"), /a number; use a bigint such as 12n/);
   });
 
   test("version compatibility and stream support", () => {

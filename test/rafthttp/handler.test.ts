@@ -15,21 +15,21 @@ after(stopEveryNode);
 let a: Node;
 
 before(async () => {
-  a = await startNode(1, { limits: { maxMessageBytes: 4096 } });
-  a.t.addPeer(2, ["http://127.0.0.1:1"]);
-  a.raft.removed.add(3);
+  a = await startNode(1n, { limits: { maxMessageBytes: 4096 } });
+  a.t.addPeer(2n, ["http://127.0.0.1:1"]);
+  a.raft.removed.add(3n);
 });
 after(async () => {
   await a.t.stop();
 });
 
-const hb = (from: number, to = 1) =>
+const hb = (from: bigint, to = 1n) =>
   encodeMessage(msg({ type: MessageType.MsgHeartbeat, from, to, term: 1 }));
 
 /** The node still accepts a good pipeline message. */
 async function stillWorks(): Promise<void> {
   const n = a.raft.received.length;
-  const r = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2));
+  const r = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2n));
   assert.equal(r.status, 204);
   assert.equal(a.raft.received.length, n + 1);
 }
@@ -39,7 +39,7 @@ test("pipeline: good message → 204 after raft processed it", T, async () => {
 });
 
 test("wrong cluster ID → 412 'cluster ID mismatch', logged", T, async () => {
-  const r = await raw(a.url, "POST", "/raft", peerHeaders(2, { "X-Etcd-Cluster-ID": "dead" }), hb(2));
+  const r = await raw(a.url, "POST", "/raft", peerHeaders(2, { "X-Etcd-Cluster-ID": "dead" }), hb(2n));
   assert.equal(r.status, 412);
   assert.equal(r.body.toString(), "cluster ID mismatch\n");
   assert.equal(r.headers["x-etcd-cluster-id"], "1000");
@@ -62,10 +62,10 @@ test("wrong cluster ID → 412 'cluster ID mismatch', logged", T, async () => {
 test("incompatible or missing version headers → 412 'incompatible version'", T, async () => {
   const h = peerHeaders(2);
   delete h["X-Server-Version"];
-  const r = await raw(a.url, "POST", "/raft", h, hb(2));
+  const r = await raw(a.url, "POST", "/raft", h, hb(2n));
   assert.equal(r.status, 412);
   assert.equal(r.body.toString(), "incompatible version\n");
-  const r2 = await raw(a.url, "POST", "/raft", peerHeaders(2, { "X-Min-Cluster-Version": "9.0.0" }), hb(2));
+  const r2 = await raw(a.url, "POST", "/raft", peerHeaders(2, { "X-Min-Cluster-Version": "9.0.0" }), hb(2n));
   assert.equal(r2.status, 412);
   assert.ok(a.log.has(`[${RaftHttpErrorCode.IncompatibleVersion}]`));
 });
@@ -122,24 +122,24 @@ test("removed member → 410 on streams, 403 on POSTs", T, async () => {
   assert.equal(s.body.toString(), "removed member\n");
   assert.ok(a.log.has(`[${RaftHttpErrorCode.MemberRemoved}] removed member`));
   const n = a.raft.received.length;
-  const p = await raw(a.url, "POST", "/raft", peerHeaders(3), hb(3));
+  const p = await raw(a.url, "POST", "/raft", peerHeaders(3), hb(3n));
   assert.equal(p.status, 403);
   assert.match(p.body.toString(), /cannot process message from removed member/);
-  const wrongTo = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2, 7));
+  const wrongTo = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2n, 7n));
   assert.equal(wrongTo.status, 403);
   assert.equal(a.raft.received.length, n, "raft never saw them");
   await stillWorks();
 });
 
 test("a removed member learns it: critical error from 410 (stream) and 403 (pipeline)", T, async () => {
-  const c = await startNode(3);
+  const c = await startNode(3n);
   try {
-    c.t.addPeer(1, [a.url]);
-    c.t.send([msg({ type: MessageType.MsgHeartbeat, from: 3, to: 1, term: 1 })]);
+    c.t.addPeer(1n, [a.url]);
+    c.t.send([msg({ type: MessageType.MsgHeartbeat, from: 3n, to: 1n, term: 1 })]);
     await c.raft.until(
       () =>
         c.critical.filter((e) => e.code === RaftHttpErrorCode.MemberRemoved).length >= 2 &&
-        c.raft.unreachable.includes(1),
+        c.raft.unreachable.includes(1n),
     );
     assert.equal(c.critical[0]!.message, "the member has been permanently removed from the cluster");
   } finally {
@@ -182,7 +182,7 @@ test("garbage POST body → 400 'error unmarshalling raft message'", T, async ()
   );
   assert.equal(s.status, 400);
   assert.match(s.body.toString(), /^failed to decode raft message \(/);
-  const notSnap = Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 0, 0, hb(2).length]), hb(2)]);
+  const notSnap = Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 0, 0, hb(2n).length]), hb(2n)]);
   const s2 = await raw(a.url, "POST", "/raft/snapshot", peerHeaders(2), notSnap);
   assert.equal(s2.status, 400);
   assert.equal(s2.body.toString(), "wrong raft message type\n");
@@ -201,7 +201,7 @@ test("probing answers any method with OK and the time", T, async () => {
 test("raft.process failing → 500 and the connection closed", T, async () => {
   a.raft.onMessage = () => Promise.reject(new Error("boom"));
   try {
-    const r = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2));
+    const r = await raw(a.url, "POST", "/raft", peerHeaders(2), hb(2n));
     assert.equal(r.status, 500);
     assert.equal(r.body.toString(), "error processing raft message\n");
     assert.equal(r.headers.connection, "close");
@@ -233,22 +233,22 @@ for (const [type, garbage, code] of [
   ["message", Buffer.from("0000000000000004ffffffff", "hex"), RaftHttpErrorCode.BadFrame],
 ] as const) {
   test(`garbage on a ${type} stream closes that connection with a typed error (${code})`, T, async () => {
-    const b = await startNode(5);
+    const b = await startNode(5n);
     const fake = await fakePeer(type, garbage);
     try {
       const port = (fake.address() as AddressInfo).port;
-      b.t.addPeer(2, [`http://127.0.0.1:${port}`]);
+      b.t.addPeer(2n, [`http://127.0.0.1:${port}`]);
       await b.log.waitLine(`[${code}]`);
       assert.ok(b.log.lines.some((l) => l.startsWith("ERROR") && l.includes(`closing stream`)));
       // The reader redials (and fails again): the node is unaffected and serves others.
       await b.log.until(() => b.log.lines.filter((l) => l.includes(`[${code}]`)).length >= 2);
-      const r = await raw(b.url, "POST", "/raft", peerHeaders(2), hb(2, 5));
+      const r = await raw(b.url, "POST", "/raft", peerHeaders(2), hb(2n, 5n));
       assert.equal(r.status, 204);
-      const c = await startNode(6);
+      const c = await startNode(6n);
       try {
         mesh2(b, c);
         await streamsUp(b, c);
-        b.t.send([msg({ type: MessageType.MsgHeartbeat, from: 5, to: 6, term: 1 })]);
+        b.t.send([msg({ type: MessageType.MsgHeartbeat, from: 5n, to: 6n, term: 1 })]);
         await c.raft.until(() => c.raft.received.length === 1);
       } finally {
         await c.t.stop();

@@ -44,9 +44,9 @@ class Waitable {
 
 export class RecordingRaft extends Waitable implements Raft {
   readonly received: Message[] = [];
-  readonly unreachable: number[] = [];
-  readonly snapshots: Array<{ id: number; status: SnapshotStatus }> = [];
-  removed = new Set<number>();
+  readonly unreachable: bigint[] = [];
+  readonly snapshots: Array<{ id: bigint; status: SnapshotStatus }> = [];
+  removed = new Set<bigint>();
   /** Optional reaction to each message (e.g. answer heartbeats). */
   onMessage: ((m: Message) => void | Promise<void>) | null = null;
 
@@ -55,14 +55,14 @@ export class RecordingRaft extends Waitable implements Raft {
     this.notify();
     return this.onMessage?.(m);
   }
-  isIDRemoved(id: number): boolean {
+  isIDRemoved(id: bigint): boolean {
     return this.removed.has(id);
   }
-  reportUnreachable(id: number): void {
+  reportUnreachable(id: bigint): void {
     this.unreachable.push(id);
     this.notify();
   }
-  reportSnapshot(id: number, status: SnapshotStatus): void {
+  reportSnapshot(id: bigint, status: SnapshotStatus): void {
     this.snapshots.push({ id, status });
     this.notify();
   }
@@ -129,13 +129,13 @@ export interface Node {
   raft: RecordingRaft;
   log: CapturingLogger;
   url: string;
-  id: number;
+  id: bigint;
   critical: RaftHttpError[];
 }
 
 /** A transport listening on 127.0.0.1 (an ephemeral port unless `port` is given). */
 export async function startNode(
-  id: number,
+  id: bigint,
   extra: Partial<TransportOptions> = {},
   port = 0,
   scheme = "http",
@@ -197,15 +197,16 @@ export { MessageType };
 
 /** The fields a transport must carry, for comparing sent and received messages. */
 export function summary(m: Message): string {
+  // IDs as hex (JSON has no bigint), as etcd prints them.
   return JSON.stringify({
     type: m.type,
-    to: m.to,
-    from: m.from,
+    to: m.to.toString(16),
+    from: m.from.toString(16),
     term: m.term,
     logTerm: m.logTerm,
     index: m.index,
     commit: m.commit,
-    vote: m.vote,
+    vote: m.vote.toString(16),
     reject: m.reject,
     rejectHint: m.rejectHint,
     context: Buffer.from(m.context).toString("hex"),
@@ -215,7 +216,7 @@ export function summary(m: Message): string {
 }
 
 /** One message of every type, from → to, with the fields each type typically carries. */
-export function everyType(from: number, to: number, term: number): Message[] {
+export function everyType(from: bigint, to: bigint, term: number): Message[] {
   const out: Message[] = [];
   for (const t of Object.values(MessageType)) {
     const m = Message.create({ type: t, from, to, term, logTerm: term, index: 10 + t, commit: 9 });
@@ -226,7 +227,10 @@ export function everyType(from: number, to: number, term: number): Message[] {
     if (t === MessageType.MsgHeartbeat || t === MessageType.MsgReadIndex)
       m.context = new Uint8Array([1, 2, 3]);
     if (t === MessageType.MsgSnap) {
-      m.snapshot = new Snapshot(new Uint8Array([9, 9]), new SnapshotMetadata(new ConfState([1, 2]), 8, term));
+      m.snapshot = new Snapshot(
+        new Uint8Array([9, 9]),
+        new SnapshotMetadata(new ConfState([1n, 2n]), 8, term),
+      );
     }
     out.push(m);
   }

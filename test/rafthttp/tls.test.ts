@@ -21,23 +21,23 @@ const leaf = (cn: string, issuer = ca) => makeCert({ cn, ips: ["127.0.0.1"], dns
 const dir = mkdtempSync(join(tmpdir(), "rafthttp-tls-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function secureNode(id: number, extra: Parameters<typeof startNode>[1] = {}): Promise<Node> {
+async function secureNode(id: bigint, extra: Parameters<typeof startNode>[1] = {}): Promise<Node> {
   const c = leaf(`node${id}`);
   return startNode(id, { tls: { cert: c.cert, key: c.key, ca: ca.cert }, ...extra }, 0, "https");
 }
 
 test("mutual TLS with the right CA: streams and pipeline work", T, async () => {
-  const a = await secureNode(1);
-  const b = await secureNode(2);
+  const a = await secureNode(1n);
+  const b = await secureNode(2n);
   try {
-    a.t.addPeer(2, [b.url]);
+    a.t.addPeer(2n, [b.url]);
     // Pipeline first (b does not know a yet), then streams.
-    a.t.send([msg({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1 })]);
+    a.t.send([msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 })]);
     await b.raft.until(() => b.raft.received.length === 1);
-    b.t.addPeer(1, [a.url]);
+    b.t.addPeer(1n, [a.url]);
     await Promise.all([streamsUp(a, b), streamsUp(b, a)]);
-    a.t.send([msg({ type: MessageType.MsgApp, from: 1, to: 2, term: 1, index: 0 })]);
-    b.t.send([msg({ type: MessageType.MsgAppResp, from: 2, to: 1, term: 1, index: 1 })]);
+    a.t.send([msg({ type: MessageType.MsgApp, from: 1n, to: 2n, term: 1, index: 0 })]);
+    b.t.send([msg({ type: MessageType.MsgAppResp, from: 2n, to: 1n, term: 1, index: 1 })]);
     await b.raft.until(() => b.raft.received.length === 2);
     await a.raft.until(() => a.raft.received.length === 1);
   } finally {
@@ -56,14 +56,14 @@ for (const [what, clientTls] of [
   ],
 ] as const) {
   test(`a client ${what} is refused`, T, async () => {
-    const a = await secureNode(1);
-    const c = await startNode(3, { tls: clientTls });
+    const a = await secureNode(1n);
+    const c = await startNode(3n, { tls: clientTls });
     try {
-      c.t.addPeer(1, [a.url]);
-      c.t.send([msg({ type: MessageType.MsgHeartbeat, from: 3, to: 1, term: 1 })]);
-      await c.raft.until(() => c.raft.unreachable.includes(1));
+      c.t.addPeer(1n, [a.url]);
+      c.t.send([msg({ type: MessageType.MsgHeartbeat, from: 3n, to: 1n, term: 1 })]);
+      await c.raft.until(() => c.raft.unreachable.includes(1n));
       assert.equal(a.raft.received.length, 0);
-      assert.equal(c.t.activeSince(1), null);
+      assert.equal(c.t.activeSince(1n), null);
     } finally {
       await Promise.all([a.t.stop(), c.t.stop()]);
     }
@@ -71,25 +71,25 @@ for (const [what, clientTls] of [
 }
 
 test("allowedCN: a valid certificate with another CN is refused and logged", T, async () => {
-  const a = await secureNode(1, {});
+  const a = await secureNode(1n, {});
   const c7 = leaf("node7");
   const a2 = await startNode(
-    7,
+    7n,
     { tls: { cert: c7.cert, key: c7.key, ca: ca.cert, allowedCN: ["node1"] } },
     0,
     "https",
   );
   const c4 = leaf("node4");
-  const d = await startNode(4, { tls: { cert: c4.cert, key: c4.key, ca: ca.cert } });
+  const d = await startNode(4n, { tls: { cert: c4.cert, key: c4.key, ca: ca.cert } });
   try {
-    d.t.addPeer(7, [a2.url]);
-    d.t.send([msg({ type: MessageType.MsgHeartbeat, from: 4, to: 7, term: 1 })]);
+    d.t.addPeer(7n, [a2.url]);
+    d.t.send([msg({ type: MessageType.MsgHeartbeat, from: 4n, to: 7n, term: 1 })]);
     await a2.log.waitLine(`[${RaftHttpErrorCode.TlsRejected}]`);
-    await d.raft.until(() => d.raft.unreachable.includes(7));
+    await d.raft.until(() => d.raft.unreachable.includes(7n));
     assert.equal(a2.raft.received.length, 0);
     // node1 is allowed.
-    a.t.addPeer(7, [a2.url]);
-    a.t.send([msg({ type: MessageType.MsgHeartbeat, from: 1, to: 7, term: 1 })]);
+    a.t.addPeer(7n, [a2.url]);
+    a.t.send([msg({ type: MessageType.MsgHeartbeat, from: 1n, to: 7n, term: 1 })]);
     await a2.raft.until(() => a2.raft.received.length === 1);
   } finally {
     await Promise.all([a.t.stop(), a2.t.stop(), d.t.stop()]);
@@ -119,7 +119,7 @@ test("certificate files are reloaded without a restart", T, async () => {
   writeFileSync(keyFile, first.key);
   writeFileSync(caFile, ca.cert);
   const a = await startNode(
-    1,
+    1n,
     { tls: { certFile, keyFile, trustedCAFile: caFile }, timeouts: { tlsReloadInterval: 0 } },
     0,
     "https",
