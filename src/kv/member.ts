@@ -282,6 +282,7 @@ export class KvMember implements KvBackend {
         host: url.hostname,
         port,
         tls,
+        health: () => this.unhealthyReason(),
         fallback: (req: IncomingMessage, res: ServerResponse) => rest(req, res),
       });
     } catch (err) {

@@ -29,6 +29,12 @@ export interface V3ServerOptions extends V3ServiceOptions, V3GrpcServerOptions {
    * throughput. TLS there needs `tls.key` and `tls.cert` as Buffers/strings.
    */
   grpcPort?: number;
+  /**
+   * Why this member cannot serve, or null (GET /health): default, etcd's
+   * rule (no leader, or an alarm raised). An embedding server adds its own
+   * conditions (e.g. the state machine stuck behind the commit index).
+   */
+  health?: () => string | null;
   /** Requests the gateway does not take (anything outside /v3/, /health, /version). Default: 404. */
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
@@ -52,9 +58,13 @@ export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
     if (gateway(req, res)) return;
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/health" && req.method === "GET") {
-      const ok = opts.backend.hasLeader() && opts.backend.sm.alarmList().length === 0;
-      res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ health: ok ? "true" : "false" }));
+      const alarms = opts.backend.sm.alarmList().length > 0;
+      const reason =
+        opts.health?.() ?? (!opts.backend.hasLeader() ? "no leader" : alarms ? "alarm raised" : null);
+      const why = reason ?? (alarms ? "alarm raised" : null);
+      // etcd's body, plus the reason when unhealthy (etcd clients read only "health").
+      res.writeHead(why === null ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify(why === null ? { health: "true" } : { health: "false", reason: why }));
       return;
     }
     if (path === "/version" && req.method === "GET") {
