@@ -184,12 +184,13 @@ export async function runMemberCommand(
   /** Ends with one line: the exit status to return. */
   const fatal = (err: unknown, status: number = exitStatusOf(err)): number => {
     const text = describeError(err, debug);
+    // Held-back repeats first, so that the fatal record is the last line.
+    log.flushSuppressed();
     if (!quietFatal) {
       const code =
         (err as { reason?: unknown; code?: unknown } | null)?.reason ?? (err as { code?: unknown })?.code;
       main.fatal(text.split("\n")[0]!, { exitCode: status, ...(typeof code === "string" ? { code } : {}) });
     }
-    log.flushSuppressed();
     io.stderr(`tsraft-kv: ${text}\n`);
     return status;
   };
