@@ -213,8 +213,15 @@ export async function runMemberCommand(
 
   let stopRequest: string | null = null;
   let wake: (() => void) | null = null;
+  let started = false;
   const requestStop = (why: string) => {
-    if (stopRequest !== null) return;
+    if (stopRequest !== null) {
+      // A second request while still starting (a join may wait for the cluster): do not make the
+      // operator wait. Nothing is half-written: the WAL is safe to abandon at any point.
+      if (!started)
+        process.exit(fatal(new Error(`${why} again while starting; exiting at once`), ExitCode.Fatal));
+      return;
+    }
     stopRequest = why;
     main.info("stopping", { why });
     wake?.();
@@ -240,7 +247,6 @@ export async function runMemberCommand(
   });
 
   let metricsServer: Server | null = null;
-  let started = false;
   try {
     for (const u of c.listenMetricsUrls) {
       const tls =
