@@ -11,9 +11,9 @@
 //   curl http://127.0.0.1:23902/status                 # {"id":"…","leader":"…"} (IDs in hex)
 //
 // `--conditions=source` resolves the package's own "tsraft/host" export to
-// src/ without a build (see "exports" in package.json); after `npm run
-// build` plain `node --import tsx` does too. Restarting a member with the
-// same flags resumes from its data directory. test/host/examples.e2e.test.ts
+// src/ without a build (see "exports" in package.json; without the flag it
+// resolves to the built dist/). Restarting a member with the same flags
+// resumes from its data directory. test/host/examples.e2e.test.ts
 // runs three of these; bench/host-load.ts (npm run bench:host) loads them.
 import { createServer, type ServerResponse } from "node:http";
 import { parseArgs } from "node:util";
