@@ -306,10 +306,9 @@ class SlowWriter implements StateMachine<number, "get", boolean> {
 // types.ts promises that the host calls the state machine's methods "one at a
 // time, never concurrently". read() calls query() outside the Ready loop, so
 // with an async apply() (what an on-disk state machine does) a serializable
-// read runs query() while apply() awaits in the middle of a batch and sees a
-// half-applied batch. Either the host must hold queries until the apply
-// finishes or the contract must say that query() can interleave (reported to
-// the lead; this test holds the contract as written).
+// read could run query() while apply() awaits in the middle of a batch and
+// see a half-applied batch; this test found that (the host now holds queries
+// until the apply finishes).
 test("host: query() never runs while an async apply() is in progress (StateMachine contract)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tsraft-host-ondisk-"));
   const url = `http://127.0.0.1:${await freePort()}`;
