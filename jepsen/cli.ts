@@ -157,20 +157,23 @@ function fmtOps(ops: Record<string, number>): string {
   return parts.join(" | ");
 }
 
-function printRun(r: RunResult, i: number, n: number, o: RunOptions, out: (s: string) => void): void {
+function printRun(r: RunResult, i: number, n: number, out: (s: string) => void): void {
   const total = Object.values(r.ops).reduce((a, b) => a + b, 0);
   out(`run ${i}/${n}: seed ${r.seed}, ${(r.wallMs / 1000).toFixed(0)} s wall`);
-  out(`  ops: ${total} (${(total / o.timeSec).toFixed(0)}/s) — ${fmtOps(r.ops)}`);
+  out(
+    `  ops: ${total} in ${r.loadSec.toFixed(0)} s (${(total / Math.max(r.loadSec, 1)).toFixed(0)}/s) — ${fmtOps(r.ops)}`,
+  );
   const faults = Object.entries(r.faults)
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
   out(`  faults: ${faults === "" ? "none" : faults} (${r.kills} processes SIGKILLed)`);
   printCheck(r.check, out);
   const f = r.final;
-  out(
-    `  final: leader commit ${f.leaderCommit}; ${f.stuck.length === 0 ? "every member caught up" : `stuck: ${f.stuck.join("; ")}`}; ` +
-      `${f.divergent.length === 0 ? "values equal on every member" : `DIVERGENT: ${f.divergent.join("; ")}`}`,
-  );
+  if (f.done)
+    out(
+      `  final: leader commit ${f.leaderCommit}; ${f.stuck.length === 0 ? "every member caught up" : `stuck: ${f.stuck.join("; ")}`}; ` +
+        `${f.divergent.length === 0 ? "values equal on every member" : `DIVERGENT: ${f.divergent.join("; ")}`}`,
+    );
   if (f.unreadable.length > 0) out(`  unreadable: ${f.unreadable.join("; ")}`);
   if (f.crashes.length > 0) out(`  CRASHES (exits the harness did not cause): ${f.crashes.join("; ")}`);
   if (f.unavailable) out("  UNAVAILABLE: no write succeeded after the final heal");
@@ -247,7 +250,7 @@ export async function main(argv: string[]): Promise<number> {
     const o = { ...base, seed: seed0 + i };
     const r = await runOnce(o);
     results.push(r);
-    printRun(r, i + 1, flags.runs, o, out);
+    printRun(r, i + 1, flags.runs, out);
     if (flags.untilFail && !r.valid) break;
   }
   const ops: Record<string, number> = {};
@@ -274,6 +277,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  // Node exits with status 0 when its event loop drains, even while main()
+  // still awaits something: never let a stalled harness look like success.
+  process.on("beforeExit", () => {
+    console.error("jepsen: internal error: the harness stalled (nothing left to wait on) before finishing");
+    process.exit(2);
+  });
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -167,6 +167,8 @@ export class PeerProxy {
   private readonly net: Network;
   private server: Server | null = null;
   private readonly conns = new Set<Conn>();
+  /** Every socket still open, also those a graceful close is letting finish. */
+  private readonly sockets = new Set<Socket>();
   readonly stats: ProxyStats = {
     accepted: 0,
     held: 0,
@@ -201,11 +203,23 @@ export class PeerProxy {
     });
   }
 
+  /**
+   * Closes the listener and destroys every socket. (A paused socket does not
+   * keep Node's event loop alive, so waiting for one to end by itself could
+   * leave nothing to wait with.)
+   */
   async stop(): Promise<void> {
     for (const c of this.conns) this.close(c);
+    for (const sock of this.sockets) sock.destroy();
+    this.sockets.clear();
     const s = this.server;
     this.server = null;
     if (s !== null) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  private track(sock: Socket): void {
+    this.sockets.add(sock);
+    sock.once("close", () => this.sockets.delete(sock));
   }
 
   /** Open connections by state, for tests and reports. */
@@ -217,6 +231,7 @@ export class PeerProxy {
 
   private accept(s: Socket): void {
     this.stats.accepted++;
+    this.track(s);
     s.setNoDelay(true);
     const c = new Conn(s);
     this.conns.add(c);
@@ -280,6 +295,7 @@ export class PeerProxy {
 
   private open(c: Conn): void {
     const u = tcpConnect(this.targetPort, this.host);
+    this.track(u);
     u.setNoDelay(true);
     c.upstream = u;
     c.state = "open";

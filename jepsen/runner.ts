@@ -70,9 +70,13 @@ export interface FinalCheck {
   /** No write succeeded after the final heal. */
   unavailable: boolean;
   leaderCommit: number;
+  /** False when the run ended before the final checks (aborted). */
+  done: boolean;
 }
 
 export interface RunResult {
+  /** Seconds from the first invocation to the last completion of a client operation. */
+  loadSec: number;
   dir: string;
   historyPath: string;
   seed: number;
@@ -144,6 +148,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     crashes: [],
     unavailable: false,
     leaderCommit: 0,
+    done: false,
   };
   let aborted: string | undefined;
   let clientsRunning = false;
@@ -170,6 +175,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     clientsRunning = false;
     final.unavailable = !workload.okWritesAt.some((t) => t > healedAt);
     await finalChecks(cluster, rec, keys, final, say);
+    final.done = true;
   } catch (e) {
     aborted = (e as Error).message;
     say(`aborted: ${aborted}`);
@@ -202,10 +208,14 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
   say(`checking ${rec.ops.length} operations`);
   const check = checkHistory(rec.ops, { budget: o.budget });
   const ops: OpCounts = {};
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
   for (const op of rec.ops) {
     if (op.process < 0) continue;
     const k = `${op.f} ${op.type}`;
     ops[k] = (ops[k] ?? 0) + 1;
+    first = Math.min(first, op.invoke);
+    last = Math.max(last, op.complete);
   }
   const finalBad =
     final.stuck.length > 0 ||
@@ -217,6 +227,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
   const verdict = valid ? "valid" : check.verdict === "violation" || finalBad ? "invalid" : "unknown";
   if (valid && !o.keep) rmSync(dir, { recursive: true, force: true });
   return {
+    loadSec: last > first ? (last - first) / 1000 : 0,
     dir,
     historyPath,
     seed: o.seed,
