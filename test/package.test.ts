@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { repoRoot } from "./support/testdata.ts";
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as {
-  exports: Record<string, { types: string; import: string }>;
+  exports: Record<string, { source: string; types: string; import: string }>;
   bin: Record<string, string>;
 };
 
@@ -19,10 +19,12 @@ const source = (dist: string) =>
 
 test("every subpath export and bin has its source", () => {
   const subpaths = Object.keys(pkg.exports).sort();
-  assert.deepEqual(subpaths, [".", "./kv", "./rafthttp", "./rafttest", "./snap", "./wal"]);
+  assert.deepEqual(subpaths, [".", "./host", "./kv", "./rafthttp", "./rafttest", "./snap", "./wal"]);
   for (const [name, e] of Object.entries(pkg.exports)) {
     assert.ok(existsSync(source(e.import)), `${name}: ${e.import} has no source ${source(e.import)}`);
     assert.equal(source(e.types), source(e.import), `${name}: types and code disagree`);
+    // The "source" condition (examples and tests run from src without a build) names the same file.
+    assert.equal(join(repoRoot, e.source), source(e.import), `${name}: source condition disagrees`);
   }
   for (const [name, bin] of Object.entries(pkg.bin)) {
     const src = source(bin);

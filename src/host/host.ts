@@ -174,7 +174,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.cfg = cfg;
     this.sm = cfg.stateMachine;
     this.logger = cfg.logger ?? new DefaultLogger(LogLevel.Warn);
-    this.metrics = new HostMetrics();
+    this.metrics = new HostMetrics(cfg.metricsRegistry);
     this.policy = { ...hostDefaults.snapshot, ...cfg.snapshot };
     this.tickMs = cfg.tickMs ?? hostDefaults.tickMs;
     this.electionTicks = cfg.electionTicks ?? hostDefaults.electionTicks;
@@ -720,7 +720,10 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
           { cause: err },
         );
       }
-      await this.sm.restore(createReadStream(path, { highWaterMark: 1 << 20 }));
+      await this.sm.restore(createReadStream(path, { highWaterMark: 1 << 20 }), {
+        index: md.index,
+        term: md.term,
+      });
     }
     this.applied = md.index;
     this.commit = Math.max(this.commit, md.index);
@@ -821,11 +824,15 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     );
     m.snapshot = snap;
     const image = this.sm.snapshot();
-    const spill = join(this.storage.snapshotter.dir, `outgoing-${formatId(to)}-${index}.tmp`);
+    // Spilled next to, not inside, the snap directory (whose reader would
+    // warn about a file it does not know).
+    const spillDir = join(this.cfg.dataDir, "member", "outgoing");
+    const spill = join(spillDir, `${formatId(to)}-${index}.tmp`);
     void (async () => {
       let ok = false;
       try {
-        const { writeFile } = await import("node:fs/promises");
+        const { mkdir, writeFile } = await import("node:fs/promises");
+        await mkdir(spillDir, { recursive: true, mode: 0o700 });
         await writeFile(spill, image);
         const size = statSync(spill).size;
         const res = await this.transport.sendSnapshot({

@@ -35,8 +35,12 @@ export interface StateMachine<R = unknown, Q = never, QR = never> {
    * records or copy-on-write make this cheap).
    */
   snapshot(): AsyncIterable<Uint8Array>;
-  /** Replaces the whole state with an image produced by snapshot() (on any member). */
-  restore(image: AsyncIterable<Uint8Array>): Promise<void>;
+  /**
+   * Replaces the whole state with an image produced by snapshot() (on any
+   * member). `at` is the log position the image reflects: an on-disk state
+   * machine records it as its persisted index.
+   */
+  restore(image: AsyncIterable<Uint8Array>, at: { index: number; term: number }): Promise<void>;
   /** Answers a read against the local state (see Host.read). */
   query?(q: Q): QR;
   /**
@@ -120,6 +124,8 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   strictReconfigCheck?: boolean;
   peerTls?: PeerTlsOptions;
   logger?: Logger;
+  /** Where the host registers its metrics (etcd's names); default a registry of its own (Host.metrics.registry). */
+  metricsRegistry?: import("prom-client").Registry;
   /** Skip fdatasync (tests and benchmarks only: acknowledged writes may be lost on power failure). */
   unsafeNoFsync?: boolean;
   /** WAL segment size in bytes (default etcd's 64,000,000); small values are for tests. */
