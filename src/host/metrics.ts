@@ -25,12 +25,14 @@ export class HostMetrics {
   readonly peerSentBytes: Counter;
   readonly peerReceivedBytes: Counter;
   readonly peerRoundTrip: Histogram;
+  readonly peerRefused: Counter;
   private stats: (() => TransportStats | undefined) | null = null;
   // Totals at the previous scrape, per peer: prom-client counters only go up
   // by deltas, the transport keeps totals.
   private readonly lastSent = new Map<string, number>();
   private readonly lastReceived = new Map<string, number>();
   private readonly lastProbes = new Map<string, number>();
+  private lastRefused = 0;
 
   constructor(registry?: Registry) {
     const r = registry ?? new Registry();
@@ -108,6 +110,11 @@ export class HostMetrics {
       labelNames: ["From"],
       registers,
     });
+    this.peerRefused = new Counter({
+      name: "tsraft_peer_refused_total",
+      help: "Peer requests and messages refused because of their sender (not a member, mismatched, unproven).",
+      registers,
+    });
     this.peerRoundTrip = new Histogram({
       name: "etcd_network_peer_round_trip_time_seconds",
       help: "Round-Trip-Time histogram between peers (sampled from the transport's probes at each scrape).",
@@ -125,6 +132,8 @@ export class HostMetrics {
   private collectPeers(): void {
     const st = this.stats?.();
     if (st === undefined) return;
+    if (st.refused > this.lastRefused) this.peerRefused.inc(st.refused - this.lastRefused);
+    this.lastRefused = st.refused;
     for (const [id, p] of Object.entries(st.peers)) {
       const ds = p.sentBytes - (this.lastSent.get(id) ?? 0);
       if (ds > 0) this.peerSentBytes.inc({ To: id }, ds);
