@@ -27,15 +27,15 @@ const ents: Entry[] = [];
 for (let i = 0; i < 100; i++) ents.push(new Entry(5, 1001 + i, 0, payload));
 const msgApp = Message.create({
   type: MessageType.MsgApp,
-  to: 2,
-  from: 1,
+  to: 2n,
+  from: 1n,
   term: 5,
   logTerm: 5,
   index: 1000,
   entries: ents,
   commit: 999,
 });
-const heartbeat = Message.create({ type: MessageType.MsgHeartbeat, to: 2, from: 1, term: 5, commit: 1100 });
+const heartbeat = Message.create({ type: MessageType.MsgHeartbeat, to: 2n, from: 1n, term: 5, commit: 1100 });
 
 function pbObject(m: Message) {
   return PbMessage.create({

@@ -18,8 +18,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function oneNode(n: number, syncMs: number) {
   // etcd's newTestMemoryStorage(withPeers(1)): the configuration only, at index 0.
-  const s = snapshotStorage([1], 0, 0);
-  const node = restartNode(benchConfig(1, s));
+  const s = snapshotStorage([1n], 0, 0);
+  const node = restartNode(benchConfig(1n, s));
   await node.campaign();
   const foo = new TextEncoder().encode("foo");
   let readies = 0;
@@ -75,11 +75,11 @@ class Cluster {
   readonly loops: Promise<void>[] = [];
 
   constructor() {
-    const ids = [1, 2, 3];
+    const ids = [1n, 2n, 3n];
     for (const id of ids) {
       const storage = new MemoryStorage();
       const node = startNode(
-        benchConfig(id, storage, { random: new SeededRandom(id) }),
+        benchConfig(id, storage, { random: new SeededRandom(Number(id)) }),
         ids.map((i) => ({ id: i })),
       );
       const m: Member & { appliedCount: number } = {
@@ -88,11 +88,11 @@ class Cluster {
         confState: null,
         appliedCount: 0,
         send: (msgs) => {
-          for (const msg of msgs) this.members[msg.to - 1]!.node.step(msg).catch(() => {});
+          for (const msg of msgs) this.members[Number(msg.to) - 1]!.node.step(msg).catch(() => {});
         },
         apply: () => {
           m.appliedCount++;
-          if (id === 1 && this.waitRes !== null && m.appliedCount >= this.waitCount) {
+          if (id === 1n && this.waitRes !== null && m.appliedCount >= this.waitCount) {
             const r = this.waitRes;
             this.waitRes = null;
             r();
@@ -130,7 +130,7 @@ async function cluster(n: number, inflight: number): Promise<number> {
   await c.leader.campaign();
   const data = new Uint8Array(128).fill(0x63);
   // Wait for the election and the leader's first entry.
-  while (c.members[0]!.node.status().softState.lead !== 1) await new Promise((r) => setImmediate(r));
+  while (c.members[0]!.node.status().softState.lead !== 1n) await new Promise((r) => setImmediate(r));
   const t0 = process.hrtime.bigint();
   if (inflight === 1) {
     for (let i = 0; i < n; i++) {

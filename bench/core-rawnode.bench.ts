@@ -62,8 +62,8 @@ for (const size of [3, 256]) {
 // --- BenchmarkRawNode/single-voter -------------------------------------------------
 {
   // etcd's newTestConfig: default message size and inflight limits.
-  const s = snapshotStorage([1]);
-  const rn = new RawNode({ id: 1, electionTick: 10, heartbeatTick: 1, storage: s, logger: discardLogger });
+  const s = snapshotStorage([1n]);
+  const rn = new RawNode({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: s, logger: discardLogger });
   const foo = new TextEncoder().encode("foo");
   let applied = 0;
   let readies = 0;
@@ -102,8 +102,8 @@ for (const size of [3, 256]) {
 
 // --- RawNode step: MsgApp with 100 entries on a follower ---------------------------
 {
-  const s = snapshotStorage([1, 2, 3]);
-  const rn = new RawNode(benchConfig(2, s));
+  const s = snapshotStorage([1n, 2n, 3n]);
+  const rn = new RawNode(benchConfig(2n, s));
   const data = new Uint8Array(256).fill(0x62);
   let last = 1;
   const term = 2;
@@ -113,8 +113,8 @@ for (const size of [3, 256]) {
     for (let i = 0; i < 100; i++) ents[i] = new Entry(term, last + 1 + i, 0, data);
     const m = Message.create({
       type: MessageType.MsgApp,
-      from: 1,
-      to: 2,
+      from: 1n,
+      to: 2n,
       term,
       logTerm: last === 1 ? 1 : term,
       index: last,
@@ -158,8 +158,8 @@ for (const size of [3, 256]) {
 
 // --- RawNode step: MsgAppResp on a leader -------------------------------------------
 {
-  const s = snapshotStorage([1, 2, 3]);
-  const rn = new RawNode(benchConfig(1, s));
+  const s = snapshotStorage([1n, 2n, 3n]);
+  const rn = new RawNode(benchConfig(1n, s));
   const drain = () => {
     while (rn.hasReady()) {
       const rd = rn.ready();
@@ -171,14 +171,14 @@ for (const size of [3, 256]) {
   rn.campaign();
   drain();
   const term = rn.raft.term;
-  rn.step(Message.create({ type: MessageType.MsgVoteResp, from: 2, to: 1, term }));
+  rn.step(Message.create({ type: MessageType.MsgVoteResp, from: 2n, to: 1n, term }));
   drain();
-  const resp = (from: number, index: number) =>
-    Message.create({ type: MessageType.MsgAppResp, from, to: 1, term, index });
+  const resp = (from: bigint, index: number) =>
+    Message.create({ type: MessageType.MsgAppResp, from, to: 1n, term, index });
   // Bring both followers to the leader's last index (StateReplicate).
   let li = rn.raft.raftLog.lastIndex();
-  rn.step(resp(2, li));
-  rn.step(resp(3, li));
+  rn.step(resp(2n, li));
+  rn.step(resp(3n, li));
   drain();
   const data = new Uint8Array(256);
   let commitNs = 0;
@@ -188,8 +188,8 @@ for (const size of [3, 256]) {
     rn.propose(data);
     drain();
     li++;
-    const a = resp(2, li);
-    const b = resp(3, li);
+    const a = resp(2n, li);
+    const b = resp(3n, li);
     let t = process.hrtime.bigint();
     rn.step(a); // quorum reached: commits and broadcasts the commit index
     commitNs += since(t);
@@ -228,12 +228,12 @@ for (const [n, go] of [
   [3, 64],
   [5, 103],
 ] as const) {
-  const ids = Array.from({ length: n }, (_, i) => i + 1);
+  const ids = Array.from({ length: n }, (_, i) => BigInt(i + 1));
   const c = new MajorityConfig(ids);
-  const acked = new Map<number, number>(
+  const acked = new Map<bigint, number>(
     ids.map((id) => [id, Math.floor(Math.random() * Number.MAX_SAFE_INTEGER)]),
   );
-  const l = { ackedIndex: (id: number) => acked.get(id) };
+  const l = { ackedIndex: (id: bigint) => acked.get(id) };
   let sink = 0;
   const ns = timeIt(() => {
     for (let i = 0; i < 64; i++) sink += c.committedIndex(l);
@@ -244,8 +244,8 @@ for (const [n, go] of [
 
 // --- Status / BasicStatus -----------------------------------------------------------
 {
-  const s = snapshotStorage([1, 2, 3]);
-  const rn = new RawNode({ id: 1, electionTick: 3, heartbeatTick: 1, storage: s, logger: discardLogger });
+  const s = snapshotStorage([1n, 2n, 3n]);
+  const rn = new RawNode({ id: 1n, electionTick: 3, heartbeatTick: 1, storage: s, logger: discardLogger });
   rn.raft.becomeCandidate();
   rn.raft.becomeLeader();
   let sink = 0;

@@ -6,7 +6,7 @@ import { MemoryStorage, SeededRandom, startNode } from "../src/index.ts";
 import { benchConfig } from "./voters.ts";
 
 const n = Number(process.argv[2] ?? 50_000);
-const ids = [1, 2, 3];
+const ids = [1n, 2n, 3n];
 let applied = 0;
 let want = 0;
 let wake: (() => void) | null = null;
@@ -14,16 +14,16 @@ const members: Member[] = ids.map((id) => {
   const storage = new MemoryStorage();
   return {
     node: startNode(
-      benchConfig(id, storage, { random: new SeededRandom(id) }),
+      benchConfig(id, storage, { random: new SeededRandom(Number(id)) }),
       ids.map((i) => ({ id: i })),
     ),
     storage,
     confState: null,
     send: (msgs) => {
-      for (const m of msgs) members[m.to - 1]!.node.step(m).catch(() => {});
+      for (const m of msgs) members[Number(m.to) - 1]!.node.step(m).catch(() => {});
     },
     apply: () => {
-      if (id !== 1) return;
+      if (id !== 1n) return;
       applied++;
       if (wake !== null && applied >= want) {
         const w = wake;
@@ -37,7 +37,7 @@ const loops = members.map((m) => runReadyLoop(m));
 const leader = members[0]!.node;
 while (leader.status().applied < 3) await new Promise((r) => setImmediate(r));
 await leader.campaign();
-while (leader.status().softState.lead !== 1) await new Promise((r) => setImmediate(r));
+while (leader.status().softState.lead !== 1n) await new Promise((r) => setImmediate(r));
 const data = new Uint8Array(128);
 const t = process.hrtime.bigint();
 const c0 = process.cpuUsage();

@@ -65,8 +65,8 @@ function appMessage(index: number, es: Entry[]): Message {
   for (let i = 0; i < es.length; i++) es[i]!.index = index + 1 + i;
   return Message.create({
     type: MessageType.MsgApp,
-    from: 1,
-    to: 2,
+    from: 1n,
+    to: 2n,
     term: 1,
     logTerm: 1,
     index,
@@ -155,7 +155,7 @@ async function streamRtt(a: Transport, ra: LeaderRaft, n: number): Promise<numbe
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     const answered = ra.next();
-    a.send([Message.create({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1, commit: i })]);
+    a.send([Message.create({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1, commit: i })]);
     await answered;
     out.push(performance.now() - t0);
   }
@@ -164,7 +164,7 @@ async function streamRtt(a: Transport, ra: LeaderRaft, n: number): Promise<numbe
 
 async function postRtt(port: number, n: number): Promise<number[]> {
   const agent = new http.Agent({ keepAlive: true });
-  const body = encodeMessage(Message.create({ type: MessageType.MsgHeartbeat, from: 1, to: 2, term: 1 }));
+  const body = encodeMessage(Message.create({ type: MessageType.MsgHeartbeat, from: 1n, to: 2n, term: 1 }));
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -225,7 +225,7 @@ async function compare(
 
 async function main(): Promise<void> {
   const ra = new LeaderRaft();
-  const a = new Transport({ id: 1, clusterId: 1n, raft: ra, logger: discardLogger });
+  const a = new Transport({ id: 1n, clusterId: 1n, raft: ra, logger: discardLogger });
   const pa = await a.listen(0);
   a.start();
   // Workers do not inherit the TypeScript loader: register it, then load the peer.
@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     workerData: { counter: counterBuf, peerUrl: `http://127.0.0.1:${pa.port}` },
   });
   const info = await new Promise<{ url: string; postPort: number }>((r) => worker.once("message", r));
-  a.addPeer(2, [info.url]);
+  a.addPeer(2n, [info.url]);
   while (!(a.stats().peers["2"]!.streams.msgappv2 && a.stats().peers["2"]!.streams.message)) {
     await new Promise((r) => setTimeout(r, 5));
   }

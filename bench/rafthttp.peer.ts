@@ -19,8 +19,8 @@ class CountingRaft implements Raft {
       t.send([
         Message.create({
           type: MessageType.MsgHeartbeatResp,
-          from: 2,
-          to: 1,
+          from: 2n,
+          to: 1n,
           term: m.term,
           commit: m.commit,
         }),
@@ -34,10 +34,10 @@ class CountingRaft implements Raft {
   reportSnapshot(): void {}
 }
 
-t = new Transport({ id: 2, clusterId: 1n, raft: new CountingRaft(), logger: discardLogger });
+t = new Transport({ id: 2n, clusterId: 1n, raft: new CountingRaft(), logger: discardLogger });
 const addr = await t.listen(0);
 t.start();
-t.addPeer(1, [workerData.peerUrl as string]);
+t.addPeer(1n, [workerData.peerUrl as string]);
 
 // The baseline: a plain HTTP server that decodes one message per POST.
 const server = http.createServer((req, res) => {

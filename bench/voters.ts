@@ -20,7 +20,7 @@ import {
 export type MemStorage = MemoryStorage | CompactMemoryStorage;
 
 /** A MemoryStorage starting from a snapshot at (index, term) whose configuration names `voters`. */
-export function snapshotStorage(voters: number[], index = 1, term = 1, compact = false): MemStorage {
+export function snapshotStorage(voters: bigint[], index = 1, term = 1, compact = false): MemStorage {
   const s = compact ? new CompactMemoryStorage() : new MemoryStorage();
   s.applySnapshot(
     new Snapshot(new Uint8Array(), new SnapshotMetadata(new ConfState(voters.slice()), index, term)),
@@ -29,7 +29,7 @@ export function snapshotStorage(voters: number[], index = 1, term = 1, compact =
 }
 
 /** The benchmarks' raft configuration: ElectionTick=10, HeartbeatTick=1, no message size limit, 256 in flight. */
-export function benchConfig(id: number, storage: MemStorage, extra: Partial<Config> = {}): Config {
+export function benchConfig(id: bigint, storage: MemStorage, extra: Partial<Config> = {}): Config {
   return {
     id,
     electionTick: 10,
@@ -51,7 +51,7 @@ export class Voters {
 
   /** `compact`: CompactMemoryStorage instead of MemoryStorage (not the PERF.md workload). */
   constructor(n = 3, compact = false) {
-    const ids = Array.from({ length: n }, (_, i) => i + 1);
+    const ids = Array.from({ length: n }, (_, i) => BigInt(i + 1));
     for (const id of ids) {
       const s = snapshotStorage(ids, 1, 1, compact);
       this.storages.push(s);
@@ -77,7 +77,7 @@ export class Voters {
         const rd = rn.ready();
         const s = this.storages[i]!;
         const hs = rd.hardState;
-        if (hs.term !== 0 || hs.vote !== 0 || hs.commit !== 0) s.setHardState(hs);
+        if (hs.term !== 0 || hs.vote !== 0n || hs.commit !== 0) s.setHardState(hs);
         s.append(rd.entries);
         const ce = rd.committedEntries;
         if (ce.length > 0) this.applied[i] = ce[ce.length - 1]!.index;
@@ -88,7 +88,8 @@ export class Voters {
       if (msgs.length === 0) return;
       for (let j = 0; j < msgs.length; j++) {
         const m = msgs[j]!;
-        nodes[m.to - 1]!.step(m);
+        // Node i has ID i + 1 (a small bigint: Number() is exact and allocates nothing).
+        nodes[Number(m.to) - 1]!.step(m);
       }
       msgs.length = 0;
     }

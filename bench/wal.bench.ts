@@ -82,7 +82,7 @@ async function saves(
   let next = 1;
   // Warm up the JIT and the preallocated segment.
   for (let i = 0; i < 50; i++) {
-    await w.save(new HardState(1, 1, next - 1), batchOf(next, batch, 256), true);
+    await w.save(new HardState(1, 1n, next - 1), batchOf(next, batch, 256), true);
     next += batch;
   }
   const lat: number[] = [];
@@ -91,7 +91,7 @@ async function saves(
   for (;;) {
     const a = performance.now();
     if (a >= end) break;
-    await w.save(new HardState(1, 1, next - 1), batchOf(next, batch, 256), true);
+    await w.save(new HardState(1, 1n, next - 1), batchOf(next, batch, 256), true);
     next += batch;
     lat.push((performance.now() - a) * 1000);
   }
@@ -130,7 +130,7 @@ async function cuts(): Promise<{
   while (segs < 4) {
     const before = w.tailSegment;
     const a = performance.now();
-    await w.save(new HardState(1, 1, next - 1), batchOf(next, batch, 1024), true);
+    await w.save(new HardState(1, 1n, next - 1), batchOf(next, batch, 1024), true);
     const us = (performance.now() - a) * 1000;
     next += batch;
     if (w.tailSegment !== before) {
@@ -171,7 +171,7 @@ async function replay(): Promise<{
   let written = 0;
   while (written < target) {
     const b = batchOf(next, 1000, 256);
-    await w.save(new HardState(1, 1, next - 1), b);
+    await w.save(new HardState(1, 1n, next - 1), b);
     next += 1000;
     written += 1000 * 256;
   }
