@@ -110,6 +110,8 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   /** Ticks without a leader before campaigning (default 10: etcd's 1 s election timeout). */
   electionTicks?: number;
   heartbeatTicks?: number;
+  /** Fast-forward the election clock at start (etcd's --initial-election-tick-advance; default true). */
+  initialElectionTickAdvance?: boolean;
   snapshot?: Partial<SnapshotPolicy>;
   /** ReadOnlySafe (default) or ReadOnlyLeaseBased for read(). */
   readOnlyOption?: ReadOnlyOption;
