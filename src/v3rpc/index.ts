@@ -4,7 +4,7 @@
 
 export type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } from "./backend.ts";
 export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
-export { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
+export { GrpcCode, HpackError, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
 export { etcdServiceDefinition, V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
 export { type ClientListener, type ClientListenerOptions, listenClient } from "./listener.ts";

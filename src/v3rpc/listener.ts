@@ -7,8 +7,10 @@
 // sees a difference. Node's HTTP/2 session reads a net.Socket's native
 // handle directly and would never see bytes pushed back into the JS stream,
 // so a gRPC connection is handed over wrapped in a plain Duplex (Node then
-// reads it through the stream API); HTTP/1.1 takes the socket itself. TLS: ALPN decides per connection ("h2" → gRPC,
-// "http/1.1" or none → HTTP/1.1). An HTTP/2 client that is not gRPC (curl
+// reads it through the stream API), which also repairs the URL-shaped
+// :authority etcdctl sends to members' client URLs (h2_authority.ts);
+// HTTP/1.1 takes the socket itself. TLS: ALPN decides per connection ("h2"
+// → gRPC, wrapped the same way; "http/1.1" or none → HTTP/1.1). An HTTP/2 client that is not gRPC (curl
 // over https negotiates h2 by default) therefore reaches gRPC, which refuses
 // non-gRPC requests: such clients must use HTTP/1.1 (curl --http1.1).
 
@@ -17,6 +19,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import type { V3GrpcServer } from "./grpc_server.ts";
+import { H2AuthorityRewriter } from "./h2_authority.ts";
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** A client that sends nothing for this long is handed to HTTP/1.1 (whose own timeouts apply). */
@@ -39,21 +42,42 @@ export interface ClientListener {
   close(): Promise<void>;
 }
 
-/** A Duplex over a socket, starting with bytes already read from it. */
+/**
+ * A Duplex over a socket, starting with bytes already read from it. What the
+ * client sends passes through an H2AuthorityRewriter (URL-shaped :authority
+ * values from etcdctl, see h2_authority.ts) on its way to Node's HTTP/2.
+ */
 class SocketDuplex extends Duplex {
+  private readonly rewriter = new H2AuthorityRewriter();
+
   constructor(
     private readonly sock: Socket,
     head: Buffer,
   ) {
     super({ allowHalfOpen: false });
-    if (head.length > 0) this.push(head);
+    if (head.length > 0) this.forward(head);
     sock.on("data", (d: Buffer) => {
-      if (!this.push(d)) sock.pause();
+      if (!this.forward(d)) sock.pause();
     });
     sock.on("end", () => this.push(null));
     sock.on("error", (e) => this.destroy(e));
     sock.on("close", () => this.destroy());
   }
+  /** Hands client bytes on (repaired where needed); false when the reader is full. */
+  private forward(d: Buffer): boolean {
+    if (this.rewriter.passthrough) return this.push(d);
+    let parts: Buffer[];
+    try {
+      parts = this.rewriter.push(d);
+    } catch (err) {
+      this.destroy(err as Error);
+      return false;
+    }
+    let ok = true;
+    for (const p of parts) if (p.length > 0) ok = this.push(p);
+    return ok;
+  }
+
   get remoteAddress(): string | undefined {
     return this.sock.remoteAddress;
   }
@@ -137,8 +161,11 @@ function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
   const server: Server = opts.tls
     ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2", "http/1.1"] }, (s: TLSSocket) => {
-        if (s.alpnProtocol === "h2") opts.grpc.injectConnection(s);
-        else opts.http.emit("connection", s);
+        // Wrapped like a plaintext connection, for the :authority repair (h2_authority.ts).
+        if (s.alpnProtocol === "h2") {
+          opts.grpc.injectConnection(new SocketDuplex(s, Buffer.alloc(0)));
+          s.setNoDelay(true);
+        } else opts.http.emit("connection", s);
       })
     : createServer((s) => sniff(s, opts.grpc, opts.http));
   const sockets = new Set<Socket>();
