@@ -46,6 +46,7 @@ interface Flags {
   clients?: number;
   keys: number;
   time: number;
+  decks?: number;
   nemesis: FaultKind[];
   seed?: number;
   runs: number;
@@ -77,6 +78,11 @@ function program(): Command {
     .option("--clients <n>", "client loops (default: 5 per member)", positiveInt("--clients"))
     .option("--keys <n>", "keys (registers) the clients use", positiveInt("--keys"), 5)
     .option("--time <seconds>", "seconds of load and faults per run", positiveInt("--time"), 60)
+    .option(
+      "--decks <n>",
+      "instead of --time: each fault kind n times (seeded order), however long it takes",
+      positiveInt("--decks"),
+    )
     .option("--nemesis <list>", `faults: ${FAULT_KINDS.join(",")}, all or none`, parseNemesis, [
       ...FAULT_KINDS,
     ])
@@ -222,6 +228,7 @@ export async function main(argv: string[]): Promise<number> {
     clients: flags.clients ?? 5 * flags.members,
     keys: flags.keys,
     timeSec: flags.time,
+    decks: flags.decks,
     nemesis: flags.nemesis,
     kvRoot: resolve(flags.kvRoot),
     baseDir: flags.dir,
@@ -241,7 +248,8 @@ export async function main(argv: string[]): Promise<number> {
     log: out,
   };
   out(
-    `tsraft jepsen: ${base.members} members, ${base.clients} clients, ${base.keys} keys, ${base.timeSec} s per run, ` +
+    `tsraft jepsen: ${base.members} members, ${base.clients} clients, ${base.keys} keys, ` +
+      `${base.decks !== undefined ? `${base.decks} deck(s) of faults` : `${base.timeSec} s`} per run, ` +
       `nemesis ${base.nemesis.join(",") || "none"}, seed ${seed0}` +
       (base.plantedBug !== undefined ? `, planted bug ${base.plantedBug}` : ""),
   );

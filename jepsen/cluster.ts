@@ -46,6 +46,12 @@ export class Member {
   proc: ChildProcess | null = null;
   /** Raft member ID in hex, once known ("" before). */
   id = "";
+  /**
+   * The client URL it joined through, once it joined with --join: it is
+   * restarted with the same flag (its --initial-cluster identity is the
+   * member it was before, which tsraft-kv would rightly refuse).
+   */
+  joinedVia: string | null = null;
   state: MemberState = "down";
   starts = 0;
   /** Exit codes and signals of processes that ended without the harness asking. */
@@ -270,11 +276,12 @@ export class Cluster implements SenderDirectory {
       "--log-level",
       "info",
     ];
-    if (join === undefined) args.push("--initial-cluster", this.initialCluster());
-    else {
+    if (join !== undefined) {
+      m.joinedVia = join.via;
       args.push("--join", join.via);
       if (join.learner) args.push("--learner");
-    }
+    } else if (m.joinedVia !== null) args.push("--join", m.joinedVia);
+    else args.push("--initial-cluster", this.initialCluster());
     if (!o.fsync) args.push("--unsafe-no-fsync");
     m.starts++;
     this.log(

@@ -10,7 +10,7 @@ export {
   revisionAnomalies,
   type Verdict,
 } from "./checker.ts";
-export { Cluster, freePort, Member } from "./cluster.ts";
+export { adminRequest, Cluster, freePort, Member } from "./cluster.ts";
 export { ClusterSetupError, HistoryFormatError, JepsenConfigError } from "./errors.ts";
 export {
   CAS_MISMATCH,

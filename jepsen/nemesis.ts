@@ -78,20 +78,26 @@ export class Nemesis {
   }
 
   /**
-   * Injects faults until `over()` (checked between faults). Kinds are drawn
-   * from a shuffled deck of all enabled kinds, refilled when empty, so that
-   * even a short run sees each kind.
+   * Injects faults until `over()` (checked between faults), or until
+   * `decks` decks are dealt. Kinds are drawn from a shuffled deck of all
+   * enabled kinds, refilled when empty, so that even a short run sees each
+   * kind.
    */
-  async run(over: () => boolean): Promise<void> {
+  async run(over: () => boolean, decks = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.opts.kinds.length === 0) return;
     let deck: FaultKind[] = [];
+    let dealt = 0;
     for (;;) {
       const [lo, hi] = this.opts.gapMs;
       const gap = this.rng.range(lo, hi);
       const until = Date.now() + gap;
       while (Date.now() < until && !over()) await sleep(Math.min(100, until - Date.now()));
       if (over()) return;
-      if (deck.length === 0) deck = this.rng.sample(this.opts.kinds, this.opts.kinds.length);
+      if (deck.length === 0) {
+        if (dealt === decks) return;
+        deck = this.rng.sample(this.opts.kinds, this.opts.kinds.length);
+        dealt++;
+      }
       await this.inject(deck.pop()!);
     }
   }

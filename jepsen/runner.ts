@@ -27,6 +27,12 @@ export interface RunOptions {
   keys: number;
   /** Seconds of faults and load. */
   timeSec: number;
+  /**
+   * Instead of `timeSec`: deal this many decks of faults (each kind in
+   * `nemesis` once per deck, in a seeded order), however long they take,
+   * then heal. For runs that must cover every kind on slow machines.
+   */
+  decks?: number;
   nemesis: FaultKind[];
   seed: number;
   /** The tsraft checkout whose tsraft-kv runs. */
@@ -157,13 +163,19 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     for (const m of cluster.members) cluster.start(m);
     // The first start may compile the TypeScript sources (tsx's cache is cold).
     await Promise.all(cluster.members.map((m) => cluster.waitHealthy(m, 120_000)));
-    say(`${o.members} members healthy; ${o.clients} clients on ${o.keys} keys for ${o.timeSec} s`);
+    const howLong = o.decks !== undefined ? `${o.decks} deck(s) of faults` : `${o.timeSec} s`;
+    say(`${o.members} members healthy; ${o.clients} clients on ${o.keys} keys for ${howLong}`);
     workload.start();
     clientsRunning = true;
-    const end = Date.now() + o.timeSec * 1000;
     try {
-      await nemesis.run(() => Date.now() >= end);
-      while (Date.now() < end) await sleep(Math.min(200, end - Date.now()));
+      if (o.decks !== undefined && o.nemesis.length > 0) {
+        await nemesis.run(() => false, o.decks);
+        await sleep(o.gapMs[0]);
+      } else {
+        const end = Date.now() + o.timeSec * 1000;
+        await nemesis.run(() => Date.now() >= end);
+        while (Date.now() < end) await sleep(Math.min(200, end - Date.now()));
+      }
     } finally {
       say("healing");
       await nemesis.healAll(90_000);

@@ -34,8 +34,8 @@ test("planted restart-ids: the flap nemesis catches answers from a previous inca
       e2eOptions({
         nemesis: ["flap"],
         plantedBug: "restart-ids",
-        timeSec: 20,
-        flapRounds: [2, 3],
+        decks: 1,
+        flapRounds: [2, 2],
         gapMs: [200, 600],
         seed,
         log: l,
@@ -56,7 +56,7 @@ test("planted stale-read: a partitioned member's local reads are caught", async 
       e2eOptions({
         nemesis: ["partition"],
         plantedBug: "stale-read",
-        timeSec: 15,
+        decks: 3,
         gapMs: [300, 800],
         seed,
         log: l,
