@@ -996,7 +996,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         `learner ${formatId(id)} is not caught up with the leader yet (match ${pr?.match ?? 0} of ${leaderMatch})`,
       );
     }
-    this.checkQuorumAfter(+1, undefined);
+    this.checkQuorumAfter(+1, undefined, id);
     const promoted: MemberInfo = { ...m, isLearner: false };
     await this.proposeConfChange(
       new ConfChange(ConfChangeType.ConfChangeAddNode, id, encodeMemberContext(promoted)),
@@ -1052,7 +1052,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
    * member down (or an unreachable new one) is refused before it can take
    * the quorum away.
    */
-  private checkQuorumAfter(delta: 1 | -1, removing: bigint | undefined): void {
+  private checkQuorumAfter(delta: 1 | -1, removing: bigint | undefined, promoting?: bigint): void {
     if (this.cfg.strictReconfigCheck === false) return;
     const voters = this.membership.voters().filter((v) => v.id !== removing);
     const size = voters.length + (delta > 0 ? 1 : 0);
@@ -1060,6 +1060,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     for (const v of voters) {
       if (v.id === this.id || this.transport.activeSince(v.id) !== null) started++;
     }
+    // A learner being promoted is already running: it counts if we hear it.
+    if (promoting !== undefined && this.transport.activeSince(promoting) !== null) started++;
     const quorum = Math.floor(size / 2) + 1;
     if (started < quorum) {
       throw new HostError(

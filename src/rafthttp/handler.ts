@@ -192,16 +192,20 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
 
   const refuseMember = (req: IncomingMessage, res: ServerResponse, m: Message): boolean => {
     let why: string | undefined;
-    let code: string = RaftHttpErrorCode.MemberRemoved;
     if (ctx.raft.isIDRemoved(m.from)) why = "cannot process message from removed member";
     else if (m.to !== ctx.id) why = "cannot process message to mismatch member";
-    else {
-      why = senderRefusal(req, m.from);
-      code = RaftHttpErrorCode.UnknownSender;
+    if (why !== undefined) {
+      logRefusal(req, RaftHttpErrorCode.MemberRemoved, why);
+      jsonError(res, 403, why);
+      return true;
     }
+    why = senderRefusal(req, m.from);
     if (why === undefined) return false;
-    logRefusal(req, code, why);
-    jsonError(res, 403, why);
+    // 404, not 403: etcd's senders (and ours) read a 403 as "you were removed"
+    // and stop for good, while a legitimate sender we do not know yet (we are
+    // starting, or behind on membership) must simply retry.
+    logRefusal(req, RaftHttpErrorCode.UnknownSender, why);
+    httpError(res, 404, why);
     return true;
   };
 
@@ -391,7 +395,7 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     const why = senderRefusal(req, from);
     if (why !== undefined) {
       logRefusal(req, RaftHttpErrorCode.UnknownSender, why);
-      httpError(res, 403, why);
+      httpError(res, 404, why);
       return;
     }
     // "Connection: close" makes ending the response close the socket too.

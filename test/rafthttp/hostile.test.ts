@@ -25,20 +25,20 @@ const heartbeat = (from: bigint, to: bigint) =>
   encodeMessage(Message.create({ type: MessageType.MsgHeartbeat, from, to, term: 5, commit: 1_000_000_000 }));
 
 test(
-  "a pipeline message from a sender that is not a member is refused (403) and counted, never processed",
+  "a pipeline message from a sender that is not a member is refused (404, not 403: that would tell a legitimate sender it was removed) and counted, never processed",
   T,
   async () => {
     const a = await startNode(1n);
     const peer = await startNode(2n);
     a.t.addPeer(2n, [peer.url]);
     const r = await raw(a.url, "POST", "/raft", headers(0xdeadn), heartbeat(0xdeadn, 1n));
-    assert.equal(r.status, 403);
+    assert.equal(r.status, 404);
     assert.match(r.body.toString(), /unknown member dead/);
     assert.equal(a.raft.received.length, 0, "raft never saw it");
     assert.equal(a.t.stats().refused, 1);
     // A member may not speak for another one either.
     const spoof = await raw(a.url, "POST", "/raft", headers(2n), heartbeat(3n, 1n));
-    assert.equal(spoof.status, 403);
+    assert.equal(spoof.status, 404);
     assert.match(spoof.body.toString(), /sender mismatch/);
     // The real member gets through.
     const ok = await raw(a.url, "POST", "/raft", headers(2n), heartbeat(2n, 1n));
@@ -52,7 +52,7 @@ test("a stream may only be opened by the member it is for", T, async () => {
   const peer = await startNode(2n);
   a.t.addPeer(2n, [peer.url]);
   const r = await raw(a.url, "GET", "/raft/stream/message/2", headers(3n, { "X-Raft-To": "1" }));
-  assert.equal(r.status, 403);
+  assert.equal(r.status, 404);
   assert.match(r.body.toString(), /sender mismatch/);
 });
 
@@ -71,7 +71,7 @@ test(
     });
     a.t.addPeer(2n, [b.url]);
     const first = await raw(a.url, "POST", "/raft", headers(0x77n), heartbeat(0x77n, 1n));
-    assert.equal(first.status, 403, "refused until a peer vouches");
+    assert.equal(first.status, 404, "refused until a peer vouches");
     let status = 0;
     for (let i = 0; i < 50 && status !== 204; i++) {
       await new Promise((r) => setTimeout(r, 50));
@@ -79,7 +79,7 @@ test(
     }
     assert.equal(status, 204, "accepted once b vouched for 0x77");
     // A forged ID stays out: nobody's membership has it.
-    assert.equal((await raw(a.url, "POST", "/raft", headers(0xdeadn), heartbeat(0xdeadn, 1n))).status, 403);
+    assert.equal((await raw(a.url, "POST", "/raft", headers(0xdeadn), heartbeat(0xdeadn, 1n))).status, 404);
   },
 );
 
