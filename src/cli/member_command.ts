@@ -57,11 +57,7 @@ Local cluster:
       runs and supervises N members on this machine (see tsraft-kv cluster --help)
 `;
 
-/**
- * KvMember's configuration from the validated member configuration. Settings
- * KvMember has no field for (initial-cluster-state, strict-reconfig-check)
- * go to its host: see applyHostSettings.
- */
+/** KvMember's configuration from the validated member configuration. */
 export function memberConfigFor(c: MemberConfiguration, logger: Logger): MemberConfig {
   const cfg: MemberConfig = {
     name: c.name,
@@ -90,6 +86,9 @@ export function memberConfigFor(c: MemberConfiguration, logger: Logger): MemberC
     cfg.join = c.join;
     cfg.joinAsLearner = c.joinAsLearner;
   }
+  cfg.initialClusterState = c.initialClusterState;
+  cfg.strictReconfigCheck = c.strictReconfigCheck;
+  if (c.forceNewCluster) cfg.forceNewCluster = true;
   if (c.peerTls !== undefined) cfg.peerTls = { ...c.peerTls };
   if (c.clientTls !== undefined) {
     cfg.clientTls = {
@@ -100,17 +99,6 @@ export function memberConfigFor(c: MemberConfiguration, logger: Logger): MemberC
     if (c.clientTls.trustedCAFile !== undefined) cfg.clientTls.trustedCAFile = c.clientTls.trustedCAFile;
   }
   return cfg;
-}
-
-/**
- * The host settings KvMember's configuration does not carry yet, set on its
- * host before start (the host reads them then): --initial-cluster-state
- * existing without --join (the host finds its ID from the other members'
- * peer /members), and --strict-reconfig-check.
- */
-export function applyHostSettings(member: KvMember, c: MemberConfiguration): void {
-  if (c.initialClusterState === "existing") member.host.cfg.initialClusterState = "existing";
-  member.host.cfg.strictReconfigCheck = c.strictReconfigCheck;
 }
 
 /** Settings that are accepted but change nothing yet: a warning each, so none passes silently. */
@@ -163,12 +151,6 @@ export async function runMemberCommand(
   }
   const c = loaded.config;
   const debug = c.logLevel === "debug";
-  if (c.forceNewCluster) {
-    io.stderr(
-      "tsraft-kv: --force-new-cluster is not implemented yet in tsraft-kv; nothing was started or touched\n",
-    );
-    return ExitCode.BadConfig;
-  }
 
   let log: Log;
   try {
@@ -237,7 +219,6 @@ export async function runMemberCommand(
   let member: KvMember;
   try {
     member = new KvMember(memberConfigFor(c, new ComponentLogger(log)));
-    applyHostSettings(member, c);
   } catch (err) {
     return fatal(err);
   }

@@ -41,8 +41,8 @@ export class KvConfigError extends Error {
   readonly code = "ERR_KV_CONFIG";
   /** The underlying error's code when it came from the host (e.g. ERR_HOST_LISTEN), for exit codes. */
   readonly reason: string | undefined;
-  constructor(message: string, reason?: string) {
-    super(message);
+  constructor(message: string, reason?: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = "KvConfigError";
     this.reason = reason;
   }

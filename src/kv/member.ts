@@ -64,6 +64,16 @@ export interface MemberConfig {
   join?: string;
   /** Join as a learner (with `join`). */
   joinAsLearner?: boolean;
+  /**
+   * "existing" (without `join`): this member was added already; it finds its
+   * ID and the membership at the other members' peer `/members` (etcd's
+   * --initial-cluster-state existing). Default "new".
+   */
+  initialClusterState?: "new" | "existing";
+  /** Refuse membership changes that would leave no quorum of live voters (default true, etcd's --strict-reconfig-check). */
+  strictReconfigCheck?: boolean;
+  /** Restart as the only member of the cluster, keeping committed data (etcd's --force-new-cluster). */
+  forceNewCluster?: boolean;
   /** Where the peer (rafthttp) server listens, and what other members dial. */
   listenPeerURL: string;
   advertisePeerURLs?: string[];
@@ -138,7 +148,9 @@ export class KvMember implements KvBackend {
       stateMachine: this.sm,
       initialCluster: cfg.initialCluster.map((m) => ({ name: m.name, peerURLs: m.peerURLs })),
       initialClusterToken: cfg.clusterToken,
-      initialClusterState: cfg.join !== undefined ? "existing" : "new",
+      initialClusterState: cfg.join !== undefined ? "existing" : (cfg.initialClusterState ?? "new"),
+      strictReconfigCheck: cfg.strictReconfigCheck,
+      forceNewCluster: cfg.forceNewCluster,
       listenPeerURL: cfg.listenPeerURL,
       advertisePeerURLs: cfg.advertisePeerURLs,
       advertiseClientURLs: cfg.advertiseClientURLs,
@@ -204,7 +216,11 @@ export class KvMember implements KvBackend {
    */
   async start(): Promise<void> {
     const cfg = this.cfg;
-    if (cfg.join === undefined && !cfg.initialCluster.some((m) => m.name === cfg.name)) {
+    if (
+      cfg.join === undefined &&
+      cfg.initialClusterState !== "existing" &&
+      !cfg.initialCluster.some((m) => m.name === cfg.name)
+    ) {
       throw new KvConfigError(`--name ${JSON.stringify(cfg.name)} is not in --initial-cluster`);
     }
     await this.listenClient(cfg.listenClientURL);
@@ -611,7 +627,8 @@ function toKvError(err: unknown): Error {
 
 /** Start-up failures of the host become one-line configuration errors for the CLI. */
 function toConfigError(err: unknown): Error {
-  if (err instanceof HostError || err instanceof KvError) return new KvConfigError(err.message, err.code);
+  if (err instanceof HostError || err instanceof KvError)
+    return new KvConfigError(err.message, err.code, err);
   if (err instanceof KvConfigError) return err;
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -653,7 +670,7 @@ async function joinCluster(
         signal: AbortSignal.timeout(15_000),
       });
     } catch (err) {
-      throw new KvConfigError(`joining through ${url} failed: ${(err as Error).message}`);
+      throw new KvConfigError(`joining through ${url} failed: ${(err as Error).message}`, HostErrorCode.Join);
     }
     body = (await res.json().catch(() => ({}))) as Answer;
     const retryable =
@@ -671,10 +688,16 @@ async function joinCluster(
     const me = list.members.find((m) => m.peerURLs.some((u) => peerURLs.includes(u)));
     if (me !== undefined) body = { member: me, members: list.members, clusterId: list.clusterId };
   } else if (!res.ok) {
-    throw new KvConfigError(`joining through ${url} failed: ${body.message ?? res.status}`);
+    throw new KvConfigError(
+      `joining through ${url} failed: ${body.message ?? res.status}`,
+      HostErrorCode.Join,
+    );
   }
   if (body.member === undefined || body.members === undefined || body.clusterId === undefined) {
-    throw new KvConfigError(`joining through ${url} failed: ${body.message ?? res.status}`);
+    throw new KvConfigError(
+      `joining through ${url} failed: ${body.message ?? res.status}`,
+      HostErrorCode.Join,
+    );
   }
   return {
     id: parseHexId(body.member.id),

@@ -9,7 +9,7 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { applyHostSettings, memberConfigFor } from "../../src/cli/member_command.ts";
+import { memberConfigFor } from "../../src/cli/member_command.ts";
 import { loadConfig } from "../../src/config/index.ts";
 import { clusterIdFor, memberIdFor } from "../../src/host/index.ts";
 import { KvMember, type MemberConfig } from "../../src/kv/index.ts";
@@ -129,12 +129,11 @@ test("each old tsraft-kv flag sets the same KvMember setting as its etcd name", 
   assert.deepEqual(j.initialCluster, []);
 });
 
-test("--initial-cluster-state existing and --strict-reconfig-check reach the host", () => {
+test("--initial-cluster-state existing, --strict-reconfig-check and --force-new-cluster reach the host", () => {
   const run = (argv: string[]) => {
     const r = loadConfig({ argv, env: {}, cwd: root });
     if (r.action !== "run") throw new Error("not run");
     const m = new KvMember(memberConfigFor(r.config, discardLogger));
-    applyHostSettings(m, r.config);
     return m.host.cfg;
   };
   const base = ["--name", "a", "--initial-cluster", `a=${P},b=http://127.0.0.1:22390`];
@@ -143,6 +142,8 @@ test("--initial-cluster-state existing and --strict-reconfig-check reach the hos
   const e = run([...base, "--initial-cluster-state", "existing", "--strict-reconfig-check=false"]);
   assert.equal(e.initialClusterState, "existing");
   assert.equal(e.strictReconfigCheck, false);
+  assert.equal(run([...base, "--force-new-cluster"]).forceNewCluster, true);
+  assert.equal(run(base).forceNewCluster, undefined);
 });
 
 interface MembersJson {
