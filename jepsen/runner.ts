@@ -2,7 +2,7 @@
 // time, heal everything, let the clients go on for a moment (the cluster
 // must serve again), stop them, wait for quiet, then check:
 //   - the history is linearizable (checker.ts), every revision consistent;
-//   - every member catches up to the leader's commit index (none stuck);
+//   - every member catches up to the leader's commit index within 60 s (none stuck);
 //   - every member holds the same value for every key, read locally
 //     (serializable) once caught up; those reads join the history as
 //     ordinary reads, so an acknowledged write missing from a member's copy
@@ -128,7 +128,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       kinds: o.nemesis,
       electionMs: o.tickMs * o.electionTicks,
       gapMs: o.gapMs,
-      startTimeoutMs: 60_000,
+      startTimeoutMs: 120_000,
       flapRounds: o.flapRounds,
     },
     clock,
@@ -178,14 +178,18 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
       }
     } finally {
       say("healing");
-      await nemesis.healAll(90_000);
+      await nemesis.healAll(180_000);
     }
     const healedAt = clock();
     say(`healed; clients go on for ${o.recoverSec} s`);
     await sleep(o.recoverSec * 1000);
+    // The cluster must serve again: some write must succeed after the heal
+    // (given up to 30 s more on a slow machine).
+    const served = () => workload.okWritesAt.some((t) => t > healedAt);
+    for (let i = 0; i < 60 && !served(); i++) await sleep(500);
     await workload.stop();
     clientsRunning = false;
-    final.unavailable = !workload.okWritesAt.some((t) => t > healedAt);
+    final.unavailable = !served();
     await finalChecks(cluster, rec, keys, final, say);
     final.done = true;
   } catch (e) {
@@ -285,7 +289,7 @@ async function finalChecks(
   try {
     for (const m of cluster.members) {
       let applied = -1;
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 60_000;
       while (Date.now() < deadline) {
         try {
           applied = (await cluster.status(m)).applied;
