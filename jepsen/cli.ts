@@ -7,11 +7,12 @@
 // when a check ran out of budget ("unknown") and nothing was invalid, 2 on
 // bad options.
 
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type CheckReport, checkHistory, DEFAULT_BUDGET } from "./checker.ts";
-import { JepsenConfigError } from "./errors.ts";
+import { HistoryFormatError, JepsenConfigError } from "./errors.ts";
 import { readHistoryFile } from "./history.ts";
 import { FAULT_KINDS, type FaultKind } from "./nemesis.ts";
 import { type RunOptions, type RunResult, runOnce } from "./runner.ts";
@@ -191,8 +192,13 @@ function printRun(r: RunResult, i: number, n: number, out: (s: string) => void):
   }
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const cmd = program().exitOverride();
+export async function main(
+  argv: string[],
+  out: (s: string) => void = (s) => console.log(s),
+): Promise<number> {
+  const cmd = program()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out(s.trimEnd()), writeErr: (s) => out(s.trimEnd()) });
   let flags: Flags;
   try {
     cmd.parse(argv, { from: "user" });
@@ -201,10 +207,20 @@ export async function main(argv: string[]): Promise<number> {
     const code = (e as { exitCode?: number }).exitCode;
     return code === 0 ? 0 : 2;
   }
-  const out = (s: string) => console.log(s);
+  if (flags.check !== undefined && !existsSync(flags.check)) {
+    out(`jepsen: no such history file: ${flags.check}`);
+    return 2;
+  }
 
   if (flags.check !== undefined) {
-    const h = readHistoryFile(flags.check);
+    let h: ReturnType<typeof readHistoryFile>;
+    try {
+      h = readHistoryFile(flags.check);
+    } catch (e) {
+      if (!(e instanceof HistoryFormatError)) throw e;
+      out(`jepsen: ${flags.check}: ${e.message}`);
+      return 2;
+    }
     out(`${flags.check}: ${h.ops.length} operations`);
     const check = checkHistory(h.ops, { budget: flags.budget });
     printCheck(check, out);
@@ -219,7 +235,7 @@ export async function main(argv: string[]): Promise<number> {
     flapRounds = parseRange("--flap-rounds", flags.flapRounds);
     if (flapRounds[0] < 1) throw new JepsenConfigError("--flap-rounds must be at least 1");
   } catch (e) {
-    console.error(`jepsen: ${(e as Error).message}`);
+    out(`jepsen: ${(e as Error).message}`);
     return 2;
   }
   const seed0 = flags.seed ?? Math.floor(Math.random() * 1e9);
