@@ -2,6 +2,13 @@
 // within the same short window share one AbortSignal, which fires when the
 // latest of them times out. At thousands of requests per second this turns
 // thousands of timers into a few dozen.
+//
+// A shared signal legitimately has as many abort listeners as requests in
+// flight in its window (each removes its own when it settles), so Node's
+// "possible EventTarget memory leak" warning at 11 listeners is switched off
+// for these signals only.
+
+import { setMaxListeners } from "node:events";
 
 export class SharedDeadlines {
   private readonly timeoutMs: number;
@@ -21,6 +28,7 @@ export class SharedDeadlines {
   signal(now = Date.now()): AbortSignal {
     if (this.current === null || now >= this.bucketEnd) {
       const c = new AbortController();
+      setMaxListeners(0, c.signal);
       this.bucketEnd = now + this.granularityMs;
       const t = setTimeout(
         () => c.abort(new DOMException("request timed out", "TimeoutError")),

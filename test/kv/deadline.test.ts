@@ -21,3 +21,20 @@ test("a shared signal aborts with a TimeoutError after the timeout", async () =>
   clearTimeout(keepAlive);
   assert.equal((s.reason as DOMException).name, "TimeoutError");
 });
+
+test("many requests on one shared signal raise no MaxListenersExceededWarning", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on("warning", onWarning);
+  try {
+    const d = new SharedDeadlines(1000);
+    const s = d.signal(0);
+    const listeners = Array.from({ length: 100 }, () => () => {});
+    for (const l of listeners) s.addEventListener("abort", l);
+    await new Promise((r) => setImmediate(r));
+    for (const l of listeners) s.removeEventListener("abort", l);
+  } finally {
+    process.off("warning", onWarning);
+  }
+  assert.deepEqual(warnings, []);
+});
