@@ -1,0 +1,271 @@
+// A raft cluster whose node IDs look like etcd's: SHA-1-derived, all >= 2^63
+// (a 10-byte varint, beyond what a JS number holds exactly). It must elect,
+// replicate, change membership (V1 and joint V2), transfer leadership, carry
+// etcd's 64-bit ConfChange request IDs, and print IDs the way etcd does: hex
+// for node IDs in logs, status and message targets; decimal where etcd's
+// describe functions use %d (votes, ConfState lists, conf-change text).
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeTransition,
+  ConfChangeType,
+  ConfChangeV2,
+  ConfState,
+  decodeConfChange,
+  describeConfState,
+  describeEntry,
+  describeHardState,
+  describeMessage,
+  Entry,
+  EntryType,
+  encodeConfChange,
+  encodeConfChangeV2,
+  getStatus,
+  HardState,
+  LocalAppendThread,
+  LocalApplyThread,
+  type Logger,
+  Message,
+  MessageType,
+  None,
+  RaftPanicError,
+  Snapshot,
+  SnapshotMetadata,
+  statusToJSON,
+} from "../../src/index.ts";
+import { Network } from "../../src/rafttest/index.ts";
+
+// Hash-like member IDs (as etcd derives them from peer URLs), every one >= 2^63.
+const A = 0x8e9e05c52164694dn; // 10276657743932975437
+const B = 0xfd422379fda50e48n; // 18249187646912138824
+const C = 0xc3bd5dc21f5b6ef1n; // 14104532696325385969
+const D = 0x9a4b81f1f6e6b2e0n; // 11118122981323616992
+const E = 0xe0f1a2b3c4d5e6f7n;
+
+class Lines implements Logger {
+  readonly lines: string[] = [];
+  debug(m: string) {
+    this.lines.push(m);
+  }
+  info(m: string) {
+    this.lines.push(m);
+  }
+  warning(m: string) {
+    this.lines.push(m);
+  }
+  error(m: string) {
+    this.lines.push(m);
+  }
+  fatal(m: string): never {
+    throw new RaftPanicError(m);
+  }
+  panic(m: string): never {
+    throw new RaftPanicError(m);
+  }
+}
+
+describe("a cluster of hash-like 64-bit node IDs", () => {
+  test("IDs are above 2^63 (not representable as numbers)", () => {
+    for (const id of [A, B, C, D, E]) {
+      assert.ok(id >= 2n ** 63n);
+      assert.notEqual(BigInt(Number(id)), id);
+    }
+  });
+
+  test("elects, replicates, and prints node IDs in hex in logs and status", () => {
+    const log = new Lines();
+    const net = new Network({ voters: [A, B, C], config: { logger: log } });
+    net.elect(A);
+    assert.equal(net.leader(), A);
+    for (const id of [B, C]) assert.equal(net.raft(id).lead, A);
+    for (let i = 0; i < 5; i++) {
+      // Through the leader and forwarded by a follower, alternately.
+      net.propose(i % 2 === 0 ? A : B, `v${i}`);
+      net.stabilize();
+    }
+    for (const id of [A, B, C]) assert.deepEqual(net.appliedData(id), ["v0", "v1", "v2", "v3", "v4"]);
+    // Votes are recorded with the full ID.
+    assert.equal(net.raft(B).vote, A);
+    assert.deepEqual(net.raft(A).hardState(), new HardState(1, A, 6));
+
+    assert.ok(log.lines.includes("8e9e05c52164694d became leader at term 1"), log.lines.join("\n"));
+    assert.ok(
+      log.lines.some((l) =>
+        l.startsWith("fd422379fda50e48 [logterm: 0, index: 0, vote: 0] cast MsgVote for 8e9e05c52164694d"),
+      ),
+      log.lines.join("\n"),
+    );
+    const st = getStatus(net.raft(A));
+    assert.equal(st.id, A);
+    assert.deepEqual([...st.progress!.keys()].sort(), [A, B, C].sort());
+    const json = statusToJSON(st);
+    assert.match(
+      json,
+      /^\{"id":"8e9e05c52164694d","term":1,"vote":"8e9e05c52164694d","commit":6,"lead":"8e9e05c52164694d",/,
+    );
+    for (const h of ["8e9e05c52164694d", "fd422379fda50e48", "c3bd5dc21f5b6ef1"]) {
+      assert.match(json, new RegExp(`"${h}":\\{"match":6,"next":7,"state":"StateReplicate"\\}`));
+    }
+    assert.doesNotThrow(() => JSON.parse(json));
+  });
+
+  test("adds a voter (V1, with etcd's 64-bit request ID), removes one, and a joint V2 change swaps two", () => {
+    const net = new Network({ voters: [A, B, C] });
+    net.elect(A);
+    net.propose(A, "before");
+    net.stabilize();
+
+    // Add D (etcd's ConfChange.ID is its 64-bit request ID), then start it
+    // empty: the leader, whose log is compacted, catches it up with a snapshot.
+    const requestId = 0x12340000abcd0001n;
+    net
+      .node(A)
+      .rawNode.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeAddNode, D, undefined, requestId));
+    net.stabilize();
+    net.compact(A);
+    net.addNode(D, null);
+    net.tickAndStabilize(1, [A]);
+    for (const id of [A, B, C, D]) assert.deepEqual(net.node(id).confState.voters, [A, B, C, D].sort(cmp));
+    const ccEntry = net.node(B).appliedEntries.find((e) => e.type === EntryType.EntryConfChange)!;
+    const cc = decodeConfChange(ccEntry.data);
+    assert.equal(cc.id, requestId);
+    assert.equal(cc.nodeId, D);
+    assert.deepEqual(net.appliedData(D), ["before"]);
+    assert.deepEqual(net.node(D).restoredSnapshots[0]!.metadata.confState.voters, [A, B, C, D].sort(cmp));
+    assert.ok(net.delivered.some((m) => m.type === MessageType.MsgSnap && m.from === A && m.to === D));
+
+    // Remove B.
+    net.node(A).rawNode.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeRemoveNode, B));
+    net.stabilize();
+    assert.deepEqual(net.node(A).confState.voters, [A, C, D].sort(cmp));
+    assert.equal(net.raft(A).trk.progress.has(B), false);
+
+    // Joint change: replace C by E, leaving the joint configuration explicitly.
+    net
+      .node(A)
+      .rawNode.proposeConfChange(
+        new ConfChangeV2(
+          [
+            new ConfChangeSingle(ConfChangeType.ConfChangeRemoveNode, C),
+            new ConfChangeSingle(ConfChangeType.ConfChangeAddNode, E),
+          ],
+          ConfChangeTransition.ConfChangeTransitionJointExplicit,
+        ),
+      );
+    net.stabilize();
+    net.compact(A);
+    net.addNode(E, null);
+    net.tickAndStabilize(1, [A]);
+    const joint = net.node(E).confState;
+    assert.deepEqual(joint.voters, [A, D, E].sort(cmp));
+    assert.deepEqual(joint.votersOutgoing, [A, C, D].sort(cmp));
+    net.node(A).rawNode.proposeConfChange(new ConfChangeV2());
+    net.stabilize();
+    for (const id of [A, D, E]) {
+      const cs = net.node(id).confState;
+      assert.deepEqual([cs.voters, cs.votersOutgoing], [[A, D, E].sort(cmp), []]);
+    }
+    net.propose(A, "after");
+    net.stabilize();
+    for (const id of [A, D, E]) assert.deepEqual(net.appliedData(id), ["before", "after"]);
+  });
+
+  test("transfers leadership to a 64-bit ID and keeps working", () => {
+    const net = new Network({ voters: [A, B, C] });
+    net.elect(A);
+    net.node(A).rawNode.transferLeader(C);
+    net.stabilize();
+    assert.equal(net.leader(), C);
+    assert.equal(net.raft(A).lead, C);
+    net.propose(C, "from C");
+    net.stabilize();
+    for (const id of [A, B, C]) assert.deepEqual(net.appliedData(id), ["from C"]);
+  });
+
+  test("an ID at 2^64 - 1 and 2^64 - 2 is refused: those are the local storage threads", () => {
+    assert.throws(() => new Network({ voters: [LocalAppendThread] }), { code: "ERR_INVALID_CONFIG" });
+    assert.throws(() => new Network({ voters: [LocalApplyThread] }), { code: "ERR_INVALID_CONFIG" });
+  });
+});
+
+describe("describe functions with 64-bit IDs, as etcd prints them", () => {
+  test("message targets in hex; votes in decimal (%d); local threads by name", () => {
+    const m = Message.create({
+      type: MessageType.MsgVote,
+      from: A,
+      to: B,
+      term: 3,
+      logTerm: 2,
+      index: 9,
+      vote: A,
+    });
+    assert.equal(
+      describeMessage(m),
+      "8e9e05c52164694d->fd422379fda50e48 MsgVote Term:3 Log:2/9 Vote:10276657743932975437",
+    );
+    const app = Message.create({
+      type: MessageType.MsgStorageAppend,
+      from: A,
+      to: LocalAppendThread,
+      term: 3,
+      vote: B,
+      commit: 4,
+      responses: [Message.create({ type: MessageType.MsgStorageAppendResp, from: LocalAppendThread, to: A })],
+    });
+    assert.equal(
+      describeMessage(app),
+      "8e9e05c52164694d->AppendThread MsgStorageAppend Term:3 Log:0/0 Commit:4 Vote:18249187646912138824 Responses:[\n" +
+        "  AppendThread->8e9e05c52164694d MsgStorageAppendResp Term:0 Log:0/0\n]",
+    );
+    assert.equal(
+      describeMessage(Message.create({ type: MessageType.MsgApp, from: LocalApplyThread, to: None })),
+      "ApplyThread->None MsgApp Term:0 Log:0/0",
+    );
+  });
+
+  test("HardState, ConfState, snapshots and conf-change entries print IDs in decimal", () => {
+    assert.equal(describeHardState(new HardState(5, C, 7)), "Term:5 Vote:14104532696325385969 Commit:7");
+    assert.equal(
+      describeConfState(new ConfState([A, B], [D], [A], [], false)),
+      "Voters:[10276657743932975437 18249187646912138824] VotersOutgoing:[10276657743932975437] " +
+        "Learners:[11118122981323616992] LearnersNext:[] AutoLeave:false",
+    );
+    const cc = new Entry(
+      2,
+      8,
+      EntryType.EntryConfChange,
+      encodeConfChange(new ConfChange(ConfChangeType.ConfChangeAddLearnerNode, D)),
+    );
+    assert.equal(describeEntry(cc), "2/8 EntryConfChange l11118122981323616992");
+    const cc2 = new Entry(
+      2,
+      9,
+      EntryType.EntryConfChangeV2,
+      encodeConfChangeV2(
+        new ConfChangeV2([
+          new ConfChangeSingle(ConfChangeType.ConfChangeAddNode, 2n ** 64n - 3n),
+          new ConfChangeSingle(ConfChangeType.ConfChangeRemoveNode, A),
+        ]),
+      ),
+    );
+    assert.equal(describeEntry(cc2), "2/9 EntryConfChangeV2 v18446744073709551613 r10276657743932975437");
+    const snap = Message.create({
+      type: MessageType.MsgSnap,
+      from: A,
+      to: E,
+      term: 2,
+      snapshot: new Snapshot(new Uint8Array(0), new SnapshotMetadata(new ConfState([A, E]), 11, 2)),
+    });
+    assert.equal(
+      describeMessage(snap),
+      "8e9e05c52164694d->e0f1a2b3c4d5e6f7 MsgSnap Term:2 Log:0/0\n" +
+        "  Snapshot: Index:11 Term:2 ConfState:Voters:[10276657743932975437 16208915426868324087] VotersOutgoing:[] Learners:[] LearnersNext:[] AutoLeave:false",
+    );
+  });
+});
+
+function cmp(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
