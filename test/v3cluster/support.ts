@@ -306,7 +306,7 @@ export function norm(s: string): string {
   return (
     s
       // JSON (-w json): decimal IDs.
-      .replace(/"(cluster_id|member_id|ID|leader)":(\d+)/g, (_, k, v) => `"${k}":${name("ID", v)}`)
+      .replace(/"(cluster_id|member_id|ID|leader|lease)":(\d+)/g, (_, k, v) => `"${k}":${name("ID", v)}`)
       .replace(/"(raft_term|raftTerm)":\d+/g, '"$1":T')
       .replace(/"(raftIndex|raftAppliedIndex)":\d+/g, '"$1":I')
       .replace(/"(dbSize|dbSizeInUse)":\d+/g, '"$1":N')
