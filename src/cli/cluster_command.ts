@@ -334,6 +334,7 @@ async function ensurePki(dir: string, members: LocalMember[], host: string): Pro
       "--peer-trusted-ca-file",
       r.ca.cert,
       "--peer-client-cert-auth",
+      "--peer-verify-member-identity",
     ]);
   }
   return out;

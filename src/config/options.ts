@@ -273,6 +273,13 @@ export const OPTIONS: readonly OptionDef[] = [
     help: "revoked peer certificates (PEM CRL)",
   },
   {
+    name: "peer-verify-member-identity",
+    kind: "bool",
+    group: "security",
+    fileKeys: ["peer-transport-security.verify-member-identity"],
+    help: "a peer's certificate must be the member's it speaks for (URI SANs = its peer URLs, as `tsraft certs` issues)",
+  },
+  {
     name: "peer-cert-allowed-cn",
     kind: "list",
     group: "security",

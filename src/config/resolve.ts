@@ -60,6 +60,7 @@ export interface PeerTlsConfig {
   allowedCN?: string[];
   allowedHostnames?: string[];
   skipClientSANVerify?: boolean;
+  verifyMemberIdentity?: boolean;
   minVersion?: "TLSv1.2" | "TLSv1.3";
   maxVersion?: "TLSv1.2" | "TLSv1.3";
 }
@@ -672,6 +673,7 @@ function build(
     if (allowedCnS !== undefined) peerTls.allowedCN = stringsOf(allowedCnS);
     if (allowedHostS !== undefined) peerTls.allowedHostnames = stringsOf(allowedHostS);
     if (skipSan) peerTls.skipClientSANVerify = true;
+    if (bool("peer-verify-member-identity")) peerTls.verifyMemberIdentity = true;
     if (minV !== undefined) peerTls.minVersion = minV;
     if (maxV !== undefined) peerTls.maxVersion = maxV;
     if (!peerHttps && initialCluster.every((x) => x.peerURLs.every((u) => u.startsWith("http:")))) {
@@ -684,6 +686,7 @@ function build(
       "peer-cert-allowed-hostname",
       "peer-crl-file",
       "peer-skip-client-san-verification",
+      "peer-verify-member-identity",
     ].find((n) => m.has(n));
     if (orphan !== undefined) {
       throw combo(
