@@ -28,10 +28,10 @@ import {
 } from "./types.ts";
 import {
   DecodeError,
+  EncodeError,
   expectWireType,
   lengthDelimitedSize,
   Reader,
-  EncodeError,
   varintSize,
   varintSize64,
   WIRE_BYTES,

@@ -64,7 +64,7 @@ export async function startCluster(
   const ports = await Promise.all(Array.from({ length: n }, () => freePort()));
   const initialCluster = ports.map((p, i) => ({ name: `m${i + 1}`, peerURLs: [`http://127.0.0.1:${p}`] }));
   const sms: Counter[] = [];
-  const configs = initialCluster.map((m, i) => {
+  const configs = initialCluster.map((m) => {
     const sm = new Counter();
     sms.push(sm);
     return {
@@ -77,7 +77,6 @@ export async function startCluster(
       ...fastTiming,
       ...extra,
     } satisfies HostConfig<number, "get", number>;
-    void i;
   });
   const hosts = configs.map((c) => new Host(c));
   await Promise.all(hosts.map((h) => h.start()));
