@@ -175,7 +175,10 @@ export class RawNode {
       throw new RaftError("ERR_BOOTSTRAP", "must provide at least one peer to Bootstrap");
     for (const p of peers) {
       if (!isUint64(p.id) || p.id === None) {
-        throw new RaftError("ERR_BOOTSTRAP", `peer ID must be a non-zero unsigned 64-bit bigint, got ${String(p.id)}`);
+        throw new RaftError(
+          "ERR_BOOTSTRAP",
+          `peer ID must be a non-zero unsigned 64-bit bigint, got ${String(p.id)}`,
+        );
       }
     }
     const lastIndex = this.raft.raftLog.storage.lastIndex();
@@ -329,7 +332,8 @@ export class RawNode {
   hasReady(): boolean {
     const r = this.raft;
     if (this.softStateChanged()) return true;
-    if ((r.term !== 0 || r.vote !== None || r.raftLog.committed !== 0) && this.hardStateChanged()) return true;
+    if ((r.term !== 0 || r.vote !== None || r.raftLog.committed !== 0) && this.hardStateChanged())
+      return true;
     if (r.raftLog.hasNextUnstableSnapshot()) return true;
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0) return true;
     if (r.raftLog.hasNextUnstableEnts() || r.raftLog.hasNextCommittedEnts(this.applyUnstableEntries()))

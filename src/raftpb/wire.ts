@@ -68,7 +68,8 @@ export function varintSize(v: number): number {
     if (v < 0x10000000) return 4;
     return 5;
   }
-  if (!Number.isSafeInteger(v) || v < 0) throw new EncodeError("a value that is not a safe non-negative integer", v);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new EncodeError("a value that is not a safe non-negative integer", v);
   if (v < 0x800000000) return 5;
   if (v < 0x40000000000) return 6;
   if (v < 0x2000000000000) return 7;

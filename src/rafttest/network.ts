@@ -455,7 +455,6 @@ export class Network {
   }
 }
 
-
 function isLocal(m: Message): boolean {
   return m.from === m.to || isLocalMsgTarget(m.from);
 }
