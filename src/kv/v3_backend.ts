@@ -23,6 +23,7 @@ import {
   type TimeToLive,
   type V3Backend,
   V3Errors,
+  V3RpcError,
 } from "../v3rpc/index.ts";
 
 /** How often the leader looks for expired leases (etcd: 500 ms). */
@@ -159,11 +160,20 @@ export class HostV3Backend implements V3Backend {
     }
     const text = await res.text();
     const first = text.split("\n").find((l) => l.trim() !== "") ?? "{}";
-    const j = JSON.parse(first) as { code?: number; message?: string; error?: { message?: string } };
-    if (!res.ok) {
-      if (res.status === 404 || /lease not found/.test(j.message ?? j.error?.message ?? "")) {
-        throw new MvccError(MvccErrorCode.LeaseNotFound);
-      }
+    let j: { code?: number; message?: string; error?: string | { grpc_code?: number; message?: string } };
+    try {
+      j = JSON.parse(first);
+    } catch {
+      throw V3Errors.leaderChanged(); // not the gateway's answer (a member going away mid-reply)
+    }
+    // Unary errors come as {error, message, code}, stream errors as {error: {grpc_code, message}}.
+    const streamErr = typeof j.error === "object" ? j.error : undefined;
+    const code = j.code ?? streamErr?.grpc_code;
+    const message = j.message ?? streamErr?.message;
+    if (!res.ok || streamErr !== undefined) {
+      if (/lease not found/.test(message ?? "")) throw new MvccError(MvccErrorCode.LeaseNotFound);
+      // The leader's own answer (e.g. a learner not in sync), as the leader gave it.
+      if (typeof code === "number" && typeof message === "string") throw new V3RpcError(code, message);
       throw V3Errors.leaderChanged();
     }
     return j;
@@ -178,6 +188,10 @@ export class HostV3Backend implements V3Backend {
     isLearner: boolean,
     signal: AbortSignal,
   ): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    // etcd 3.4 allows one learner at a time (its maxLearners). Checked here, before
+    // proposing, against this member's applied membership: two adds racing through
+    // different members could both pass; etcd also checks when applying (the host does not yet).
+    if (isLearner && this.host.members().some((m) => m.isLearner)) throw V3Errors.tooManyLearners();
     try {
       const m = await this.host.addMember(peerURLs, { learner: isLearner, signal });
       return { member: v3Member(m), members: await this.memberList() };

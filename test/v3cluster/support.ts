@@ -316,6 +316,13 @@ export function norm(s: string): string {
       .replace(/127\.0\.0\.1:\d+/g, "EP")
       .replace(/\b(e|m)\d\b/g, "NAME")
       .replace(/took = [0-9.]+[µmn]?s/g, "took = D")
+      // etcdctl pads IDs to 16 columns (%16x): the padding follows the ID's length.
+      .replace(/(Member|cluster) +ID/g, "$1 ID")
+      // Lists in member order, which is ID order (random IDs): compared as sets.
+      .replace(
+        /ETCD_INITIAL_CLUSTER="([^"]*)"/g,
+        (_, l: string) => `ETCD_INITIAL_CLUSTER="${l.split(",").sort().join(",")}"`,
+      )
   );
 }
 
