@@ -15,6 +15,16 @@
 //    records follow it without a zero sector between (then it is corruption).
 //  - Padding must be zero and the length word's flag byte well formed (etcd
 //    ignores both; checking them costs nothing and catches flips there).
+//
+// Segments are read incrementally: a small first read, then ~1 MiB at a
+// time, never past what the next record needs plus one read-ahead. A
+// preallocated segment is 64 MB of which a restart may need a few KB, and
+// loading it whole cost 0.5-0.9 s (most of it faulting in a fresh 64 MB
+// buffer). The end of the data is proven with the 512-byte piece after the
+// zero length word (see zeroWord), not the whole tail. The rare paths that
+// classify damage look at the whole segment (resync, the zero-sector test),
+// so they load it whole first and then run exactly as on a whole buffer:
+// what is accepted or refused does not depend on how the file was read.
 
 import { DecodeError } from "../raftpb/index.ts";
 import { crc32cRange, crc32cUpdate } from "./crc.ts";
@@ -31,28 +41,77 @@ export interface SegmentRef {
   fd: number;
 }
 
+export interface DecoderOptions {
+  /**
+   * Read every segment through one buffer, reused: record data and the
+   * views into it (rec.data, data(), entryPayload, segment) are then valid
+   * only until the next call to next(), and a caller that keeps bytes must
+   * copy them. Without it (the default) every view stays valid for good,
+   * each refill getting a fresh buffer.
+   */
+  reuseBuffer?: boolean;
+  /** Bytes read at a time once a segment is under way (default 1 MiB). */
+  readSize?: number;
+  /** Bytes read first from each segment (default 64 KiB): a preallocated segment may hold little. */
+  firstReadSize?: number;
+  /**
+   * Read each segment whole before decoding it, as this decoder did before
+   * it read incrementally. Slow on preallocated segments; the tests compare
+   * the incremental reader against it.
+   */
+  wholeSegments?: boolean;
+}
+
+/** Default read size (etcd reads through a 1 MiB-ish bufio reader too). */
+export const READ_SIZE = 1 << 20;
+/** Default first read of a segment. */
+export const FIRST_READ_SIZE = 64 << 10;
+
+function alloc(n: number): Uint8Array {
+  // Uninitialised memory: only bytes read into it are ever looked at.
+  const raw = Buffer.allocUnsafeSlow(n);
+  return new Uint8Array(raw.buffer, raw.byteOffset, n);
+}
+
 type Damage = "truncated" | "decode" | "crc" | "padding" | "header";
 
 export class Decoder {
   private readonly fs: FileSystem;
   private readonly segs: readonly SegmentRef[];
+  private readonly reuse: boolean;
+  private readonly readSize: number;
+  private readonly firstReadSize: number;
+  private readonly wholeSegments: boolean;
   private si = -1;
+  /** Whether a segment is being read (false before the first and between segments). */
+  private inSegment = false;
+  /**
+   * The bytes [base, end) of the current segment (file offsets); buf[0] is
+   * at file offset `base`. Frames are parsed in it at `x - base`.
+   */
   private buf: Uint8Array | null = null;
+  private base = 0;
+  private end = 0;
+  /** Size of the current segment (from fstat; smaller if a read ends early). */
+  private size = 0;
+  /** buf holds the whole segment (base 0): the damage paths need it. */
+  private whole = false;
   /** Running CRC: the CRC of all record data read so far (seeded by crc records). */
   crc = 0;
   /** Whether a record has been read (the chain is seeded). */
   private seeded = false;
-  /** Offset just past the last valid frame in the current segment. */
+  /** File offset just past the last valid frame in the current segment. */
   lastOffset = 0;
-  /** The record just read (reused); its data aliases the segment buffer. */
+  /** The record just read (reused); its data aliases the read buffer (see DecoderOptions.reuseBuffer). */
   readonly rec = new WalRecord();
-  /** Offset of the record just read within its segment. */
+  /** File offset of the record just read within its segment. */
   recOffset = 0;
   /**
    * For an entry record in etcd's layout: its payload (Entry.data), aliasing
-   * the segment, with `payloadStart` its offset; else null. The record's data
-   * is then [dataStart, dataEnd) of `segment` and `rec.data` is left null
-   * (call data()), which spares the replay one view per entry.
+   * the read buffer `segment`, with `payloadStart` its position there; else
+   * null. The record's data is then [dataStart, dataEnd) of `segment` (buffer
+   * positions, not file offsets) and `rec.data` is left null (call data()),
+   * which spares the replay one view per entry.
    */
   entryPayload: Uint8Array | null = null;
   payloadStart = 0;
@@ -60,9 +119,13 @@ export class Decoder {
   dataEnd = 0;
   private lazyData = false;
 
-  constructor(fs: FileSystem, segs: readonly SegmentRef[]) {
+  constructor(fs: FileSystem, segs: readonly SegmentRef[], opts?: DecoderOptions) {
     this.fs = fs;
     this.segs = segs;
+    this.reuse = opts?.reuseBuffer === true;
+    this.readSize = Math.max(8, opts?.readSize ?? READ_SIZE);
+    this.firstReadSize = Math.max(8, opts?.firstReadSize ?? FIRST_READ_SIZE);
+    this.wholeSegments = opts?.wholeSegments === true;
   }
 
   /** Name of the segment being read (the last one once reading is done). */
@@ -70,7 +133,7 @@ export class Decoder {
     return this.segs[Math.max(0, Math.min(this.si, this.segs.length - 1))]!.name;
   }
 
-  /** The buffer of the segment being read. */
+  /** The buffer the record just read lies in (positions: dataStart, dataEnd, payloadStart). */
   get segment(): Uint8Array {
     return this.buf!;
   }
@@ -95,11 +158,80 @@ export class Decoder {
 
   private advance(): boolean {
     this.si++;
-    this.buf = null;
+    this.inSegment = false;
     this.lastOffset = 0;
+    this.base = 0;
+    this.end = 0;
+    this.whole = false;
+    if (!this.reuse) this.buf = null;
     if (this.si >= this.segs.length) return false;
-    this.buf = readWhole(this.fs, this.segs[this.si]!.fd);
+    this.size = this.fs.fileSize(this.segs[this.si]!.fd);
+    this.inSegment = true;
+    if (this.wholeSegments) this.loadWhole();
     return true;
+  }
+
+  /**
+   * Makes the file bytes [from, to) of the current segment available in buf,
+   * where `from` is the frame being parsed (never before `base`: frames only
+   * move forward) and `to` <= size. Reads at least a read-size ahead (a
+   * smaller first read per segment). Returns false if the file ended before
+   * `to` after all (it shrank since fstat); `size` is then where it ended.
+   */
+  private fill(from: number, to: number): boolean {
+    if (to <= this.end) return true;
+    const want = Math.max(to - from, this.end === 0 ? this.firstReadSize : this.readSize);
+    const stop = Math.min(this.size, from + want);
+    const held = this.end - from;
+    let buf = this.buf;
+    if (this.reuse && buf !== null && stop - from <= buf.length) {
+      if (from !== this.base && held > 0) buf.copyWithin(0, from - this.base, this.end - this.base);
+    } else {
+      // A fresh buffer: without reuse, views handed out into the old one must keep their bytes.
+      const nb = alloc(this.reuse ? Math.max(stop - from, this.readSize) : stop - from);
+      if (held > 0) nb.set(buf!.subarray(from - this.base, this.end - this.base));
+      buf = nb;
+    }
+    const fd = this.segs[this.si]!.fd;
+    let pos = this.end;
+    while (pos < stop) {
+      const n = this.fs.readSync(fd, buf, pos - from, stop - pos, pos);
+      if (n === 0) break;
+      pos += n;
+    }
+    this.buf = buf;
+    this.base = from;
+    this.end = pos;
+    if (pos < stop) {
+      this.size = pos;
+      return to <= pos;
+    }
+    return true;
+  }
+
+  // Decodes the record of the frame at x again, from the whole segment; its DecodeError, if any.
+  private redecode(x: number, n: number): DecodeError | null {
+    const buf = this.loadWhole();
+    try {
+      decodeRecordInto(buf, x + 8, x + 8 + n, new WalRecord());
+      return null;
+    } catch (err) {
+      if (err instanceof DecodeError) return err;
+      throw err;
+    }
+  }
+
+  // The damage paths work on the whole segment at file offsets (base 0).
+  private loadWhole(): Uint8Array {
+    if (!this.whole) {
+      const buf = readWhole(this.fs, this.segs[this.si]!.fd);
+      this.buf = buf;
+      this.base = 0;
+      this.end = buf.length;
+      this.size = buf.length;
+      this.whole = true;
+    }
+    return this.buf!;
   }
 
   /**
@@ -109,9 +241,8 @@ export class Decoder {
    */
   next(): boolean {
     for (;;) {
-      if (this.buf === null && !this.advance()) return false;
-      const buf = this.buf!;
-      const size = buf.length;
+      if (!this.inSegment && !this.advance()) return false;
+      const size = this.size;
       const x = this.lastOffset;
       if (x + 8 > size) {
         if (x !== size) this.damaged(x, "truncated", "partial length field");
@@ -119,8 +250,11 @@ export class Decoder {
         this.endSegment(x);
         continue;
       }
-      const lo = u32(buf, x);
-      const hi = u32(buf, x + 4);
+      if (x + 8 > this.end && !this.fill(x, x + 8)) continue;
+      let buf = this.buf!;
+      let p = x - this.base;
+      const lo = u32(buf, p);
+      const hi = u32(buf, p + 4);
       if (lo === 0 && hi === 0) {
         this.zeroWord(x);
         if (this.isLast()) return false;
@@ -132,16 +266,26 @@ export class Decoder {
       const pad = flags & 0x80 ? flags & 7 : 0;
       if (!validFlags(flags, n)) this.damaged(x, "header", `malformed length word (flags 0x${hex(flags)})`);
       if (n > size - x - 8 - pad) this.damaged(x, "truncated", `record of ${n} bytes runs past end of file`);
+      const frameEnd = x + 8 + n + pad;
+      if (frameEnd > this.end) {
+        if (!this.fill(x, frameEnd)) continue;
+        buf = this.buf!;
+        p = x - this.base;
+      }
+      // From here on, positions in buf.
       const rec = this.rec;
-      const start = x + 8;
+      const start = p + 8;
       this.entryPayload = null;
       this.lazyData = false;
       const ds = canonicalRecord(buf, start, start + n, rec);
       if (ds < 0) {
         try {
           decodeRecordInto(buf, start, start + n, rec);
-        } catch (err) {
-          if (!(err instanceof DecodeError)) throw err;
+        } catch (e) {
+          if (!(e instanceof DecodeError)) throw e;
+          // The message names a position in the buffer: make it the file
+          // offset, as when the segment is read whole.
+          const err = this.whole ? e : (this.redecode(x, n) ?? e);
           this.damaged(x, "decode", err.message, err);
         }
       } else {
@@ -167,10 +311,10 @@ export class Decoder {
         let c: number;
         if (this.lazyData) {
           // Header bytes by table, payload natively, trailing bytes by table.
-          const p = this.entryPayload!;
-          const pe = this.payloadStart + p.length;
+          const pl = this.entryPayload!;
+          const pe = this.payloadStart + pl.length;
           c = crc32cRange(this.crc, buf, this.dataStart, this.payloadStart);
-          c = crc32cUpdate(c, p);
+          c = crc32cUpdate(c, pl);
           c = crc32cRange(c, buf, pe, this.dataEnd);
         } else {
           c = rec.data === null ? this.crc : crc32cUpdate(this.crc, rec.data);
@@ -180,7 +324,7 @@ export class Decoder {
       }
       this.seeded = true;
       this.recOffset = x;
-      this.lastOffset = start + n + pad;
+      this.lastOffset = frameEnd;
       return true;
     }
   }
@@ -192,7 +336,7 @@ export class Decoder {
   // record seeds a decoder that has read nothing yet.
   private endSegment(x: number): void {
     if (x === 0) throw corrupt(this.segmentName, 0, "a segment that is not the last holds no records");
-    this.buf = null;
+    this.inSegment = false;
   }
 
   // Finds Entry.data (field 4) inside an entry record's data [ds, de), when
@@ -224,7 +368,19 @@ export class Decoder {
   // A zero length word: the end of the data in this segment, unless intact
   // records follow it.
   private zeroWord(x: number): void {
-    const buf = this.buf!;
+    if (this.isLast() && !this.whole) {
+      // The usual end of the log: the preallocated tail. If the 512-byte
+      // piece the zero word starts in is zero from x up to the next sector
+      // boundary (and the byte after the word, where intactWithOtherLength
+      // would look for a record, is zero too), the checks below cannot
+      // fail: no record starts right after the word, and whatever resync
+      // might find further on, that zero piece lies between. So those few
+      // bytes prove the end; the rest of the tail is never read.
+      const b = (Math.floor(x / SECTOR_SIZE) + 1) * SECTOR_SIZE;
+      const to = Math.min(this.size, Math.max(b, x + 9));
+      if (this.fill(x, to) && allZero(this.buf!, x - this.base, to - this.base)) return;
+    }
+    const buf = this.loadWhole();
     if (!this.isLast()) {
       if (!allZero(buf, x, buf.length)) {
         throw corrupt(this.segmentName, x, "zero length field followed by data in a non-final segment");
@@ -254,7 +410,7 @@ export class Decoder {
     const corruption =
       kind === "crc" ? crcMismatch(name, x, expected, computed) : corrupt(name, x, detail, cause);
     if (!this.isLast()) throw corruption;
-    const buf = this.buf!;
+    const buf = this.loadWhole();
     const size = buf.length;
     // An intact record under a different length: the length word is damaged.
     if (kind !== "crc" && this.intactWithOtherLength(x)) {
@@ -279,7 +435,7 @@ export class Decoder {
   }
 
   // Parses the record at x+8 by its own field structure, ignoring the length
-  // word, and checks it against the CRC chain.
+  // word, and checks it against the CRC chain. (Whole segment loaded.)
   private intactWithOtherLength(x: number): boolean {
     const buf = this.buf!;
     const size = buf.length;
@@ -308,7 +464,7 @@ export class Decoder {
   /**
    * First 8-aligned offset >= from where two consecutive well-formed frames
    * sit whose CRCs chain (the second's CRC extends the first's with its data);
-   * -1 if none. Only used on damage paths.
+   * -1 if none. Only used on damage paths (whole segment loaded).
    */
   private resync(from: number): number {
     const buf = this.buf!;

@@ -2,7 +2,7 @@
 // the durable raft Storage built on it and on the snapshotter.
 
 export { crc32cUpdate } from "./crc.ts";
-export { Decoder, hasZeroSector, SECTOR_SIZE, type SegmentRef } from "./decoder.ts";
+export { Decoder, type DecoderOptions, hasZeroSector, SECTOR_SIZE, type SegmentRef } from "./decoder.ts";
 export { DiskStorage, type DiskStorageOptions, type PersistRequest, purgeSegments } from "./disk_storage.ts";
 export { Encoder } from "./encoder.ts";
 export { isCorruption, WalError, WalErrorCode } from "./errors.ts";
@@ -20,6 +20,8 @@ export {
 export {
   isEmptyHardState,
   type ReadAllResult,
+  type Recovery,
+  readWalMetadata,
   repair,
   SEGMENT_SIZE_BYTES,
   validSnapshotEntries,

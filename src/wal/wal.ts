@@ -21,7 +21,7 @@ import {
   isUint64,
   type Profile,
 } from "../raftpb/index.ts";
-import { Decoder, type SegmentRef } from "./decoder.ts";
+import { Decoder, type DecoderOptions, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { decodeEntryFast } from "./entry_fast.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
@@ -110,37 +110,19 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 
 const noop = (): void => {};
 
-// Entries read back alias the segment buffer they were decoded from (no copy
-// per entry, which is what makes replay fast). A segment buffer mostly made
-// of dead bytes (the preallocated tail, or entries since overwritten) would
-// then be kept alive by a few entries: their payloads are moved into 1 MiB
-// slabs instead, so memory stays within twice the live payload.
-function compactPayloads(ents: Entry[]): void {
-  const live = new Map<ArrayBufferLike, number>();
-  for (let i = 0; i < ents.length; i++) {
-    const d = ents[i]!.data;
-    live.set(d.buffer, (live.get(d.buffer) ?? 0) + d.length);
-  }
-  let slab: Slab | null = null;
-  for (let i = 0; i < ents.length; i++) {
-    const e = ents[i]!;
-    const b = e.data.buffer;
-    if (e.data.length === 0) {
-      // Present-but-empty stays present (e.present keeps the bit), without pinning the segment.
-      e.data = EMPTY_BYTES;
-    } else if (live.get(b)! * 2 < b.byteLength) {
-      slab ??= new Slab();
-      e.data = slab.copy(e.data);
-    }
-  }
-}
-
+// Entries read back must not alias the decoder's buffer: it is reused for
+// the whole log (reading each segment into a fresh buffer cost more in page
+// faults than the copies do; see decoder.ts). The payloads of the entries
+// kept are copied into 1 MiB slabs instead, so memory follows the live
+// payload, however large the segments and however much of them is dead
+// (entries before the snapshot, or since overwritten).
 class Slab {
   private buf: Uint8Array = EMPTY_BYTES;
   private pos = 0;
 
   copy(src: Uint8Array): Uint8Array {
     const n = src.length;
+    // Present-but-empty stays present (Entry.present keeps the bit).
     if (n === 0) return EMPTY_BYTES;
     if (n > 65536) return src.slice();
     if (this.pos + n > this.buf.length) {
@@ -152,6 +134,171 @@ class Slab {
     this.pos += n;
     return out;
   }
+}
+
+/**
+ * readAll's rules, one record at a time: which entries are kept after the
+ * start snapshot (later records overwrite conflicting earlier ones) and the
+ * checks of raft's invariants along the way. Each method throws the WalError
+ * of a record that breaks them. Shared by readAll and WAL.recover.
+ */
+class Replay {
+  readonly start: WalSnapshot;
+  readonly ents: Entry[] = [];
+  metadata: Uint8Array | null = null;
+  state = new HardState(0, 0n, 0);
+  /** Whether the start snapshot's record was seen. */
+  match = false;
+  /** Index of the last entry read, kept or not (etcd's enti). */
+  enti = 0;
+  private maxTerm = 0;
+  private readonly slab = new Slab();
+
+  constructor(start: WalSnapshot) {
+    this.start = start;
+  }
+
+  /** Applies the record the decoder just read. */
+  record(d: Decoder): void {
+    switch (d.rec.type) {
+      case RecordType.Entry:
+        this.entry(d);
+        break;
+      case RecordType.State:
+        this.hardState(
+          d,
+          payload(d, "hard state", () => decodeHardState(d.data() ?? EMPTY_BYTES)),
+        );
+        break;
+      case RecordType.Metadata:
+        this.meta(d, d.data() ?? EMPTY_BYTES);
+        break;
+      case RecordType.Crc:
+        break; // checked by the decoder
+      case RecordType.Snapshot:
+        this.snapshot(
+          d,
+          payload(d, "snapshot", () => decodeWalSnapshot(d.data() ?? EMPTY_BYTES)),
+        );
+        break;
+      default:
+        this.unexpected(d);
+    }
+  }
+
+  entry(d: Decoder): void {
+    let e =
+      d.entryPayload !== null
+        ? decodeEntryFast(d.segment, d.dataStart, d.dataEnd, d.payloadStart, d.entryPayload)
+        : null;
+    if (e === null) {
+      const raw = d.data() ?? EMPTY_BYTES;
+      e = decodeEntryFast(raw, 0, raw.length, -1, null);
+    }
+    if (e === null) {
+      try {
+        e = decodeEntry(d.data() ?? EMPTY_BYTES);
+      } catch (err) {
+        throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
+      }
+    }
+    if (e.index === 0 || e.term === 0) {
+      throw payloadError(d, `entry with index ${e.index} term ${e.term}`);
+    }
+    if (e.term > this.maxTerm) this.maxTerm = e.term;
+    const start = this.start;
+    if (e.index > start.index) {
+      const ents = this.ents;
+      const off = e.index - start.index - 1;
+      if (off > ents.length) {
+        throw withPartial(
+          new WalError(
+            WalErrorCode.SliceOutOfRange,
+            `wal: slice bounds out of range, snapshot[Index: ${start.index}, Term: ${start.term}], current entry[Index: ${e.index}, Term: ${e.term}], len(ents): ${ents.length}`,
+            { file: d.segmentName, offset: d.recOffset },
+          ),
+          this.result(),
+        );
+      }
+      // Raft logs never decrease in term (log matching): a lower term
+      // than the entry it follows means the record is not what was written.
+      const prevTerm = off === 0 ? 0 : ents[off - 1]!.term;
+      if (e.term < prevTerm) {
+        throw payloadError(d, `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`);
+      }
+      if (off < ents.length) ents.length = off;
+      e.data = this.slab.copy(e.data);
+      ents.push(e);
+    }
+    this.enti = e.index;
+  }
+
+  hardState(d: Decoder, hs: HardState): void {
+    // Save never writes an empty hard state, and raft's term is >= 1
+    // once anything is persisted.
+    if (hs.term === 0) throw payloadError(d, "hard state with term 0");
+    // Entries are written with a term no greater than the node's, and
+    // the node's term only grows.
+    if (hs.term < this.maxTerm)
+      throw payloadError(d, `hard state term ${hs.term} below entry term ${this.maxTerm}`);
+    this.state = hs;
+  }
+
+  meta(d: Decoder, data: Uint8Array): void {
+    if (this.metadata !== null && !bytesEqual(this.metadata, data)) {
+      throw new WalError(
+        WalErrorCode.MetadataConflict,
+        `wal: conflicting metadata found: in file '${d.segmentName}' at position: ${d.recOffset}`,
+        { file: d.segmentName, offset: d.recOffset },
+      );
+    }
+    if (this.metadata === null) this.metadata = data.slice();
+  }
+
+  snapshot(d: Decoder, s: WalSnapshot): void {
+    const start = this.start;
+    if (s.index === start.index) {
+      if (s.term !== start.term) {
+        throw new WalError(
+          WalErrorCode.SnapshotMismatch,
+          `wal: snapshot mismatch: want index ${start.index} term ${start.term}, found term ${s.term} in file '${d.segmentName}' at position: ${d.recOffset}`,
+          { file: d.segmentName, offset: d.recOffset },
+        );
+      }
+      this.match = true;
+    }
+  }
+
+  unexpected(d: Decoder): never {
+    throw new WalError(
+      WalErrorCode.UnexpectedBlockType,
+      `unexpected block type ${d.rec.type}: in file '${d.segmentName}' at position: ${d.recOffset}`,
+      { file: d.segmentName, offset: d.recOffset },
+    );
+  }
+
+  result(): ReadAllResult {
+    return { metadata: this.metadata ?? EMPTY_BYTES, hardState: this.state, entries: this.ents };
+  }
+}
+
+/** What WAL.recover read: see there. */
+export interface Recovery {
+  /**
+   * Every snapshot record of the whole WAL that the last hard state's
+   * commit covers, in log order: what validSnapshotEntries returns.
+   */
+  snapshots: WalSnapshot[];
+  /**
+   * Completes the replay from the `start` given to recover: the WAL, ready
+   * to append after its last record, and what readAll would have returned
+   * after open(dir, start); or readAll's error (the files are then closed).
+   * Null when no segment holds `start` or the segments from it do not follow
+   * each other: nothing was replayed or locked, and open() will say why.
+   */
+  finish: (() => Promise<{ wal: WAL; result: ReadAllResult }>) | null;
+  /** Releases the segments when finish is not called. Idempotent. */
+  close(): Promise<void>;
 }
 
 export class WAL {
@@ -280,6 +427,121 @@ export class WAL {
     return WAL.openAt(dir, snap, false, resolved(opts));
   }
 
+  /**
+   * A restart in one read of the WAL (etcd reads it twice: once for the
+   * snapshot records, then to replay from the snapshot it picked). Reads
+   * every segment from the first, as validSnapshotEntries does, and from the
+   * segment holding `start` on also replays the log as readAll would after
+   * open(dir, start), with those segments locked (ERR_WAL_LOCKED at once if
+   * another holder has one). `start` is the caller's guess of the snapshot it
+   * will restart from, usually the newest `.snap` file: if the snapshot it
+   * then picks from `snapshots` is another, it closes this and calls open().
+   *
+   * Thrown at once, as validSnapshotEntries would: damage anywhere (a torn
+   * last record excepted) and undecodable snapshot or hard state records.
+   * What readAll would refuse (a torn tail in write mode included) is
+   * thrown by finish(), after the caller has chosen its snapshot, so that
+   * errors come in the order the two reads gave them.
+   */
+  static async recover(
+    dir: string,
+    start: WalSnapshot = new WalSnapshot(),
+    opts?: WalOptions,
+  ): Promise<Recovery> {
+    const o = resolved(opts);
+    const fs = o.fs;
+    checkIndex("snapshot index", start.index);
+    checkIndex("snapshot term", start.term);
+    dir = resolve(dir);
+    const names = readWalNames(fs, dir);
+    let from = searchIndex(names, start.index);
+    if (from < 0 || !isValidSeq(names.slice(from))) from = names.length;
+    const w = new WAL(dir, o, true, new WalSnapshot(start.index, start.term, start.confState));
+    const refs: SegmentRef[] = [];
+    try {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const path = join(dir, name);
+        if (i < from) {
+          // Before the replay's first segment: read for its snapshot records only, unlocked.
+          const fd = fs.openSync(path, "r");
+          w.readFds.push(fd);
+          refs.push({ name, fd });
+          continue;
+        }
+        const fd = fs.openSync(path, "r+");
+        w.locks.push(segment(fd, name));
+        refs.push({ name, fd });
+        if (!fs.tryLock(fd))
+          throw new WalError(WalErrorCode.Locked, `fileutil: file already locked: ${path}`);
+      }
+    } catch (err) {
+      w.closeFiles();
+      throw wrapIO("open", err);
+    }
+    const replay = from < names.length ? new Replay(w.start) : null;
+    const d = new Decoder(fs, refs, { reuseBuffer: true });
+    // readAll's error, held back until finish(); the replay stops at it.
+    let failed: unknown = null;
+    const snaps: WalSnapshot[] = [];
+    let commit = 0;
+    try {
+      for (;;) {
+        try {
+          if (!d.next()) break;
+        } catch (err) {
+          // A torn tail ends validSnapshotEntries' read; readAll (write mode) refuses it.
+          if (!(err instanceof WalError && err.code === WalErrorCode.UnexpectedEOF)) throw err;
+          if (replay !== null) failed ??= err;
+          break;
+        }
+        const type = d.rec.type;
+        let hs: HardState | null = null;
+        let snap: WalSnapshot | null = null;
+        if (type === RecordType.Snapshot) {
+          snap = payload(d, "snapshot", () => decodeWalSnapshot(d.data() ?? EMPTY_BYTES));
+          snaps.push(new WalSnapshot(snap.index, snap.term, snap.confState));
+        } else if (type === RecordType.State) {
+          hs = payload(d, "hard state", () => decodeHardState(d.data() ?? EMPTY_BYTES));
+          commit = hs.commit;
+        }
+        if (replay === null || failed !== null || d.segmentIndex < from) continue;
+        try {
+          if (snap !== null) replay.snapshot(d, snap);
+          else if (hs !== null) replay.hardState(d, hs);
+          else replay.record(d);
+        } catch (err) {
+          failed = err;
+        }
+      }
+    } catch (err) {
+      w.closeFiles();
+      throw wrapIO("read", err);
+    }
+    for (const fd of w.readFds) w.closeFd(fd);
+    w.readFds = [];
+    const snapshots = snaps.filter((s) => s.index <= commit);
+    if (replay === null) {
+      w.closeFiles();
+      return { snapshots, finish: null, close: () => Promise.resolve() };
+    }
+    return {
+      snapshots,
+      finish: async () => {
+        try {
+          if (failed !== null) throw failed;
+          const result = w.serial(() => w.endRead(replay, d));
+          w.pipeline = new FilePipeline(fs, dir, o.segmentSize);
+          return { wal: w, result: await result };
+        } catch (err) {
+          await w.close().catch(noop);
+          throw err;
+        }
+      },
+      close: () => w.close(),
+    };
+  }
+
   private static openAt(dir: string, snap: WalSnapshot, write: boolean, o: ReturnType<typeof resolved>): WAL {
     checkIndex("snapshot index", snap.index);
     checkIndex("snapshot term", snap.term);
@@ -305,7 +567,7 @@ export class WAL {
       w.closeFiles();
       throw wrapIO("open", err);
     }
-    w.decoder = new Decoder(o.fs, refs);
+    w.decoder = new Decoder(o.fs, refs, { reuseBuffer: true });
     if (write) w.pipeline = new FilePipeline(o.fs, dir, o.segmentSize);
     return w;
   }
@@ -329,111 +591,9 @@ export class WAL {
     const d = this.decoder;
     if (d === null) throw new WalError(WalErrorCode.DecoderNotFound, "wal: decoder not found");
     this.decoder = null;
-    const start = this.start;
-    const ents: Entry[] = [];
-    let metadata: Uint8Array | null = null;
-    let state = new HardState(0, 0n, 0);
-    let match = false;
-    let maxTerm = 0;
+    const r = new Replay(this.start);
     try {
-      while (d.next()) {
-        const rec = d.rec;
-        const data =
-          rec.type === RecordType.Entry && d.entryPayload !== null ? EMPTY_BYTES : (d.data() ?? EMPTY_BYTES);
-        switch (rec.type) {
-          case RecordType.Entry: {
-            let e =
-              d.entryPayload !== null
-                ? decodeEntryFast(d.segment, d.dataStart, d.dataEnd, d.payloadStart, d.entryPayload)
-                : null;
-            if (e === null) {
-              const raw = d.data() ?? EMPTY_BYTES;
-              e = decodeEntryFast(raw, 0, raw.length, -1, null);
-            }
-            if (e === null) {
-              try {
-                e = decodeEntry(d.data() ?? EMPTY_BYTES);
-              } catch (err) {
-                throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
-              }
-            }
-            if (e.index === 0 || e.term === 0) {
-              throw payloadError(d, `entry with index ${e.index} term ${e.term}`);
-            }
-            if (e.term > maxTerm) maxTerm = e.term;
-            if (e.index > start.index) {
-              const off = e.index - start.index - 1;
-              if (off > ents.length) {
-                throw withPartial(
-                  new WalError(
-                    WalErrorCode.SliceOutOfRange,
-                    `wal: slice bounds out of range, snapshot[Index: ${start.index}, Term: ${start.term}], current entry[Index: ${e.index}, Term: ${e.term}], len(ents): ${ents.length}`,
-                    { file: d.segmentName, offset: d.recOffset },
-                  ),
-                  { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents },
-                );
-              }
-              // Raft logs never decrease in term (log matching): a lower term
-              // than the entry it follows means the record is not what was written.
-              const prevTerm = off === 0 ? 0 : ents[off - 1]!.term;
-              if (e.term < prevTerm) {
-                throw payloadError(
-                  d,
-                  `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`,
-                );
-              }
-              if (off < ents.length) ents.length = off;
-              ents.push(e);
-            }
-            this.enti = e.index;
-            break;
-          }
-          case RecordType.State: {
-            const hs = payload(d, "hard state", () => decodeHardState(data));
-            // Save never writes an empty hard state, and raft's term is >= 1
-            // once anything is persisted.
-            if (hs.term === 0) throw payloadError(d, "hard state with term 0");
-            // Entries are written with a term no greater than the node's, and
-            // the node's term only grows.
-            if (hs.term < maxTerm)
-              throw payloadError(d, `hard state term ${hs.term} below entry term ${maxTerm}`);
-            state = hs;
-            break;
-          }
-          case RecordType.Metadata:
-            if (metadata !== null && !bytesEqual(metadata, data)) {
-              throw new WalError(
-                WalErrorCode.MetadataConflict,
-                `wal: conflicting metadata found: in file '${d.segmentName}' at position: ${d.recOffset}`,
-                { file: d.segmentName, offset: d.recOffset },
-              );
-            }
-            if (metadata === null) metadata = data.slice();
-            break;
-          case RecordType.Crc:
-            break; // checked by the decoder
-          case RecordType.Snapshot: {
-            const s = payload(d, "snapshot", () => decodeWalSnapshot(data));
-            if (s.index === start.index) {
-              if (s.term !== start.term) {
-                throw new WalError(
-                  WalErrorCode.SnapshotMismatch,
-                  `wal: snapshot mismatch: want index ${start.index} term ${start.term}, found term ${s.term} in file '${d.segmentName}' at position: ${d.recOffset}`,
-                  { file: d.segmentName, offset: d.recOffset },
-                );
-              }
-              match = true;
-            }
-            break;
-          }
-          default:
-            throw new WalError(
-              WalErrorCode.UnexpectedBlockType,
-              `unexpected block type ${rec.type}: in file '${d.segmentName}' at position: ${d.recOffset}`,
-              { file: d.segmentName, offset: d.recOffset },
-            );
-        }
-      }
+      while (d.next()) r.record(d);
     } catch (err) {
       const tornTail = err instanceof WalError && err.code === WalErrorCode.UnexpectedEOF;
       if (this.writable || !tornTail) {
@@ -442,13 +602,20 @@ export class WAL {
       }
       // Read mode: a torn last record is the end of the log.
     }
-    compactPayloads(ents);
-    const result: ReadAllResult = { metadata: metadata ?? EMPTY_BYTES, hardState: state, entries: ents };
+    return this.endRead(r, d);
+  }
+
+  // After the last record: read mode closes the files and reports a missing
+  // start snapshot; write mode makes the tail segment ready to append.
+  private endRead(r: Replay, d: Decoder): ReadAllResult {
+    const start = this.start;
+    const result = r.result();
+    this.enti = r.enti;
     this.start = new WalSnapshot();
     this.meta = result.metadata;
     if (!this.writable) {
       this.closeFiles();
-      if (!match) {
+      if (!r.match) {
         throw withPartial(
           new WalError(
             WalErrorCode.SnapshotNotFound,
@@ -841,11 +1008,17 @@ export function selectFiles(fs: FileSystem, dir: string, index: number): { names
 // ------------------------------------------------------------ read-only helpers
 
 /** Opens segments read-only, runs `fn` over a decoder, closes them. */
-function scan<T>(fs: FileSystem, dir: string, names: readonly string[], fn: (d: Decoder) => T): T {
+function scan<T>(
+  fs: FileSystem,
+  dir: string,
+  names: readonly string[],
+  opts: DecoderOptions,
+  fn: (d: Decoder) => T,
+): T {
   const refs: SegmentRef[] = [];
   try {
     for (const name of names) refs.push({ name, fd: fs.openSync(join(dir, name), "r") });
-    return fn(new Decoder(fs, refs));
+    return fn(new Decoder(fs, refs, { ...opts, reuseBuffer: true }));
   } catch (err) {
     throw wrapIO("read", err);
   } finally {
@@ -879,7 +1052,7 @@ export async function verify(
   const o = resolved(opts);
   dir = resolve(dir);
   const { names, from } = selectFiles(o.fs, dir, snap.index);
-  return scan(o.fs, dir, names.slice(from), (d) => {
+  return scan(o.fs, dir, names.slice(from), {}, (d) => {
     let metadata: Uint8Array | null = null;
     let state = new HardState(0, 0n, 0);
     let match = false;
@@ -933,7 +1106,7 @@ export async function validSnapshotEntries(dir: string, opts?: WalOptions): Prom
   const o = resolved(opts);
   dir = resolve(dir);
   const names = readWalNames(o.fs, dir);
-  return scan(o.fs, dir, names, (d) => {
+  return scan(o.fs, dir, names, {}, (d) => {
     const snaps: WalSnapshot[] = [];
     let commit = 0;
     eachRecord(d, (type, data) => {
@@ -945,6 +1118,39 @@ export async function validSnapshotEntries(dir: string, opts?: WalOptions): Prom
       }
     });
     return snaps.filter((s) => s.index <= commit);
+  });
+}
+
+/**
+ * The metadata recorded when the WAL was created (etcd: the member and
+ * cluster IDs), read from the head of the first segment, where every
+ * segment holds it right after its crc record: a few hundred bytes, not the
+ * log. Read-only, no lock. The two records are checked (framing, CRC); the
+ * rest of the WAL is not, so a damaged log is only found by a full read.
+ * ERR_WAL_FILE_NOT_FOUND without segments; the decoder's error (naming file
+ * and offset) if the head is damaged; ERR_WAL_CORRUPT if it holds no
+ * metadata record.
+ */
+export async function readWalMetadata(dir: string, opts?: Pick<WalOptions, "fs">): Promise<Uint8Array> {
+  const fs = opts?.fs ?? nodeFileSystem;
+  dir = resolve(dir);
+  const names = readWalNames(fs, dir);
+  // With its successor listed, the first segment is read as one that is not
+  // the last: damage in its head is corruption, never a torn tail.
+  return scan(fs, dir, names.slice(0, 2), { firstReadSize: 512, readSize: 4096 }, (d) => {
+    let at = 0;
+    for (const type of [RecordType.Crc, RecordType.Metadata]) {
+      if (!d.next() || d.segmentIndex !== 0) break; // the first segment ended
+      at = d.recOffset;
+      if (d.rec.type !== type) break;
+      if (type === RecordType.Metadata) return (d.data() ?? EMPTY_BYTES).slice();
+      at = d.lastOffset;
+    }
+    throw new WalError(
+      WalErrorCode.Corrupt,
+      `wal: corrupt record: the segment does not start with a crc and a metadata record: in file '${names[0]}' at position: ${at}`,
+      { file: names[0], offset: at },
+    );
   });
 }
 
@@ -969,7 +1175,7 @@ export async function repair(dir: string, opts?: WalOptions): Promise<boolean> {
   }
   try {
     if (!fs.tryLock(fd)) throw new WalError(WalErrorCode.Locked, `fileutil: file already locked: ${path}`);
-    const d = new Decoder(fs, [{ name, fd }]);
+    const d = new Decoder(fs, [{ name, fd }], { reuseBuffer: true });
     try {
       while (d.next()) {}
       return true;
