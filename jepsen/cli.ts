@@ -155,17 +155,30 @@ function printCheck(check: CheckReport, out: (s: string) => void): void {
   if (check.anomalies.length > 10) out(`  ... ${check.anomalies.length - 10} more revision anomalies`);
 }
 
+/** Operations in a count map (its "refused" entries are a subset of "fail"). */
+function totalOps(ops: Record<string, number>): number {
+  let n = 0;
+  for (const [k, v] of Object.entries(ops)) if (!k.endsWith(" refused")) n += v;
+  return n;
+}
+
 function fmtOps(ops: Record<string, number>): string {
   const parts: string[] = [];
   for (const f of ["read", "write", "cas"]) {
-    const t = ["ok", "fail", "info"].map((ty) => `${ty} ${ops[`${f} ${ty}`] ?? 0}`).join(" ");
+    const refused = ops[`${f} refused`] ?? 0;
+    const t = ["ok", "fail", "info"]
+      .map(
+        (ty) =>
+          `${ty} ${ops[`${f} ${ty}`] ?? 0}${ty === "fail" && refused > 0 ? ` (${refused} refused)` : ""}`,
+      )
+      .join(" ");
     parts.push(`${f} ${t}`);
   }
   return parts.join(" | ");
 }
 
 function printRun(r: RunResult, i: number, n: number, out: (s: string) => void): void {
-  const total = Object.values(r.ops).reduce((a, b) => a + b, 0);
+  const total = totalOps(r.ops);
   out(`run ${i}/${n}: seed ${r.seed}, ${(r.wallMs / 1000).toFixed(0)} s wall`);
   out(
     `  ops: ${total} in ${r.loadSec.toFixed(0)} s (${(total / Math.max(r.loadSec, 1)).toFixed(0)}/s) — ${fmtOps(r.ops)}`,
@@ -288,7 +301,7 @@ export async function main(
   const count = (v: string) => results.filter((r) => r.verdict === v).length;
   out(
     `total: ${results.length} runs (${count("valid")} valid, ${count("invalid")} invalid, ${count("unknown")} unknown); ` +
-      `${Object.values(ops).reduce((a, b) => a + b, 0)} ops — ${fmtOps(ops)}`,
+      `${totalOps(ops)} ops — ${fmtOps(ops)}`,
   );
   out(
     `faults: ${Object.entries(faults)

@@ -230,6 +230,8 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     if (op.process < 0) continue;
     const k = `${op.f} ${op.type}`;
     ops[k] = (ops[k] ?? 0) + 1;
+    // Attempts at a member that was down: counted apart, they say nothing about the cluster.
+    if (op.error === "ECONNREFUSED") ops[`${op.f} refused`] = (ops[`${op.f} refused`] ?? 0) + 1;
     first = Math.min(first, op.invoke);
     last = Math.max(last, op.complete);
   }
