@@ -28,19 +28,11 @@ import {
   SnapshotMetadata,
 } from "../raftpb/index.ts";
 import { SnapError, SnapErrorCode } from "../snap/errors.ts";
-import { Snapshotter, snapName } from "../snap/snapshotter.ts";
+import { parseSnapName, Snapshotter, snapName } from "../snap/snapshotter.ts";
 import { WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, nodeFileSystem } from "./fs.ts";
 import { isWalName, walExists } from "./names.ts";
-import {
-  checkIndex,
-  isEmptyHardState,
-  type ReadAllResult,
-  repair,
-  validSnapshotEntries,
-  WAL,
-  type WalOptions,
-} from "./wal.ts";
+import { checkIndex, isEmptyHardState, type ReadAllResult, repair, WAL, type WalOptions } from "./wal.ts";
 import { WalSnapshot } from "./walpb.ts";
 
 export interface DiskStorageOptions extends WalOptions {
@@ -152,18 +144,35 @@ export class DiskStorage implements Storage {
       return new DiskStorage(wal, snapshotter, mem, true, walDir, opts);
     }
 
-    const walSnaps = await validSnapshotEntries(walDir, opts);
+    // One read of the WAL serves both what etcd reads it twice for: the
+    // snapshot records (which .snap file may be loaded) and the replay after
+    // the snapshot. The replay needs to know that snapshot before reading,
+    // so it starts from the newest .snap file, which is the one loaded
+    // unless it is broken or was written just before a crash without its
+    // WAL record; then the WAL is read again from the right one.
+    const guess = newestSnapFile(fs, snapDir);
+    const pass = await WAL.recover(walDir, guess, opts);
+    const walSnaps = pass.snapshots;
     let snap: Snapshot | null = null;
     try {
       snap = snapshotter.loadNewestAvailable(walSnaps);
     } catch (err) {
-      if (!(err instanceof SnapError && err.code === SnapErrorCode.NoSnapshot)) throw err;
+      if (!(err instanceof SnapError && err.code === SnapErrorCode.NoSnapshot)) {
+        await pass.close();
+        throw err;
+      }
     }
     const walSnap =
       snap === null ? new WalSnapshot() : new WalSnapshot(snap.metadata.index, snap.metadata.term);
     let opened: Awaited<ReturnType<typeof openAndRead>>;
     try {
-      opened = await openAndRead(walDir, walSnap, opts);
+      if (pass.finish !== null && walSnap.index === guess.index && walSnap.term === guess.term) {
+        opened = await finishRecovery(walDir, walSnap, pass.finish, opts);
+      } else {
+        // Another snapshot than the guess (or no segment held it): read again from the right one.
+        await pass.close();
+        opened = await openAndRead(walDir, walSnap, opts);
+      }
     } catch (err) {
       // The WAL starts after a snapshot whose file is gone: say which one,
       // rather than the reader's "slice bounds out of range".
@@ -355,6 +364,47 @@ export function purgeSegments(fs: FileSystem, dir: string, held: readonly string
     }
   }
   return removed;
+}
+
+// The snapshot the snapshotter will most likely load: the newest `.snap`
+// file by name (term, then index), or none. Only a guess, for WAL.recover;
+// listing the directory changes nothing in it.
+function newestSnapFile(fs: FileSystem, snapDir: string): WalSnapshot {
+  let best: string | null = null;
+  let names: string[];
+  try {
+    names = fs.readdirSync(snapDir);
+  } catch {
+    return new WalSnapshot();
+  }
+  for (const name of names) {
+    if ((best === null || name > best) && parseSnapName(name) !== undefined) best = name;
+  }
+  const n = best === null ? undefined : parseSnapName(best);
+  return n === undefined ? new WalSnapshot() : new WalSnapshot(n.index, n.term);
+}
+
+// WAL.recover's replay, with etcd's single repair of a torn tail (after which
+// the WAL is read again, as openAndRead does).
+async function finishRecovery(
+  walDir: string,
+  snap: WalSnapshot,
+  finish: () => Promise<{ wal: WAL; result: ReadAllResult }>,
+  opts: WalOptions,
+): Promise<{ wal: WAL; result: ReadAllResult }> {
+  try {
+    return await finish();
+  } catch (err) {
+    if (!(err instanceof WalError) || err.code !== WalErrorCode.UnexpectedEOF) throw err;
+    if (!(await repair(walDir, opts))) throw err;
+    const wal = await WAL.open(walDir, snap, opts);
+    try {
+      return { wal, result: await wal.readAll() };
+    } catch (e) {
+      await wal.close().catch(noop);
+      throw e;
+    }
+  }
 }
 
 // Open + readAll, with etcd's single repair of a torn tail.

@@ -16,49 +16,8 @@ import { Entry } from "../../src/raftpb/index.ts";
 import { Decoder, type DecoderOptions } from "../../src/wal/decoder.ts";
 import { Encoder } from "../../src/wal/encoder.ts";
 import { WalError } from "../../src/wal/errors.ts";
-import { type FileSystem, nodeFileSystem } from "../../src/wal/fs.ts";
 import { RecordType, readWalMetadata, WAL, WalSnapshot } from "../../src/wal/index.ts";
-import { ascii, hs, quiet, rng, tempDir, toHex } from "./helpers.ts";
-
-/** node:fs, counting the bytes read from each file. */
-export class CountingFS implements FileSystem {
-  readonly read = new Map<string, number>();
-  private readonly paths = new Map<number, string>();
-  openSync(path: string, flags: string, mode?: number): number {
-    const fd = nodeFileSystem.openSync(path, flags, mode);
-    this.paths.set(fd, path);
-    return fd;
-  }
-  closeSync(fd: number): void {
-    this.paths.delete(fd);
-    nodeFileSystem.closeSync(fd);
-  }
-  readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
-    const n = nodeFileSystem.readSync(fd, buf, offset, length, position);
-    const p = this.paths.get(fd) ?? "?";
-    this.read.set(p, (this.read.get(p) ?? 0) + n);
-    return n;
-  }
-  total(): number {
-    let t = 0;
-    for (const n of this.read.values()) t += n;
-    return t;
-  }
-  writeSync = nodeFileSystem.writeSync;
-  fileSize = nodeFileSystem.fileSize;
-  ftruncateSync = nodeFileSystem.ftruncateSync;
-  fdatasync = nodeFileSystem.fdatasync;
-  fsync = nodeFileSystem.fsync;
-  readdirSync = nodeFileSystem.readdirSync;
-  mkdirSync = nodeFileSystem.mkdirSync;
-  renameSync = nodeFileSystem.renameSync;
-  unlinkSync = nodeFileSystem.unlinkSync;
-  rmSync = nodeFileSystem.rmSync;
-  existsSync = nodeFileSystem.existsSync;
-  isDirectory = nodeFileSystem.isDirectory;
-  tryLock = nodeFileSystem.tryLock;
-  unlock = nodeFileSystem.unlock;
-}
+import { ascii, CountingFS, hs, quiet, rng, tempDir, toHex } from "./helpers.ts";
 
 // ------------------------------------------------------------ same outcome however read
 
