@@ -1,3 +1,3 @@
 export { JointConfig } from "./joint.ts";
-export { MajorityConfig, setString } from "./majority.ts";
+export { ackScratch, MajorityConfig, majorityIndex, setString } from "./majority.ts";
 export * from "./quorum.ts";

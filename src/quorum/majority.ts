@@ -15,6 +15,31 @@ export function setString(ids: Iterable<bigint>): string {
 // call, and none per config either.
 let scratch = new Float64Array(16);
 
+/** A shared scratch array of at least n slots for majorityIndex (the core is single-threaded). */
+export function ackScratch(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
+  return scratch;
+}
+
+/**
+ * The index acknowledged by a majority of n voters whose acknowledged
+ * indexes are in acked[0, n) (missing acknowledgements given as 0): the
+ * (n/2 + 1)-th largest. Sorts acked[0, n) in place. n must be > 0.
+ */
+export function majorityIndex(acked: Float64Array, n: number): Index {
+  // Insertion sort: voter sets are tiny and this avoids a comparator closure.
+  for (let i = 1; i < n; i++) {
+    const v = acked[i]!;
+    let j = i - 1;
+    while (j >= 0 && acked[j]! > v) {
+      acked[j + 1] = acked[j]!;
+      j--;
+    }
+    acked[j + 1] = v;
+  }
+  return acked[n - (((n / 2) | 0) + 1)]!;
+}
+
 export class MajorityConfig {
   readonly ids: Set<bigint>;
 
@@ -70,21 +95,10 @@ export class MajorityConfig {
   committedIndex(l: AckedIndexer): Index {
     const n = this.ids.size;
     if (n === 0) return INFINITE_INDEX;
-    if (scratch.length < n) scratch = new Float64Array(n);
-    const srt = scratch;
+    const srt = ackScratch(n);
     let k = 0;
     for (const id of this.ids) srt[k++] = l.ackedIndex(id) ?? 0;
-    // Insertion sort: voter sets are tiny and this avoids a comparator closure.
-    for (let i = 1; i < n; i++) {
-      const v = srt[i]!;
-      let j = i - 1;
-      while (j >= 0 && srt[j]! > v) {
-        srt[j + 1] = srt[j]!;
-        j--;
-      }
-      srt[j + 1] = v;
-    }
-    return srt[n - (((n / 2) | 0) + 1)]!;
+    return majorityIndex(srt, n);
   }
 
   /** Outcome of an election given yes (true) / no (false) votes. */

@@ -373,7 +373,15 @@ export class Raft {
    * Returns true if a message was sent.
    */
   maybeSendAppend(to: bigint, sendIfEmpty: boolean): boolean {
-    const pr = this.trk.progress.get(to)!;
+    return this.maybeSendAppendTo(to, this.trk.progress.get(to)!, sendIfEmpty);
+  }
+
+  /**
+   * maybeSendAppend for a caller that holds `to`'s Progress already: the
+   * per-message paths pass it along rather than look a bigint ID up in the
+   * progress Map again (see ProgressMap).
+   */
+  private maybeSendAppendTo(to: bigint, pr: Progress, sendIfEmpty: boolean): boolean {
     if (pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.raftLog.termOrError(prevIndex);
@@ -439,7 +447,10 @@ export class Raft {
 
   /** Heartbeats carry min(match, committed): a follower must not commit past what it matches. */
   sendHeartbeat(to: bigint, ctx: Uint8Array | null): void {
-    const pr = this.trk.progress.get(to)!;
+    this.sendHeartbeatTo(to, this.trk.progress.get(to)!, ctx);
+  }
+
+  private sendHeartbeatTo(to: bigint, pr: Progress, ctx: Uint8Array | null): void {
     const m = msg(MessageType.MsgHeartbeat, to);
     m.commit = Math.min(pr.match, this.raftLog.committed);
     if (ctx !== null) m.context = ctx;
@@ -448,10 +459,12 @@ export class Raft {
   }
 
   bcastAppend(): void {
-    const ids = this.trk.progress.sortedIds();
+    const prm = this.trk.progress;
+    const ids = prm.sortedIds();
+    const prs = prm.sortedProgress();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (id !== this.id) this.sendAppend(id);
+      if (id !== this.id) this.maybeSendAppendTo(id, prs[i]!, true);
     }
   }
 
@@ -461,10 +474,12 @@ export class Raft {
   }
 
   bcastHeartbeatWithCtx(ctx: Uint8Array | null): void {
-    const ids = this.trk.progress.sortedIds();
+    const prm = this.trk.progress;
+    const ids = prm.sortedIds();
+    const prs = prm.sortedProgress();
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (id !== this.id) this.sendHeartbeat(id, ctx);
+      if (id !== this.id) this.sendHeartbeatTo(id, prs[i]!, ctx);
     }
   }
 
@@ -1025,7 +1040,7 @@ export class Raft {
       if (pr.maybeDecrTo(m.index, nextProbeIdx)) {
         this.logger.debug(`${this.hex} decreased progress of ${m.from.toString(16)} to [${pr.toString()}]`);
         if (pr.state === ProgressStateType.StateReplicate) pr.becomeProbe();
-        this.sendAppend(m.from);
+        this.maybeSendAppendTo(m.from, pr, true);
       }
       return;
     }
@@ -1052,12 +1067,12 @@ export class Raft {
       } else if (this.id !== m.from && pr.canBumpCommit(this.raftLog.committed)) {
         // The follower may be missing the commit index; a message now can beat
         // the next heartbeat.
-        this.sendAppend(m.from);
+        this.maybeSendAppendTo(m.from, pr, true);
       }
       // The window may have opened up: send as much as allowed, without
       // empty messages.
       if (this.id !== m.from) {
-        while (this.maybeSendAppend(m.from, false)) {
+        while (this.maybeSendAppendTo(m.from, pr, false)) {
           // keep sending
         }
       }
@@ -1078,7 +1093,7 @@ export class Raft {
     // (after ReportUnreachable) gets an empty one so it can return to
     // StateReplicate. StateSnapshot stays paused, so nothing is sent there.
     if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressStateType.StateProbe)
-      this.sendAppend(m.from);
+      this.maybeSendAppendTo(m.from, pr, true);
     if (
       (this.readOnly.option !== ReadOnlyOption.ReadOnlySafe && !this.leaseRevoked) ||
       m.context.length === 0

@@ -176,29 +176,79 @@ export class Progress {
   }
 }
 
-/** Progress by node ID; iteration helpers keep etcd's ascending-ID order. */
+/**
+ * Progress by node ID; iteration helpers keep etcd's ascending-ID order.
+ *
+ * Looking a Progress up by its bigint ID hashes the BigInt every time (a
+ * Map of bigints is several times slower than one of small integers), so the
+ * leader's per-message loops walk the cached sorted arrays instead of
+ * calling get() per follower, and get() remembers its last answer: a
+ * message from a peer is looked up by RawNode.step (has) and again by the
+ * leader's step (get). `version` changes with every set, delete and clear,
+ * so that caches built from the map (here and in ProgressTracker) notice any
+ * change.
+ */
 export class ProgressMap extends Map<bigint, Progress> {
+  /** Bumped by every set, delete and clear. */
+  version = 0;
   private sorted: bigint[] | null = null;
+  private sortedPrs: Progress[] | null = null;
+  /** The last get(): -1n (never an ID) when nothing is remembered. */
+  private lastId = -1n;
+  private lastPr: Progress | undefined = undefined;
+
+  override get(id: bigint): Progress | undefined {
+    if (id === this.lastId) return this.lastPr;
+    const pr = super.get(id);
+    this.lastId = id;
+    this.lastPr = pr;
+    return pr;
+  }
+
+  override has(id: bigint): boolean {
+    return this.get(id) !== undefined;
+  }
 
   override set(id: bigint, pr: Progress): this {
+    this.changed();
     if (!super.has(id)) this.sorted = null;
     return super.set(id, pr);
   }
 
   override delete(id: bigint): boolean {
+    this.changed();
     this.sorted = null;
     return super.delete(id);
   }
 
   override clear(): void {
+    this.changed();
     this.sorted = null;
     super.clear();
+  }
+
+  private changed(): void {
+    this.version++;
+    this.sortedPrs = null;
+    this.lastId = -1n;
+    this.lastPr = undefined;
   }
 
   /** IDs in ascending order (cached until the key set changes). Do not mutate. */
   sortedIds(): readonly bigint[] {
     if (this.sorted === null) this.sorted = sortIds(this.keys());
     return this.sorted;
+  }
+
+  /** The Progress of each ID of sortedIds(), at the same positions (cached until the map changes). Do not mutate. */
+  sortedProgress(): readonly Progress[] {
+    if (this.sortedPrs === null) {
+      const ids = this.sortedIds();
+      const prs: Progress[] = new Array(ids.length);
+      for (let i = 0; i < ids.length; i++) prs[i] = super.get(ids[i]!)!;
+      this.sortedPrs = prs;
+    }
+    return this.sortedPrs;
   }
 
   override toString(): string {

@@ -1,7 +1,16 @@
 // The ProgressTracker: the active membership configuration, every member's
 // replication progress, and the votes of the current election.
 
-import { type AckedIndexer, JointConfig, MajorityConfig, setString, VoteResult } from "../quorum/index.ts";
+import {
+  type AckedIndexer,
+  ackScratch,
+  INFINITE_INDEX,
+  JointConfig,
+  MajorityConfig,
+  majorityIndex,
+  setString,
+  VoteResult,
+} from "../quorum/index.ts";
 import { sortIds } from "../raftpb/ids.ts";
 import { ConfState } from "../raftpb/types.ts";
 import { Inflights } from "./inflights.ts";
@@ -69,6 +78,46 @@ class MatchAckIndexer implements AckedIndexer {
   }
 }
 
+/**
+ * The Progress of every voter, per half of the joint configuration, valid for
+ * one (configuration, progress map) pair: committed() runs on every append
+ * acknowledgement, and reading Match through these arrays avoids hashing each
+ * voter's bigint ID in the progress Map.
+ */
+class VoterProgress {
+  constructor(
+    readonly config: TrackerConfig,
+    readonly voters: JointConfig,
+    readonly incoming: MajorityConfig,
+    readonly outgoing: MajorityConfig,
+    readonly inSize: number,
+    readonly outSize: number,
+    readonly progress: ProgressMap,
+    readonly version: number,
+    /** Progress of each incoming / outgoing voter (undefined: not tracked, counts as Match 0). */
+    readonly inPrs: (Progress | undefined)[],
+    readonly outPrs: (Progress | undefined)[],
+  ) {}
+}
+
+function prsOf(ids: Set<bigint>, progress: ProgressMap): (Progress | undefined)[] {
+  const out: (Progress | undefined)[] = [];
+  for (const id of ids) out.push(progress.get(id));
+  return out;
+}
+
+/** MajorityConfig.committedIndex over the voters' Progress (same arithmetic, via majorityIndex). */
+function committedOf(prs: (Progress | undefined)[]): number {
+  const n = prs.length;
+  if (n === 0) return INFINITE_INDEX;
+  const srt = ackScratch(n);
+  for (let i = 0; i < n; i++) {
+    const pr = prs[i];
+    srt[i] = pr === undefined ? 0 : pr.match;
+  }
+  return majorityIndex(srt, n);
+}
+
 export class ProgressTracker {
   config: TrackerConfig;
   progress: ProgressMap;
@@ -76,6 +125,7 @@ export class ProgressTracker {
   maxInflight: number;
   maxInflightBytes: number;
   private readonly acks: MatchAckIndexer;
+  private voterPrs: VoterProgress | null = null;
 
   constructor(maxInflight: number, maxInflightBytes = 0) {
     this.maxInflight = maxInflight;
@@ -116,7 +166,54 @@ export class ProgressTracker {
 
   /** The largest index known committed by the voters' acknowledgements. */
   committed(): number {
-    return this.config.voters.committedIndex(this.acks);
+    // Same result as this.config.voters.committedIndex(this.acks), without a
+    // Map lookup per voter (see VoterProgress).
+    const c = this.currentVoterProgress();
+    const a = committedOf(c.inPrs);
+    const b = committedOf(c.outPrs);
+    return a < b ? a : b;
+  }
+
+  /**
+   * The cached voter Progress arrays, rebuilt when the configuration or the
+   * progress map was replaced or changed. Configurations are replaced, never
+   * edited in place (the Changer works on copies), but a changed set size is
+   * checked too as a safety net.
+   */
+  private currentVoterProgress(): VoterProgress {
+    const cfg = this.config;
+    const voters = cfg.voters;
+    const incoming = voters.incoming;
+    const outgoing = voters.outgoing;
+    const progress = this.progress;
+    const c = this.voterPrs;
+    if (
+      c !== null &&
+      c.config === cfg &&
+      c.voters === voters &&
+      c.incoming === incoming &&
+      c.outgoing === outgoing &&
+      c.inSize === incoming.ids.size &&
+      c.outSize === outgoing.ids.size &&
+      c.progress === progress &&
+      c.version === progress.version
+    ) {
+      return c;
+    }
+    const fresh = new VoterProgress(
+      cfg,
+      voters,
+      incoming,
+      outgoing,
+      incoming.ids.size,
+      outgoing.ids.size,
+      progress,
+      progress.version,
+      prsOf(incoming.ids, progress),
+      prsOf(outgoing.ids, progress),
+    );
+    this.voterPrs = fresh;
+    return fresh;
   }
 
   /** Calls f for every tracked member in ascending ID order. */

@@ -4,8 +4,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
   Changer,
+  ConfChangeSingle,
+  ConfChangeType,
   ConfState,
   Inflights,
+  MapAckIndexer,
   Progress,
   ProgressStateType,
   ProgressTracker,
@@ -295,5 +298,88 @@ describe("ProgressTracker", () => {
     });
     assert.equal(t.committed(), 6);
     assert.equal(t.isSingleton(), false);
+  });
+
+  // committed() reads the voters' Progress through arrays cached per
+  // (configuration, progress map); every change must be seen at once.
+  test("committed follows a replaced Progress, a conf change and a joint config (no stale cache)", () => {
+    const A = 0x8e9e05c52164694dn;
+    const B = 0xfd422379fda50e48n;
+    const C = 0xc3bd5dc21f5b6ef1n;
+    const D = 2n ** 63n;
+    const t = new ProgressTracker(10);
+    restore(new Changer(t, 1), new ConfState([A, B, C]));
+    const set = (id: bigint, match: number) => {
+      t.progress.get(id)!.match = match;
+    };
+    set(A, 10);
+    set(B, 7);
+    set(C, 3);
+    assert.equal(t.committed(), 7);
+    // Match read afresh each time.
+    set(C, 9);
+    assert.equal(t.committed(), 9);
+    // A Progress replaced in the map.
+    const fresh = new Progress(1, t.newInflights());
+    fresh.match = 2;
+    t.progress.set(B, fresh);
+    assert.equal(t.committed(), 9);
+    set(C, 1);
+    assert.equal(t.committed(), 2);
+    // Add a voter D (match 0) through the Changer: 4 voters need 3 acks.
+    const r = new Changer(t, 10).simple([new ConfChangeSingle(ConfChangeType.ConfChangeAddNode, D)]);
+    t.setConfig(r.config, r.progress);
+    assert.equal(t.committed(), 1);
+    set(D, 20);
+    assert.equal(t.committed(), 2);
+    // Joint: incoming {A, C, D} and outgoing {A, B, C, D}; both must agree.
+    const j = new Changer(t, 10).enterJoint(false, [
+      new ConfChangeSingle(ConfChangeType.ConfChangeRemoveNode, B),
+    ]);
+    t.setConfig(j.config, j.progress);
+    set(A, 30);
+    set(C, 25);
+    set(D, 25);
+    // incoming (30, 25, 25) -> 25; outgoing (30, 2, 25, 25) -> 25.
+    assert.equal(t.committed(), 25);
+    set(C, 2);
+    // incoming (30, 2, 25) -> 25; outgoing (30, 2, 2, 25) -> 2.
+    assert.equal(t.committed(), 2);
+    // The same answer as the quorum code's own computation.
+    const acks = new MapAckIndexer(new Map([...t.progress].map(([id, pr]) => [id, pr.match])));
+    assert.equal(t.committed(), t.config.voters.committedIndex(acks));
+    // A removed entry is seen too (a voter without progress counts as 0):
+    // incoming (0, 2, 25) -> 2; outgoing (0, 2, 2, 25) -> 2.
+    t.progress.delete(A);
+    assert.equal(t.committed(), 2);
+    set(C, 0);
+    assert.equal(t.committed(), 0);
+    set(C, 26);
+    // incoming (0, 26, 25) -> 25; outgoing (0, 2, 26, 25) -> 2.
+    assert.equal(t.committed(), 2);
+    set(B, 30);
+    // outgoing (0, 30, 26, 25) -> 25.
+    assert.equal(t.committed(), 25);
+  });
+
+  test("ProgressMap.get remembers its last answer but never a stale one", () => {
+    const t = new ProgressTracker(10);
+    restore(new Changer(t, 1), new ConfState([1n, 2n]));
+    const m = t.progress;
+    const p1 = m.get(1n)!;
+    assert.equal(m.get(1n), p1);
+    assert.equal(m.has(1n), true);
+    m.delete(1n);
+    assert.equal(m.get(1n), undefined);
+    assert.equal(m.has(1n), false);
+    const p = new Progress(1, t.newInflights());
+    m.set(1n, p);
+    assert.equal(m.get(1n), p);
+    assert.deepEqual(m.sortedIds(), [1n, 2n]);
+    assert.deepEqual(m.sortedProgress(), [p, m.get(2n)]);
+    assert.equal(m.get(3n), undefined);
+    m.clear();
+    assert.equal(m.get(2n), undefined);
+    assert.deepEqual(m.sortedProgress(), []);
   });
 });
