@@ -249,7 +249,8 @@ export class Nemesis {
       const via = this.rng.pick(others);
       const r = await adminRequest(`${via.clientURL}/members/${oldId}`, "DELETE", undefined, 5000);
       if (r.status === 200 || r.status === 404) return true;
-      if (r.status >= 500) return false;
+      // 409 UNSAFE_RECONFIGURATION: a change in flight, or a voter not heard from lately: wait.
+      if (r.status >= 500 || r.status === 409) return false;
       throw new ClusterSetupError(`DELETE /members/${oldId}: ${r.status} ${r.body}`);
     });
     // A removed member stops by itself; do not wait forever.
@@ -274,11 +275,12 @@ export class Nemesis {
     m.state = "up";
     m.id = (await c.status(m)).id;
     if (learner) {
-      await retry(`promote ${m.name}`, 30_000, async () => {
+      await retry(`promote ${m.name}`, 60_000, async () => {
         const via = this.rng.pick(others);
         const r = await adminRequest(`${via.clientURL}/members/${m.id}/promote`, "POST", undefined, 5000);
         if (r.status === 200) return true;
-        if (r.status >= 500 || r.status === 400) return false; // 400: not caught up yet
+        // Not caught up yet (412 LEARNER_NOT_READY; 400 in older versions), or a change in flight (409).
+        if (r.status >= 500 || r.status === 400 || r.status === 409 || r.status === 412) return false;
         throw new ClusterSetupError(`POST /members/${m.id}/promote: ${r.status} ${r.body}`);
       });
     }
