@@ -70,15 +70,7 @@ import {
   SnapshotMetadata,
 } from "../raftpb/index.ts";
 import { SnapError } from "../snap/index.ts";
-import {
-  DiskStorage,
-  isCorruption,
-  validSnapshotEntries,
-  WAL,
-  WalError,
-  WalErrorCode,
-  WalSnapshot,
-} from "../wal/index.ts";
+import { DiskStorage, isCorruption, readWalMetadata, WalError, WalErrorCode } from "../wal/index.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
 import { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor, newMemberId } from "./ids.ts";
@@ -1380,13 +1372,15 @@ function isDamage(err: unknown): boolean {
   return err instanceof WalError && (err.code === WalErrorCode.SnapshotNotFound || isCorruption(err));
 }
 
-/** The member and cluster IDs recorded in an existing WAL's metadata (read-only). */
+/**
+ * The member and cluster IDs recorded in an existing WAL's metadata
+ * (read-only): the head of the first segment, not the log, since the full
+ * read follows at once in DiskStorage.open, which reports any damage in the
+ * log with its file and offset.
+ */
 async function readWalIdentity(walDir: string): Promise<{ nodeId: bigint; clusterId: bigint }> {
   try {
-    const snaps = await validSnapshotEntries(walDir);
-    const wal = await WAL.openForRead(walDir, snaps[snaps.length - 1] ?? new WalSnapshot());
-    const r = await wal.readAll();
-    return decodeWalMetadata(r.metadata);
+    return decodeWalMetadata(await readWalMetadata(walDir));
   } catch (err) {
     throw new HostError(
       isDamage(err) ? HostErrorCode.DamagedData : HostErrorCode.DataDir,

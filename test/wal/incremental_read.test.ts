@@ -9,6 +9,7 @@
 //  - a preallocated 64 MB segment holding a few records costs a few KB of
 //    reads, not the segment.
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { MemFS } from "../../fuzz/memfs.ts";
@@ -16,7 +17,7 @@ import { Entry } from "../../src/raftpb/index.ts";
 import { Decoder, type DecoderOptions } from "../../src/wal/decoder.ts";
 import { Encoder } from "../../src/wal/encoder.ts";
 import { WalError } from "../../src/wal/errors.ts";
-import { RecordType, readWalMetadata, WAL, WalSnapshot } from "../../src/wal/index.ts";
+import { nodeFileSystem, RecordType, readWalMetadata, WAL, WalSnapshot } from "../../src/wal/index.ts";
 import { ascii, CountingFS, hs, quiet, rng, tempDir, toHex } from "./helpers.ts";
 
 // ------------------------------------------------------------ same outcome however read
@@ -238,6 +239,63 @@ describe("bytes read from a preallocated segment", () => {
       assert.equal(new TextDecoder().decode(meta), "member 1 of cluster 2");
       assert.ok(fs.total() <= 512, `read ${fs.total()} bytes`);
       assert.equal(fs.read.size, 1, "one file read");
+    } finally {
+      cleanup();
+    }
+  });
+
+  test("readWalMetadata: damage in the head is reported with file and offset; the log after it is not read", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const wdir = join(dir, "wal");
+      const w = await WAL.create(wdir, ascii("member 1 of cluster 2"), { ...quiet, segmentSize: 4096 });
+      for (let i = 1; i <= 60; i++) await w.save(hs(1, 1n, i - 1), [new Entry(1, i, 0, new Uint8Array(200))]);
+      await w.close();
+      const names = readdirSync(wdir)
+        .filter((n) => n.endsWith(".wal"))
+        .sort();
+      const first = join(wdir, names[0]!);
+      const good = readFileSync(first);
+      // A flipped bit in the last segment's log: not the head's business.
+      const last = join(wdir, names[names.length - 1]!);
+      const lb = readFileSync(last);
+      lb[200]! ^= 0x10;
+      writeFileSync(last, lb);
+      assert.equal(new TextDecoder().decode(await readWalMetadata(wdir)), "member 1 of cluster 2");
+      // A flipped bit in the metadata itself: its CRC does not match.
+      const b = Buffer.from(good);
+      b[30]! ^= 0x01;
+      writeFileSync(first, b);
+      await assert.rejects(readWalMetadata(wdir), (e: WalError) => {
+        assert.ok(e instanceof WalError);
+        assert.equal(e.code, "ERR_WAL_CRC_MISMATCH");
+        assert.equal(e.file, names[0]);
+        assert.equal(e.offset, 16);
+        return true;
+      });
+      // A first segment that lost everything after its crc record: the CRC
+      // chain into the next segment breaks, as a full read reports it.
+      const c = Buffer.alloc(good.length);
+      good.copy(c, 0, 0, 16);
+      writeFileSync(first, c);
+      await assert.rejects(readWalMetadata(wdir), (e: WalError) => {
+        assert.ok(e instanceof WalError);
+        assert.equal(e.code, "ERR_WAL_CRC_MISMATCH");
+        assert.equal(e.file, names[1]);
+        return true;
+      });
+      // The same as the only segment: no metadata record, named where it should be.
+      for (const n of names.slice(1)) rmSync(join(wdir, n));
+      await assert.rejects(readWalMetadata(wdir), (e: WalError) => {
+        assert.ok(e instanceof WalError);
+        assert.equal(e.code, "ERR_WAL_CORRUPT");
+        assert.equal(e.file, names[0]);
+        assert.equal(e.offset, 16);
+        return true;
+      });
+      rmSync(wdir, { recursive: true });
+      nodeFileSystem.mkdirSync(wdir, 0o700);
+      await assert.rejects(readWalMetadata(wdir), (e: WalError) => e.code === "ERR_WAL_FILE_NOT_FOUND");
     } finally {
       cleanup();
     }
