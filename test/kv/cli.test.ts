@@ -92,10 +92,6 @@ test("bad configuration exits 2 with one line naming the flag, variable or file 
       args: ["--config-file", join(root, "missing.yaml")],
       line: /^tsraft-kv: --config-file: cannot read .*ENOENT/,
     },
-    {
-      args: ["--name", "a", "--force-new-cluster"],
-      line: /^tsraft-kv: --force-new-cluster is not implemented yet/,
-    },
   ];
   // In-process (the command returns its status before it installs any process handler) ...
   for (const c of cases) {
