@@ -22,6 +22,8 @@ export interface Ctx {
   readonly version: Semver;
   /** Whether a TLS peer's certificate must belong to the member it speaks for (PeerTlsOptions.verifyMemberIdentity). */
   readonly verifyMemberIdentity: boolean;
+  /** TransportOptions.acceptUnknownSenders. */
+  readonly acceptUnknownSenders: boolean;
   /** Our X-Server-Version text. */
   readonly serverVersionText: string;
   /** Headers every outgoing request carries (From, versions, cluster ID, PeerURLs). */

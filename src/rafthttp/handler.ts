@@ -172,7 +172,8 @@ export function createHandler(host: HandlerHost): (req: IncomingMessage, res: Se
     if (p === undefined) {
       // A member the cluster added while we were behind may speak for itself;
       // its identity is then proved by the cluster CA alone (no peer URLs yet).
-      return host.vouched(from) ? undefined : `cannot process message from unknown member ${formatId(from)}`;
+      if (ctx.acceptUnknownSenders || host.vouched(from)) return undefined;
+      return `cannot process message from unknown member ${formatId(from)}`;
     }
     if (ctx.verifyMemberIdentity) {
       const sock = req.socket as TLSSocket;

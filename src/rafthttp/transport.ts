@@ -83,6 +83,7 @@ class Core implements Ctx, HandlerHost {
   readonly verifier: TlsPeerVerifier | null;
   readonly saveSnapshotData: SaveSnapshotData | undefined;
   readonly verifyMemberIdentity: boolean;
+  readonly acceptUnknownSenders: boolean;
   /** Requests and messages refused because of their sender (unknown, mismatched or unproven). */
   refused = 0;
   private readonly vouches = new Map<bigint, number>();
@@ -124,6 +125,7 @@ class Core implements Ctx, HandlerHost {
     this.onCritical = opts.onCriticalError;
     this.saveSnapshotData = opts.saveSnapshotData;
     this.verifyMemberIdentity = opts.tls?.verifyMemberIdentity === true;
+    this.acceptUnknownSenders = opts.acceptUnknownSenders === true;
     this.members = opts.members;
     this.versionsHook = opts.versions;
     this.tls = opts.tls === undefined ? null : new TlsMaterial(opts.tls, this.timeouts.tlsReloadInterval);

@@ -143,6 +143,14 @@ export interface TransportOptions {
   /** raftpb encoding profile for outgoing messages (default "P37"). */
   profile?: Profile;
   saveSnapshotData?: SaveSnapshotData;
+  /**
+   * etcd's behaviour: process messages from senders that are not peers (and
+   * answer them through a remote learnt from X-PeerURLs). Off by default:
+   * such messages are refused unless a peer vouches for the sender (see
+   * docs/rafthttp.md, "Trust model"). A member that starts without any peer
+   * yet, to be told the membership by the log, needs it.
+   */
+  acceptUnknownSenders?: boolean;
   /** Fatal conditions (this member was removed); default: logged as errors. */
   onCriticalError?: (err: RaftHttpError) => void;
   /** Wall clock in ms, for activeSince (default Date.now). */

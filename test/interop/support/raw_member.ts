@@ -227,6 +227,9 @@ export class RawMember {
         await this.storage.snapshotter.saveDBFrom(data, m.snapshot!.metadata.index);
       },
       members: () => [...this.members.values()],
+      // Like etcd: a member that starts without peers (addPeers: false)
+      // answers the leader it does not know yet through a remote.
+      acceptUnknownSenders: true,
     });
     const handler = this.transport.handler();
     const server = http.createServer({ requestTimeout: 0, noDelay: true }, (req, res) => {
