@@ -40,7 +40,12 @@ export function describeRun(r: RunResult, log: string[]): string {
   const lines = [
     `verdict ${r.verdict} (check ${r.check.verdict}: ${keys}; ${r.check.anomalies.length} revision anomalies)`,
     `ops ${JSON.stringify(r.ops)}`,
-    `faults ${JSON.stringify(r.faults)}, ${r.kills} kills`,
+    `faults ${JSON.stringify(r.faults)}, ${r.kills} kills: ${r.events
+      .map(
+        (e) =>
+          `${e.kind} at ${(e.start / 1000).toFixed(0)} s for ${((e.end - e.start) / 1000).toFixed(0)} s (${e.detail})`,
+      )
+      .join("; ")}`,
     `final ${JSON.stringify(r.final)}`,
   ];
   if (r.aborted !== undefined) lines.push(`aborted: ${r.aborted}`);
