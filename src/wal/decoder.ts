@@ -107,14 +107,14 @@ export class Decoder {
   /** File offset of the record just read within its segment. */
   recOffset = 0;
   /**
-   * For an entry record in etcd's layout: its payload (Entry.data), aliasing
-   * the read buffer `segment`, with `payloadStart` its position there; else
-   * null. The record's data is then [dataStart, dataEnd) of `segment` (buffer
-   * positions, not file offsets) and `rec.data` is left null (call data()),
-   * which spares the replay one view per entry.
+   * For an entry record in etcd's layout, its payload (Entry.data) is
+   * [payloadStart, payloadEnd) of the read buffer `segment`, else
+   * payloadStart is -1; the record's data is [dataStart, dataEnd) of it
+   * (buffer positions, not file offsets) and `rec.data` is left null (call
+   * data()): the replay copies what it keeps without a view per record.
    */
-  entryPayload: Uint8Array | null = null;
-  payloadStart = 0;
+  payloadStart = -1;
+  payloadEnd = -1;
   dataStart = 0;
   dataEnd = 0;
   private lazyData = false;
@@ -136,6 +136,11 @@ export class Decoder {
   /** The buffer the record just read lies in (positions: dataStart, dataEnd, payloadStart). */
   get segment(): Uint8Array {
     return this.buf!;
+  }
+
+  /** The payload of the entry record just read (see payloadStart), or null. */
+  get entryPayload(): Uint8Array | null {
+    return this.payloadStart < 0 ? null : this.buf!.subarray(this.payloadStart, this.payloadEnd);
   }
 
   /** The data of the record just read (null if absent). */
@@ -275,7 +280,7 @@ export class Decoder {
       // From here on, positions in buf.
       const rec = this.rec;
       const start = p + 8;
-      this.entryPayload = null;
+      this.payloadStart = -1;
       this.lazyData = false;
       const ds = canonicalRecord(buf, start, start + n, rec);
       if (ds < 0) {
@@ -310,12 +315,17 @@ export class Decoder {
       } else {
         let c: number;
         if (this.lazyData) {
-          // Header bytes by table, payload natively, trailing bytes by table.
-          const pl = this.entryPayload!;
-          const pe = this.payloadStart + pl.length;
-          c = crc32cRange(this.crc, buf, this.dataStart, this.payloadStart);
-          c = crc32cUpdate(c, pl);
-          c = crc32cRange(c, buf, pe, this.dataEnd);
+          // Header bytes by table, a payload of 64 bytes or more natively
+          // (smaller ones by table, cheaper than the call), trailing bytes by table.
+          const ps = this.payloadStart;
+          const pe = this.payloadEnd;
+          if (pe - ps >= 64) {
+            c = crc32cRange(this.crc, buf, this.dataStart, ps);
+            c = crc32cUpdate(c, buf.subarray(ps, pe));
+            c = crc32cRange(c, buf, pe, this.dataEnd);
+          } else {
+            c = crc32cRange(this.crc, buf, this.dataStart, this.dataEnd);
+          }
         } else {
           c = rec.data === null ? this.crc : crc32cUpdate(this.crc, rec.data);
         }
@@ -357,7 +367,7 @@ export class Decoder {
       if (key === 0x22) {
         if (v > de - p) return false;
         this.payloadStart = p;
-        this.entryPayload = buf.subarray(p, p + v);
+        this.payloadEnd = p + v;
         return true;
       }
       if (key !== 0x08 && key !== 0x10 && key !== 0x18) return false;

@@ -1,22 +1,25 @@
 // Replay fast path for raftpb.Entry: decodes the fields raft writes (type,
 // term, index, data, in any order) straight from buf[start, end), without
-// the general decoder's reader and closure per entry. When the caller has
-// already cut out the payload (`payload` at `payloadStart`) it is reused.
+// the general decoder's reader and closure per entry. The payload is not cut
+// out: its place is left in `span` and the caller copies it only if it keeps
+// the entry (the buffer is the decoder's, reused for the next records, and
+// most entries of a long log lie before the snapshot and are dropped).
 // Anything unusual (unknown fields, oversized varints, bad enum values)
 // returns null and goes through raftpb's decodeEntry, which also reports it.
 
 import { Entry, type EntryType } from "../raftpb/index.ts";
 
-export function decodeEntryFast(
-  b: Uint8Array,
-  start: number,
-  end: number,
-  payloadStart: number,
-  payload: Uint8Array | null,
-): Entry | null {
+/** Where the last entry decoded by decodeEntryFast has its payload: [start, end), start -1 if absent. */
+export class PayloadSpan {
+  start = -1;
+  end = -1;
+}
+
+export function decodeEntryFast(b: Uint8Array, start: number, end: number, span: PayloadSpan): Entry | null {
   const e = new Entry();
   let p = start;
   let present = 0;
+  span.start = -1;
   while (p < end) {
     const key = b[p++]!;
     // Varint value (all four fields start with one; data's is its length).
@@ -45,7 +48,9 @@ export function decodeEntryFast(
         break;
       case 0x22:
         if (v > end - p) return null;
-        e.data = p === payloadStart && payload !== null ? payload : b.subarray(p, p + v);
+        // A repeated field: the last one wins, as in the general decoder.
+        span.start = p;
+        span.end = p + v;
         p += v;
         present |= 16;
         break;

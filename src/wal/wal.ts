@@ -23,7 +23,7 @@ import {
 } from "../raftpb/index.ts";
 import { Decoder, type DecoderOptions, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
-import { decodeEntryFast } from "./entry_fast.ts";
+import { decodeEntryFast, PayloadSpan } from "./entry_fast.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
 import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "./fs.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
@@ -120,19 +120,23 @@ class Slab {
   private buf: Uint8Array = EMPTY_BYTES;
   private pos = 0;
 
-  copy(src: Uint8Array): Uint8Array {
-    const n = src.length;
+  /** A copy of src[start, end). */
+  copy(src: Uint8Array, start: number, end: number): Uint8Array {
+    const n = end - start;
     // Present-but-empty stays present (Entry.present keeps the bit).
     if (n === 0) return EMPTY_BYTES;
-    if (n > 65536) return src.slice();
+    if (n > 65536) return src.slice(start, end);
     if (this.pos + n > this.buf.length) {
       this.buf = new Uint8Array(1 << 20);
       this.pos = 0;
     }
-    this.buf.set(src, this.pos);
-    const out = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return out;
+    const buf = this.buf;
+    const at = this.pos;
+    // Small payloads byte by byte: cheaper than the view set() needs.
+    if (n < 64) for (let i = 0; i < n; i++) buf[at + i] = src[start + i]!;
+    else buf.set(src.subarray(start, end), at);
+    this.pos = at + n;
+    return buf.subarray(at, at + n);
   }
 }
 
@@ -153,6 +157,7 @@ class Replay {
   enti = 0;
   private maxTerm = 0;
   private readonly slab = new Slab();
+  private readonly span = new PayloadSpan();
 
   constructor(start: WalSnapshot) {
     this.start = start;
@@ -187,13 +192,13 @@ class Replay {
   }
 
   entry(d: Decoder): void {
-    let e =
-      d.entryPayload !== null
-        ? decodeEntryFast(d.segment, d.dataStart, d.dataEnd, d.payloadStart, d.entryPayload)
-        : null;
+    // The payload stays in the decoder's buffer (span) until the entry is kept.
+    const span = this.span;
+    let src = d.segment;
+    let e = d.payloadStart >= 0 ? decodeEntryFast(src, d.dataStart, d.dataEnd, span) : null;
     if (e === null) {
-      const raw = d.data() ?? EMPTY_BYTES;
-      e = decodeEntryFast(raw, 0, raw.length, -1, null);
+      src = d.data() ?? EMPTY_BYTES;
+      e = decodeEntryFast(src, 0, src.length, span);
     }
     if (e === null) {
       try {
@@ -201,6 +206,9 @@ class Replay {
       } catch (err) {
         throw payloadError(d, `cannot decode entry: ${(err as Error).message}`, err);
       }
+      src = e.data;
+      span.start = 0;
+      span.end = src.length;
     }
     if (e.index === 0 || e.term === 0) {
       throw payloadError(d, `entry with index ${e.index} term ${e.term}`);
@@ -227,7 +235,7 @@ class Replay {
         throw payloadError(d, `entry ${e.index} has term ${e.term}, below the preceding term ${prevTerm}`);
       }
       if (off < ents.length) ents.length = off;
-      e.data = this.slab.copy(e.data);
+      if (span.start >= 0) e.data = this.slab.copy(src, span.start, span.end);
       ents.push(e);
     }
     this.enti = e.index;
