@@ -5,13 +5,21 @@
 //     each batch synced (entries/s, MB/s of payload, latency);
 //  3. the worst save latency around segment cuts (64,000,000-byte segments);
 //  4. readAll replay speed of a 256 MiB log;
-//  5. CRC-32C: @node-rs/crc32 against a plain JavaScript table implementation.
+//  5. CRC-32C: @node-rs/crc32 against a plain JavaScript table implementation;
+//  6. restart: DiskStorage.open of a preallocated segment holding 10 entries
+//     and of 100,000 entries of 32 B, readWalMetadata, and a single-member
+//     host from `new Host(...).start()` to leader (median of 5 each).
 // Env: WAL_BENCH_DIR (default: os.tmpdir()), WAL_BENCH_SECONDS (default 3),
-// WAL_BENCH_REPLAY_MIB (default 256). Files are removed at the end.
+// WAL_BENCH_REPLAY_MIB (default 256), WAL_BENCH_BASELINE: the root of another
+// tree (a checkout of an older commit, with node_modules) whose
+// DiskStorage.open and host restart are timed on the same files, alternately
+// with ours, in the same run. WAL_BENCH_ONLY=restart runs phase 6 alone.
+// Files are removed at the end.
 
 import * as fs from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import { discardLogger } from "../src/raft/logger.ts";
 import { Entry, HardState } from "../src/raftpb/index.ts";
@@ -226,7 +234,188 @@ function crcBench(size: number, f: (p: number, d: Uint8Array) => number): number
   return (iters * size) / s / 1e6;
 }
 
+// 6. Restart. A tree is this one or WAL_BENCH_BASELINE's (loaded from its own files).
+type WalModule = typeof import("../src/wal/index.ts");
+type HostModule = typeof import("../src/host/index.ts");
+interface Tree {
+  label: string;
+  wal: WalModule;
+  host: HostModule | null;
+}
+
+async function loadTree(label: string, dir: string): Promise<Tree> {
+  const wal = (await import(join(dir, "src/wal/index.ts"))) as WalModule;
+  const hostPath = join(dir, "src/host/index.ts");
+  const host = fs.existsSync(hostPath) ? ((await import(hostPath)) as HostModule) : null;
+  return { label, wal, host };
+}
+
+// The smallest state machine: a sum of the commands' first bytes.
+class Sum {
+  value = 0;
+  apply(cmds: readonly { data: Uint8Array }[]): number[] {
+    return cmds.map((c) => {
+      this.value += c.data[0] ?? 0;
+      return this.value;
+    });
+  }
+  async *snapshot(): AsyncIterable<Uint8Array> {
+    yield new TextEncoder().encode(String(this.value));
+  }
+  async restore(image: AsyncIterable<Uint8Array>): Promise<void> {
+    let s = "";
+    for await (const c of image) s += new TextDecoder().decode(c);
+    this.value = Number(s);
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once("error", () => res(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
+  });
+}
+
+async function benchPort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function openMs(t: Tree, dir: string): Promise<number> {
+  const a = performance.now();
+  const s = await t.wal.DiskStorage.open(dir, quiet);
+  const ms = performance.now() - a;
+  await s.close();
+  return ms;
+}
+
+async function restart(trees: Tree[]): Promise<void> {
+  const ours = trees[0]!;
+  // A member that wrote 10 entries (the 64 MB tail is almost empty), and one with 100,000.
+  const small = join(root, "open-small");
+  const big = join(root, "open-100k");
+  for (const [dir, total] of [
+    [small, 10],
+    [big, 100_000],
+  ] as const) {
+    const s = await ours.wal.DiskStorage.open(dir, { ...quiet, unsafeNoFsync: true });
+    const payload = new Uint8Array(32).fill(0x61);
+    for (let i = 1; i <= total; i += 1000) {
+      const n = Math.min(1000, total - i + 1);
+      const b: Entry[] = [];
+      for (let k = 0; k < n; k++) b.push(new Entry(1, i + k, 0, payload));
+      await s.save({ hardState: new HardState(1, 1n, i + n - 1), entries: b });
+    }
+    await s.close();
+  }
+  const runs = 5;
+  for (const [name, dir] of [
+    ["DiskStorage.open, 64 MB segment with 10 entries", small],
+    ["DiskStorage.open, 100,000 entries of 32 B", big],
+  ] as const) {
+    const times = trees.map(() => [] as number[]);
+    for (let r = 0; r < runs; r++)
+      for (let k = 0; k < trees.length; k++) times[k]!.push(await openMs(trees[k]!, dir));
+    row(
+      name,
+      `${median(times[0]!).toFixed(1)} ms`,
+      "",
+      "",
+      "",
+      trees.length > 1 ? `baseline ${median(times[1]!).toFixed(1)} ms` : "median of 5",
+    );
+  }
+  const meta: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const a = performance.now();
+    await ours.wal.readWalMetadata(join(big, "wal"));
+    meta.push(performance.now() - a);
+  }
+  row("readWalMetadata", `${(median(meta) * 1000).toFixed(0)} µs`, "", "", "", "the host's identity check");
+  const hosts = trees.filter((t) => t.host !== null);
+  if (hosts.length === 0) return;
+  // A single-member host with 2,000 applied commands, restarted again and again.
+  const port = await benchPort();
+  const cfg = {
+    name: "m1",
+    dataDir: join(root, "host"),
+    initialCluster: [{ name: "m1", peerURLs: [`http://127.0.0.1:${port}`] }],
+    listenPeerURL: `http://127.0.0.1:${port}`,
+    unsafeNoFsync: true,
+    tickMs: 20,
+    electionTicks: 10,
+    heartbeatTicks: 1,
+    logger: discardLogger,
+  };
+  const boot = async (t: Tree) => {
+    const h = new t.host!.Host({ ...cfg, stateMachine: new Sum() } as ConstructorParameters<
+      HostModule["Host"]
+    >[0]);
+    const a = performance.now();
+    await h.start();
+    const started = performance.now() - a;
+    while (h.leader() !== h.id) await new Promise((r) => setTimeout(r, 1));
+    return { h, started, leader: performance.now() - a };
+  };
+  const first = await boot(hosts[0]!);
+  for (let i = 0; i < 2000; i++) await first.h.propose(new Uint8Array([1]));
+  await first.h.stop();
+  const started = hosts.map(() => [] as number[]);
+  const leader = hosts.map(() => [] as number[]);
+  for (let r = 0; r < runs; r++) {
+    for (let k = 0; k < hosts.length; k++) {
+      const b = await boot(hosts[k]!);
+      started[k]!.push(b.started);
+      leader[k]!.push(b.leader);
+      await b.h.stop();
+    }
+  }
+  row(
+    "host restart to leader, 2,000 entries",
+    `${median(leader[0]!).toFixed(0)} ms`,
+    "",
+    "",
+    "",
+    `start() ${median(started[0]!).toFixed(0)} ms` +
+      (hosts.length > 1
+        ? `; baseline ${median(leader[1]!).toFixed(0)} ms (start() ${median(started[1]!).toFixed(0)} ms)`
+        : ""),
+  );
+}
+
+function printRows(): void {
+  const head = ["workload", "rate", "entries/s", "MB/s", "p50 / p99 µs", "note"];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((rr) => rr[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((x, i) => x.padEnd(widths[i]!)).join(" | ")} |`;
+  console.log(line(head));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const rr of rows) console.log(line(rr));
+}
+
+async function restartPhase(): Promise<void> {
+  const trees = [await loadTree("ours", resolve(import.meta.dirname, ".."))];
+  const base = process.env.WAL_BENCH_BASELINE;
+  if (base !== undefined && base !== "") trees.push(await loadTree("baseline", resolve(base)));
+  await restart(trees);
+}
+
 try {
+  if (process.env.WAL_BENCH_ONLY === "restart") {
+    await restartPhase();
+    printRows();
+  } else {
+    await allPhases();
+  }
+} finally {
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+async function allPhases(): Promise<void> {
   console.log(`WAL benchmark in ${root} (${SECONDS} s per phase)`);
   const r = raw(4096);
   row(
@@ -291,12 +480,8 @@ try {
     "",
     "",
   );
-  const head = ["workload", "rate", "entries/s", "MB/s", "p50 / p99 µs", "note"];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((rr) => rr[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((x, i) => x.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(line(head));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const rr of rows) console.log(line(rr));
+  await restartPhase();
+  printRows();
   // Why crc32cUpdate calls the package from 64 bytes up and uses a table below.
   const nat = (p: number, d: Uint8Array) => crc32c(d, p);
   const sizes = [8, 16, 24, 64, 256, 65536];
@@ -311,6 +496,4 @@ try {
   console.log(
     `targets: batch-1 >= 90% of raw: ${ok1 ? "met" : "MISSED"}; batch-100 >= 100 MB/s: ${ok100 ? "met" : "MISSED"}; readAll >= 200 MB/s: ${okReplay ? "met" : "MISSED"}`,
   );
-} finally {
-  fs.rmSync(root, { recursive: true, force: true });
 }
