@@ -164,8 +164,8 @@ interface Deepest {
   prefix: number[];
   block: number;
   window: number[];
-  /** A completed op not placed yet that needs the current value, or -1. */
-  needs: number;
+  /** Up to two completed ops not placed yet that need the current value (why it cannot be overwritten). */
+  needs: number[];
 }
 
 /**
@@ -515,11 +515,11 @@ function search(ops: SOp[], values: (string | null)[], budget: number): SearchRe
     }
     const prefix: number[] = [];
     for (let d = Math.max(0, depth - 6); d < depth; d++) prefix.push(stOp[d]!);
-    // A pending op that still needs the current value, if any (why writes cannot come next).
-    let needs = -1;
+    // Pending ops that still need the current value, if any (why writes cannot come next).
+    const needs: number[] = [];
     const v = state >> 1;
-    for (let i = 0; i < M && needs < 0; i++)
-      if (placed[i] === 0 && (kind[i] === READ || kind[i] === CAS_OK) && va[i] === v) needs = i;
+    for (let i = 0; i < M && needs.length < 2; i++)
+      if (placed[i] === 0 && (kind[i] === READ || kind[i] === CAS_OK) && va[i] === v) needs.push(i);
     return { done, state, prefix, block: block === TAIL ? -1 : block >> 1, window, needs };
   }
 
@@ -538,9 +538,11 @@ function search(ops: SOp[], values: (string | null)[], budget: number): SearchRe
     lines.push(`then the register holds ${held}, and none of these can come next:`);
     const why = (o: number): string => {
       const op = all[o]!;
+      // A CAS expecting the current value needs it too: name another op that does.
+      const other = d.needs.find((x) => x !== o);
       const overwrite =
-        d.needs >= 0 && writers[v]! <= 1
-          ? `it would overwrite ${held}, which #${all[d.needs]!.src.index} still has to see`
+        other !== undefined && writers[v]! <= 1
+          ? `it would overwrite ${held}, which #${all[other]!.src.index} still has to see`
           : "every order after it fails";
       switch (op.kind) {
         case READ:
@@ -557,8 +559,9 @@ function search(ops: SOp[], values: (string | null)[], budget: number): SearchRe
     if (d.block >= 0 && !d.window.includes(d.block))
       lines.push(`    ${describeOp(all[d.block]!.src)}: ${why(d.block)}`);
     if (d.block >= 0) lines.push(`(#${all[d.block]!.src.index} returned before any of them could be placed)`);
-    if (d.needs >= 0 && !d.window.includes(d.needs))
-      lines.push(`still to see ${held}: ${describeOp(all[d.needs]!.src)}`);
+    for (const x of d.needs)
+      if (!d.window.includes(x) && x !== d.block)
+        lines.push(`still to see ${held}: ${describeOp(all[x]!.src)}`);
     return lines;
   }
 }

@@ -52,6 +52,15 @@ test("stale read: a read that began after a write was acknowledged returns the o
   assert.match(r.explanation!.join("\n"), /write "b"/);
 });
 
+test("a CAS that cannot come next is explained by the read that still needs the old value", () => {
+  // The key is created at [0, 3]; a read that began after that still sees it absent.
+  const stale = read(null, 4, 5);
+  const r = checkKey("k", [read(null, 0, 1), cas(null, "x", 0, 3), stale]);
+  assert.equal(r.verdict, "violation");
+  const text = r.explanation!.join("\n");
+  assert.match(text, new RegExp(`it would overwrite \\(absent\\), which #${stale.index} still has to see`));
+});
+
 test("lost write: an acknowledged write that later reads never show", () => {
   // b is acknowledged at 3, yet reads from 4 on still see a; then c overwrites.
   const h = [write("a", 0, 1), write("b", 2, 3), read("a", 4, 5), write("c", 6, 7), read("c", 8, 9)];
