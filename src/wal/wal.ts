@@ -25,7 +25,7 @@ import { Decoder, type DecoderOptions, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { decodeEntryFast, PayloadSpan } from "./entry_fast.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
-import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "./fs.ts";
+import { type FileSystem, fsyncDir, nodeFileSystem, writeAll } from "./fs.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
 import { FilePipeline } from "./pipeline.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "./walpb.ts";
@@ -1162,6 +1162,29 @@ export async function readWalMetadata(dir: string, opts?: Pick<WalOptions, "fs">
   });
 }
 
+// Copies a segment into `to` through one 1 MiB buffer (a 64 MB segment read
+// whole costs more in page faults than the copy). All-zero chunks, such as
+// the preallocated tail, are left as holes: the copy reads back the same.
+function copyFile(fs: FileSystem, from: number, to: number): void {
+  const size = fs.fileSize(from);
+  const buf = new Uint8Array(Math.min(size, 1 << 20));
+  let pos = 0;
+  while (pos < size) {
+    const n = fs.readSync(from, buf, 0, Math.min(buf.length, size - pos), pos);
+    if (n === 0) break;
+    let zero = true;
+    for (let i = 0; i < n; i++) {
+      if (buf[i] !== 0) {
+        zero = false;
+        break;
+      }
+    }
+    if (!zero) writeAll(fs, to, buf, 0, n, pos);
+    pos += n;
+  }
+  fs.ftruncateSync(to, pos);
+}
+
 /**
  * Repairs a torn last record (a crash mid-write): the last segment is copied
  * to `<segment>.broken` and truncated where the torn record starts. Returns
@@ -1197,8 +1220,7 @@ export async function repair(dir: string, opts?: WalOptions): Promise<boolean> {
       try {
         const bfd = fs.openSync(`${path}.broken`, "w", 0o600);
         try {
-          const all = readWhole(fs, fd);
-          writeAll(fs, bfd, all, 0, all.length, 0);
+          copyFile(fs, fd, bfd);
           await fs.fsync(bfd);
         } finally {
           fs.closeSync(bfd);

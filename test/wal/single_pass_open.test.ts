@@ -231,4 +231,30 @@ describe("DiskStorage.open: one read of the WAL", () => {
       cleanup();
     }
   });
+
+  test("a torn tail in a preallocated segment: repaired once, the .broken copy identical and sparse", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const s = await DiskStorage.open(dir, quiet);
+      for (let i = 1; i <= 40; i += 4)
+        await s.save({ hardState: hs(1, 1n, i), entries: ents(i, i + 4, 1, 700) });
+      const tail = s.wal.tailSegment;
+      const end = s.wal.tailOffset;
+      await s.close();
+      const path = join(dir, "wal", tail);
+      const b = readFileSync(path);
+      assert.equal(b.length, 64_000_000);
+      // The sector holding the end of the last record never reached the disk.
+      b.fill(0, Math.floor((end - 100) / 512) * 512, end);
+      writeFileSync(path, b);
+      const r = await DiskStorage.open(dir, quiet);
+      assert.ok(r.lastIndex() >= 36 && r.lastIndex() < 40, `last ${r.lastIndex()}`);
+      await r.close();
+      const broken = readFileSync(`${path}.broken`);
+      assert.ok(broken.equals(b), "the copy holds the segment as it was");
+      assert.ok(statSync(`${path}.broken`).blocks * 512 < 4 << 20, "the zero tail is not written out");
+    } finally {
+      cleanup();
+    }
+  });
 });
