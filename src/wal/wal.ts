@@ -305,7 +305,7 @@ export interface Recovery {
    * each other: nothing was replayed or locked, and open() will say why.
    */
   finish: (() => Promise<{ wal: WAL; result: ReadAllResult }>) | null;
-  /** Releases the segments when finish is not called. Idempotent. */
+  /** Releases the segments unless finish() was called (which hands them over or closes them). */
   close(): Promise<void>;
 }
 
@@ -533,9 +533,13 @@ export class WAL {
       w.closeFiles();
       return { snapshots, finish: null, close: () => Promise.resolve() };
     }
+    // finish() hands the WAL over (or closes it): close() is then not ours to do.
+    let handedOver = false;
     return {
       snapshots,
       finish: async () => {
+        if (handedOver) throw new WalError(WalErrorCode.InvalidState, "wal: recovery already finished");
+        handedOver = true;
         try {
           if (failed !== null) throw failed;
           const result = w.serial(() => w.endRead(replay, d));
@@ -546,7 +550,7 @@ export class WAL {
           throw err;
         }
       },
-      close: () => w.close(),
+      close: () => (handedOver ? Promise.resolve() : w.close()),
     };
   }
 

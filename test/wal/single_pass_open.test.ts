@@ -257,4 +257,39 @@ describe("DiskStorage.open: one read of the WAL", () => {
       cleanup();
     }
   });
+
+  test("WAL.recover: validSnapshotEntries' records, readAll's result, then a WAL that appends", async () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      await member(dir);
+      const walDir = join(dir, "wal");
+      const start = new WalSnapshot(300, 2);
+      const want = await twoReads(dir, start);
+      const pass = await WAL.recover(walDir, start, opts);
+      assert.deepEqual(
+        pass.snapshots.map((x) => [x.index, x.term]),
+        (await validSnapshotEntries(walDir, quiet)).map((x) => [x.index, x.term]),
+      );
+      const { wal, result } = await pass.finish!();
+      assert.deepEqual(
+        result.entries.map((e) => `${e.term}/${e.index}/${new TextDecoder().decode(e.data.subarray(0, 5))}`),
+        want.entries,
+      );
+      assert.deepEqual(
+        [result.hardState.term, result.hardState.vote, result.hardState.commit],
+        want.hardState,
+      );
+      assert.deepEqual(result.metadata, new Uint8Array(0));
+      await assert.rejects(pass.finish!(), (e: WalError) => e.code === WalErrorCode.InvalidState);
+      await pass.close(); // the WAL is the caller's now: not closed by this
+      await wal.save(hs(2, 1n, 401), ents(401, 402, 2, 90));
+      assert.equal(wal.lastIndex, 401);
+      await wal.close();
+      const again = await WAL.openForRead(walDir, start, quiet);
+      const r = await again.readAll();
+      assert.equal(r.entries.at(-1)!.index, 401);
+    } finally {
+      cleanup();
+    }
+  });
 });
