@@ -217,8 +217,18 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     if (!fresh) {
       const held = await readWalIdentity(walDir);
       if (cfg.initialClusterState !== "existing") {
+        // The data directory decides who this member is, as in etcd (which
+        // ignores the initial-cluster flags on a restart). What it must not
+        // be is another cluster's: a member that joined later has an ID the
+        // flags cannot derive (it includes the time it was added), but its
+        // cluster ID is the one the initial members define.
         const expected = this.identityFromFlags();
-        if (expected !== null && (expected.id !== held.nodeId || expected.clusterId !== held.clusterId)) {
+        // ...and it must not be another initial member's (two data dirs swapped).
+        const swapped =
+          expected !== null &&
+          held.nodeId !== expected.id &&
+          expected.initial.some((m) => m.id === held.nodeId);
+        if (expected !== null && (expected.clusterId !== held.clusterId || swapped)) {
           throw new HostError(
             HostErrorCode.DataDir,
             `data dir ${cfg.dataDir} belongs to member ${formatId(held.nodeId)} of cluster ${formatId(held.clusterId)}, ` +

@@ -4,11 +4,18 @@
 export class KvError extends Error {
   readonly code: string;
   readonly status: number;
-  constructor(code: string, status: number, message: string) {
+  /**
+   * Extra fields of the JSON error body: `modRevision` on REVISION_MISMATCH
+   * (the key's current mod revision), `maybeApplied` on a failed write
+   * (false: it is in no log and never will be; true: it may still commit).
+   */
+  readonly details: Record<string, unknown>;
+  constructor(code: string, status: number, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.name = "KvError";
     this.code = code;
     this.status = status;
+    this.details = details;
   }
 }
 

@@ -65,7 +65,7 @@ export function sendError(res: ServerResponse, err: KvError, extra: Record<strin
   const headers: Record<string, string> = {};
   if (err.code === KvErrorCode.NoLeader) headers["Retry-After"] = "1";
   if (err instanceof MethodNotAllowedError) headers.Allow = err.allow;
-  sendJson(res, err.status, { code: err.code, message: err.message, ...extra }, headers);
+  sendJson(res, err.status, { code: err.code, message: err.message, ...err.details, ...extra }, headers);
 }
 
 const badRequest = (msg: string) => new KvError(KvErrorCode.BadRequest, 400, msg);

@@ -380,10 +380,12 @@ export class KvMember implements KvBackend {
             r.responses[0]?.response.case === "responseRange"
               ? r.responses[0].response.value.kvs[0]
               : undefined;
+          const modRevision = Number(cur?.modRevision ?? 0n);
           throw new KvError(
             KvErrorCode.RevisionMismatch,
             412,
-            `revision mismatch: the key's mod revision is ${Number(cur?.modRevision ?? 0n)}`,
+            `revision mismatch: the key's mod revision is ${modRevision}`,
+            { modRevision, maybeApplied: false },
           );
         }
         revision = Number(r.header!.revision);
@@ -400,7 +402,12 @@ export class KvMember implements KvBackend {
       if (this.recentWrites.length > 20_000) this.recentWrites.splice(0, 10_000);
       return { revision, prevRevision: Number(prev?.modRevision ?? 0n) };
     } catch (err) {
-      throw toKvError(err);
+      const e = toKvError(err);
+      if (!(e instanceof KvError) || "maybeApplied" in e.details) throw e;
+      // Refused before raft took it (no leader, dropped) vs. timed out after.
+      const maybe =
+        e.code === KvErrorCode.Timeout || e.code === KvErrorCode.Stopped || e.code === KvErrorCode.Internal;
+      throw new KvError(e.code, e.status, e.message, { ...e.details, maybeApplied: maybe });
     }
   }
 
@@ -515,7 +522,19 @@ export class KvMember implements KvBackend {
     const url = this.host.members().find((m) => m.id === leader)?.clientURLs[0];
     if (url === undefined) throw new KvError(KvErrorCode.NoLeader, 503, "the leader's client URL is unknown");
     const res = await fetch(`${url}${path}`, { method: "POST", signal });
-    if (!res.ok) throw new KvError(KvErrorCode.Internal, res.status, `leader refused: ${await res.text()}`);
+    if (res.ok) return;
+    // The leader's own answer, passed on as is (its code and status).
+    const text = await res.text();
+    let body: { code?: unknown; message?: unknown } = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: reported below with the raw text
+    }
+    if (typeof body.code === "string" && typeof body.message === "string") {
+      throw new KvError(body.code, res.status, `the leader answered: ${body.message}`);
+    }
+    throw new KvError(KvErrorCode.Internal, res.status, `the leader answered ${res.status}: ${text}`);
   }
 
   status(): ServerStatus {
@@ -580,11 +599,9 @@ function toKvError(err: unknown): Error {
   if (err instanceof V3RpcError) {
     switch (err.grpcCode) {
       case GrpcCode.UNAVAILABLE:
-        return new KvError(
-          /timed out/.test(err.message) ? KvErrorCode.Timeout : KvErrorCode.NoLeader,
-          /timed out/.test(err.message) ? 504 : 503,
-          err.message,
-        );
+        if (/timed out/.test(err.message)) return new KvError(KvErrorCode.Timeout, 504, err.message);
+        if (/stopped/.test(err.message)) return new KvError(KvErrorCode.Stopped, 503, err.message);
+        return new KvError(KvErrorCode.NoLeader, 503, err.message);
       case GrpcCode.INVALID_ARGUMENT:
       case GrpcCode.OUT_OF_RANGE:
         return new KvError(KvErrorCode.BadRequest, 400, err.message);

@@ -39,6 +39,15 @@ export class HostV3Backend implements V3Backend {
     readonly sm: EtcdStateMachine,
     /** The election timeout in ms: a new leader extends every lease by it, as etcd does. */
     private readonly electionTimeoutMs: number,
+    /**
+     * How long a request may wait for raft (a proposal to apply, a read
+     * barrier, a forwarded lease call) before it fails with etcd's
+     * "etcdserver: request timed out" (UNAVAILABLE, which clients retry).
+     * etcd's is 5 s plus two election timeouts. Without it a proposal
+     * forwarded to a leader that died on the way waits as long as the client
+     * does, and etcd's clients set no deadline by default: forever.
+     */
+    private readonly requestTimeoutMs = 5000 + 2 * electionTimeoutMs,
   ) {
     host.on("leader", (leader) => {
       if (leader === host.id && leader !== 0n) sm.lessor.promote(this.electionTimeoutMs);
@@ -97,20 +106,39 @@ export class HostV3Backend implements V3Backend {
     return this.ids.nextLeaseId();
   }
 
-  async propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult> {
+  /**
+   * Runs a raft-bound call with the caller's signal bounded by the request
+   * timeout; host errors become etcd's. One timer per request (set and
+   * cleared: about a microsecond; AbortSignal.timeout()/any() cost a
+   * hundred times that and keep every signal alive until it fires).
+   */
+  private async bounded<T>(signal: AbortSignal, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, this.requestTimeoutMs);
+    const onAbort = () => ac.abort();
+    if (signal.aborted) ac.abort();
+    else signal.addEventListener("abort", onAbort, { once: true });
     try {
-      return await this.host.propose(cmd, { signal });
+      return await fn(ac.signal);
     } catch (err) {
+      if (timedOut) throw V3Errors.timeout();
       throw toV3Error(err);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
     }
   }
 
-  async readIndex(signal: AbortSignal): Promise<void> {
-    try {
-      await this.host.barrier({ signal });
-    } catch (err) {
-      throw toV3Error(err);
-    }
+  propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult> {
+    return this.bounded(signal, (s) => this.host.propose(cmd, { signal: s }));
+  }
+
+  readIndex(signal: AbortSignal): Promise<void> {
+    return this.bounded(signal, (s) => this.host.barrier({ signal: s }));
   }
 
   async leaseRenew(id: bigint, signal: AbortSignal): Promise<number> {
@@ -147,7 +175,11 @@ export class HostV3Backend implements V3Backend {
   }
 
   /** Sends a lease request to the leader's JSON gateway and returns its (first) JSON answer. */
-  private async forward(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+  private forward(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+    return this.bounded(signal, (s) => this.forwardOnce(path, body, s));
+  }
+
+  private async forwardOnce(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
     const leader = this.host.leader();
     if (leader === 0n) throw V3Errors.noLeader();
     const url = this.host.members().find((m) => m.id === leader)?.clientURLs[0];
@@ -192,30 +224,20 @@ export class HostV3Backend implements V3Backend {
     // proposing, against this member's applied membership: two adds racing through
     // different members could both pass; etcd also checks when applying (the host does not yet).
     if (isLearner && this.host.members().some((m) => m.isLearner)) throw V3Errors.tooManyLearners();
-    try {
-      const m = await this.host.addMember(peerURLs, { learner: isLearner, signal });
-      return { member: v3Member(m), members: await this.memberList() };
-    } catch (err) {
-      throw toV3Error(err);
-    }
+    const m = await this.bounded(signal, (s) =>
+      this.host.addMember(peerURLs, { learner: isLearner, signal: s }),
+    );
+    return { member: v3Member(m), members: await this.memberList() };
   }
 
   async memberRemove(id: bigint, signal: AbortSignal): Promise<MemberInfo[]> {
-    try {
-      await this.host.removeMember(id, { signal });
-      return this.memberList();
-    } catch (err) {
-      throw toV3Error(err);
-    }
+    await this.bounded(signal, (s) => this.host.removeMember(id, { signal: s }));
+    return this.memberList();
   }
 
   async memberUpdate(id: bigint, peerURLs: string[], signal: AbortSignal): Promise<MemberInfo[]> {
-    try {
-      await this.host.updateMember(id, peerURLs, { signal });
-      return this.memberList();
-    } catch (err) {
-      throw toV3Error(err);
-    }
+    await this.bounded(signal, (s) => this.host.updateMember(id, peerURLs, { signal: s }));
+    return this.memberList();
   }
 
   async memberPromote(id: bigint, signal: AbortSignal): Promise<MemberInfo[]> {

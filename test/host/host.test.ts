@@ -56,3 +56,29 @@ test("host: fails fast without a leader, and refuses removing the last voter", a
     await c.close();
   }
 });
+
+test("host: a restart takes its identity from the data dir; another cluster's or another initial member's dir is refused", async () => {
+  const c = await startCluster(2);
+  try {
+    await c.leader();
+    await Promise.all(c.hosts.map((h) => h.stop(0)));
+    const [a, b] = c.configs as [(typeof c.configs)[0], (typeof c.configs)[0]];
+    // b's directory started under a's name: an initial member's identity is not ours.
+    await assert.rejects(
+      new Host({ ...a, dataDir: b.dataDir, stateMachine: new Counter() }).start(),
+      (e: unknown) => e instanceof HostError && e.code === HostErrorCode.DataDir,
+    );
+    // Another cluster (another token) is refused.
+    await assert.rejects(
+      new Host({ ...a, initialClusterToken: "another", stateMachine: new Counter() }).start(),
+      (e: unknown) => e instanceof HostError && e.code === HostErrorCode.DataDir,
+    );
+    // A member whose name is not derivable (it joined later) restarts as itself.
+    const h = new Host({ ...a, name: "renamed", stateMachine: new Counter() });
+    await h.start();
+    assert.equal(h.id, c.hosts[0]!.id);
+    await h.stop(0);
+  } finally {
+    await c.close();
+  }
+});

@@ -1,0 +1,44 @@
+// A KvMember in-process: the REST answers' details that clients rely on.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { defaultLimits, KvMember, memberDefaults } from "../../src/kv/index.ts";
+
+test("a failed compare-and-swap carries the current modRevision and maybeApplied: false", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-member-"));
+  const m = new KvMember({
+    ...memberDefaults,
+    tickMs: 20,
+    name: "solo",
+    dataDir: dir,
+    initialCluster: [{ name: "solo", peerURLs: ["http://127.0.0.1:0"] }],
+    listenPeerURL: "http://127.0.0.1:0",
+    listenClientURL: "http://127.0.0.1:0",
+    limits: defaultLimits,
+    unsafeNoFsync: true,
+  });
+  await m.start();
+  try {
+    while (m.status().leader === "0") await new Promise((r) => setTimeout(r, 20));
+    const put = (v: string, headers: Record<string, string> = {}) =>
+      fetch(`${m.clientURL}/kv/k`, { method: "PUT", body: v, headers });
+    const first = (await (await put("a")).json()) as { revision: number };
+    assert.equal(first.revision, 2, "etcd's revisions: the first write after an empty store (1) is 2");
+    const stale = await put("b", { "If-Match": "1" });
+    assert.equal(stale.status, 412);
+    assert.deepEqual(await stale.json(), {
+      code: "REVISION_MISMATCH",
+      message: "revision mismatch: the key's mod revision is 2",
+      modRevision: 2,
+      maybeApplied: false,
+    });
+    const ok = await put("b", { "If-Match": "2" });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { revision: 3, prevRevision: 2 });
+  } finally {
+    await m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
