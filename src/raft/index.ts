@@ -3,6 +3,7 @@
 export { CompactMemoryStorage, type CompactMemoryStorageOptions } from "./compact_storage.ts";
 export { describeReady, describeSoftState } from "./describe.ts";
 export * from "./errors.ts";
+export { decodeRoundCtx, encodeRoundCtx, LeaderLease, type LeaseSafety } from "./lease.ts";
 export { RaftLog } from "./log.ts";
 export { Unstable } from "./log_unstable.ts";
 export * from "./logger.ts";

@@ -35,6 +35,7 @@ import {
   ErrSnapshotTemporarilyUnavailable,
   type RaftError,
 } from "./errors.ts";
+import { decodeRoundCtx, encodeRoundCtx, LeaderLease, type LeaseSafety } from "./lease.ts";
 import { RaftLog } from "./log.ts";
 import { getLogger, type Logger } from "./logger.ts";
 import { type RandomSource, SeededRandom, seedFromId } from "./rand.ts";
@@ -92,6 +93,31 @@ export interface Config {
   preVote?: boolean;
   /** How ReadIndex is served: Safe (quorum heartbeat) or LeaseBased (needs checkQuorum). */
   readOnlyOption?: ReadOnlyOption;
+  /**
+   * With ReadOnlyLeaseBased: "etcd" (default) serves lease reads as etcd's
+   * raft does, which can be stale; "strict" serves them only while a quorum
+   * acknowledged the leader recently enough that no other member can have
+   * been elected (see docs/leases.md), falls back to a quorum round
+   * otherwise, and steps down as soon as the lease lapses. Every member must
+   * run with the same setting: followers keep the promises the lease rests on.
+   */
+  leaseSafety?: LeaseSafety;
+  /**
+   * With leaseSafety "strict": ticks by which the lease is shortened to cover
+   * members whose ticks run faster than the leader's (default
+   * ceil(electionTick / 10)). The lease lasts electionTick - 1 - margin ticks
+   * from the start of the last heartbeat round a quorum acknowledged.
+   */
+  leaseDriftMarginTicks?: number;
+  /**
+   * Vote requests and vote rejections carry the sender's commit index; a
+   * member whose log matches the sender's there adopts it. A member that
+   * missed the commit of a membership change learns it from the peers it
+   * asks for votes (or that ask it), applies it, and campaigns with the
+   * committed configuration instead of waiting forever for the vote of a
+   * removed or demoted member (etcd-io/etcd#12359). Default false (etcd).
+   */
+  shareCommitInVotes?: boolean;
   logger?: Logger;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
@@ -164,6 +190,26 @@ export function resolveConfig(c: Config): ResolvedConfig {
       "CheckQuorum must be enabled when ReadOnlyOption is ReadOnlyLeaseBased",
     );
   }
+  const leaseSafety = c.leaseSafety ?? "etcd";
+  if (leaseSafety !== "etcd" && leaseSafety !== "strict") {
+    throw new ConfigError("leaseSafety", `unknown lease safety ${JSON.stringify(leaseSafety)}`);
+  }
+  const leaseDriftMarginTicks = c.leaseDriftMarginTicks ?? Math.ceil(c.electionTick / 10);
+  checkCount("leaseDriftMarginTicks", leaseDriftMarginTicks, false);
+  if (leaseSafety === "strict") {
+    if (readOnlyOption !== ReadOnlyOption.ReadOnlyLeaseBased) {
+      throw new ConfigError("leaseSafety", 'leaseSafety "strict" needs readOnlyOption ReadOnlyLeaseBased');
+    }
+    // The lease must outlast a heartbeat interval, or it lapses between rounds.
+    const leaseTicks = c.electionTick - 1 - leaseDriftMarginTicks;
+    if (leaseTicks <= c.heartbeatTick) {
+      throw new ConfigError(
+        "leaseDriftMarginTicks",
+        `a strict lease lasts electionTick - 1 - leaseDriftMarginTicks = ${leaseTicks} ticks, which must exceed ` +
+          `heartbeatTick (${c.heartbeatTick}): raise electionTick or lower the margin`,
+      );
+    }
+  }
   const applied = c.applied ?? 0;
   checkCount("applied", applied, false);
   return {
@@ -181,6 +227,9 @@ export function resolveConfig(c: Config): ResolvedConfig {
     checkQuorum: c.checkQuorum ?? false,
     preVote: c.preVote ?? false,
     readOnlyOption,
+    leaseSafety,
+    leaseDriftMarginTicks,
+    shareCommitInVotes: c.shareCommitInVotes ?? false,
     logger: c.logger ?? getLogger(),
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     disableConfChangeValidation: c.disableConfChangeValidation ?? false,
@@ -274,6 +323,26 @@ export class Raft {
   random: RandomSource;
   /** MsgReadIndex requests held until the leader commits an entry of its term. */
   pendingReadIndexMessages: Message[] = [];
+  /** leaseSafety "strict" (see lease.ts). */
+  readonly strictLease: boolean;
+  /** With a strict lease: ticks a lease round stays valid (electionTimeout - 1 - drift margin). */
+  readonly leaseTicks: number;
+  /** Ticks since this instance started; the leader measures its lease with it. */
+  leaseClock = 0;
+  /**
+   * With a strict lease: ticks during which this member still keeps its
+   * promise to the leader it last heard from (or that it may have made before
+   * a restart): no vote for another candidate and no campaign of its own,
+   * except the forced campaign of a leadership transfer.
+   */
+  voteHold = 0;
+  /** The leader's lease in its term (strict leases only; null otherwise). */
+  lease: LeaderLease | null = null;
+  /** Lease-based reads answered from the lease, and those that needed a quorum round (strict leases). */
+  leaseReadsLocal = 0;
+  leaseReadsFallback = 0;
+  /** Vote messages carry commit indexes (Config.shareCommitInVotes). */
+  readonly shareCommitInVotes: boolean;
 
   constructor(config: Config) {
     const c = resolveConfig(config);
@@ -293,6 +362,12 @@ export class Raft {
     this.disableProposalForwarding = c.disableProposalForwarding;
     this.disableConfChangeValidation = c.disableConfChangeValidation;
     this.stepDownOnRemoval = c.stepDownOnRemoval;
+    this.strictLease = c.leaseSafety === "strict";
+    this.leaseTicks = c.electionTick - 1 - c.leaseDriftMarginTicks;
+    this.shareCommitInVotes = c.shareCommitInVotes;
+    // Before going down this member may have promised a leader not to vote
+    // for an election timeout; it cannot know, so it keeps that promise anew.
+    if (this.strictLease) this.voteHold = this.electionTimeout;
 
     const last = this.raftLog.lastEntryID();
     const r = restoreConf(new Changer(this.trk, last.index), confState);
@@ -469,6 +544,10 @@ export class Raft {
   }
 
   bcastHeartbeat(): void {
+    if (this.lease !== null) {
+      this.startLeaseRound();
+      return;
+    }
     const ctx = this.readOnly.lastPendingRequestCtx();
     this.bcastHeartbeatWithCtx(ctx === null || ctx.length === 0 ? null : ctx);
   }
@@ -481,6 +560,51 @@ export class Raft {
       const id = ids[i]!;
       if (id !== this.id) this.sendHeartbeatTo(id, prs[i]!, ctx);
     }
+  }
+
+  // ------------------------------------------------------------ strict leases (see lease.ts)
+
+  /** Broadcasts a heartbeat round numbered for the lease; returns its number. */
+  private startLeaseRound(): number {
+    const round = this.lease!.startRound(this.leaseClock);
+    this.bcastHeartbeatWithCtx(encodeRoundCtx(round));
+    return round;
+  }
+
+  /** The leader's tick at which the round a quorum acknowledged last was sent (-Infinity: none). */
+  private leaseQuorumTick(): number {
+    const lease = this.lease!;
+    const q = lease.quorumRound(this.trk.config.voters);
+    return q === 0 ? Number.NEGATIVE_INFINITY : lease.tickOfRound(q);
+  }
+
+  /** Whether lease-based reads may be answered from the lease now. */
+  leaseHolds(): boolean {
+    return (
+      this.lease !== null && !this.leaseRevoked && this.leaseClock - this.leaseQuorumTick() < this.leaseTicks
+    );
+  }
+
+  /** The tick the lease was last renewed at: the quorum round's, or the start of leadership. */
+  private leaseRenewedTick(): number {
+    return Math.max(this.lease!.startTick, this.leaseQuorumTick());
+  }
+
+  /** True once the lease (or, before the first renewal, leadership itself) is leaseTicks old. */
+  private leaseLapsed(): boolean {
+    return this.leaseClock - this.leaseRenewedTick() >= this.leaseTicks;
+  }
+
+  /** Answers the reads waiting for rounds a quorum has now acknowledged. */
+  private advanceLease(): void {
+    const lease = this.lease!;
+    const q = lease.quorumRound(this.trk.config.voters);
+    if (q === 0) return;
+    for (const rd of lease.takeReadsUpTo(q)) {
+      const resp = this.responseToReadIndexReq(rd.req, rd.index);
+      if (resp !== null) this.send(resp);
+    }
+    lease.forgetBefore(q);
   }
 
   appliedTo(index: number, size: number): void {
@@ -546,6 +670,7 @@ export class Raft {
     this.uncommittedSize = 0;
     this.leaseRevoked = false;
     this.readOnly = new ReadOnly(this.readOnly.option);
+    this.lease = null;
   }
 
   /** Appends entries at the current term; false if the uncommitted size limit refuses them. */
@@ -572,8 +697,15 @@ export class Raft {
   }
 
   tick(): void {
+    this.advanceLeaseClock();
     if (this.state === StateType.StateLeader) this.tickHeartbeat();
     else this.tickElection();
+  }
+
+  /** Time passes for the lease: the leader's clock, and a member's promise to its leader. */
+  advanceLeaseClock(): void {
+    this.leaseClock++;
+    if (this.voteHold > 0) this.voteHold--;
   }
 
   /** Followers and candidates campaign once the randomized election timeout passes. */
@@ -592,6 +724,16 @@ export class Raft {
   tickHeartbeat(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
+    if (this.lease !== null && this.leaseLapsed()) {
+      // Others may be electing a leader from now on: stop leading at once,
+      // rather than at the next quorum check up to an election timeout later.
+      this.logger.warning(
+        `${this.hex} stepped down to follower since its lease lapsed at tick ${this.leaseClock} ` +
+          `(last renewed by a round sent at tick ${this.leaseRenewedTick()})`,
+      );
+      this.becomeFollower(this.term, None);
+      return;
+    }
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) {
@@ -654,6 +796,7 @@ export class Raft {
     // The empty entry commits the previous terms' entries; its payload size
     // is 0, so it never counts against the uncommitted size limit.
     if (!this.appendEntry([new Entry()])) this.logger.panic("empty entry was dropped");
+    if (this.strictLease) this.lease = new LeaderLease(this.id, this.leaseClock);
     this.logger.info(`${this.hex} became leader at term ${this.term}`);
   }
 
@@ -669,6 +812,13 @@ export class Raft {
     if (this.hasUnappliedConfChanges()) {
       this.logger.warning(
         `${this.hex} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`,
+      );
+      return;
+    }
+    if (this.voteHold > 0 && t !== CampaignTransfer) {
+      // Our own vote would break the promise a leader's lease may rest on.
+      this.logger.warning(
+        `${this.hex} cannot campaign at term ${this.term} within the lease of its last leader (remaining ticks: ${this.voteHold})`,
       );
       return;
     }
@@ -732,6 +882,7 @@ export class Raft {
       m.index = last.index;
       m.logTerm = last.term;
       if (t === CampaignTransfer) m.context = CAMPAIGN_TRANSFER_BYTES;
+      if (this.shareCommitInVotes) m.commit = this.raftLog.committed;
       this.send(m);
     }
   }
@@ -752,6 +903,9 @@ export class Raft {
 
   /** Steps a message into the state machine; returns an error (e.g. ErrProposalDropped) or null. */
   step(m: Message): RaftError | null {
+    if (this.shareCommitInVotes && m.commit > this.raftLog.committed && isVoteTraffic(m.type)) {
+      this.learnCommit(m);
+    }
     // Handle the message's term, which may make us step down.
     if (m.term === 0) {
       // A local message.
@@ -759,14 +913,15 @@ export class Raft {
       if (m.type === MessageType.MsgVote || m.type === MessageType.MsgPreVote) {
         const force = bytesEqual(m.context, CAMPAIGN_TRANSFER_BYTES);
         const inLease = this.checkQuorum && this.lead !== None && this.electionElapsed < this.electionTimeout;
-        if (!force && inLease) {
+        // A strict lease's promise outlives a change of term or leader.
+        if (!force && (inLease || this.voteHold > 0)) {
           // Within the minimum election timeout of hearing from a leader we
           // neither update the term nor grant the vote.
           const last = this.raftLog.lastEntryID();
           this.logger.info(
             `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] ignored ` +
               `${messageTypeNames[m.type]} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] ` +
-              `at term ${this.term}: lease is not expired (remaining ticks: ${this.electionTimeout - this.electionElapsed})`,
+              `at term ${this.term}: lease is not expired (remaining ticks: ${Math.max(inLease ? this.electionTimeout - this.electionElapsed : 0, this.voteHold)})`,
           );
           return null;
         }
@@ -811,6 +966,7 @@ export class Raft {
         const r = msg(voteRespMsgType(m.type), m.from);
         r.term = this.term;
         r.reject = true;
+        this.attachCommit(r);
         this.send(r);
       } else if (m.type === MessageType.MsgStorageAppendResp) {
         if (m.index !== 0) {
@@ -866,10 +1022,24 @@ export class Raft {
   private handleVote(m: Message): void {
     // We can vote for a repeat of our vote, or if we have not voted and know
     // of no leader in this term, or for a pre-vote of a future term...
-    const canVote =
+    let canVote =
       this.vote === m.from ||
       (this.vote === None && this.lead === None) ||
       (m.type === MessageType.MsgPreVote && m.term > this.term);
+    // ...but not while a strict lease's promise holds (a message of a higher
+    // term may have reset our term and leader since we made it).
+    if (
+      canVote &&
+      this.voteHold > 0 &&
+      this.vote !== m.from &&
+      !bytesEqual(m.context, CAMPAIGN_TRANSFER_BYTES)
+    ) {
+      this.logger.info(
+        `${this.hex} keeps its lease promise to its last leader (remaining ticks: ${this.voteHold}); ` +
+          `not voting for ${m.from.toString(16)} at term ${m.term}`,
+      );
+      canVote = false;
+    }
     const last = this.raftLog.lastEntryID();
     // ...and only if the candidate's log is at least as up to date as ours.
     // Learners vote too: a promoted learner may not know it yet.
@@ -898,7 +1068,53 @@ export class Raft {
       const r = msg(voteRespMsgType(m.type), m.from);
       r.term = this.term;
       r.reject = true;
+      this.attachCommit(r);
       this.send(r);
+    }
+  }
+
+  /**
+   * With shareCommitInVotes: a vote rejection tells the candidate our commit
+   * index, as (index, logTerm) = (commit, its term), so that a candidate
+   * whose log matches ours there learns it.
+   */
+  private attachCommit(r: Message): void {
+    if (!this.shareCommitInVotes) return;
+    const c = this.raftLog.committed;
+    r.index = c;
+    r.logTerm = this.raftLog.zeroTermOnOutOfBounds(c);
+    r.commit = c;
+  }
+
+  /**
+   * Adopts the commit index a vote message carries (shareCommitInVotes). The
+   * sender's log holds (m.index, m.logTerm) and its commit index m.commit is
+   * at most m.index. If our log holds that entry too, log matching makes our
+   * prefix up to m.index identical to the sender's, so our entries up to
+   * m.commit are committed. (A vote request carries the candidate's last
+   * entry; a rejection the responder's commit entry.) A member that missed
+   * the commit of a membership change thus applies it before campaigning
+   * with a configuration that would need the vote of a member the change
+   * removed or demoted.
+   */
+  private learnCommit(m: Message): void {
+    const idx = Math.min(m.commit, m.index);
+    if (idx <= this.raftLog.committed || !this.raftLog.matchTerm(m.index, m.logTerm)) return;
+    this.logger.info(
+      `${this.hex} [commit: ${this.raftLog.committed}] learned commit ${idx} from ` +
+        `${messageTypeNames[m.type]} of ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}]`,
+    );
+    this.raftLog.commitTo(idx);
+    // A candidate must not win with a configuration it now knows to be
+    // superseded (the rule hup() applies before campaigning).
+    if (
+      (this.state === StateType.StateCandidate || this.state === StateType.StatePreCandidate) &&
+      this.hasUnappliedConfChanges()
+    ) {
+      this.logger.info(
+        `${this.hex} abandons its campaign at term ${this.term}: configuration changes up to ${idx} are committed but not applied`,
+      );
+      this.becomeFollower(this.term, None);
     }
   }
 
@@ -1094,6 +1310,11 @@ export class Raft {
     // StateReplicate. StateSnapshot stays paused, so nothing is sent there.
     if (pr.match < this.raftLog.lastIndex() || pr.state === ProgressStateType.StateProbe)
       this.maybeSendAppendTo(m.from, pr, true);
+    if (this.lease !== null) {
+      const round = decodeRoundCtx(m.context);
+      if (round > 0 && this.lease.ack(m.from, round)) this.advanceLease();
+      return;
+    }
     if (
       (this.readOnly.option !== ReadOnlyOption.ReadOnlySafe && !this.leaseRevoked) ||
       m.context.length === 0
@@ -1280,6 +1501,7 @@ export class Raft {
   }
 
   handleAppendEntries(m: Message): void {
+    if (this.strictLease) this.voteHold = this.electionTimeout;
     if (m.index < this.raftLog.committed) {
       const r = msg(MessageType.MsgAppResp, m.from);
       r.index = this.raftLog.committed;
@@ -1311,6 +1533,8 @@ export class Raft {
   }
 
   handleHeartbeat(m: Message): void {
+    // Acknowledging the heartbeat promises its leader a lease (lease.ts).
+    if (this.strictLease) this.voteHold = this.electionTimeout;
     // A leader sends commit = min(its commit, our match), so it never exceeds
     // our last index -- unless the message is forged, or we lost entries we
     // had acknowledged (a damaged disk). etcd's raft panics here; we ignore
@@ -1330,6 +1554,7 @@ export class Raft {
   }
 
   handleSnapshot(m: Message): void {
+    if (this.strictLease) this.voteHold = this.electionTimeout;
     // A MsgSnap always carries a snapshot; treat a missing one as empty.
     const s = m.snapshot ?? new Snapshot();
     const { index: sindex, term: sterm } = s.metadata;
@@ -1460,6 +1685,8 @@ export class Raft {
     // A transfer to a node that is no longer a voter is aborted.
     if (this.leadTransferee !== None && !this.trk.config.voters.has(this.leadTransferee))
       this.abortLeaderTransfer();
+    // The new quorum may already have acknowledged rounds that reads wait for.
+    if (this.lease !== null) this.advanceLease();
     return cs;
   }
 
@@ -1544,6 +1771,21 @@ export class Raft {
       if (resp !== null) this.send(resp);
       return;
     }
+    if (this.lease !== null) {
+      if (this.leaseHolds()) {
+        this.leaseReadsLocal++;
+        const resp = this.responseToReadIndexReq(m, this.raftLog.committed);
+        if (resp !== null) this.send(resp);
+        return;
+      }
+      // No lease (or it was given up with MsgTimeoutNow): confirm leadership
+      // with a round started after the request arrived.
+      this.leaseReadsFallback++;
+      const round = this.startLeaseRound();
+      this.lease.pending.push({ round, req: m, index: this.raftLog.committed });
+      this.advanceLease();
+      return;
+    }
     const option = this.leaseRevoked ? ReadOnlyOption.ReadOnlySafe : this.readOnly.option;
     switch (option) {
       case ReadOnlyOption.ReadOnlySafe:
@@ -1559,6 +1801,15 @@ export class Raft {
       }
     }
   }
+}
+
+function isVoteTraffic(t: MessageType): boolean {
+  return (
+    t === MessageType.MsgVote ||
+    t === MessageType.MsgPreVote ||
+    t === MessageType.MsgVoteResp ||
+    t === MessageType.MsgPreVoteResp
+  );
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -210,6 +210,8 @@ export class RawNode {
 
   /** Advances the election clock without campaigning (for quiesced groups). */
   tickQuiesced(): void {
+    // Time passes for a strict lease too: a quiesced leader's lease ages.
+    this.raft.advanceLeaseClock();
     this.raft.electionElapsed++;
   }
 
