@@ -218,6 +218,13 @@ export class InteractionEnv {
         return this.handleProposeConfChange(d);
       case "report-unreachable":
         return this.handleReportUnreachable(d);
+      // tsraft's own commands (its testdata/ files; etcd's never use them).
+      case "read-index":
+        return this.handleReadIndex(d);
+      case "tick":
+        return this.handleTick(d);
+      case "lease-state":
+        return this.handleLeaseState();
       default:
         return new Error("unknown command");
     }
@@ -304,6 +311,23 @@ export class InteractionEnv {
             break;
           case "step-down-on-removal":
             cfg.stepDownOnRemoval = parseBool(v);
+            break;
+          // tsraft's own options (its testdata/ files; etcd's never use them).
+          case "election-tick":
+            cfg.electionTick = parseInt10(v);
+            break;
+          case "heartbeat-tick":
+            cfg.heartbeatTick = parseInt10(v);
+            break;
+          case "lease-safety":
+            if (v !== "etcd" && v !== "strict") return new Error(`invalid lease safety ${JSON.stringify(v)}`);
+            cfg.leaseSafety = v;
+            break;
+          case "lease-drift-margin":
+            cfg.leaseDriftMarginTicks = parseInt10(v);
+            break;
+          case "share-commit-in-votes":
+            cfg.shareCommitInVotes = parseBool(v);
             break;
         }
       }
@@ -553,6 +577,49 @@ export class InteractionEnv {
       return new Error("must specify exactly two node indexes: node on which to report, and reported node");
     }
     this.nodes[sl[0]!]!.rawNode.reportUnreachable(this.nodes[sl[1]!]!.id);
+    return null;
+  }
+
+  /** read-index <n> <ctx>: node n requests a read index with context ctx. */
+  private handleReadIndex(d: TestData): Error | null {
+    const idx = this.firstAsNodeIdx(d);
+    if (d.cmdArgs.length !== 2 || d.cmdArgs[1]!.vals.length > 0) {
+      throw new HarnessFatalError(`${d.pos}: expected a node and one context`);
+    }
+    this.nodes[idx]!.rawNode.readIndex(utf8(d.cmdArgs[1]!.key));
+    return null;
+  }
+
+  /** tick <n> [<m> ...] [count=N]: ticks each listed node N times (default 1), in turn. */
+  private handleTick(d: TestData): Error | null {
+    const idxs = this.nodeIdxs(d);
+    const a = findArg(d, "count");
+    const count = a === undefined ? 1 : parseInt10(a.vals[0] ?? "");
+    for (let i = 0; i < count; i++) for (const idx of idxs) this.nodes[idx]!.rawNode.tick();
+    return null;
+  }
+
+  /**
+   * lease-state: per node, the strict-lease view (leader: the round a
+   * quorum acknowledged, when it was sent, whether the lease holds, reads
+   * served locally and through a round; others: the promise still held).
+   */
+  private handleLeaseState(): Error | null {
+    for (const n of this.nodes) {
+      const r = n.rawNode.raft;
+      let line = `${r.id}: ${stateTypeNames[r.state]} clock=${r.leaseClock}`;
+      const lease = r.lease;
+      if (lease !== null) {
+        const q = lease.quorumRound(r.trk.config.voters);
+        const sent = q === 0 ? "-" : String(lease.tickOfRound(q));
+        line +=
+          ` round=${lease.round} quorum-round=${q} sent-at=${sent} holds=${r.leaseHolds()}` +
+          ` local-reads=${r.leaseReadsLocal} round-reads=${r.leaseReadsFallback}`;
+      } else {
+        line += ` vote-hold=${r.voteHold}`;
+      }
+      this.output.write(`${line}\n`);
+    }
     return null;
   }
 
