@@ -75,6 +75,45 @@ export const plantedBugs: readonly PlantedBug[] = [
       });
     },
   },
+  {
+    name: "lease-one-tick-long",
+    description:
+      "a strict lease is served one tick longer than electionTick - 1 - leaseDriftMarginTicks after the " +
+      "round a quorum acknowledged (stale reads once a successor is elected as early as allowed)",
+    plant: () => {
+      // Both the reads and the step-down at the lapse get the extra tick.
+      type Internals = { leaseQuorumTick(): number; leaseRenewedTick(): number; leaseLapsed(): boolean };
+      const proto = Raft.prototype as unknown as Internals;
+      const undoHolds = patch(Raft.prototype, "leaseHolds", function (this: Raft): boolean {
+        const quorumTick = (this as unknown as Internals).leaseQuorumTick();
+        return (
+          this.lease !== null && !this.leaseRevoked && this.leaseClock - quorumTick < this.leaseTicks + 1
+        );
+      });
+      const originalLapsed = proto.leaseLapsed;
+      proto.leaseLapsed = function (this: Raft): boolean {
+        return this.leaseClock - (this as unknown as Internals).leaseRenewedTick() >= this.leaseTicks + 1;
+      };
+      return () => {
+        undoHolds();
+        proto.leaseLapsed = originalLapsed;
+      };
+    },
+  },
+  {
+    name: "ignore-shared-commit",
+    description:
+      "members ignore the commit index vote messages carry (etcd's behaviour): one that missed the commit of " +
+      "a membership change waits forever for the vote of the member it removed or demoted",
+    plant: () => {
+      const proto = Raft.prototype as unknown as { learnCommit(m: Message): void };
+      const original = proto.learnCommit;
+      proto.learnCommit = () => {};
+      return () => {
+        proto.learnCommit = original;
+      };
+    },
+  },
 ];
 
 export function findBug(name: string): PlantedBug {

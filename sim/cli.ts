@@ -8,7 +8,14 @@
 //   --profile P       scenario family: mixed (default) or elections
 //   --bug NAME        plant a known bug (--list-bugs lists them)
 //   --until-fail      stop at the first failing seed (with --bug: "caught after K seeds")
-//   --strict-lease    count stale lease-based reads as failures
+//   --strict-lease    with --etcd-lease: count stale lease-based reads as failures
+//                     (strict leases, the default, always fail on a stale read)
+//   --etcd            etcd's raft as it is: --etcd-lease --etcd-membership --no-drift
+//                     (replays the runs of the simulator before strict leases)
+//   --etcd-lease      lease-based reads as etcd serves them (leaseSafety "etcd")
+//   --etcd-membership no shareCommitInVotes: membership deadlocks end a run as a
+//                     known limitation instead of failing it
+//   --no-drift        every member ticks at the same rate
 //   --trace-lines N   lines of trace printed with a failure (default 60)
 //
 // A failure prints the seed, the broken invariant, the last steps before it
@@ -35,7 +42,7 @@ interface Args {
 function usage(msg: string): never {
   console.error(`sim: ${msg}`);
   console.error(
-    "usage: npm run sim -- [--seed N [--trace] | --seeds N [--from S] [--jobs J]] [--ticks T] [--profile mixed|elections] [--bug NAME] [--until-fail] [--strict-lease]",
+    "usage: npm run sim -- [--seed N [--trace] | --seeds N [--from S] [--jobs J]] [--ticks T] [--profile mixed|elections|leases|membership] [--bug NAME] [--until-fail] [--strict-lease] [--etcd | --etcd-lease --etcd-membership --no-drift]",
   );
   process.exit(2);
 }
@@ -84,6 +91,20 @@ function parseArgs(argv: string[]): Args {
       case "--strict-lease":
         a.base.strictLease = true;
         break;
+      case "--etcd":
+        a.base.etcdLease = true;
+        a.base.etcdMembership = true;
+        a.base.noDrift = true;
+        break;
+      case "--etcd-lease":
+        a.base.etcdLease = true;
+        break;
+      case "--etcd-membership":
+        a.base.etcdMembership = true;
+        break;
+      case "--no-drift":
+        a.base.noDrift = true;
+        break;
       case "--profile": {
         const p = argv[++i] as Profile;
         if (!profiles.includes(p)) usage(`unknown profile ${p}; known: ${profiles.join(", ")}`);
@@ -116,6 +137,12 @@ function replayCommand(seed: number, base: Omit<SimOptions, "seed">): string {
   if (base.profile !== undefined && base.profile !== "mixed") parts.push(`--profile ${base.profile}`);
   if (base.bug !== undefined) parts.push(`--bug ${base.bug}`);
   if (base.strictLease) parts.push("--strict-lease");
+  if (base.etcdLease && base.etcdMembership && base.noDrift) parts.push("--etcd");
+  else {
+    if (base.etcdLease) parts.push("--etcd-lease");
+    if (base.etcdMembership) parts.push("--etcd-membership");
+    if (base.noDrift) parts.push("--no-drift");
+  }
   parts.push("--trace");
   return parts.join(" ");
 }

@@ -15,6 +15,7 @@ import {
   SnapshotMetadata,
 } from "../src/index.ts";
 import type { CheckedNode } from "./checker.ts";
+import { TICK } from "./scenario.ts";
 import { FNV_OFFSET, StateMachine } from "./state_machine.ts";
 
 /**
@@ -68,8 +69,10 @@ export class SimNode implements CheckedNode {
   everMember = false;
   /** Read states waiting for the state machine to catch up: [read id, index]. */
   pendingReads: [number, number][] = [];
-  /** Ticks are offset per node (same rate, different phase). */
+  /** Ticks are offset per node (different phase). */
   readonly tickPhase: number;
+  /** Time units between this incarnation's ticks (TICK, or more with tick-rate drift). */
+  tickPeriod = TICK;
 
   constructor(id: bigint, async: boolean, tickPhase: number) {
     this.id = id;

@@ -40,6 +40,8 @@ const COUNTERS = [
   "readStates",
   "readsServed",
   "leaseStaleReads",
+  "leaseReadsLocal",
+  "leaseReadsFallback",
   "confChangesProposed",
   "confChangesApplied",
   "transfers",
@@ -101,6 +103,7 @@ export const INJECTED_FAULTS = [
   "crash",
   "restart",
   "network-change",
+  "tick-drift",
 ] as const;
 
 export function formatTotals(t: Totals, seconds: number): string[] {
@@ -131,6 +134,11 @@ export function formatTotals(t: Totals, seconds: number): string[] {
     out.push(
       `liveness: ${n(t.livenessChecks)} heals, new commit after ${(t.livenessSumTicks / t.livenessChecks).toFixed(1)} ticks on ` +
         `average, ${t.livenessMaxTicks} at most`,
+    );
+  }
+  if ((c.leaseReadsLocal ?? 0) + (c.leaseReadsFallback ?? 0) > 0) {
+    out.push(
+      `strict lease reads: ${n(c.leaseReadsLocal ?? 0)} answered from the lease, ${n(c.leaseReadsFallback ?? 0)} through a quorum round`,
     );
   }
   if ((c.leaseStaleReads ?? 0) > 0) {

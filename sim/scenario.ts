@@ -49,6 +49,29 @@ export interface Scenario {
   snapGap: number;
   /** Allow conf changes at all. */
   confChanges: boolean;
+  /** Relative weight of conf-change operations among client operations (writes weigh 40). */
+  confChangeWeight: number;
+  /** Relative weight of ReadIndex reads among client operations. */
+  readWeight: number;
+  /** Probability that a removal, demotion or replacement acts on the leader itself. */
+  confChangeTargetsLeader: number;
+  /** Relative weight of leadership transfers among client operations. */
+  transferWeight: number;
+  /**
+   * Probability that a read goes to the node that believes it leads with the
+   * lowest term (a deposed leader cut off from the others, if there is one):
+   * the reads a lease that lasts too long answers wrongly.
+   */
+  readsAtAnyLeader: number;
+  /**
+   * Probability that a leader's heartbeat round is followed at once by
+   * cutting the leader's outbound links (while chaos is on): its followers
+   * then last heard from it exactly when the round went out, the tightest
+   * case for a lease.
+   */
+  isolateAfterHeartbeat: number;
+  /** Tick-rate drift draws only the fastest or the slowest allowed rate. */
+  driftExtremes: boolean;
   /** Smallest voter count conf changes may leave. */
   minVoters: number;
   /** Ticks of chaos per cycle, and of calm after liveness is shown. */
@@ -69,7 +92,7 @@ export interface FaultWeights {
 }
 
 /** Named scenario families; "mixed" draws from everything. */
-export const profiles = ["mixed", "elections"] as const;
+export const profiles = ["mixed", "elections", "leases", "membership"] as const;
 export type Profile = (typeof profiles)[number];
 
 export function drawScenario(rng: Rng, ticksOverride?: number, profile: Profile = "mixed"): Scenario {
@@ -98,6 +121,52 @@ export function drawScenario(rng: Rng, ticksOverride?: number, profile: Profile 
     s.maxDropRate = 0.2;
     s.clientEvery = 3;
     s.clientConcurrency = 16;
+  } else if (profile === "leases") {
+    // A leader cut off right after a quorum acknowledged it, fast followers
+    // that elect a successor as early as their promises allow, a fast network
+    // that commits the successor's writes at once, and reads sent to the
+    // deposed leader: where a lease that lasts a tick too long answers stale.
+    s.size = 3;
+    s.checkQuorum = true;
+    s.leaseReads = true;
+    s.electionTick = 8;
+    s.heartbeatTick = 1;
+    s.latency = [1, 2];
+    s.diskLatency = [0, 1];
+    s.maxDropRate = 0;
+    s.maxDupRate = 0;
+    s.maxDelayRate = 0;
+    s.confChanges = false;
+    s.maxUncommittedEntriesSize = 0;
+    s.faultEvery = 8;
+    s.faultWeights = {
+      partition: 2,
+      asymmetric: 1,
+      isolateLeader: 8,
+      heal: 4,
+      crash: 1,
+      restart: 2,
+      network: 0,
+    };
+    s.clientEvery = 1;
+    s.clientConcurrency = 16;
+    s.readWeight = 40;
+    s.transferWeight = 0;
+    s.readsAtAnyLeader = 0.7;
+    s.isolateAfterHeartbeat = 0.05;
+    s.driftExtremes = true;
+  } else if (profile === "membership") {
+    // Leaders that demote or remove themselves, on a lossy network, in small
+    // configurations: where a member can miss that its configuration changed
+    // (etcd-io/etcd#12359) and nobody is left to tell it.
+    s.size = 3;
+    s.stepDownOnRemoval = true;
+    s.confChanges = true;
+    s.confChangeWeight = 30;
+    s.confChangeTargetsLeader = 0.6;
+    s.minVoters = 1;
+    s.maxDropRate = 0.3;
+    s.faultEvery = 8;
   }
   return s;
 }
@@ -150,6 +219,13 @@ function drawMixed(rng: Rng, ticksOverride?: number): Scenario {
     snapshotUnavailable: rng.pick([0, 0, 0.3]),
     snapGap: rng.pick([3, 10, 40]),
     confChanges: rng.chance(0.7),
+    confChangeWeight: 8,
+    readWeight: 20,
+    transferWeight: 3,
+    confChangeTargetsLeader: 0,
+    readsAtAnyLeader: 0,
+    isolateAfterHeartbeat: 0,
+    driftExtremes: false,
     minVoters: rng.chance(0.15) ? 1 : 3,
     chaosTicks: rng.range(80, 300),
     calmTicks: rng.range(10, 60),

@@ -70,8 +70,21 @@ export interface SimOptions {
   ticks?: number;
   /** Receives every trace line as it happens. */
   trace?: (line: string) => void;
-  /** Treat stale lease-based reads as failures (by default they are counted, see README). */
+  /**
+   * With etcdLease: treat stale lease-based reads as failures (by default
+   * they are counted, see README). Strict leases (the default) never count a
+   * stale read as anything but a failure.
+   */
   strictLease?: boolean;
+  /** Lease-based reads as etcd's raft serves them (leaseSafety "etcd") instead of strict leases. */
+  etcdLease?: boolean;
+  /**
+   * Membership changes as in etcd's raft (no shareCommitInVotes): a
+   * membership deadlock ends the run as a known limitation instead of failing it.
+   */
+  etcdMembership?: boolean;
+  /** Every member ticks at exactly the same rate (no tick-rate drift). */
+  noDrift?: boolean;
   /** Ticks after a heal within which a leader must commit a new proposal (in election timeouts). */
   livenessElections?: number;
   /** Hard cap on processed events (a livelock guard). */
@@ -102,6 +115,9 @@ export interface SimStats {
   readStates: number;
   readsServed: number;
   leaseStaleReads: number;
+  /** Lease-based reads answered from a strict lease, and those that needed a quorum round. */
+  leaseReadsLocal: number;
+  leaseReadsFallback: number;
   confChangesProposed: number;
   confChangesApplied: number;
   transfers: number;
@@ -188,6 +204,8 @@ export class Simulation {
   private readonly maxSteps: number;
   private readonly livenessTicks: number;
   private readonly touchedList: SimNode[] = [];
+  /** A leader whose outbound links are cut once the current step's messages are out (leases profile). */
+  private isolateAfterStep: SimNode | null = null;
   // Network state.
   private readonly blocked = new Set<number>();
   private dropRate = 0;
@@ -209,6 +227,15 @@ export class Simulation {
   private readonly reads = new Map<number, { node: bigint; start: number; minIndex: number }>();
   private nextReadId = 1;
   private readonly baseConfig: Omit<Config, "storage" | "applied" | "id" | "asyncStorageWrites">;
+  /** Strict leases are on (lease-read scenarios without etcdLease). */
+  private readonly strictLeases: boolean;
+  /**
+   * Tick-rate drift: each member's tick period is drawn from [TICK, maxTickPeriod],
+   * the widest spread the strict lease's drift margin covers. A stream of its
+   * own, so that --etcd replays the runs of the simulator before drift.
+   */
+  private readonly driftRng: Rng | null;
+  private readonly maxTickPeriod: number;
   readonly stats: SimStats;
   private readonly knownLimitations: string[] = [];
 
@@ -232,6 +259,15 @@ export class Simulation {
     this.maxSteps = opts.maxSteps ?? 3_000_000;
     this.livenessTicks = (opts.livenessElections ?? 30) * s.electionTick;
     this.latMax = s.latency[1];
+    this.strictLeases = s.leaseReads && opts.etcdLease !== true;
+    // The default margin of a strict lease; the drift stays within what it covers:
+    // (E - 1 - margin) slowest periods <= (E - 1) fastest periods.
+    const margin = Math.ceil(s.electionTick / 10);
+    const spread = TICK * ((s.electionTick - 1) / (s.electionTick - 1 - margin) - 1);
+    // Periods are multiples of 1/64 time unit: sums of them stay exact in
+    // floating point, so ties between events are never decided by rounding.
+    this.maxTickPeriod = TICK + Math.floor(spread * 64) / 64;
+    this.driftRng = opts.noDrift === true ? null : new Rng(opts.seed, 7);
     this.baseConfig = {
       electionTick: s.electionTick,
       heartbeatTick: s.heartbeatTick,
@@ -239,6 +275,8 @@ export class Simulation {
       preVote: s.preVote,
       checkQuorum: s.checkQuorum,
       readOnlyOption: s.leaseReads ? ReadOnlyOption.ReadOnlyLeaseBased : ReadOnlyOption.ReadOnlySafe,
+      leaseSafety: this.strictLeases ? "strict" : "etcd",
+      shareCommitInVotes: opts.etcdMembership !== true,
       maxSizePerMsg: s.maxSizePerMsg,
       maxInflightMsgs: s.maxInflightMsgs,
       maxCommittedSizePerReady: s.maxCommittedSizePerReady,
@@ -259,6 +297,8 @@ export class Simulation {
       readStates: 0,
       readsServed: 0,
       leaseStaleReads: 0,
+      leaseReadsLocal: 0,
+      leaseReadsFallback: 0,
       confChangesProposed: 0,
       confChangesApplied: 0,
       transfers: 0,
@@ -294,6 +334,7 @@ export class Simulation {
         this.afterStep();
       }
       for (const n of this.liveNodes()) this.checker.checkWholeLog(n);
+      for (const n of this.liveNodes()) this.collectLeaseStats(n);
     } catch (err) {
       failure = this.toFailure(err);
       if (this.trace !== null) this.log(`FAILURE ${failure.kind}: ${failure.message}`);
@@ -380,8 +421,59 @@ export class Simulation {
     return n;
   }
 
+  /**
+   * The strict lease's own invariant, checked after every step: while a
+   * leader's lease holds, a quorum of its configuration (both majorities when
+   * joint) keeps its promise not to vote or campaign: each is the leader
+   * itself, holds its promise (voteHold > 0), or is down (a member restarts
+   * holding one). Otherwise some schedule elects another leader while this
+   * one still answers reads from its lease: a stale read waiting to happen,
+   * caught here even when the run does not go on to commit a write that the
+   * read misses.
+   */
+  private checkLeases(): void {
+    for (const l of this.liveNodes()) {
+      const r = l.raft!;
+      if (r.state !== StateType.StateLeader || !r.leaseHolds()) continue;
+      const holding = new Map<bigint, boolean>();
+      const lapsed: string[] = [];
+      for (const id of r.trk.config.voters.ids()) {
+        const v = this.nodes.get(id);
+        const vr = v?.raft ?? null;
+        const holds = id === l.id || vr === null || vr.voteHold > 0;
+        holding.set(id, holds);
+        if (!holds) lapsed.push(`n${id}`);
+      }
+      if (r.trk.config.voters.voteResult(holding) !== VoteResult.VoteWon) {
+        throw new InvariantViolation(
+          "lease-outlives-promises",
+          `leader n${l.id} (term ${r.term}, lease clock ${r.leaseClock}) would answer reads from its lease, but ` +
+            `${lapsed.join(", ")} of ${r.trk.config.toString()} no longer keep their promise to it`,
+        );
+      }
+    }
+  }
+
+  /** Adds a node's lease-read counters to the totals (before it goes down, and at the end). */
+  private collectLeaseStats(n: SimNode): void {
+    const r = n.raft;
+    if (r === null) return;
+    this.stats.leaseReadsLocal += r.leaseReadsLocal;
+    this.stats.leaseReadsFallback += r.leaseReadsFallback;
+  }
+
   private startNode(n: SimNode): void {
     n.start({ ...this.baseConfig, asyncStorageWrites: n.async, random: this.rng.fork() });
+    if (this.driftRng !== null) {
+      // Each incarnation ticks at its own rate: often at either end of the
+      // allowed spread (the worst case for a lease), otherwise in between.
+      const d = this.driftRng;
+      const span = this.maxTickPeriod - TICK;
+      const k = this.scenario.driftExtremes ? d.intn(2) : d.intn(3);
+      n.tickPeriod =
+        k === 0 ? TICK : k === 1 ? this.maxTickPeriod : TICK + Math.floor(d.float() * span * 64) / 64;
+      if (n.tickPeriod !== TICK) this.fault("tick-drift");
+    }
     const snap = n.storage.storedSnapshot();
     if (snap.metadata.index > 0) {
       this.checkSnapshotState(n, snap);
@@ -456,6 +548,15 @@ export class Simulation {
   }
 
   private afterStep(): void {
+    const x = this.isolateAfterStep;
+    if (x !== null) {
+      this.isolateAfterStep = null;
+      for (const o of this.nodes.keys()) if (o !== x.id) this.blocked.add(this.linkKey(x.id, o));
+      this.fault("isolate-leader");
+      if (this.trace !== null)
+        this.log(`fault: isolate leader n${x.id} (outbound only) right after a heartbeat round`);
+    }
+    if (this.strictLeases) this.checkLeases();
     const list = this.touchedList;
     for (let i = 0; i < list.length; i++) {
       const n = list[i]!;
@@ -491,7 +592,7 @@ export class Simulation {
         if (n === null) return;
         this.touch(n);
         n.rn!.tick();
-        this.scheduleAt(EV_TICK, ev.time + TICK, n);
+        this.scheduleAt(EV_TICK, ev.time + n.tickPeriod, n);
         return;
       }
       case EV_READY: {
@@ -545,6 +646,9 @@ export class Simulation {
       case EV_DEADLINE:
         if (this.phase === "heal" && ev.num === this.healEpoch) {
           const why = this.membershipDeadlock();
+          if (why !== null && this.opts.etcdMembership !== true) {
+            throw new InvariantViolation("membership-deadlock", why);
+          }
           if (why !== null) {
             // A known limitation shared with etcd (see the README): report it, end the run.
             this.knownLimitations.push(`membership deadlock: ${why}`);
@@ -828,6 +932,17 @@ export class Simulation {
       this.fault("dropped-unknown-peer");
       return;
     }
+    const p = this.scenario.isolateAfterHeartbeat;
+    if (
+      p > 0 &&
+      m.type === MessageType.MsgHeartbeat &&
+      this.phase === "chaos" &&
+      this.isolateAfterStep === null &&
+      from.raft?.state === StateType.StateLeader &&
+      this.faultRng.chance(p)
+    ) {
+      this.isolateAfterStep = from;
+    }
     const rng = this.netRng;
     if (this.isBlocked(m.from, m.to)) {
       this.fault("partition-drop");
@@ -1078,6 +1193,7 @@ export class Simulation {
   }
 
   private crash(n: SimNode): void {
+    this.collectLeaseStats(n);
     if (this.trace !== null)
       this.log(
         `fault: crash n${n.id}${n.inflight ? " (losing an unpersisted Ready)" : ""}${n.appendQ.length ? ` (losing ${n.appendQ.length} queued appends)` : ""}`,
@@ -1168,6 +1284,7 @@ export class Simulation {
       if (!best.sm.removed.has(x.id)) continue;
       if (this.trace !== null)
         this.log(`operator: n${x.id} is out of every member's configuration; shutting it down`);
+      this.collectLeaseStats(x);
       x.crash();
       x.retired = true;
       this.fault("removed-member-shutdown");
@@ -1181,9 +1298,9 @@ export class Simulation {
     const s = this.scenario;
     const op = rng.weighted([
       40,
-      20,
-      s.confChanges && !healing ? 8 : 0,
-      healing ? 0 : 3,
+      s.readWeight,
+      s.confChanges && !healing ? s.confChangeWeight : 0,
+      healing ? 0 : s.transferWeight,
       6,
       healing ? 0 : 1,
       healing ? 0 : 1,
@@ -1246,7 +1363,7 @@ export class Simulation {
   }
 
   private startRead(): void {
-    const n = this.pickTarget(0.6);
+    const n = this.readTarget();
     if (n === null) return;
     const rid = this.nextReadId++;
     const ctx = new Uint8Array(5);
@@ -1258,6 +1375,20 @@ export class Simulation {
     n.rn!.readIndex(ctx);
     if (this.trace !== null)
       this.log(`n${n.id} readIndex r${rid} (acked writes up to ${this.maxAckedIndex})`);
+  }
+
+  /** Where a read goes: usually the current leader, in some profiles any node that believes it leads. */
+  private readTarget(): SimNode | null {
+    const p = this.scenario.readsAtAnyLeader;
+    if (p > 0 && this.clientRng.chance(p)) {
+      let oldest: SimNode | null = null;
+      for (const x of this.liveNodes()) {
+        const r = x.raft!;
+        if (r.state === StateType.StateLeader && (oldest === null || r.term < oldest.raft!.term)) oldest = x;
+      }
+      if (oldest !== null) return oldest;
+    }
+    return this.pickTarget(0.6);
   }
 
   private onReadState(n: SimNode, rs: ReadState): void {
@@ -1275,7 +1406,7 @@ export class Simulation {
       const msg =
         `read r${rid} started on node ${read.node} at tick ${(read.start / TICK).toFixed(1)} after writes up to ` +
         `index ${read.minIndex} were acknowledged, but was given read index ${rs.index}`;
-      if (this.scenario.leaseReads && !this.opts.strictLease) {
+      if (this.scenario.leaseReads && !this.strictLeases && !this.opts.strictLease) {
         this.stats.leaseStaleReads++;
         if (this.trace !== null) this.log(`stale lease-based read: ${msg}`);
       } else {
@@ -1333,6 +1464,13 @@ export class Simulation {
     if (this.trace !== null) this.log(`n${n.id} snapshot at ${applied}, compacted to ${s.firstIndex() - 1}`);
   }
 
+  /** A member for a conf change to act on: in some profiles preferably the leader itself. */
+  private pickMember(xs: bigint[], leader: bigint): bigint {
+    const p = this.scenario.confChangeTargetsLeader;
+    if (p > 0 && xs.includes(leader) && this.clientRng.chance(p)) return leader;
+    return this.clientRng.pick(xs);
+  }
+
   private confChangeOp(): void {
     const l = this.leader();
     if (l === null) return;
@@ -1376,10 +1514,10 @@ export class Simulation {
             ] as const
           )[kind - 2]!;
           const xs = avail(pool);
-          if (xs.length > 0) single = [type, rng.pick(xs)];
+          if (xs.length > 0) single = [type, this.pickMember(xs, l.id)];
         } else if (avail(voters).length > 0) {
           // Replace a voter: remove one and add a fresh one.
-          const v = rng.pick(avail(voters));
+          const v = this.pickMember(avail(voters), l.id);
           used.add(v);
           changes.push(single1(ConfChangeType.ConfChangeRemoveNode, v));
           single = [ConfChangeType.ConfChangeAddNode, fresh()];
