@@ -8,8 +8,9 @@
 //   --profile P       scenario family: mixed (default) or elections
 //   --bug NAME        plant a known bug (--list-bugs lists them)
 //   --until-fail      stop at the first failing seed (with --bug: "caught after K seeds")
-//   --strict-lease    with --etcd-lease: count stale lease-based reads as failures
-//                     (strict leases, the default, always fail on a stale read)
+//   --strict-lease    lease-based reads in every scenario with CheckQuorum (not
+//                     40% of them); a stale one fails the run, with --etcd-lease
+//                     too (strict leases, the default, always fail on it)
 //   --etcd            etcd's raft as it is: --etcd-lease --etcd-membership --no-drift
 //                     (replays the runs of the simulator before strict leases)
 //   --etcd-lease      lease-based reads as etcd serves them (leaseSafety "etcd")

@@ -141,6 +141,12 @@ export function formatTotals(t: Totals, seconds: number): string[] {
       `strict lease reads: ${n(c.leaseReadsLocal ?? 0)} answered from the lease, ${n(c.leaseReadsFallback ?? 0)} through a quorum round`,
     );
   }
+  const failedAs = (kinds: string[]) => t.failed.filter((r) => kinds.includes(r.failure?.kind ?? "")).length;
+  out.push(
+    `stale reads: ${n(c.leaseStaleReads ?? 0)} counted (etcd's leases), ` +
+      `${failedAs(["linearizability", "lease-outlives-promises"])} failed runs; membership deadlocks: ` +
+      `${failedAs(["membership-deadlock"])} failed runs, ${t.limited.length} runs ended as a known limitation`,
+  );
   if ((c.leaseStaleReads ?? 0) > 0) {
     out.push(
       `lease-based reads that returned a stale index (known limitation, see README): ${n(c.leaseStaleReads!)}`,
