@@ -176,6 +176,9 @@ export class Progress {
   }
 }
 
+/** Up to this many members, get() scans the sorted IDs instead of hashing the BigInt key. */
+const SCAN_MAX = 8;
+
 /**
  * Progress by node ID; iteration helpers keep etcd's ascending-ID order.
  *
@@ -199,7 +202,20 @@ export class ProgressMap extends Map<bigint, Progress> {
 
   override get(id: bigint): Progress | undefined {
     if (id === this.lastId) return this.lastPr;
-    const pr = super.get(id);
+    let pr: Progress | undefined;
+    if (this.size <= SCAN_MAX) {
+      // A few BigInt comparisons cost less than hashing the BigInt.
+      const ids = this.sortedIds();
+      const prs = this.sortedProgress();
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] === id) {
+          pr = prs[i];
+          break;
+        }
+      }
+    } else {
+      pr = super.get(id);
+    }
     this.lastId = id;
     this.lastPr = pr;
     return pr;
