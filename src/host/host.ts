@@ -197,7 +197,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     const cfg = this.cfg;
     const memberDir = join(cfg.dataDir, "member");
     const walDir = join(memberDir, "wal");
-    const fresh = !existsSync(walDir) || readdirSync(walDir).length === 0;
+    const fresh = !hasMemberData(cfg.dataDir);
     const advertisePeer = cfg.advertisePeerURLs ?? [cfg.listenPeerURL];
     let bootstrap: MemberInfo[] | null = null;
 
@@ -1400,4 +1400,14 @@ async function readWalIdentity(walDir: string): Promise<{ nodeId: bigint; cluste
       },
     );
   }
+}
+
+/**
+ * Whether `dataDir` already holds a member's log (a non-empty `member/wal`).
+ * Such a member restarts as who its WAL says it is; the bootstrap and join
+ * settings only apply to an empty directory (etcd ignores them likewise).
+ */
+export function hasMemberData(dataDir: string): boolean {
+  const walDir = join(dataDir, "member", "wal");
+  return existsSync(walDir) && readdirSync(walDir).length > 0;
 }

@@ -5,7 +5,7 @@
 // See docs/host.md.
 
 export { HostError, HostErrorCode } from "./errors.ts";
-export { Host, hostDefaults } from "./host.ts";
+export { Host, hasMemberData, hostDefaults } from "./host.ts";
 export {
   clusterIdFor,
   decodeWalMetadata,

@@ -24,6 +24,7 @@ import {
   HostErrorCode,
   type MemberInfo as HostMemberInfo,
   type HostStatus,
+  hasMemberData,
   hexId,
 } from "../host/index.ts";
 import { type ApplyResult, EtcdStateMachine, MvccError, prefixEnd } from "../mvcc/index.ts";
@@ -225,7 +226,10 @@ export class KvMember implements KvBackend {
     }
     await this.listenClient(cfg.listenClientURL);
     try {
-      if (cfg.join !== undefined) await this.prepareJoin(cfg.join);
+      // A restart (the data dir holds a log) is who its WAL says, and must not
+      // need the cluster it would join to be up: after a full restart the
+      // member named by --join may be starting too.
+      if (cfg.join !== undefined && !hasMemberData(cfg.dataDir)) await this.prepareJoin(cfg.join);
       await this.host.start();
     } catch (err) {
       await this.server?.close();

@@ -42,3 +42,36 @@ test("a failed compare-and-swap carries the current modRevision and maybeApplied
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a restart with --join ignores it: the data dir says who the member is, the joined cluster may be down", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-member-"));
+  const base = {
+    ...memberDefaults,
+    tickMs: 20,
+    name: "solo",
+    dataDir: dir,
+    initialCluster: [{ name: "solo", peerURLs: ["http://127.0.0.1:0"] }],
+    listenPeerURL: "http://127.0.0.1:0",
+    listenClientURL: "http://127.0.0.1:0",
+    limits: defaultLimits,
+    unsafeNoFsync: true,
+  };
+  try {
+    const first = new KvMember(base);
+    await first.start();
+    const id = first.id;
+    await first.stop();
+    // Port 1 on loopback refuses at once: before the fix the restart tried to
+    // join through it and failed with ERR_HOST_JOIN ("fetch failed").
+    const again = new KvMember({ ...base, join: "http://127.0.0.1:1" });
+    await again.start();
+    try {
+      assert.equal(again.id, id);
+      while (again.status().leader === "0") await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      await again.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
