@@ -269,3 +269,125 @@ describe("describe functions with 64-bit IDs, as etcd prints them", () => {
 function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+// IDs that any lossy conversion would merge. P and S differ by 1: Number()
+// rounds both to the same double (doubles above 2^63 are 2,048 apart). P and
+// Q differ only in bit 53: their low 53 bits are equal, so truncating to a
+// safe integer (or masking to 53 bits) gives both the value R, which is itself
+// a member. Three of the four are >= 2^63. A core that keyed a map, compared a
+// vote or addressed a message through a number would confuse two members.
+const P = 0xc3bd5dc21f5b6ef1n;
+const Q = P + (1n << 53n);
+const R = P & ((1n << 53n) - 1n);
+const S = P + 1n;
+
+describe("a cluster whose IDs collide under any conversion to number", () => {
+  test("the IDs are as described (the premise of the test)", () => {
+    assert.ok(P >= 2n ** 63n && Q >= 2n ** 63n && S >= 2n ** 63n);
+    assert.ok(R < 2n ** 53n);
+    assert.equal(Number(P), Number(S));
+    assert.equal(P & ((1n << 53n) - 1n), Q & ((1n << 53n) - 1n));
+    assert.equal(Q & ((1n << 53n) - 1n), R);
+    assert.equal(new Set([P, Q, R, S]).size, 4);
+  });
+
+  test("elect, commit, a joint change, a removal, a snapshot to a lagging member and a transfer keep every ID exact", () => {
+    const net = new Network({ voters: [P, Q, R] });
+    net.elect(P);
+    assert.equal(net.leader(), P);
+    for (const id of [Q, R]) {
+      assert.equal(net.raft(id).lead, P);
+      assert.equal(net.raft(id).vote, P);
+    }
+    net.propose(P, "one");
+    net.propose(R, "two"); // forwarded by the small-ID follower to P
+    net.stabilize();
+    for (const id of [P, Q, R]) assert.deepEqual(net.appliedData(id), ["one", "two"]);
+
+    // Status: the leader's progress map has exactly the three keys, each with its own match.
+    const st = getStatus(net.raft(P));
+    assert.equal(st.id, P);
+    assert.equal(st.softState.lead, P);
+    assert.equal(st.hardState.vote, P);
+    assert.deepEqual([...st.progress!.keys()].sort(cmp), [R, P, Q]);
+    const commit = net.raft(P).raftLog.committed;
+    for (const id of [P, Q, R]) assert.equal(st.progress!.get(id)!.match, commit);
+    assert.deepEqual(st.config.voters.incoming.slice(), [R, P, Q]);
+
+    // Every message went between two of the members, and each follower got its own appends.
+    const members = new Set([P, Q, R]);
+    for (const m of net.delivered) {
+      assert.ok(members.has(m.from) && members.has(m.to), `${m.from} -> ${m.to}`);
+    }
+    for (const id of [Q, R]) {
+      assert.ok(net.delivered.some((m) => m.type === MessageType.MsgApp && m.from === P && m.to === id));
+      assert.ok(net.delivered.some((m) => m.type === MessageType.MsgAppResp && m.from === id && m.to === P));
+    }
+
+    // Joint change, left automatically: S (Number(S) === Number(P)) replaces R.
+    net
+      .node(P)
+      .rawNode.proposeConfChange(
+        new ConfChangeV2([
+          new ConfChangeSingle(ConfChangeType.ConfChangeAddNode, S),
+          new ConfChangeSingle(ConfChangeType.ConfChangeRemoveNode, R),
+        ]),
+      );
+    // P and Q are a majority of both halves, so the change commits and is left
+    // without S; S then starts empty and is caught up by a snapshot.
+    net.stabilize();
+    net.compact(P);
+    net.addNode(S, null);
+    net.tickAndStabilize(1, [P]);
+    for (const id of [P, Q, S]) {
+      const cs = net.node(id).confState;
+      assert.deepEqual(cs.voters, [P, Q, S].sort(cmp), `voters at ${id}`);
+      assert.deepEqual(cs.votersOutgoing, [], `left the joint config at ${id}`);
+    }
+    // Two V2 entries were applied: the change entering the joint config and the leader's empty auto-leave.
+    const v2 = net.node(Q).appliedEntries.filter((e) => e.type === EntryType.EntryConfChangeV2);
+    assert.equal(v2.length, 2);
+    assert.equal(v2[1]!.data.length, 0);
+    assert.ok(net.delivered.some((m) => m.type === MessageType.MsgSnap && m.from === P && m.to === S));
+    assert.equal(net.raft(P).trk.progress.has(R), false);
+    assert.equal(net.raft(P).trk.progress.has(S), true);
+    assert.deepEqual(net.appliedData(S), ["one", "two"]);
+
+    // Q lags: cut off while entries commit on P and S, then P's log is compacted past it.
+    net.isolate(Q);
+    for (let i = 0; i < 5; i++) net.propose(P, `lag${i}`);
+    net.stabilize();
+    const snap = net.compact(P);
+    net.heal();
+    const snapsBefore = net.node(Q).restoredSnapshots.length;
+    net.tickAndStabilize(3, [P]);
+    const toQ = net.delivered.filter((m) => m.type === MessageType.MsgSnap && m.to === Q);
+    assert.ok(toQ.length > 0, "Q was sent a snapshot");
+    for (const m of toQ) {
+      assert.equal(m.from, P);
+      assert.deepEqual(m.snapshot!.metadata.confState.voters, [P, Q, S].sort(cmp));
+    }
+    assert.equal(net.node(Q).restoredSnapshots.length, snapsBefore + 1);
+    assert.equal(net.node(Q).restoredSnapshots.at(-1)!.metadata.index, snap.metadata.index);
+    assert.deepEqual(net.appliedData(Q), net.appliedData(P));
+    assert.equal(getStatus(net.raft(P)).progress!.get(Q)!.match, net.raft(P).raftLog.lastIndex());
+
+    // Leader transfer to Q (>= 2^63, sharing its low 53 bits with R).
+    net.node(P).rawNode.transferLeader(Q);
+    net.stabilize();
+    assert.equal(net.leader(), Q);
+    for (const id of [P, S]) assert.equal(net.raft(id).lead, Q);
+    assert.ok(net.delivered.some((m) => m.type === MessageType.MsgTimeoutNow && m.from === P && m.to === Q));
+
+    // V1 removal of P (the old leader, Number(P) === Number(S)): S must stay.
+    net.node(Q).rawNode.proposeConfChange(new ConfChange(ConfChangeType.ConfChangeRemoveNode, P));
+    net.stabilize();
+    for (const id of [Q, S]) assert.deepEqual(net.node(id).confState.voters, [Q, S].sort(cmp));
+    assert.deepEqual([...getStatus(net.raft(Q)).progress!.keys()].sort(cmp), [Q, S].sort(cmp));
+    net.propose(S, "end");
+    net.stabilize();
+    for (const id of [Q, S]) assert.equal(net.appliedData(id).at(-1), "end");
+    // S voted for P in no election (it joined after); it voted Q's transfer campaign.
+    assert.equal(net.raft(S).hardState().vote, Q);
+  });
+});
