@@ -1,8 +1,16 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under test/ (or the files given) with node's own test
-// runner through the tsx loader. The spec reporter ends with "ℹ tests N",
-// "ℹ pass N" and "ℹ fail N" lines that CI can read; the exit status is non-zero
-// on any failure.
+// Runs the test files under test/ with node's own test runner through the tsx
+// loader. The spec reporter ends with "ℹ tests N", "ℹ pass N" and "ℹ fail N"
+// lines that CI can read; the exit status is non-zero on any failure.
+//
+//   node scripts/run-tests.mjs            every *.test.ts except the end-to-end ones (npm test)
+//   node scripts/run-tests.mjs --e2e      only *.e2e.test.ts: real processes, etcd, chromium (npm run test:e2e)
+//   node scripts/run-tests.mjs --all      both
+//   node scripts/run-tests.mjs FILE...    the files given
+//
+// End-to-end files are named *.e2e.test.ts: they start real member processes,
+// etcd 3.4 members, etcdctl or a browser, and take minutes, so `npm test`
+// stays quick while CI (`npm run test:all`) runs both groups.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -17,7 +25,14 @@ function collect(dir, out) {
 }
 
 const args = process.argv.slice(2);
-const files = args.length > 0 ? args : collect("test", []);
+const modes = new Set(["--e2e", "--all", "--unit"]);
+const mode = args.find((a) => modes.has(a)) ?? "--unit";
+const given = args.filter((a) => !modes.has(a));
+const isE2e = (f) => f.endsWith(".e2e.test.ts");
+const files =
+  given.length > 0
+    ? given
+    : collect("test", []).filter((f) => mode === "--all" || (mode === "--e2e") === isE2e(f));
 const res = spawnSync(
   process.execPath,
   ["--import", "tsx", "--test", "--test-reporter=spec", "--test-concurrency=2", ...files],
