@@ -3,19 +3,43 @@
 // version; a joining member checks it) and `GET /members` (a joining member
 // learns the cluster ID and the membership there). The data comes from the
 // transport's owner through the `versions` and `members` hooks; the status
-// codes, headers and body bytes are etcd 3.4's.
+// codes, headers and body bytes are etcd 3.4's. `/raft/probing` (probe.ts)
+// is routed here too: it is the third endpoint that is not raft traffic.
+//
+// These endpoints carry no raft traffic and make no checks of the caller
+// (etcd makes none: no cluster ID or version headers are required, and an
+// etcd member calling them sends none). What they reveal — versions, the
+// membership, the cluster ID — is what any member may know; the trust model
+// (docs/rafthttp.md) does not rest on keeping it secret.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { compareIds } from "../raftpb/index.ts";
+import { serveProbe } from "./probe.ts";
+import { type HandlerHost, httpError } from "./request_checks.ts";
 import type { PeerMember, PeerVersions } from "./types.ts";
 
-/** etcd's allowMethod: 405 with `Allow` when the method is not the one served. */
-export function allowMethod(
+/**
+ * Serves `path` if it is one of the peer info endpoints — `/raft/probing`
+ * (any method), `GET /version`, `GET /members` (when the owner gave a
+ * membership) — and returns true; false for any other path.
+ */
+export function servePeerInfo(
+  host: HandlerHost,
   req: IncomingMessage,
   res: ServerResponse,
-  method: string,
-  httpError: (res: ServerResponse, status: number, text: string) => void,
+  path: string,
 ): boolean {
+  if (path === "/raft/probing") serveProbe(res, host.ctx.now());
+  else if (path === "/version") {
+    if (allowMethod(req, res, "GET")) serveVersion(res, host.versions());
+  } else if (path === "/members" && host.members !== undefined) {
+    if (allowMethod(req, res, "GET")) serveMembers(res, host.ctx.clusterHex, host.members());
+  } else return false;
+  return true;
+}
+
+/** etcd's allowMethod: 405 with `Allow` when the method is not the one served. */
+function allowMethod(req: IncomingMessage, res: ServerResponse, method: string): boolean {
   if (req.method === method) return true;
   res.setHeader("Allow", method);
   httpError(res, 405, "Method Not Allowed");

@@ -10,10 +10,11 @@ import type { Message, Profile } from "../raftpb/index.ts";
 import { PeerClient } from "./client.ts";
 import type { Ctx } from "./context.ts";
 import { RaftHttpError, RaftHttpErrorCode, TransportConfigError } from "./errors.ts";
-import { createHandler, type HandlerHost } from "./handler.ts";
+import { createHandler } from "./handler.ts";
 import { formatId, toClusterIdText, toNodeId } from "./ids.ts";
 import { Peer, Remote } from "./peer.ts";
 import { NOT_DECIDED, parseMembersList } from "./peer_api.ts";
+import type { HandlerHost } from "./request_checks.ts";
 import type { PeerCounters, PeerStats, TransportStats } from "./stats.ts";
 import { TlsMaterial, TlsPeerVerifier } from "./tls.ts";
 import {
