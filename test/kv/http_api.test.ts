@@ -209,6 +209,44 @@ test("malformed requests are 400 with a code", async () => {
   assert.equal((await req("GET", "/nowhere")).status, 404);
 });
 
+test("routes: other methods get 405 with the route's Allow list; a bad key or member ID is 400 first", async () => {
+  for (const [method, path, allow] of [
+    ["PUT", "/kv", "GET"],
+    ["DELETE", "/kv/", "GET"],
+    ["POST", "/kv/x", "GET, PUT, DELETE"],
+    ["DELETE", "/members", "GET, POST"],
+    ["GET", "/members/1a/promote", "POST"],
+    ["GET", "/members/1a", "DELETE"],
+    ["GET", "/leader/transfer", "POST"],
+    ["POST", "/status", "GET"],
+    ["PUT", "/health", "GET"],
+    ["DELETE", "/metrics", "GET"],
+  ] as const) {
+    const r = await req(method, path);
+    assert.equal(r.status, 405, `${method} ${path}`);
+    assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+    assert.equal(r.json().code, "METHOD_NOT_ALLOWED");
+  }
+  // The key and the member ID are read from the path before the method is looked at.
+  for (const [method, path] of [
+    ["POST", "/kv/%E0%A4%A"],
+    ["GET", "/members/zz"],
+    ["GET", "/members/zz/promote"],
+  ] as const) {
+    const r = await req(method, path);
+    assert.equal(r.status, 400, `${method} ${path}`);
+    assert.equal(r.json().code, "BAD_REQUEST");
+  }
+  const big = await req("POST", `/kv/${"k".repeat(2000)}`);
+  assert.equal(big.status, 413);
+  assert.equal(big.json().code, "KEY_TOO_LARGE");
+  for (const path of ["/kvx", "/members/1a/promote/x", "/members/1a/demote", "/leader", "/status/"]) {
+    const r = await req("GET", path);
+    assert.equal(r.status, 404, path);
+    assert.equal(r.json().code, "NOT_FOUND");
+  }
+});
+
 test("no leader is 503 with Retry-After; a write that times out is 504", async () => {
   backend.mode = "noleader";
   const r = await req("PUT", "/kv/x", "1");
