@@ -1,4 +1,5 @@
 // npm run bench:kv [-- --duration S --clients 1,16,64 --no-etcd]
+// npm run bench:kv -- --api grpc [...]   (etcd v3 gRPC API vs etcd 3.4: see bench/kv-v3.ts)
 //
 // Closed-loop put load against a three-member tsraft-kv cluster (fsync on),
 // with 8-byte keys and 256-byte values at 1, 16 and 64 clients, using the
@@ -18,6 +19,12 @@ const arg = (name: string, dflt: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1]! : dflt;
 };
+// --api grpc: the etcd v3 gRPC comparison (puts, mixed, watch fan-out) in bench/kv-v3.ts.
+if (arg("--api", "rest") === "grpc") {
+  const { main } = await import("./kv-v3.ts");
+  await main(args.filter((a, i) => a !== "--api" && args[i - 1] !== "--api"));
+  process.exit(0);
+}
 const duration = Number(arg("--duration", "10"));
 const clientCounts = arg("--clients", "1,16,64").split(",").map(Number);
 const withEtcd = !args.includes("--no-etcd");
