@@ -21,9 +21,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { crc32c } from "@node-rs/crc32";
-import { discardLogger } from "../src/raft/logger.ts";
+import { crc32cUpdate } from "../src/fileutil/index.ts";
+import { discardLogger } from "../src/raft/index.ts";
 import { Entry, HardState } from "../src/raftpb/index.ts";
-import { crc32cUpdate } from "../src/wal/crc.ts";
 import { WAL, WalSnapshot } from "../src/wal/index.ts";
 
 const SECONDS = Number(process.env.WAL_BENCH_SECONDS ?? 3);
@@ -235,7 +235,8 @@ function crcBench(size: number, f: (p: number, d: Uint8Array) => number): number
 }
 
 // 6. Restart. A tree is this one or WAL_BENCH_BASELINE's (loaded from its own files).
-type WalModule = typeof import("../src/wal/index.ts");
+// DiskStorage moved from src/wal to src/storage: a tree has it in one or the other.
+type WalModule = typeof import("../src/wal/index.ts") & typeof import("../src/storage/index.ts");
 type HostModule = typeof import("../src/host/index.ts");
 interface Tree {
   label: string;
@@ -244,7 +245,11 @@ interface Tree {
 }
 
 async function loadTree(label: string, dir: string): Promise<Tree> {
-  const wal = (await import(join(dir, "src/wal/index.ts"))) as WalModule;
+  const storagePath = join(dir, "src/storage/index.ts");
+  const wal = {
+    ...(await import(join(dir, "src/wal/index.ts"))),
+    ...(fs.existsSync(storagePath) ? await import(storagePath) : {}),
+  } as WalModule;
   const hostPath = join(dir, "src/host/index.ts");
   const host = fs.existsSync(hostPath) ? ((await import(hostPath)) as HostModule) : null;
   return { label, wal, host };

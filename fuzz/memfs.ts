@@ -2,7 +2,7 @@
 // decoders read through the same interface as on disk, without touching it,
 // so a case costs microseconds and leaves nothing behind.
 
-import type { FileSystem } from "../src/wal/fs.ts";
+import type { FileSystem } from "../src/fileutil/index.ts";
 
 function enoent(path: string): Error {
   return Object.assign(new Error(`ENOENT: no such file or directory, '${path}'`), { code: "ENOENT" });

@@ -5,11 +5,9 @@
 // data catches every single-byte change in it).
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
+import { crc32cUpdate } from "../../src/fileutil/index.ts";
 import { encodeSnapshot, type Profile, type Snapshot } from "../../src/index.ts";
-import { SnapError } from "../../src/snap/errors.ts";
-import { encodeSnapFile } from "../../src/snap/snappb.ts";
-import { readSnapFile } from "../../src/snap/snapshotter.ts";
-import { crc32cUpdate } from "../../src/wal/crc.ts";
+import { encodeSnapFile, readSnapFile, SnapError } from "../../src/snap/index.ts";
 import { MemFS } from "../memfs.ts";
 import {
   applyMutations,

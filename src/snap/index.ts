@@ -10,6 +10,7 @@ export {
   readSnapFile,
   SNAP_SUFFIX,
   type SnapFileStatus,
+  type SnapshotPosition,
   Snapshotter,
   type SnapshotterOptions,
   snapName,

@@ -4,17 +4,32 @@
 
 import { randomInt } from "node:crypto";
 import { join, resolve } from "node:path";
-import { getLogger, type Logger } from "../raft/logger.ts";
+import {
+  crc32cUpdate,
+  type FileSystem,
+  fsyncDir,
+  hex16,
+  nodeFileSystem,
+  readWhole,
+  writeAll,
+} from "../fileutil/index.ts";
+import { getLogger, type Logger } from "../raft/index.ts";
 import { decodeSnapshot, type Profile, type Snapshot } from "../raftpb/index.ts";
-import { crc32cUpdate } from "../wal/crc.ts";
-import { type FileSystem, fsyncDir, nodeFileSystem, readWhole, writeAll } from "../wal/fs.ts";
-import { hex16 } from "../wal/names.ts";
-import type { WalSnapshot } from "../wal/walpb.ts";
 import { SnapError, SnapErrorCode } from "./errors.ts";
 import { decodeSnapFile, snapFilePieces } from "./snappb.ts";
 
 const WRITE_CHUNK = 1 << 20;
 const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/**
+ * Where a snapshot sits in the log: what the WAL's snapshot records (tsraft/wal's
+ * WalSnapshot) say. Only the two numbers matter here, so the snapshotter takes
+ * this shape rather than the WAL's record type and does not depend on the WAL.
+ */
+export interface SnapshotPosition {
+  readonly index: number;
+  readonly term: number;
+}
 
 export const SNAP_SUFFIX = ".snap";
 export const DB_SUFFIX = ".snap.db";
@@ -221,7 +236,7 @@ export class Snapshotter {
    * not even read a file whose name matches no WAL record (it could never be
    * the answer) and throws the error of the first candidate it cannot read.
    */
-  loadNewestAvailable(walSnaps: readonly WalSnapshot[]): Snapshot {
+  loadNewestAvailable(walSnaps: readonly SnapshotPosition[]): Snapshot {
     const inWal = (term: number, index: number): boolean =>
       walSnaps.some((w) => w.index === index && w.term === term);
     return this.loadMatching(

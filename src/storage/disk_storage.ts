@@ -16,9 +16,14 @@
 //   storage.compact(applied - catchUpEntries);
 
 import { join, resolve } from "node:path";
-import { CompactMemoryStorage } from "../raft/compact_storage.ts";
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "../raft/errors.ts";
-import type { Storage } from "../raft/storage.ts";
+import { type FileSystem, nodeFileSystem } from "../fileutil/index.ts";
+import {
+  CompactMemoryStorage,
+  ErrCompacted,
+  ErrSnapOutOfDate,
+  ErrUnavailable,
+  type Storage,
+} from "../raft/index.ts";
 import {
   type ConfState,
   EMPTY_BYTES,
@@ -27,13 +32,20 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../raftpb/index.ts";
-import { SnapError, SnapErrorCode } from "../snap/errors.ts";
-import { parseSnapName, Snapshotter, snapName } from "../snap/snapshotter.ts";
-import { WalError, WalErrorCode } from "./errors.ts";
-import { type FileSystem, nodeFileSystem } from "./fs.ts";
-import { isWalName, walExists } from "./names.ts";
-import { checkIndex, isEmptyHardState, type ReadAllResult, repair, WAL, type WalOptions } from "./wal.ts";
-import { WalSnapshot } from "./walpb.ts";
+import { parseSnapName, SnapError, SnapErrorCode, Snapshotter, snapName } from "../snap/index.ts";
+import {
+  checkIndex,
+  isEmptyHardState,
+  isWalName,
+  type ReadAllResult,
+  repair,
+  WAL,
+  WalError,
+  WalErrorCode,
+  type WalOptions,
+  WalSnapshot,
+  walExists,
+} from "../wal/index.ts";
 
 export interface DiskStorageOptions extends WalOptions {
   /**

@@ -26,10 +26,9 @@
 // so they load it whole first and then run exactly as on a whole buffer:
 // what is accepted or refused does not depend on how the file was read.
 
+import { crc32cRange, crc32cUpdate, type FileSystem, readWhole } from "../fileutil/index.ts";
 import { DecodeError } from "../raftpb/index.ts";
-import { crc32cRange, crc32cUpdate } from "./crc.ts";
 import { hex, WalError, WalErrorCode } from "./errors.ts";
-import { type FileSystem, readWhole } from "./fs.ts";
 import { decodeRecordInto, RecordType, WalRecord } from "./walpb.ts";
 
 /** Sector size assumed by the torn-write test (etcd's minSectorSize). */

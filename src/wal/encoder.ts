@@ -5,9 +5,8 @@
 // then zero padding to a multiple of 8 bytes. Every record except the crc
 // record extends the running CRC-32C with its data and stores the result.
 
+import { crc32cUpdate, type FileSystem, writeAll } from "../fileutil/index.ts";
 import { type Entry, encodedEntrySize, encodeEntryInto, type Profile, varintSize } from "../raftpb/index.ts";
-import { crc32cUpdate } from "./crc.ts";
-import { type FileSystem, writeAll } from "./fs.ts";
 import { RecordType } from "./walpb.ts";
 
 const INITIAL_BUFFER = 128 * 1024;

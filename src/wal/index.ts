@@ -1,14 +1,22 @@
-// tsraft/wal: etcd's write-ahead log (format-compatible), and DiskStorage,
-// the durable raft Storage built on it and on the snapshotter.
+// tsraft/wal: etcd's write-ahead log (format-compatible). DiskStorage, the
+// durable raft Storage built on it and on the snapshotter, is in tsraft/storage
+// (src/storage, the folder above wal and snap).
 
-export { crc32cUpdate } from "./crc.ts";
+// Re-exported from fileutil (their home since the wal/snap split), so that
+// `import { crc32cUpdate, type FileSystem } from "tsraft/wal"` keeps working.
+export { crc32cUpdate, type FileSystem, hex16, nodeFileSystem } from "../fileutil/index.ts";
+// TEMPORARY (until src/host/host.ts imports it from ../storage/index.ts):
+// DiskStorage lives in src/storage, above this folder.
+export {
+  DiskStorage,
+  type DiskStorageOptions,
+  type PersistRequest,
+  purgeSegments,
+} from "../storage/index.ts";
 export { Decoder, type DecoderOptions, hasZeroSector, SECTOR_SIZE, type SegmentRef } from "./decoder.ts";
-export { DiskStorage, type DiskStorageOptions, type PersistRequest, purgeSegments } from "./disk_storage.ts";
 export { Encoder } from "./encoder.ts";
 export { isCorruption, WalError, WalErrorCode } from "./errors.ts";
-export { type FileSystem, nodeFileSystem } from "./fs.ts";
 export {
-  hex16,
   isValidSeq,
   isWalName,
   parseWalName,
@@ -18,6 +26,7 @@ export {
   walName,
 } from "./names.ts";
 export {
+  checkIndex,
   isEmptyHardState,
   type ReadAllResult,
   type Recovery,

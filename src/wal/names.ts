@@ -1,13 +1,8 @@
 // Segment names: `%016x-%016x.wal` = <sequence>-<index of the first entry the
 // segment is meant to hold>. Directory order (lexicographic) is log order.
 
+import { type FileSystem, hex16 } from "../fileutil/index.ts";
 import { WalError, WalErrorCode } from "./errors.ts";
-import type { FileSystem } from "./fs.ts";
-
-/** 16 lowercase hex digits, zero-padded. */
-export function hex16(n: number): string {
-  return n.toString(16).padStart(16, "0");
-}
 
 export function walName(seq: number, index: number): string {
   return `${hex16(seq)}-${hex16(index)}.wal`;

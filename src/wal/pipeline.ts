@@ -3,8 +3,8 @@
 // write its header records and rename the file.
 
 import { join } from "node:path";
+import type { FileSystem } from "../fileutil/index.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
-import type { FileSystem } from "./fs.ts";
 
 export interface LockedFile {
   fd: number;

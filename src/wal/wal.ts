@@ -9,7 +9,8 @@
 // the previous one queue up in order.
 
 import { dirname, join, resolve } from "node:path";
-import { getLogger, type Logger } from "../raft/logger.ts";
+import { type FileSystem, fsyncDir, nodeFileSystem, writeAll } from "../fileutil/index.ts";
+import { getLogger, type Logger } from "../raft/index.ts";
 import {
   ConfState,
   decodeEntry,
@@ -25,7 +26,6 @@ import { Decoder, type DecoderOptions, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { decodeEntryFast, PayloadSpan } from "./entry_fast.ts";
 import { ioError, WalError, WalErrorCode } from "./errors.ts";
-import { type FileSystem, fsyncDir, nodeFileSystem, writeAll } from "./fs.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
 import { FilePipeline } from "./pipeline.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "./walpb.ts";

@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { crc32cUpdate } from "../../src/fileutil/index.ts";
 import { ConfState, encodeSnapshot, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import { encodeSnapFile, snapFilePieces } from "../../src/snap/snappb.ts";
-import { crc32cUpdate } from "../../src/wal/crc.ts";
 
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts.map((p) => Buffer.from(p)));
 

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { main } from "../../src/cli/tsraft.ts";
 import { ConfChange, ConfState, Entry, EntryType, encodeConfChange } from "../../src/raftpb/index.ts";
-import { DiskStorage } from "../../src/wal/index.ts";
+import { DiskStorage } from "../../src/storage/index.ts";
 import { ascii, ents, hs, quiet, tempDir } from "./helpers.ts";
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {

@@ -7,7 +7,8 @@ import { describe, test } from "node:test";
 import { ErrCompacted, ErrSnapOutOfDate } from "../../src/raft/errors.ts";
 import { ConfState, type Entry, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import { SnapError, SnapErrorCode } from "../../src/snap/index.ts";
-import { DiskStorage, type WalError, WalErrorCode } from "../../src/wal/index.ts";
+import { DiskStorage } from "../../src/storage/index.ts";
+import { type WalError, WalErrorCode } from "../../src/wal/index.ts";
 import { ascii, ents, FaultFS, hs, quiet, rng, tempDir } from "./helpers.ts";
 
 const idx = (es: Entry[]) => es.map((e) => `${e.term}/${e.index}`);

@@ -30,7 +30,7 @@ import {
   Writer,
 } from "../../src/raftpb/index.ts";
 import { snapName } from "../../src/snap/index.ts";
-import { DiskStorage } from "../../src/wal/index.ts";
+import { DiskStorage } from "../../src/storage/index.ts";
 
 const quiet = { logger: discardLogger };
 const M1 = 0x2bd0915e30aa6e35n;

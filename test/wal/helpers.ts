@@ -5,9 +5,10 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type FileSystem, nodeFileSystem } from "../../src/fileutil/index.ts";
 import { discardLogger } from "../../src/raft/logger.ts";
+import { Xoshiro128 } from "../../src/raft/rand.ts";
 import { Entry, HardState } from "../../src/raftpb/index.ts";
-import { type FileSystem, nodeFileSystem } from "../../src/wal/fs.ts";
 
 export const quiet = { logger: discardLogger };
 
@@ -52,17 +53,10 @@ export function hs(term: number, vote: bigint, commit: number): HardState {
   return new HardState(term, vote, commit);
 }
 
-/** Deterministic PRNG (xorshift32). */
+/** A deterministic stream of floats in [0, 1) from the project's seeded generator. */
 export function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const r = new Xoshiro128(seed);
+  return () => r.float();
 }
 
 type Op = "write" | "fdatasync" | "fsync" | "ftruncate" | "open" | "rename";

@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ConfState, Entry, type HardState, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import { Snapshotter } from "../../src/snap/index.ts";
+import { DiskStorage } from "../../src/storage/index.ts";
 import { Encoder } from "../../src/wal/encoder.ts";
 import {
-  DiskStorage,
   nodeFileSystem,
   RecordType,
   validSnapshotEntries,

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { discardLogger } from "../../src/raft/logger.ts";
 import { Entry, HardState } from "../../src/raftpb/index.ts";
-import { DiskStorage, WAL, WalErrorCode, WalSnapshot } from "../../src/wal/index.ts";
+import { DiskStorage } from "../../src/storage/index.ts";
+import { WAL, WalErrorCode, WalSnapshot } from "../../src/wal/index.ts";
 
 const quiet = { logger: discardLogger };
 const ETCD_ID = 0xbd9563d4be65ef5bn;

@@ -40,7 +40,7 @@ import {
   MessageType,
   type SnapshotMetadata,
 } from "../../../src/raftpb/index.ts";
-import { DiskStorage } from "../../../src/wal/index.ts";
+import { DiskStorage } from "../../../src/storage/index.ts";
 import { parseJsonBig } from "./etcd.ts";
 
 /** One applied entry, as recorded by the state machine. */
