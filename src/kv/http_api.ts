@@ -1,10 +1,18 @@
 // The client HTTP API of tsraft-kv: keys, ranges, compare-and-swap,
 // membership, leadership transfer, status, health and metrics. Errors are
 // JSON bodies with a stable `code`.
+//
+// Structure: clientRoutes() is the route table (method + path pattern →
+// handler, see http_router.ts for the matching rules), one handler function
+// per operation below it. Keys come from the raw request target (parseTarget),
+// percent-decoded exactly once: no URL normalisation ever changes which key
+// a request names. Every failure is a thrown KvError, answered in one place
+// (createClientHandler → sendError).
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { SharedDeadlines } from "./deadline.ts";
 import { KvError, KvErrorCode } from "./errors.ts";
+import { exact, type PathPattern, Router, route } from "./http_router.ts";
 import type { KeyValue, KvBackend, RangePage, ReadOptions } from "./types.ts";
 
 export interface ApiLimits {
@@ -116,7 +124,6 @@ async function readJson(req: IncomingMessage, limits: ApiLimits): Promise<Record
   }
 }
 
-/** Parses a member ID as the API shows it: hexadecimal, optionally prefixed with 0x. */
 /** A member ID in hex, as etcd prints it (`0x` optional); 400 for anything else. */
 export function parseMemberId(s: string): bigint {
   const hex = s.startsWith("0x") ? s.slice(2) : s;
@@ -237,6 +244,7 @@ function drained(res: ServerResponse): Promise<void> {
 export function createClientHandler(backend: KvBackend, limits: ApiLimits = defaultLimits): RequestListener {
   const deadlines = new SharedDeadlines(limits.requestTimeoutMs);
   const replies = new ReplyBudget(limits.maxInflightReplyBytes);
+  const router = clientRoutes(limits);
   return (req, res) => {
     if (backend.observeRequest !== undefined) {
       const t0 = performance.now();
@@ -244,11 +252,25 @@ export function createClientHandler(backend: KvBackend, limits: ApiLimits = defa
         backend.observeRequest!(opName(req), res.statusCode, (performance.now() - t0) / 1000),
       );
     }
-    handle(backend, limits, replies, req, res, deadlines.signal()).catch((err: unknown) => {
+    serve(router, backend, limits, replies, req, res, deadlines.signal()).catch((err: unknown) => {
       if (err instanceof KvError) sendError(res, err);
       else sendError(res, new KvError(KvErrorCode.Internal, 500, (err as Error)?.message ?? String(err)));
     });
   };
+}
+
+/** Parses the target (a malformed one is a 400 like any other failure) and serves the request. */
+async function serve(
+  router: Router<ApiCall, PathParams>,
+  backend: KvBackend,
+  limits: ApiLimits,
+  replies: ReplyBudget,
+  req: IncomingMessage,
+  res: ServerResponse,
+  signal: AbortSignal,
+): Promise<void> {
+  const target = parseTarget(req.url ?? "/");
+  await handle(router, { backend, limits, replies, req, res, target, signal });
 }
 
 /** A low-cardinality label for a request, for metrics. */
@@ -305,42 +327,35 @@ export function parseTarget(raw: string): Target {
   };
 }
 
-async function handle(
-  backend: KvBackend,
-  limits: ApiLimits,
-  replies: ReplyBudget,
-  req: IncomingMessage,
-  res: ServerResponse,
-  signal: AbortSignal,
-): Promise<void> {
-  const url = parseTarget(req.url ?? "/");
-  const path = url.pathname;
-  const method = req.method ?? "GET";
+/** A request being served: everything a route handler needs. */
+interface ApiCall {
+  readonly backend: KvBackend;
+  readonly limits: ApiLimits;
+  readonly replies: ReplyBudget;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  /** The raw target: keys come from its path, never from a normalised URL. */
+  readonly target: Target;
+  /** Aborts when the request's deadline (requestTimeoutMs) passes. */
+  readonly signal: AbortSignal;
+}
 
-  if (path === "/kv" || path === "/kv/") {
-    if (method !== "GET") throw methodNotAllowed("GET");
-    const prefix = url.searchParams.get("prefix") ?? "";
-    const after = url.searchParams.get("after") ?? undefined;
-    const limitParam = url.searchParams.get("limit");
-    let limit = limits.defaultRangeLimit;
-    if (limitParam !== null) {
-      if (
-        !/^[0-9]{1,9}$/.test(limitParam) ||
-        Number(limitParam) < 1 ||
-        Number(limitParam) > limits.maxRangeLimit
-      ) {
-        throw badRequest(`limit must be an integer from 1 to ${limits.maxRangeLimit}`);
-      }
-      limit = Number(limitParam);
-    }
-    if (after !== undefined && !after.startsWith(prefix))
-      throw badRequest("after must start with the prefix");
-    const r = await backend.range(prefix, { limit, after }, readOptions(url, signal));
-    await sendRangePage(res, r, limits, replies);
-    return;
-  }
+/** What a route's path pattern extracts: the key (key routes) or the member ID (member routes). */
+interface PathParams {
+  readonly key: string;
+  readonly member: bigint;
+}
 
-  if (path.startsWith("/kv/")) {
+const NO_PARAMS: PathParams = { key: "", member: 0n };
+
+/**
+ * `/kv/<key>`: the key is the rest of the raw path, percent-decoded once.
+ * A malformed encoding or an empty key is a 400, a key above maxKeyBytes a
+ * 413, whatever the method (the router checks parameters first).
+ */
+function keyPath(limits: ApiLimits): PathPattern<PathParams> {
+  return (path) => {
+    if (!path.startsWith("/kv/")) return undefined;
     let key: string;
     try {
       key = decodeURIComponent(path.slice(4));
@@ -351,122 +366,176 @@ async function handle(
     if (Buffer.byteLength(key) > limits.maxKeyBytes) {
       throw new KvError(KvErrorCode.KeyTooLarge, 413, `key exceeds ${limits.maxKeyBytes} bytes`);
     }
-    switch (method) {
-      case "GET": {
-        const r = await backend.get(key, readOptions(url, signal));
-        if (r.kv === undefined) throw new KvError(KvErrorCode.NotFound, 404, `key not found: ${key}`);
-        const kv = r.kv;
-        res.writeHead(200, {
-          "Content-Type": "application/octet-stream",
-          "Content-Length": kv.value.length,
-          ETag: `"${kv.modRevision}"`,
-          "X-Revision": String(r.revision),
-          "X-Create-Revision": String(kv.createRevision),
-          "X-Mod-Revision": String(kv.modRevision),
-          "X-Version": String(kv.version),
-        });
-        res.end(kv.value);
-        return;
-      }
-      case "PUT": {
-        const expected = expectedRevision(req);
-        const value = await readBody(
-          req,
-          limits.maxValueBytes,
-          () => new KvError(KvErrorCode.ValueTooLarge, 413, `value exceeds ${limits.maxValueBytes} bytes`),
-        );
-        const r = await backend.put(key, value, { expectedRevision: expected, signal });
-        sendJson(res, 200, { revision: r.revision, prevRevision: r.prevRevision });
-        return;
-      }
-      case "DELETE": {
-        const r = await backend.delete(key, { expectedRevision: expectedRevision(req), signal });
-        sendJson(res, 200, { revision: r.revision, prevRevision: r.prevRevision });
-        return;
-      }
-      default:
-        throw methodNotAllowed("GET, PUT, DELETE");
-    }
-  }
+    return { key, member: 0n };
+  };
+}
 
-  if (path === "/members") {
-    if (method === "GET") {
-      sendJson(res, 200, { members: backend.members().map(memberJson), clusterId: backend.clusterIdHex() });
-      return;
-    }
-    if (method === "POST") {
-      const body = await readJson(req, limits);
-      const peerURLs = stringArray(body.peerURLs, "peerURLs");
-      if (peerURLs.length === 0) throw badRequest("peerURLs must name at least one URL");
-      const clientURLs = stringArray(body.clientURLs, "clientURLs");
-      if (body.name !== undefined && typeof body.name !== "string") throw badRequest("name must be a string");
-      if (body.learner !== undefined && typeof body.learner !== "boolean")
-        throw badRequest("learner must be a boolean");
-      const m = await backend.addMember(peerURLs, {
-        name: body.name as string | undefined,
-        learner: body.learner === true,
-        clientURLs,
-      });
-      sendJson(res, 201, {
-        member: memberJson(m),
-        members: backend.members().map(memberJson),
-        clusterId: backend.clusterIdHex(),
-      });
-      return;
-    }
-    throw methodNotAllowed("GET, POST");
-  }
+/** `/members/<hex id><suffix>`; an ID that is not hex is a 400 whatever the method. */
+function memberPath(suffix: "" | "/promote"): PathPattern<PathParams> {
+  const re = suffix === "" ? /^\/members\/([^/]+)$/ : /^\/members\/([^/]+)\/promote$/;
+  return (path) => {
+    const m = re.exec(path);
+    return m === null ? undefined : { key: "", member: parseMemberId(m[1]!) };
+  };
+}
 
-  const memberPath = /^\/members\/([^/]+)(\/promote)?$/.exec(path);
-  if (memberPath !== null) {
-    const id = parseMemberId(memberPath[1]!);
-    if (memberPath[2] !== undefined) {
-      if (method !== "POST") throw methodNotAllowed("POST");
-      await backend.promoteMember(id);
-    } else {
-      if (method !== "DELETE") throw methodNotAllowed("DELETE");
-      await backend.removeMember(id);
-    }
-    sendJson(res, 200, { members: backend.members().map(memberJson) });
-    return;
-  }
+/**
+ * The client API's route table. Order matters only where patterns overlap:
+ * `/kv` and `/kv/` (a range) come before `/kv/<key>`.
+ */
+function clientRoutes(limits: ApiLimits): Router<ApiCall, PathParams> {
+  return new Router<ApiCall, PathParams>([
+    route(exact(NO_PARAMS, "/kv", "/kv/"), { GET: readRange }),
+    route(keyPath(limits), { GET: getKey, PUT: putKey, DELETE: deleteKey }),
+    route(exact(NO_PARAMS, "/members"), { GET: listMembers, POST: addMember }),
+    route(memberPath("/promote"), { POST: promoteMember }),
+    route(memberPath(""), { DELETE: removeMember }),
+    route(exact(NO_PARAMS, "/leader/transfer"), { POST: transferLeader }),
+    route(exact(NO_PARAMS, "/status"), { GET: sendStatus }),
+    route(exact(NO_PARAMS, "/health"), { GET: sendHealth }),
+    route(exact(NO_PARAMS, "/metrics"), { GET: sendMetrics }),
+  ]);
+}
 
-  if (path === "/leader/transfer") {
-    if (method !== "POST") throw methodNotAllowed("POST");
-    const q = url.searchParams.get("to");
-    const body = q === null ? await readJson(req, limits) : { to: q };
-    if (body.to === undefined) throw badRequest('missing target member: {"to": <id>}');
-    const to = resolveMember(backend, String(body.to));
-    await backend.transferLeader(to, signal);
-    sendJson(res, 200, { leader: to.toString(16) });
-    return;
-  }
-
-  if (path === "/status") {
-    if (method !== "GET") throw methodNotAllowed("GET");
-    sendJson(res, 200, backend.status());
-    return;
-  }
-
-  if (path === "/health") {
-    if (method !== "GET") throw methodNotAllowed("GET");
-    const reason = backend.unhealthyReason();
-    if (reason === null) sendJson(res, 200, { health: "true" });
-    else sendJson(res, 503, { health: "false", code: KvErrorCode.Unhealthy, reason });
-    return;
-  }
-
-  if (path === "/metrics") {
-    if (method !== "GET") throw methodNotAllowed("GET");
-    const text = await backend.metricsText();
-    res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
-    res.end(text);
-    return;
-  }
-
-  if (backend.serveDashboard?.(req, res)) return;
-
+/**
+ * Serves one request: the route table first, then the dashboard (it owns
+ * its own paths), then 404. Every failure is thrown as a KvError and
+ * answered by the caller.
+ */
+async function handle(router: Router<ApiCall, PathParams>, call: ApiCall): Promise<void> {
+  const method = call.req.method ?? "GET";
+  const path = call.target.pathname;
+  const found = router.find(method, path);
+  if (found.kind === "handler") return found.handler(call, found.params);
+  if (found.kind === "method not allowed") throw methodNotAllowed(found.allow);
+  if (call.backend.serveDashboard?.(call.req, call.res)) return;
   throw new KvError(KvErrorCode.RouteNotFound, 404, `no route for ${method} ${path}`);
+}
+
+/** GET /kv?prefix=&after=&limit=: one page of keys in order, paged with `more` and `next`. */
+async function readRange(c: ApiCall): Promise<void> {
+  const q = c.target.searchParams;
+  const limits = c.limits;
+  const prefix = q.get("prefix") ?? "";
+  const after = q.get("after") ?? undefined;
+  const limitParam = q.get("limit");
+  let limit = limits.defaultRangeLimit;
+  if (limitParam !== null) {
+    if (
+      !/^[0-9]{1,9}$/.test(limitParam) ||
+      Number(limitParam) < 1 ||
+      Number(limitParam) > limits.maxRangeLimit
+    ) {
+      throw badRequest(`limit must be an integer from 1 to ${limits.maxRangeLimit}`);
+    }
+    limit = Number(limitParam);
+  }
+  if (after !== undefined && !after.startsWith(prefix)) throw badRequest("after must start with the prefix");
+  const r = await c.backend.range(prefix, { limit, after }, readOptions(c.target, c.signal));
+  await sendRangePage(c.res, r, limits, c.replies);
+}
+
+/** GET /kv/<key>: the raw value, its revisions in headers (ETag = mod revision, for If-Match). */
+async function getKey(c: ApiCall, p: PathParams): Promise<void> {
+  const r = await c.backend.get(p.key, readOptions(c.target, c.signal));
+  if (r.kv === undefined) throw new KvError(KvErrorCode.NotFound, 404, `key not found: ${p.key}`);
+  const kv = r.kv;
+  c.res.writeHead(200, {
+    "Content-Type": "application/octet-stream",
+    "Content-Length": kv.value.length,
+    ETag: `"${kv.modRevision}"`,
+    "X-Revision": String(r.revision),
+    "X-Create-Revision": String(kv.createRevision),
+    "X-Mod-Revision": String(kv.modRevision),
+    "X-Version": String(kv.version),
+  });
+  c.res.end(kv.value);
+}
+
+/** PUT /kv/<key>: writes the body (If-Match / If-None-Match: * make it a compare-and-swap). */
+async function putKey(c: ApiCall, p: PathParams): Promise<void> {
+  const expected = expectedRevision(c.req);
+  const max = c.limits.maxValueBytes;
+  const value = await readBody(
+    c.req,
+    max,
+    () => new KvError(KvErrorCode.ValueTooLarge, 413, `value exceeds ${max} bytes`),
+  );
+  const r = await c.backend.put(p.key, value, { expectedRevision: expected, signal: c.signal });
+  sendJson(c.res, 200, { revision: r.revision, prevRevision: r.prevRevision });
+}
+
+/** DELETE /kv/<key> (If-Match makes it conditional). */
+async function deleteKey(c: ApiCall, p: PathParams): Promise<void> {
+  const r = await c.backend.delete(p.key, { expectedRevision: expectedRevision(c.req), signal: c.signal });
+  sendJson(c.res, 200, { revision: r.revision, prevRevision: r.prevRevision });
+}
+
+/** GET /members: the membership and the cluster ID. */
+function listMembers(c: ApiCall): void {
+  sendJson(c.res, 200, { members: c.backend.members().map(memberJson), clusterId: c.backend.clusterIdHex() });
+}
+
+/** POST /members {peerURLs, clientURLs?, name?, learner?}: adds a member (201 with it and the new membership). */
+async function addMember(c: ApiCall): Promise<void> {
+  const body = await readJson(c.req, c.limits);
+  const peerURLs = stringArray(body.peerURLs, "peerURLs");
+  if (peerURLs.length === 0) throw badRequest("peerURLs must name at least one URL");
+  const clientURLs = stringArray(body.clientURLs, "clientURLs");
+  if (body.name !== undefined && typeof body.name !== "string") throw badRequest("name must be a string");
+  if (body.learner !== undefined && typeof body.learner !== "boolean")
+    throw badRequest("learner must be a boolean");
+  const m = await c.backend.addMember(peerURLs, {
+    name: body.name as string | undefined,
+    learner: body.learner === true,
+    clientURLs,
+  });
+  sendJson(c.res, 201, {
+    member: memberJson(m),
+    members: c.backend.members().map(memberJson),
+    clusterId: c.backend.clusterIdHex(),
+  });
+}
+
+/** POST /members/<id>/promote: makes a learner a voter. */
+async function promoteMember(c: ApiCall, p: PathParams): Promise<void> {
+  await c.backend.promoteMember(p.member);
+  sendJson(c.res, 200, { members: c.backend.members().map(memberJson) });
+}
+
+/** DELETE /members/<id>: removes a member. */
+async function removeMember(c: ApiCall, p: PathParams): Promise<void> {
+  await c.backend.removeMember(p.member);
+  sendJson(c.res, 200, { members: c.backend.members().map(memberJson) });
+}
+
+/** POST /leader/transfer?to=<name or id> (or a JSON body {"to": …}): moves leadership. */
+async function transferLeader(c: ApiCall): Promise<void> {
+  const q = c.target.searchParams.get("to");
+  const body = q === null ? await readJson(c.req, c.limits) : { to: q };
+  if (body.to === undefined) throw badRequest('missing target member: {"to": <id>}');
+  const to = resolveMember(c.backend, String(body.to));
+  await c.backend.transferLeader(to, c.signal);
+  sendJson(c.res, 200, { leader: to.toString(16) });
+}
+
+/** GET /status: raft state and the leader's view of its followers. */
+function sendStatus(c: ApiCall): void {
+  sendJson(c.res, 200, c.backend.status());
+}
+
+/** GET /health: 200 while the member can serve, 503 UNHEALTHY with the reason otherwise. */
+function sendHealth(c: ApiCall): void {
+  const reason = c.backend.unhealthyReason();
+  if (reason === null) sendJson(c.res, 200, { health: "true" });
+  else sendJson(c.res, 503, { health: "false", code: KvErrorCode.Unhealthy, reason });
+}
+
+/** GET /metrics: Prometheus text. */
+async function sendMetrics(c: ApiCall): Promise<void> {
+  const text = await c.backend.metricsText();
+  c.res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+  c.res.end(text);
 }
 
 function expectedRevision(req: IncomingMessage): number | undefined {
