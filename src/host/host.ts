@@ -334,6 +334,13 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       // leading a group it no longer belongs to until it shuts down.
       stepDownOnRemoval: true,
       readOnlyOption: cfg.readOnlyOption ?? ReadOnlyOption.ReadOnlySafe,
+      // Beyond etcd, on by default in the host: lease reads that are never
+      // stale, and membership changes that cannot deadlock (docs/leases.md).
+      // (Strict leases exist only with lease-based reads; raft refuses them otherwise.)
+      leaseSafety:
+        cfg.leaseSafety ?? (cfg.readOnlyOption === ReadOnlyOption.ReadOnlyLeaseBased ? "strict" : "etcd"),
+      ...(cfg.leaseDriftMarginTicks !== undefined ? { leaseDriftMarginTicks: cfg.leaseDriftMarginTicks } : {}),
+      shareCommitInVotes: cfg.shareCommitInVotes ?? true,
       logger: this.logger,
     };
     this.node =

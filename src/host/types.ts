@@ -1,7 +1,7 @@
 // The contract between the host and the application: the state machine the
 // user writes, the host's configuration, and the shapes it reports.
 
-import type { Logger, ReadOnlyOption } from "../raft/index.ts";
+import type { LeaseSafety, Logger, ReadOnlyOption } from "../raft/index.ts";
 import type { PeerTlsOptions } from "../rafthttp/index.ts";
 
 /** One committed command, in log order. */
@@ -115,6 +115,22 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   snapshot?: Partial<SnapshotPolicy>;
   /** ReadOnlySafe (default) or ReadOnlyLeaseBased for read(). */
   readOnlyOption?: ReadOnlyOption;
+  /**
+   * With ReadOnlyLeaseBased: "strict" (the host's default) serves a read from
+   * the lease only while no other member can have been elected, falling back
+   * to a quorum round otherwise; "etcd" is etcd's lease, which can be stale
+   * (docs/leases.md). Every member must use the same setting.
+   */
+  leaseSafety?: LeaseSafety;
+  /** With strict leases: ticks of tick-rate drift the lease allows for (default ceil(electionTicks / 10)). */
+  leaseDriftMarginTicks?: number;
+  /**
+   * Vote traffic carries commit indexes, so that a member that missed the
+   * commit of a membership change cannot deadlock the group waiting for a
+   * removed member's vote (etcd-io/etcd#12359; docs/leases.md). Default true:
+   * etcd members ignore the extra fields.
+   */
+  shareCommitInVotes?: boolean;
   /**
    * Recovery (etcd's --force-new-cluster): restart an existing member as the
    * only member of its cluster, keeping every committed entry and dropping

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Host, HostError, HostErrorCode } from "../../src/host/index.ts";
+import { ReadOnlyOption } from "../../src/raft/index.ts";
 import { waitFor } from "../kv/support/cluster.ts";
 import { Counter, delta, startCluster } from "./support.ts";
 
@@ -78,6 +79,25 @@ test("host: a restart takes its identity from the data dir; another cluster's or
     await h.start();
     assert.equal(h.id, c.hosts[0]!.id);
     await h.stop(0);
+  } finally {
+    await c.close();
+  }
+});
+
+test("host: lease-based reads (strict leases, the host's default) answer current values on every member", async () => {
+  const c = await startCluster(3, { readOnlyOption: ReadOnlyOption.ReadOnlyLeaseBased });
+  try {
+    const leader = await c.leader();
+    const follower = c.hosts.find((h) => h !== leader)!;
+    await waitFor("the follower knows the leader", async () => follower.leader() === leader.id);
+    for (let i = 1; i <= 20; i++) {
+      await (i % 2 === 0 ? leader : follower).propose(delta(1));
+      // A read started after the write was acknowledged must see it, on the
+      // leader (from its lease or a quorum round) and on a follower (through
+      // the leader).
+      assert.equal(await leader.read("get"), i);
+      assert.equal(await follower.read("get"), i);
+    }
   } finally {
     await c.close();
   }
