@@ -18,7 +18,7 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../raftpb/index.ts";
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, freshError } from "./errors.ts";
 import { getLogger } from "./logger.ts";
 import { cloneSnapshot, firstToAppend, type Storage } from "./storage.ts";
 import { noLimit } from "./util.ts";
@@ -151,11 +151,11 @@ export class CompactMemoryStorage implements Storage {
   }
 
   entries(lo: number, hi: number, maxSize: number): Entry[] {
-    if (lo <= this.offset) throw ErrCompacted;
+    if (lo <= this.offset) throw freshError(ErrCompacted);
     if (hi > this.lastIndex() + 1) {
       getLogger().panic(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
     }
-    if (this.cold.len + this.hot.length === 0) throw ErrUnavailable;
+    if (this.cold.len + this.hot.length === 0) throw freshError(ErrUnavailable);
     const out: Entry[] = [];
     let size = 0;
     const coldEnd = this.offset + this.cold.len;
@@ -172,12 +172,12 @@ export class CompactMemoryStorage implements Storage {
   }
 
   term(i: number): number {
-    if (i < this.offset) throw ErrCompacted;
+    if (i < this.offset) throw freshError(ErrCompacted);
     if (i === this.offset) return this.offsetTerm;
     const k = i - this.offset - 1;
     if (k < this.cold.len) return this.cold.term(k);
     const h = k - this.cold.len;
-    if (h >= this.hot.length) throw ErrUnavailable;
+    if (h >= this.hot.length) throw freshError(ErrUnavailable);
     return this.hot[h]!.term;
   }
 
@@ -196,7 +196,7 @@ export class CompactMemoryStorage implements Storage {
   /** Replaces the contents of this storage with the snapshot. */
   applySnapshot(snap: Snapshot): void {
     const msIndex = this.snap.metadata.index;
-    if (msIndex !== 0 && msIndex >= snap.metadata.index) throw ErrSnapOutOfDate;
+    if (msIndex !== 0 && msIndex >= snap.metadata.index) throw freshError(ErrSnapOutOfDate);
     this.snap = cloneSnapshot(snap);
     this.offset = snap.metadata.index;
     this.offsetTerm = snap.metadata.term;
@@ -206,7 +206,7 @@ export class CompactMemoryStorage implements Storage {
 
   /** Makes a snapshot at index i (see MemoryStorage.createSnapshot). */
   createSnapshot(i: number, cs: ConfState | null, data: Uint8Array): Snapshot {
-    if (i <= this.snap.metadata.index) throw ErrSnapOutOfDate;
+    if (i <= this.snap.metadata.index) throw freshError(ErrSnapOutOfDate);
     if (i > this.lastIndex())
       getLogger().panic(`snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
     const md = this.snap.metadata;
@@ -217,7 +217,7 @@ export class CompactMemoryStorage implements Storage {
 
   /** Discards entries before compactIndex; compactIndex becomes the compaction point. */
   compact(compactIndex: number): void {
-    if (compactIndex <= this.offset) throw ErrCompacted;
+    if (compactIndex <= this.offset) throw freshError(ErrCompacted);
     if (compactIndex > this.lastIndex()) {
       getLogger().panic(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     }
@@ -233,7 +233,7 @@ export class CompactMemoryStorage implements Storage {
   /** Appends entries, overwriting any conflicting suffix. */
   append(entries: readonly Entry[]): void {
     const from = firstToAppend(entries, this.firstIndex());
-    if (from < 0) return;
+    if (from === undefined) return;
     const start = entries[from]!.index;
     const keep = start - this.offset - 1; // entries kept before `start`
     const held = this.cold.len + this.hot.length;

@@ -1,5 +1,14 @@
-// Typed errors of the raft core. Storage errors are shared instances, like
-// etcd's sentinel errors: compare with `===` or by `code`.
+// Typed errors of the raft core.
+//
+// etcd compares sentinel errors by identity (err == ErrCompacted). Here the
+// exported Err* constants name each error and keep working for callers that
+// compare with `===`, but the core itself throws fresh instances where nothing
+// outside it depends on identity (so a stack trace points at the throw, not at
+// module load) and recognises every error by its `code`, never by identity:
+// a Storage written elsewhere may throw its own instance with the same code.
+// Match errors on `code` (see docs/errors.md). ErrProposalDropped and
+// ErrStopped are still the shared instances when thrown, because the host
+// compares them with `===`; storages may throw either form.
 
 export class RaftError extends Error {
   readonly code: string;
@@ -58,3 +67,24 @@ export class ConfigError extends RaftError {
 
 /** Operations on a stopped Node. */
 export const ErrStopped = new RaftError("ERR_STOPPED", "raft: stopped");
+
+/**
+ * Whether `err` is the error `sentinel` names, by code (an Err* constant, a
+ * fresh instance made by freshError, or another Storage's own instance).
+ */
+export function isError(err: unknown, sentinel: RaftError): boolean {
+  return err === sentinel || (err instanceof Error && (err as { code?: unknown }).code === sentinel.code);
+}
+
+/**
+ * A new instance of a sentinel error: the same class, code and message, with
+ * the stack of the caller. Only RaftError and StorageError sentinels exist,
+ * and both take (code, message).
+ */
+export function freshError<E extends RaftError>(sentinel: E): E {
+  const e =
+    sentinel instanceof StorageError
+      ? new StorageError(sentinel.code, sentinel.message)
+      : new RaftError(sentinel.code, sentinel.message);
+  return e as E;
+}

@@ -2,7 +2,19 @@
 
 export { CompactMemoryStorage, type CompactMemoryStorageOptions } from "./compact_storage.ts";
 export { describeReady, describeSoftState } from "./describe.ts";
-export * from "./errors.ts";
+export {
+  ConfigError,
+  ErrCompacted,
+  ErrProposalDropped,
+  ErrSnapOutOfDate,
+  ErrSnapshotTemporarilyUnavailable,
+  ErrStepLocalMsg,
+  ErrStepPeerNotFound,
+  ErrStopped,
+  ErrUnavailable,
+  RaftError,
+  StorageError,
+} from "./errors.ts";
 export { decodeRoundCtx, encodeRoundCtx, LeaderLease, type LeaseSafety } from "./lease.ts";
 export { RaftLog } from "./log.ts";
 export { Unstable } from "./log_unstable.ts";

@@ -2,7 +2,7 @@
 // the committed, applying and applied indexes.
 
 import type { Entry, Snapshot } from "../raftpb/index.ts";
-import { ErrCompacted, ErrUnavailable } from "./errors.ts";
+import { ErrCompacted, ErrUnavailable, freshError, isError } from "./errors.ts";
 import { Unstable } from "./log_unstable.ts";
 import type { Logger } from "./logger.ts";
 import type { Storage } from "./storage.ts";
@@ -48,11 +48,11 @@ export class RaftLog {
 
   /**
    * Appends the entries following (prevIndex, prevTerm) if that entry matches,
-   * resolving conflicts; returns the index of the last new entry, or -1 if
-   * the log does not match at prevIndex.
+   * resolving conflicts; returns the index of the last new entry, or
+   * undefined if the log does not match at prevIndex.
    */
-  maybeAppend(prevIndex: number, prevTerm: number, ents: Entry[], committed: number): number {
-    if (!this.matchTerm(prevIndex, prevTerm)) return -1;
+  maybeAppend(prevIndex: number, prevTerm: number, ents: Entry[], committed: number): number | undefined {
+    if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
     const lastnewi = prevIndex + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
@@ -175,13 +175,13 @@ export class RaftLog {
 
   firstIndex(): number {
     const i = this.unstable.maybeFirstIndex();
-    if (i >= 0) return i;
+    if (i !== undefined) return i;
     return this.storage.firstIndex();
   }
 
   lastIndex(): number {
     const i = this.unstable.maybeLastIndex();
-    if (i >= 0) return i;
+    if (i !== undefined) return i;
     return this.storage.lastIndex();
   }
 
@@ -249,7 +249,7 @@ export class RaftLog {
   termOrError(i: number): number {
     // The unstable log answers first, before touching Storage.
     const ut = this.unstable.maybeTerm(i);
-    if (ut >= 0) return ut;
+    if (ut !== undefined) return ut;
     // Valid range is [firstIndex-1, lastIndex]: the term of the entry before
     // the first one is kept for matching.
     if (i + 1 < this.firstIndex()) return TERM_COMPACTED;
@@ -257,8 +257,8 @@ export class RaftLog {
     try {
       return this.storage.term(i);
     } catch (err) {
-      if (err === ErrCompacted) return TERM_COMPACTED;
-      if (err === ErrUnavailable) return TERM_UNAVAILABLE;
+      if (isError(err, ErrCompacted)) return TERM_COMPACTED;
+      if (isError(err, ErrUnavailable)) return TERM_UNAVAILABLE;
       throw err;
     }
   }
@@ -289,7 +289,7 @@ export class RaftLog {
         return this.entries(this.firstIndex(), noLimit);
       } catch (err) {
         // Compaction raced with the read; try again.
-        if (err === ErrCompacted) continue;
+        if (isError(err, ErrCompacted)) continue;
         throw err;
       }
     }
@@ -335,7 +335,7 @@ export class RaftLog {
   scan(lo: number, hi: number, pageSize: number, v: (ents: Entry[]) => boolean): void {
     while (lo < hi) {
       const ents = this.slice(lo, hi, pageSize);
-      if (ents.length === 0) throw new Error(`got 0 entries in [${lo}, ${hi})`);
+      if (ents.length === 0) this.logger.panic(`got 0 entries in [${lo}, ${hi})`);
       if (v(ents)) return;
       lo += ents.length;
     }
@@ -352,8 +352,9 @@ export class RaftLog {
     try {
       ents = this.storage.entries(lo, cut, maxSize);
     } catch (err) {
-      if (err === ErrCompacted) throw err;
-      if (err === ErrUnavailable) this.logger.panic(`entries[${lo}:${cut}) is unavailable from storage`);
+      if (isError(err, ErrCompacted)) throw err;
+      if (isError(err, ErrUnavailable))
+        this.logger.panic(`entries[${lo}:${cut}) is unavailable from storage`);
       throw err;
     }
     if (hi <= u.offset) return ents;
@@ -371,7 +372,7 @@ export class RaftLog {
   private mustCheckOutOfBounds(lo: number, hi: number): void {
     if (lo > hi) this.logger.panic(`invalid slice ${lo} > ${hi}`);
     const fi = this.firstIndex();
-    if (lo < fi) throw ErrCompacted;
+    if (lo < fi) throw freshError(ErrCompacted);
     const length = this.lastIndex() + 1 - fi;
     if (hi > fi + length) this.logger.panic(`slice[${lo},${hi}) out of bound [${fi},${this.lastIndex()}]`);
   }
@@ -381,5 +382,5 @@ export const TERM_COMPACTED = -1;
 export const TERM_UNAVAILABLE = -2;
 
 function termError(code: number): Error {
-  return code === TERM_COMPACTED ? ErrCompacted : ErrUnavailable;
+  return freshError(code === TERM_COMPACTED ? ErrCompacted : ErrUnavailable);
 }

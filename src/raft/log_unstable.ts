@@ -23,27 +23,27 @@ export class Unstable {
     this.logger = logger;
   }
 
-  /** Index of the first entry possibly in the unstable log (only known with a snapshot); -1 otherwise. */
-  maybeFirstIndex(): number {
-    return this.snapshot !== null ? this.snapshot.metadata.index + 1 : -1;
+  /** Index of the first entry possibly in the unstable log (only known with a snapshot); undefined otherwise. */
+  maybeFirstIndex(): number | undefined {
+    return this.snapshot !== null ? this.snapshot.metadata.index + 1 : undefined;
   }
 
-  /** Last index held here (entries or snapshot); -1 if none. */
-  maybeLastIndex(): number {
+  /** Last index held here (entries or snapshot); undefined if none. */
+  maybeLastIndex(): number | undefined {
     const l = this.entries.length;
     if (l !== 0) return this.offset + l - 1;
     if (this.snapshot !== null) return this.snapshot.metadata.index;
-    return -1;
+    return undefined;
   }
 
-  /** Term of entry i if held here; -1 otherwise. */
-  maybeTerm(i: number): number {
+  /** Term of entry i if held here; undefined otherwise. */
+  maybeTerm(i: number): number | undefined {
     if (i < this.offset) {
       if (this.snapshot !== null && this.snapshot.metadata.index === i) return this.snapshot.metadata.term;
-      return -1;
+      return undefined;
     }
     const last = this.maybeLastIndex();
-    if (last < 0 || i > last) return -1;
+    if (last === undefined || i > last) return undefined;
     return this.entries[i - this.offset]!.term;
   }
 
@@ -73,7 +73,7 @@ export class Unstable {
   /** Entries up to (index, term) are now stable; drop them if they still match. */
   stableTo(index: number, term: number): void {
     const gt = this.maybeTerm(index);
-    if (gt < 0) {
+    if (gt === undefined) {
       this.logger.info(`entry at index ${index} missing from unstable log; ignoring`);
       return;
     }

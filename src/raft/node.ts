@@ -21,7 +21,7 @@ import {
   MessageType,
   None,
 } from "../raftpb/index.ts";
-import { ErrStepLocalMsg, ErrStopped, RaftError } from "./errors.ts";
+import { ErrStepLocalMsg, ErrStopped, freshError, isError, RaftError } from "./errors.ts";
 import { type Config, confChangeToMsg } from "./raft.ts";
 import { ErrInvalidMessage, isMalformed, type Peer, RawNode, type Ready, SnapshotStatus } from "./rawnode.ts";
 import type { Status } from "./status.ts";
@@ -370,8 +370,8 @@ class RaftNode implements Node {
     if (this.stoppedWith !== null) return Promise.reject(this.stoppedWith);
     if (signal?.aborted) return Promise.reject(abortReason(signal));
     const t = m.type;
-    if (isLocalMsg(t) && !isLocalMsgTarget(m.from)) return Promise.reject(ErrStepLocalMsg);
-    if (isMalformed(m)) return Promise.reject(ErrInvalidMessage);
+    if (isLocalMsg(t) && !isLocalMsgTarget(m.from)) return Promise.reject(freshError(ErrStepLocalMsg));
+    if (isMalformed(m)) return Promise.reject(freshError(ErrInvalidMessage));
     // Forwarded proposals wait for a leader like local ones.
     const q = t === MessageType.MsgProp ? this.props : this.inbox;
     if (q.pending < HIGH_WATER && (q === this.inbox || this.propsEnabled)) {
@@ -391,7 +391,7 @@ class RaftNode implements Node {
   }
 
   advance(): void {
-    if (this.async) throw ErrAdvanceAsync;
+    if (this.async) throw freshError(ErrAdvanceAsync);
     if (this.stoppedWith !== null || !this.outstanding) return;
     this.advancePending = true;
     this.schedule();
@@ -468,9 +468,9 @@ class RaftNode implements Node {
 
   /** The consumer's next(): settles with the next Ready, or done once stopped. */
   nextReady(): Promise<IteratorResult<Ready>> {
-    if (this.stoppedWith === ErrStopped) return Promise.resolve(DONE);
+    if (isError(this.stoppedWith, ErrStopped)) return Promise.resolve(DONE);
     if (this.stoppedWith !== null) return Promise.reject(this.stoppedWith);
-    if (this.readerRes !== null) return Promise.reject(ErrReadyBusy);
+    if (this.readerRes !== null) return Promise.reject(freshError(ErrReadyBusy));
     const p = new Promise<IteratorResult<Ready>>(capture);
     this.readerRes = capturedResolve as (r: IteratorResult<Ready>) => void;
     this.readerRej = capturedReject;
@@ -613,7 +613,7 @@ class RaftNode implements Node {
     this.readerRes = null;
     this.readerRej = null;
     if (res !== null) {
-      if (err === ErrStopped) res(DONE);
+      if (isError(err, ErrStopped)) res(DONE);
       else rej!(err);
     }
   }

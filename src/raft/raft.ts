@@ -33,6 +33,7 @@ import {
   ErrCompacted,
   ErrProposalDropped,
   ErrSnapshotTemporarilyUnavailable,
+  isError,
   type RaftError,
 } from "./errors.ts";
 import { decodeRoundCtx, encodeRoundCtx, LeaderLease, type LeaseSafety } from "./lease.ts";
@@ -469,7 +470,7 @@ export class Raft {
       try {
         ents = this.raftLog.entries(pr.next, this.maxMsgSize);
       } catch (err) {
-        if (err !== ErrCompacted) throw err;
+        if (!isError(err, ErrCompacted)) throw err;
         if (!sendIfEmpty) return false;
         return this.maybeSendSnapshot(to, pr);
       }
@@ -496,7 +497,7 @@ export class Raft {
     try {
       snapshot = this.raftLog.snapshot();
     } catch (err) {
-      if (err === ErrSnapshotTemporarilyUnavailable) {
+      if (isError(err, ErrSnapshotTemporarilyUnavailable)) {
         this.logger.debug(
           `${this.hex} failed to send snapshot to ${to.toString(16)} because snapshot is temporarily unavailable`,
         );
@@ -1509,7 +1510,7 @@ export class Raft {
       return;
     }
     const mlastIndex = this.raftLog.maybeAppend(m.index, m.logTerm, m.entries, m.commit);
-    if (mlastIndex >= 0) {
+    if (mlastIndex !== undefined) {
       const r = msg(MessageType.MsgAppResp, m.from);
       r.index = mlastIndex;
       this.send(r);

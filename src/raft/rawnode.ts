@@ -22,7 +22,7 @@ import {
   type Snapshot,
 } from "../raftpb/index.ts";
 import type { Progress } from "../tracker/index.ts";
-import { ErrStepLocalMsg, ErrStepPeerNotFound, RaftError } from "./errors.ts";
+import { ErrStepLocalMsg, ErrStepPeerNotFound, freshError, RaftError } from "./errors.ts";
 import { type Config, confChangeToMsg, Raft, type SoftState } from "./raft.ts";
 import type { ReadState } from "./read_only.ts";
 import { type BasicStatus, getBasicStatus, getStatus, type Status } from "./status.ts";
@@ -246,11 +246,11 @@ export class RawNode {
    * responses from unknown peers are refused, as are malformed messages.
    */
   step(m: Message): void {
-    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw ErrStepLocalMsg;
+    if (isLocalMsg(m.type) && !isLocalMsgTarget(m.from)) throw freshError(ErrStepLocalMsg);
     if (isResponseMsg(m.type) && !isLocalMsgTarget(m.from) && !this.raft.trk.progress.has(m.from)) {
-      throw ErrStepPeerNotFound;
+      throw freshError(ErrStepPeerNotFound);
     }
-    if (isMalformed(m)) throw ErrInvalidMessage;
+    if (isMalformed(m)) throw freshError(ErrInvalidMessage);
     throwIf(this.raft.step(m));
   }
 

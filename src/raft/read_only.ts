@@ -2,6 +2,7 @@
 // (ReadOnlySafe).
 
 import type { Message } from "../raftpb/index.ts";
+import { RaftPanicError } from "./logger.ts";
 
 export const ReadOnlyOption = { ReadOnlySafe: 0, ReadOnlyLeaseBased: 1 } as const;
 export type ReadOnlyOption = (typeof ReadOnlyOption)[keyof typeof ReadOnlyOption];
@@ -67,7 +68,7 @@ export class ReadOnly {
     for (const k of this.queue) {
       i++;
       const rs = this.pending.get(k);
-      if (rs === undefined) throw new Error("cannot find corresponding read state from pending map");
+      if (rs === undefined) throw new RaftPanicError("cannot find corresponding read state from pending map");
       rss.push(rs);
       if (k === ctx) {
         found = true;

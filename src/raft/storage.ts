@@ -3,7 +3,7 @@
 // tsraft's durable storage).
 
 import { ConfState, Entry, HardState, Snapshot, SnapshotMetadata } from "../raftpb/index.ts";
-import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable } from "./errors.ts";
+import { ErrCompacted, ErrSnapOutOfDate, ErrUnavailable, freshError } from "./errors.ts";
 import { getLogger } from "./logger.ts";
 import { limitSize } from "./util.ts";
 
@@ -62,18 +62,18 @@ export class MemoryStorage implements Storage {
 
   entries(lo: number, hi: number, maxSize: number): Entry[] {
     const offset = this.ents[0]!.index;
-    if (lo <= offset) throw ErrCompacted;
+    if (lo <= offset) throw freshError(ErrCompacted);
     if (hi > this.lastIndex() + 1) {
       getLogger().panic(`entries' hi(${hi}) is out of bound lastindex(${this.lastIndex()})`);
     }
-    if (this.ents.length === 1) throw ErrUnavailable;
+    if (this.ents.length === 1) throw freshError(ErrUnavailable);
     return limitSize(this.ents.slice(lo - offset, hi - offset), maxSize);
   }
 
   term(i: number): number {
     const offset = this.ents[0]!.index;
-    if (i < offset) throw ErrCompacted;
-    if (i - offset >= this.ents.length) throw ErrUnavailable;
+    if (i < offset) throw freshError(ErrCompacted);
+    if (i - offset >= this.ents.length) throw freshError(ErrUnavailable);
     return this.ents[i - offset]!.term;
   }
 
@@ -93,7 +93,7 @@ export class MemoryStorage implements Storage {
   applySnapshot(snap: Snapshot): void {
     const msIndex = this.snap.metadata.index;
     // During bootstrap only the ConfState may be set, with index and term 0.
-    if (msIndex !== 0 && msIndex >= snap.metadata.index) throw ErrSnapOutOfDate;
+    if (msIndex !== 0 && msIndex >= snap.metadata.index) throw freshError(ErrSnapOutOfDate);
     this.snap = cloneSnapshot(snap);
     this.ents = [new Entry(snap.metadata.term, snap.metadata.index)];
   }
@@ -104,7 +104,7 @@ export class MemoryStorage implements Storage {
    * previous snapshot.
    */
   createSnapshot(i: number, cs: ConfState | null, data: Uint8Array): Snapshot {
-    if (i <= this.snap.metadata.index) throw ErrSnapOutOfDate;
+    if (i <= this.snap.metadata.index) throw freshError(ErrSnapOutOfDate);
     const offset = this.ents[0]!.index;
     if (i > this.lastIndex())
       getLogger().panic(`snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
@@ -119,7 +119,7 @@ export class MemoryStorage implements Storage {
   /** Discards entries before compactIndex; compactIndex becomes the dummy entry. */
   compact(compactIndex: number): void {
     const offset = this.ents[0]!.index;
-    if (compactIndex <= offset) throw ErrCompacted;
+    if (compactIndex <= offset) throw freshError(ErrCompacted);
     if (compactIndex > this.lastIndex()) {
       getLogger().panic(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex()})`);
     }
@@ -133,7 +133,7 @@ export class MemoryStorage implements Storage {
   /** Appends entries, overwriting any conflicting suffix. */
   append(entries: readonly Entry[]): void {
     const from = firstToAppend(entries, this.firstIndex());
-    if (from < 0) return;
+    if (from === undefined) return;
     const start = entries[from]!.index;
     const offset = start - this.ents[0]!.index;
     if (this.ents.length > offset) {
@@ -149,12 +149,12 @@ export class MemoryStorage implements Storage {
 
 /**
  * Where appending `entries` to a storage whose first index is `firstIndex`
- * starts: the position of the first entry not already compacted away, or -1
- * if there is none (every entry predates the storage's snapshot).
+ * starts: the position of the first entry not already compacted away, or
+ * undefined if there is none (every entry predates the storage's snapshot).
  */
-export function firstToAppend(entries: readonly Entry[], firstIndex: number): number {
-  if (entries.length === 0) return -1;
+export function firstToAppend(entries: readonly Entry[], firstIndex: number): number | undefined {
+  if (entries.length === 0) return undefined;
   const lo = entries[0]!.index;
-  if (lo + entries.length - 1 < firstIndex) return -1;
+  if (lo + entries.length - 1 < firstIndex) return undefined;
   return firstIndex > lo ? firstIndex - lo : 0;
 }

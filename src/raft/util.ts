@@ -2,6 +2,7 @@
 
 import { type Entry, entrySize, MessageType } from "../raftpb/index.ts";
 import { LocalAppendThread, LocalApplyThread } from "../raftpb/types.ts";
+import { RaftPanicError } from "./logger.ts";
 
 /** "No limit" for byte-size options. */
 export const noLimit = Number.POSITIVE_INFINITY;
@@ -53,7 +54,7 @@ export function voteRespMsgType(t: MessageType): MessageType {
     case MessageType.MsgPreVote:
       return MessageType.MsgPreVoteResp;
     default:
-      throw new Error(`not a vote message: ${t}`);
+      throw new RaftPanicError(`not a vote message: ${t}`);
   }
 }
 

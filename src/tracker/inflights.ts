@@ -1,6 +1,8 @@
 // A sliding window of in-flight MsgApp messages to one follower, limited by
 // message count and by total payload bytes.
 
+import { TrackerInvariantError } from "./errors.ts";
+
 // The buffers of a window that never held a message. Shared: grow() replaces
 // a buffer before writing to it, so a zero-length one is never written.
 const NONE = new Float64Array(0);
@@ -40,7 +42,7 @@ export class Inflights {
 
   /** Records a message whose last entry is `index`; indexes must be added in order. */
   add(index: number, bytes: number): void {
-    if (this.full()) throw new Error("cannot add into a Full inflights");
+    if (this.full()) throw new TrackerInvariantError("cannot add into a Full inflights");
     let next = this.start + this.cnt;
     if (next >= this.size) next -= this.size;
     if (next >= this.indexes.length) this.grow();

@@ -2,6 +2,7 @@
 // control state machine around it (probe, replicate, snapshot).
 
 import { sortIds } from "../raftpb/ids.ts";
+import { TrackerInvariantError } from "./errors.ts";
 import type { Inflights } from "./inflights.ts";
 
 export const ProgressStateType = { StateProbe: 0, StateReplicate: 1, StateSnapshot: 2 } as const;
@@ -104,7 +105,9 @@ export class Progress {
         if (entries > 0) this.msgAppFlowPaused = true;
         break;
       default:
-        throw new Error(`sending append in unhandled state ${progressStateNames[this.state]}`);
+        throw new TrackerInvariantError(
+          `sending append in unhandled state ${progressStateNames[this.state]}`,
+        );
     }
   }
 
@@ -196,8 +199,8 @@ export class ProgressMap extends Map<bigint, Progress> {
   version = 0;
   private sorted: bigint[] | null = null;
   private sortedPrs: Progress[] | null = null;
-  /** The last get(): -1n (never an ID) when nothing is remembered. */
-  private lastId = -1n;
+  /** The ID of the last get(), undefined when nothing is remembered. */
+  private lastId: bigint | undefined = undefined;
   private lastPr: Progress | undefined = undefined;
 
   override get(id: bigint): Progress | undefined {
@@ -246,7 +249,7 @@ export class ProgressMap extends Map<bigint, Progress> {
   private changed(): void {
     this.version++;
     this.sortedPrs = null;
-    this.lastId = -1n;
+    this.lastId = undefined;
     this.lastPr = undefined;
   }
 

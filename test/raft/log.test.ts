@@ -16,6 +16,7 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../../src/index.ts";
+import { isError } from "../../src/raft/errors.ts";
 
 const ent = (index: number, term: number) => new Entry(term, index);
 const ents = (from: number, ...terms: number[]) => terms.map((t, i) => ent(from + i, t));
@@ -83,10 +84,10 @@ describe("RaftLog conflicts", () => {
 
 describe("RaftLog append", () => {
   const previous = ents(1, 1, 2);
-  // prevIndex, prevTerm, committed, entries -> last new index (-1: no match), commit, or panic
-  const cases: Array<[string, number, number, number, Entry[], number, number, boolean]> = [
-    ["mismatching previous term", 2, 3, 2, ents(3, 4), -1, 1, false],
-    ["previous index beyond the log", 3, 2, 2, ents(4, 4), -1, 1, false],
+  // prevIndex, prevTerm, committed, entries -> last new index (undefined: no match), commit, or panic
+  const cases: Array<[string, number, number, number, Entry[], number | undefined, number, boolean]> = [
+    ["mismatching previous term", 2, 3, 2, ents(3, 4), undefined, 1, false],
+    ["previous index beyond the log", 3, 2, 2, ents(4, 4), undefined, 1, false],
     ["match, nothing new", 2, 2, 2, [], 2, 2, false],
     ["match, commit capped at last new", 2, 2, 3, [], 2, 2, false],
     ["match, commit below ours is ignored", 2, 2, 0, [], 2, 1, false],
@@ -95,7 +96,7 @@ describe("RaftLog append", () => {
     ["two new entries", 2, 2, 4, ents(3, 2, 2), 4, 4, false],
     ["overlap, no conflict", 1, 1, 2, ents(2, 2), 2, 2, false],
     ["conflict above commit is replaced", 1, 1, 2, ents(2, 3, 3), 3, 2, false],
-    ["conflict with a committed entry panics", 0, 0, 2, ents(1, 4, 4), -1, 1, true],
+    ["conflict with a committed entry panics", 0, 0, 2, ents(1, 4, 4), undefined, 1, true],
   ];
   for (const [name, prevIndex, prevTerm, committed, es, wLast, wCommit, panics] of cases) {
     test(`maybeAppend appends after a matching entry, never rewrites committed entries: ${name}`, () => {
@@ -107,7 +108,7 @@ describe("RaftLog append", () => {
       }
       assert.equal(l.maybeAppend(prevIndex, prevTerm, es, committed), wLast);
       assert.equal(l.committed, wCommit);
-      if (wLast >= 0 && es.length > 0) {
+      if (wLast !== undefined && es.length > 0) {
         assert.deepEqual(ids(l.slice(es[0]!.index, wLast + 1, Number.POSITIVE_INFINITY)), ids(es));
       }
     });
@@ -163,11 +164,11 @@ describe("RaftLog terms and slices", () => {
     assert.equal(log.term(151), 151);
     assert.throws(
       () => log.term(99),
-      (e) => e === ErrCompacted,
+      (e) => isError(e, ErrCompacted),
     );
     assert.throws(
       () => log.term(152),
-      (e) => e === ErrUnavailable,
+      (e) => isError(e, ErrUnavailable),
     );
     assert.equal(log.zeroTermOnOutOfBounds(99), 0);
     assert.equal(log.zeroTermOnOutOfBounds(152), 0);
@@ -215,7 +216,7 @@ describe("RaftLog terms and slices", () => {
     assert.deepEqual(l.slice(120, 120, inf), []);
     assert.throws(
       () => l.slice(offset, 105, inf),
-      (e) => e === ErrCompacted,
+      (e) => isError(e, ErrCompacted),
     );
     assert.throws(() => l.slice(150, 201, inf), RaftPanicError);
     assert.throws(() => l.slice(152, 151, inf), RaftPanicError);

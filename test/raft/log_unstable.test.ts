@@ -32,8 +32,8 @@ function unstable(
 
 describe("Unstable lookups", () => {
   test("maybeFirstIndex is known only with a snapshot (its index + 1)", () => {
-    assert.equal(unstable(5, [ent(5, 1)]).maybeFirstIndex(), -1);
-    assert.equal(unstable(0, []).maybeFirstIndex(), -1);
+    assert.equal(unstable(5, [ent(5, 1)]).maybeFirstIndex(), undefined);
+    assert.equal(unstable(0, []).maybeFirstIndex(), undefined);
     assert.equal(unstable(5, [ent(5, 1)], snap(4, 1)).maybeFirstIndex(), 5);
     assert.equal(unstable(5, [], snap(4, 1)).maybeFirstIndex(), 5);
   });
@@ -42,21 +42,21 @@ describe("Unstable lookups", () => {
     assert.equal(unstable(5, [ent(5, 1)]).maybeLastIndex(), 5);
     assert.equal(unstable(5, [ent(5, 1)], snap(4, 1)).maybeLastIndex(), 5);
     assert.equal(unstable(5, [], snap(4, 1)).maybeLastIndex(), 4);
-    assert.equal(unstable(0, []).maybeLastIndex(), -1);
+    assert.equal(unstable(0, []).maybeLastIndex(), undefined);
   });
 
   test("maybeTerm answers for held entries and the snapshot's last index only", () => {
-    const cases: Array<[Unstable, number, number]> = [
+    const cases: Array<[Unstable, number, number | undefined]> = [
       [unstable(5, [ent(5, 1)]), 5, 1],
-      [unstable(5, [ent(5, 1)]), 6, -1],
-      [unstable(5, [ent(5, 1)]), 4, -1],
+      [unstable(5, [ent(5, 1)]), 6, undefined],
+      [unstable(5, [ent(5, 1)]), 4, undefined],
       [unstable(5, [ent(5, 1)], snap(4, 1)), 5, 1],
-      [unstable(5, [ent(5, 1)], snap(4, 1)), 6, -1],
+      [unstable(5, [ent(5, 1)], snap(4, 1)), 6, undefined],
       [unstable(5, [ent(5, 1)], snap(4, 1)), 4, 1],
-      [unstable(5, [ent(5, 1)], snap(4, 1)), 3, -1],
-      [unstable(5, [], snap(4, 1)), 5, -1],
+      [unstable(5, [ent(5, 1)], snap(4, 1)), 3, undefined],
+      [unstable(5, [], snap(4, 1)), 5, undefined],
       [unstable(5, [], snap(4, 1)), 4, 1],
-      [unstable(0, []), 5, -1],
+      [unstable(0, []), 5, undefined],
     ];
     for (const [u, i, want] of cases) assert.equal(u.maybeTerm(i), want);
   });

@@ -16,6 +16,7 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from "../../src/index.ts";
+import { isError } from "../../src/raft/errors.ts";
 
 function follower(): { rn: RawNode; storage: MemoryStorage } {
   const storage = new MemoryStorage();
@@ -62,7 +63,7 @@ for (const [what, m] of malformed) {
     const last = rn.raft.raftLog.lastIndex();
     assert.throws(
       () => rn.step(m),
-      (e: unknown) => e === ErrInvalidMessage,
+      (e) => isError(e, ErrInvalidMessage),
     );
     assert.equal(rn.hasReady(), false);
     assert.equal(rn.raft.raftLog.lastIndex(), last);

@@ -38,6 +38,7 @@ import {
   StateType,
   utf8,
 } from "../../src/index.ts";
+import { isError } from "../../src/raft/errors.ts";
 import { Network } from "../../src/rafttest/index.ts";
 import { newStorage } from "../support/raft.ts";
 
@@ -86,7 +87,7 @@ describe("RawNode step", () => {
     for (const type of localTypes) {
       assert.throws(
         () => rn.step(Message.create({ type, from: 2n, to: 1n, term: 1 })),
-        (e) => e === ErrStepLocalMsg,
+        (e) => isError(e, ErrStepLocalMsg),
         `type ${type}`,
       );
     }
@@ -99,7 +100,7 @@ describe("RawNode step", () => {
     for (const type of [MessageType.MsgAppResp, MessageType.MsgVoteResp, MessageType.MsgHeartbeatResp]) {
       assert.throws(
         () => rn.step(Message.create({ type, from: 3n, to: 1n, term: 1 })),
-        (e) => e === ErrStepPeerNotFound,
+        (e) => isError(e, ErrStepPeerNotFound),
       );
     }
     // The same from a member goes through.
@@ -111,11 +112,11 @@ describe("RawNode step", () => {
     const rn = rawNode(newStorage([1n, 2n]));
     assert.throws(
       () => rn.step(Message.create({ type: MessageType.MsgProp, from: 2n, to: 1n })),
-      (e) => e === ErrInvalidMessage,
+      (e) => isError(e, ErrInvalidMessage),
     );
     assert.throws(
       () => rn.step(Message.create({ type: MessageType.MsgReadIndex, from: 2n, to: 1n })),
-      (e) => e === ErrInvalidMessage,
+      (e) => isError(e, ErrInvalidMessage),
     );
     assert.throws(
       () =>
@@ -127,8 +128,30 @@ describe("RawNode step", () => {
             entries: [new Entry(), new Entry()],
           }),
         ),
-      (e) => e === ErrInvalidMessage,
+      (e) => isError(e, ErrInvalidMessage),
     );
+  });
+
+  test("refusals are fresh RaftErrors with the sentinel's code, class and message (a stack of their own)", () => {
+    const rn = rawNode(newStorage([1n, 2n]));
+    const thrown: unknown[] = [];
+    for (let i = 0; i < 2; i++) {
+      try {
+        rn.step(Message.create({ type: MessageType.MsgHup, from: 2n, to: 1n }));
+      } catch (e) {
+        thrown.push(e);
+      }
+    }
+    assert.equal(thrown.length, 2);
+    const [a, b] = thrown as RaftError[];
+    assert.notEqual(a, ErrStepLocalMsg);
+    assert.notEqual(a, b);
+    for (const e of [a!, b!]) {
+      assert.ok(e instanceof RaftError);
+      assert.equal(e.code, "ERR_STEP_LOCAL_MSG");
+      assert.equal(e.message, ErrStepLocalMsg.message);
+      assert.match(e.stack ?? "", /rawnode\.ts/);
+    }
   });
 
   test("propose throws ErrProposalDropped when there is no leader; errors are RaftErrors with codes", () => {

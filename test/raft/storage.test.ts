@@ -17,6 +17,7 @@ import {
   SnapshotMetadata,
   setLogger,
 } from "../../src/index.ts";
+import { isError } from "../../src/raft/errors.ts";
 
 // MemoryStorage reports misuse through the process-wide logger; keep the test output quiet.
 setLogger(discardLogger);
@@ -38,14 +39,14 @@ describe("MemoryStorage", () => {
     const s = storage345();
     assert.throws(
       () => s.term(2),
-      (e) => e === ErrCompacted,
+      (e) => isError(e, ErrCompacted),
     );
     assert.equal(s.term(3), 3);
     assert.equal(s.term(4), 4);
     assert.equal(s.term(5), 5);
     assert.throws(
       () => s.term(6),
-      (e) => e === ErrUnavailable,
+      (e) => isError(e, ErrUnavailable),
     );
   });
 
@@ -55,11 +56,11 @@ describe("MemoryStorage", () => {
     const size = entrySize(ent(4, 4));
     assert.throws(
       () => s.entries(2, 6, inf),
-      (e) => e === ErrCompacted,
+      (e) => isError(e, ErrCompacted),
     );
     assert.throws(
       () => s.entries(3, 4, inf),
-      (e) => e === ErrCompacted,
+      (e) => isError(e, ErrCompacted),
     );
     assert.deepEqual(ids(s.entries(4, 5, inf)), [[4, 4]]);
     assert.deepEqual(ids(s.entries(4, 7, inf)), [
@@ -90,7 +91,7 @@ describe("MemoryStorage", () => {
     assert.equal(s.term(0), 0);
     assert.throws(
       () => s.entries(1, 1, inf),
-      (e) => e === ErrUnavailable,
+      (e) => isError(e, ErrUnavailable),
     );
   });
 
@@ -107,7 +108,7 @@ describe("MemoryStorage", () => {
       if (err === "compacted")
         assert.throws(
           () => s.compact(i),
-          (e) => e === ErrCompacted,
+          (e) => isError(e, ErrCompacted),
         );
       else if (err === "panic") assert.throws(() => s.compact(i), RaftPanicError);
       else s.compact(i);
@@ -131,11 +132,11 @@ describe("MemoryStorage", () => {
     assert.deepEqual(s.snapshot().metadata.confState.voters, [1n, 2n, 3n]);
     assert.throws(
       () => s.createSnapshot(3, null, data),
-      (e) => e === ErrSnapOutOfDate,
+      (e) => isError(e, ErrSnapOutOfDate),
     );
     assert.throws(
       () => s.createSnapshot(4, null, data),
-      (e) => e === ErrSnapOutOfDate,
+      (e) => isError(e, ErrSnapOutOfDate),
     );
     const next = s.createSnapshot(5, null, data);
     assert.deepEqual(next.metadata.confState.voters, [1n, 2n, 3n]);
@@ -227,11 +228,11 @@ describe("MemoryStorage", () => {
     assert.deepEqual([s.firstIndex(), s.lastIndex(), s.term(4)], [5, 4, 4]);
     assert.throws(
       () => s.applySnapshot(snap(3, 3)),
-      (e) => e === ErrSnapOutOfDate,
+      (e) => isError(e, ErrSnapOutOfDate),
     );
     assert.throws(
       () => s.applySnapshot(snap(4, 4)),
-      (e) => e === ErrSnapOutOfDate,
+      (e) => isError(e, ErrSnapOutOfDate),
     );
     s.append([ent(5, 4), ent(6, 4)]);
     s.applySnapshot(snap(10, 5));
