@@ -13,6 +13,7 @@ import {
   ProgressStateType,
   ProgressTracker,
   restore,
+  TrackerInvariantError,
 } from "../../src/index.ts";
 
 const { StateProbe, StateReplicate, StateSnapshot } = ProgressStateType;
@@ -26,7 +27,8 @@ describe("Inflights", () => {
     assert.equal(f.full(), false);
     for (let i = 5; i < 10; i++) f.add(i, 100 + i);
     assert.equal(f.full(), true);
-    assert.throws(() => f.add(10, 1));
+    assert.throws(() => f.add(10, 1), { name: "TrackerInvariantError", code: "ERR_TRACKER_INVARIANT" });
+    assert.equal(f.count(), 10, "the refused add left the window as it was");
   });
 
   test("freeLE releases every message up to the index, with its bytes", () => {
@@ -239,7 +241,8 @@ describe("Progress", () => {
     p.sentEntries(2, 10);
     assert.equal(p.msgAppFlowPaused, true);
     assert.equal(p.next, 1);
-    assert.throws(() => pr(StateSnapshot, 0, 1).sentEntries(1, 1));
+    assert.throws(() => pr(StateSnapshot, 0, 1).sentEntries(1, 1), (e) => e instanceof TrackerInvariantError);
+    assert.equal(new TrackerInvariantError("x").code, "ERR_TRACKER_INVARIANT");
   });
 
   test("a state change clears the flow pause, the pending snapshot and the window", () => {
