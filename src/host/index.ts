@@ -6,16 +6,10 @@
 
 export { HostError, HostErrorCode } from "./errors.ts";
 export { Host, hasMemberData, hostDefaults } from "./host.ts";
-export {
-  clusterIdFor,
-  decodeWalMetadata,
-  encodeWalMetadata,
-  hexId,
-  memberIdFor,
-  newMemberId,
-} from "./ids.ts";
-export { parseMembersJson } from "./join.ts";
-export { decodeMemberContext, encodeMemberContext } from "./membership.ts";
+// Internal helpers (the WAL metadata and conf-change context encodings, the
+// /members parser of a join, the ID of a member being added) are imported from
+// their files by the host itself and are not part of the package API.
+export { clusterIdFor, hexId, memberIdFor } from "./ids.ts";
 export { HostMetrics } from "./metrics.ts";
 export type {
   AppliedCommand,
