@@ -1,4 +1,8 @@
 // A set of voters deciding by simple majority.
+//
+// With n voters a quorum is any n/2 + 1 of them (integer division): 2 of 3,
+// 3 of 4, 3 of 5. Even sizes buy no extra fault tolerance (4 voters tolerate
+// one failure, like 3) but are allowed, as a step between odd sizes.
 
 import { compareIds, sortIds } from "../raftpb/ids.ts";
 import { type AckedIndexer, INFINITE_INDEX, type Index, VoteResult } from "./quorum.ts";
@@ -25,6 +29,13 @@ export function ackScratch(n: number): Float64Array {
  * The index acknowledged by a majority of n voters whose acknowledged
  * indexes are in acked[0, n) (missing acknowledgements given as 0): the
  * (n/2 + 1)-th largest. Sorts acked[0, n) in place. n must be > 0.
+ *
+ * Why that element: after sorting ascending, the element at position
+ * n - (n/2 + 1) and the n/2 + 1 elements from there to the end are all at
+ * least as large, so a quorum acknowledged it; any larger index is missing
+ * from at least n - n/2 voters, which leaves fewer than a quorum. Example with
+ * five voters acknowledging 7, 3, 9, 5, 9: sorted 3 5 7 9 9, position
+ * 5 - 3 = 2 holds 7, acknowledged by three of five.
  */
 export function majorityIndex(acked: Float64Array, n: number): Index {
   // Insertion sort: voter sets are tiny and this avoids a comparator closure.
@@ -40,6 +51,11 @@ export function majorityIndex(acked: Float64Array, n: number): Index {
   return acked[n - (((n / 2) | 0) + 1)]!;
 }
 
+/**
+ * A set of voters that decides by simple majority. The empty set is a valid
+ * configuration with special answers (an infinite committed index, every
+ * election won) so that it is neutral as the unused half of a JointConfig.
+ */
 export class MajorityConfig {
   readonly ids: Set<bigint>;
 
@@ -91,6 +107,11 @@ export class MajorityConfig {
   /**
    * The largest index acknowledged by a majority. An empty config returns
    * infinity so that it does not constrain the other half of a joint config.
+   *
+   * The answer is the quorum's, not raft's commit index: raft commits it only
+   * if the entry there has the leader's current term (RaftLog.maybeCommit),
+   * because an index a quorum holds from an older term can still be
+   * overwritten by a leader that did not see it.
    */
   committedIndex(l: AckedIndexer): Index {
     const n = this.ids.size;
@@ -101,7 +122,13 @@ export class MajorityConfig {
     return majorityIndex(srt, n);
   }
 
-  /** Outcome of an election given yes (true) / no (false) votes. */
+  /**
+   * Outcome of an election given yes (true) / no (false) votes; voters absent
+   * from `votes` have not answered. Won with a quorum of yes votes, lost once
+   * the yes votes plus the missing ones can no longer reach a quorum,
+   * pending otherwise. Votes of non-members are ignored. An empty config
+   * wins (see the class comment).
+   */
   voteResult(votes: ReadonlyMap<bigint, boolean>): VoteResult {
     if (this.ids.size === 0) return VoteResult.VoteWon;
     let yes = 0;

@@ -1,5 +1,33 @@
 // The raft log: stable entries in Storage followed by the unstable tail, with
 // the committed, applying and applied indexes.
+//
+// Layout, by index:
+//
+//   storage: [snapshot .. firstIndex-1] [firstIndex .. storage.lastIndex]
+//   unstable:                          [unstable.offset .. lastIndex]
+//
+// The two overlap only while the application is writing: unstable.offset is
+// at most storage.lastIndex+1, and where both hold an index the unstable
+// entry wins (it is newer: a leader may have replaced the entries from that
+// index on). Lookups therefore ask the unstable part first.
+//
+// Invariants (checked where they can break, panicking as etcd does):
+//   firstIndex-1 <= applied <= applying <= committed <= lastIndex
+// - committed <= lastIndex: raft only commits entries it holds (commitTo);
+//   a follower clamps the leader's commit to the last entry the message
+//   vouched for (maybeAppend).
+// - committed never decreases, and no entry at or below it is ever replaced
+//   (append refuses to truncate below it). This is raft's Log Matching and
+//   Leader Completeness at work: a committed entry is in every later
+//   leader's log, so no leader can ask us to overwrite it. If one does, the
+//   log or the cluster is damaged, and carrying on would diverge the
+//   replicas; hence the panics.
+// - applying is what has been handed to the application, applied what it
+//   confirmed. Both trail committed: only committed entries are applied,
+//   and only once (applied never decreases).
+// - The entry at firstIndex-1 is the one the last snapshot/compaction ends
+//   at; its term stays known (Storage.term answers for it) so that an
+//   append right after it can still be matched.
 
 import type { Entry, Snapshot } from "../raftpb/index.ts";
 import { ErrCompacted, ErrUnavailable, freshError, isError } from "./errors.ts";
@@ -9,19 +37,39 @@ import type { Storage } from "./storage.ts";
 import { entsSize, limitSize, noLimit } from "./util.ts";
 
 export class RaftLog {
+  /** The stable entries and the last snapshot, as the application persisted them. */
   storage: Storage;
+  /** Entries (and possibly a snapshot) accepted but not yet confirmed durable. */
   unstable: Unstable;
-  /** Highest index known to be committed by a quorum. */
+  /**
+   * Highest index known to be committed: stored on a quorum and safe to
+   * apply. On a leader it moves when a quorum acknowledges an entry of its
+   * own term (maybeCommit); on a follower it follows the leader's commit
+   * index, capped at what the leader's message proves we share.
+   */
   committed: number;
-  /** Highest index handed to the application for applying (>= applied). */
+  /**
+   * Highest index handed to the application for applying (>= applied). It
+   * runs ahead of applied while entries are in an un-advanced Ready or an
+   * outstanding MsgStorageApply.
+   */
   applying: number;
   /** Highest index the application has applied. Invariant: applied <= applying <= committed. */
   applied: number;
   logger: Logger;
-  /** Limit on the bytes of entries being applied at once (MaxCommittedSizePerReady). */
+  /**
+   * Limit on the bytes of committed entries in flight to the application
+   * (Config.maxCommittedSizePerReady): bounds the memory a slow state
+   * machine can pin.
+   */
   maxApplyingEntsSize: number;
+  /** Payload bytes handed out for applying and not yet confirmed applied. */
   applyingEntsSize = 0;
-  /** True while application is paused because applyingEntsSize reached its limit. */
+  /**
+   * True while no more committed entries are handed out: applyingEntsSize
+   * reached its limit, or the last batch was cut short by it. appliedTo
+   * recomputes it.
+   */
   applyingEntsPaused = false;
 
   constructor(storage: Storage, logger: Logger, maxApplyingEntsSize = noLimit) {
@@ -31,7 +79,10 @@ export class RaftLog {
     const firstIndex = storage.firstIndex();
     const lastIndex = storage.lastIndex();
     this.unstable = new Unstable(lastIndex + 1, logger);
-    // Start at the point of the last compaction.
+    // Start at the point of the last compaction: everything up to the
+    // snapshot is committed and applied by definition. The caller (Raft)
+    // then raises committed to the persisted HardState's commit and applied
+    // to Config.applied.
     this.committed = firstIndex - 1;
     this.applying = firstIndex - 1;
     this.applied = firstIndex - 1;
@@ -50,6 +101,20 @@ export class RaftLog {
    * Appends the entries following (prevIndex, prevTerm) if that entry matches,
    * resolving conflicts; returns the index of the last new entry, or
    * undefined if the log does not match at prevIndex.
+   *
+   * This is the follower's side of raft's Log Matching property: if two logs
+   * hold an entry with the same index and term, they are identical up to it
+   * (a leader creates at most one entry per index in its term, and every
+   * append is checked against the entry before it, inductively). So once
+   * (prevIndex, prevTerm) matches, our log equals the leader's up to
+   * prevIndex, and the entries after it are the leader's to dictate:
+   * - entries we already hold with the same term are skipped (a duplicate or
+   *   reordered message must not truncate anything it does not replace);
+   * - from the first entry that differs (findConflict) on, ours are replaced;
+   *   that can only be an uncommitted tail, which is checked.
+   * The commit index follows the leader's, but only up to lastnewi, the last
+   * entry this message vouches for: entries of ours beyond it may still
+   * differ from the leader's and must not be committed on its word.
    */
   maybeAppend(prevIndex: number, prevTerm: number, ents: Entry[], committed: number): number | undefined {
     if (!this.matchTerm(prevIndex, prevTerm)) return undefined;
@@ -69,6 +134,11 @@ export class RaftLog {
     return lastnewi;
   }
 
+  /**
+   * Appends entries to the unstable log, replacing whatever it holds from
+   * the first one's index on; returns the new last index. Entries must follow
+   * committed: replacing a committed entry is a broken invariant (panic).
+   */
   append(ents: readonly Entry[]): number {
     if (ents.length === 0) return this.lastIndex();
     const after = ents[0]!.index - 1;
@@ -82,6 +152,9 @@ export class RaftLog {
   /**
    * The index of the first entry that conflicts with the log (same index,
    * different term) or is new; 0 if every entry is already present.
+   * `ents` must have consecutive indexes. By Log Matching, the first entry
+   * with a matching term proves all earlier ones match too, so the answer is
+   * where the log must be cut (or extended).
    */
   findConflict(ents: readonly Entry[]): number {
     for (const ne of ents) {
@@ -99,7 +172,38 @@ export class RaftLog {
 
   /**
    * The largest (index, term) with index <= `index` and term <= `term` in our
-   * log; used for fast backtracking of rejected appends. An unknown term is 0.
+   * log; used for fast backtracking of rejected appends. An unknown term is 0:
+   * when the scan reaches an index whose term is not known (compacted, or
+   * beyond the log), it stops there and returns (that index, 0).
+   *
+   * It is a guess of where our log stops matching another log of which we
+   * only know that its entry at `index` has term `term`. Terms never
+   * decrease along a log, so in the other log every index <= `index` has a
+   * term <= `term`; an index where our term is larger cannot match, and the
+   * scan skips it. Both sides use it after a rejected MsgApp:
+   *
+   * - The follower (raft.ts handleAppendEntries), rejecting an append at
+   *   (m.index, m.logTerm), returns findConflictByTerm(min(m.index, last),
+   *   m.logTerm) as (rejectHint, logTerm): its own highest entry that can
+   *   still match the leader's log.
+   * - The leader (handleAppendResponse) runs it on its own log with the
+   *   follower's (rejectHint, logTerm), and probes next at the result.
+   *
+   * A worked example. Leader L (now at term 6) and follower F:
+   *
+   *     index    1 2 3 4 5 6 7 8 9
+   *     term L   1 1 2 2 5 5 5 5 5
+   *     term F   1 1 2 4 4 4 4
+   *
+   * L has next = 10 for F and sends an append at (9, 5). F has no entry 9: it
+   * rejects with findConflictByTerm(7, 5) on its log = (7, 4). L looks for its
+   * own highest entry at or below 7 with term <= 4: terms at 7, 6, 5 are 5,
+   * so it lands on (4, 2) and probes at (4, 2). F's term at 4 is 4, so it
+   * rejects again with findConflictByTerm(4, 2) = (3, 2); L probes at (3, 2),
+   * which matches, and F's entries 4..7 are replaced. Three round trips where
+   * stepping back one index at a time would take seven (9, 8, ..., 3); in
+   * general at most one probe per distinct term of the two logs' divergent
+   * tails, instead of one per entry.
    */
   findConflictByTerm(index: number, term: number): { index: number; term: number } {
     for (; index > 0; index--) {
@@ -126,6 +230,13 @@ export class RaftLog {
    * Committed entries ready to apply, limited in size. `allowUnstable` allows
    * entries not yet stable locally (synchronous Ready handling persists them
    * before applying).
+   *
+   * Nothing is returned while a snapshot is pending: the snapshot replaces the
+   * state machine's state, and entries after it only make sense on top of it.
+   * Without `allowUnstable` (asynchronous storage writes) only entries that
+   * are already durable locally may be applied: a committed entry is durable
+   * on a quorum, but applying one we could still lose in a crash would let
+   * our state machine run ahead of our own log after a restart.
    */
   nextCommittedEnts(allowUnstable: boolean): Entry[] {
     if (this.applyingEntsPaused) return [];
@@ -149,6 +260,7 @@ export class RaftLog {
     return this.applying + 1 < this.maxAppliableIndex(allowUnstable) + 1;
   }
 
+  /** committed, or with allowUnstable false, the last committed index that is also stable locally. */
   maxAppliableIndex(allowUnstable: boolean): number {
     let hi = this.committed;
     if (!allowUnstable) hi = Math.min(hi, this.unstable.offset - 1);
@@ -173,18 +285,30 @@ export class RaftLog {
     return this.storage.snapshot();
   }
 
+  /**
+   * The first index held (snapshot index + 1). An unstable snapshot, not yet
+   * persisted, already defines it: the log restarts there.
+   */
   firstIndex(): number {
     const i = this.unstable.maybeFirstIndex();
     if (i !== undefined) return i;
     return this.storage.firstIndex();
   }
 
+  /** The last index held: the unstable tail's, else Storage's. */
   lastIndex(): number {
     const i = this.unstable.maybeLastIndex();
     if (i !== undefined) return i;
     return this.storage.lastIndex();
   }
 
+  /**
+   * Raises committed to `tocommit` (never lowers it: a lower value is just
+   * old news). Committing past the last index means the caller, or the log,
+   * is broken: the leader never sends a commit index beyond what it proved
+   * we hold; the panic message names a lost or truncated log as the usual
+   * cause (e.g. a disk that dropped acknowledged writes).
+   */
   commitTo(tocommit: number): void {
     // The commit index never decreases.
     if (this.committed < tocommit) {
@@ -197,6 +321,11 @@ export class RaftLog {
     }
   }
 
+  /**
+   * The application has applied everything up to i (`size` bytes of payload
+   * since the previous call). applied must stay within [applied, committed].
+   * Frees that much of the applying budget and reconsiders the pause.
+   */
   appliedTo(i: number, size: number): void {
     if (this.committed < i || i < this.applied) {
       this.logger.panic(
@@ -209,6 +338,11 @@ export class RaftLog {
     this.applyingEntsPaused = this.applyingEntsSize >= this.maxApplyingEntsSize;
   }
 
+  /**
+   * Entries up to i (`size` payload bytes) were handed to the application
+   * (in a Ready or a MsgStorageApply); they count against the budget until
+   * appliedTo confirms them.
+   */
   acceptApplying(i: number, size: number, allowUnstable: boolean): void {
     if (this.committed < i) {
       this.logger.panic(
@@ -223,10 +357,12 @@ export class RaftLog {
       this.applyingEntsSize >= this.maxApplyingEntsSize || i < this.maxAppliableIndex(allowUnstable);
   }
 
+  /** The entries up to (index, term) are durable; see Unstable.stableTo for the checks. */
   stableTo(index: number, term: number): void {
     this.unstable.stableTo(index, term);
   }
 
+  /** The snapshot at index i is durable. */
   stableSnapTo(i: number): void {
     this.unstable.stableSnapTo(i);
   }
@@ -236,6 +372,7 @@ export class RaftLog {
     this.unstable.acceptInProgress();
   }
 
+  /** The term of the last entry; never unknown (the last index is always held or the snapshot's). */
   lastTerm(): number {
     const t = this.termOrError(this.lastIndex());
     if (t < 0) this.logger.panic(`unexpected error when getting the last term (${termError(t).message})`);
@@ -303,17 +440,34 @@ export class RaftLog {
     return { index, term };
   }
 
-  /** Raft's "at least as up to date" comparison for a candidate's last entry. */
+  /**
+   * Raft's "at least as up to date" comparison for a candidate's last entry:
+   * a later last term wins; with equal last terms the longer log wins. A
+   * voter only grants its vote to a candidate passing this test. Because a
+   * committed entry is on a quorum and any electing quorum shares a member
+   * with it, the winner's log holds every committed entry (Leader
+   * Completeness): a log missing one would lose that member's comparison.
+   */
   isUpToDate(index: number, term: number): boolean {
     const last = this.lastEntryID();
     return term > last.term || (term === last.term && index >= last.index);
   }
 
+  /** Whether our entry at index has this term; false when the term is unknown (compacted or absent). */
   matchTerm(index: number, term: number): boolean {
     return this.termOrError(index) === term;
   }
 
-  /** Commits up to (index, term) if that entry is in our log at that term. */
+  /**
+   * Commits up to (index, term) if that entry is in our log at that term.
+   * The leader calls it with the quorum's acknowledged index and its current
+   * term: raft commits by counting replicas only for entries of the
+   * current term. An entry of an earlier term can sit on a quorum and still
+   * be overwritten by a later leader that never saw it (the classic figure 8
+   * of the Raft paper); once an entry of the current term is on a quorum,
+   * every electable log contains it, and with it every earlier entry, so all
+   * of them are committed at once.
+   */
   maybeCommit(index: number, term: number): boolean {
     // Term 0 never matches: leaders campaign at term >= 1.
     if (term !== 0 && index > this.committed && this.matchTerm(index, term)) {
@@ -323,6 +477,13 @@ export class RaftLog {
     return false;
   }
 
+  /**
+   * Replaces the whole log by snapshot `s` (a follower that fell behind the
+   * leader's compaction): everything up to its index counts as committed,
+   * and the unstable part starts after it, holding the snapshot until it is
+   * persisted. The caller has checked that the snapshot is newer than our
+   * commit index.
+   */
   restore(s: Snapshot): void {
     this.logger.info(
       `log [${this.toString()}] starts to restore snapshot [index: ${s.metadata.index}, term: ${s.metadata.term}]`,
@@ -341,7 +502,14 @@ export class RaftLog {
     }
   }
 
-  /** Entries [lo, hi), at most maxSize bytes (at least one). Throws ErrCompacted. */
+  /**
+   * Entries [lo, hi), at most maxSize bytes (at least one). Throws ErrCompacted.
+   *
+   * The stable part comes from Storage, the rest from the unstable log; when
+   * Storage already stopped at the size limit the unstable part is not
+   * consulted. The result may be Storage's own array or a copy: callers must
+   * not mutate it.
+   */
   slice(lo: number, hi: number, maxSize: number): Entry[] {
     this.mustCheckOutOfBounds(lo, hi);
     if (lo === hi) return [];
@@ -378,7 +546,9 @@ export class RaftLog {
   }
 }
 
+/** termOrError's answer for an index before firstIndex-1 (gone with a snapshot/compaction). */
 export const TERM_COMPACTED = -1;
+/** termOrError's answer for an index beyond the last one. Terms are >= 0, so both codes are distinct from any term. */
 export const TERM_UNAVAILABLE = -2;
 
 function termError(code: number): Error {

@@ -1,5 +1,30 @@
 // The unstable part of the raft log: entries (and possibly a snapshot) that
 // raft has accepted but the application has not yet written to Storage.
+//
+// Life of an unstable entry: raft appends it (truncateAndAppend); RawNode
+// hands it out for persistence in a Ready or a MsgStorageAppend and marks it
+// in progress (acceptInProgress); when the application reports it durable,
+// stableTo drops it from here, and from then on Storage answers for it.
+// The same holds for a snapshot received from the leader (restore,
+// acceptInProgress, stableSnapTo).
+//
+// Invariants:
+// - entries[i] has index offset + i; indexes are consecutive.
+// - offset <= offsetInProgress <= offset + entries.length: the entries in
+//   [offset, offsetInProgress) were handed out and not yet confirmed, those
+//   from offsetInProgress on were not handed out yet.
+// - With a snapshot, offset == snapshot index + 1: the entries here continue
+//   the snapshot, and Storage's entries at or below its index are obsolete.
+// - snapshotInProgress implies snapshot !== null.
+// - Storage holds every index below offset that the log still needs (from
+//   firstIndex-1 up to offset-1), unless a snapshot is pending here.
+//
+// Confirmations can arrive late, for entries that were replaced in between
+// (a new leader overwrote them while the write was in flight). stableTo
+// therefore only drops entries whose (index, term) still match, and every
+// replacement leaves the arrays handed out untouched (they may still be in
+// the application's hands): truncateAndAppend builds new arrays instead of
+// writing into old ones.
 
 import type { Entry, Snapshot } from "../raftpb/index.ts";
 import type { Logger } from "./logger.ts";
@@ -10,10 +35,15 @@ import type { Logger } from "./logger.ts";
  * (in-progress) but not yet confirmed stable: [offset, offsetInProgress).
  */
 export class Unstable {
+  /** A snapshot from the leader not yet persisted; null when none. */
   snapshot: Snapshot | null = null;
+  /** The entries not yet persisted, from index `offset` on. */
   entries: Entry[] = [];
+  /** Index of entries[0]; where the unstable log starts. */
   offset: number;
+  /** Whether `snapshot` was handed out for persistence (and not confirmed yet). */
   snapshotInProgress = false;
+  /** The first index not yet handed out for persistence; in [offset, offset + entries.length]. */
   offsetInProgress: number;
   logger: Logger;
 
@@ -23,7 +53,11 @@ export class Unstable {
     this.logger = logger;
   }
 
-  /** Index of the first entry possibly in the unstable log (only known with a snapshot); undefined otherwise. */
+  /**
+   * Index of the first entry possibly in the unstable log (only known with a
+   * snapshot); undefined otherwise. Without a snapshot the log's first index
+   * is Storage's: the unstable entries only extend it.
+   */
   maybeFirstIndex(): number | undefined {
     return this.snapshot !== null ? this.snapshot.metadata.index + 1 : undefined;
   }
@@ -36,7 +70,11 @@ export class Unstable {
     return undefined;
   }
 
-  /** Term of entry i if held here; undefined otherwise. */
+  /**
+   * Term of entry i if held here; undefined otherwise. Below offset only the
+   * snapshot's own index is known here (its term is in the metadata); other
+   * indexes below offset are Storage's to answer.
+   */
   maybeTerm(i: number): number | undefined {
     if (i < this.offset) {
       if (this.snapshot !== null && this.snapshot.metadata.index === i) return this.snapshot.metadata.term;
@@ -47,7 +85,7 @@ export class Unstable {
     return this.entries[i - this.offset]!.term;
   }
 
-  /** Entries not yet handed out for persistence. */
+  /** Entries not yet handed out for persistence: those from offsetInProgress on. */
   nextEntries(): Entry[] {
     const inProgress = this.offsetInProgress - this.offset;
     if (this.entries.length === inProgress) return [];
@@ -58,19 +96,32 @@ export class Unstable {
     return this.entries.length > this.offsetInProgress - this.offset;
   }
 
-  /** The snapshot, if not yet handed out for persistence. */
+  /** The snapshot, if there is one and it was not yet handed out for persistence. */
   nextSnapshot(): Snapshot | null {
     if (this.snapshot === null || this.snapshotInProgress) return null;
     return this.snapshot;
   }
 
-  /** Marks everything currently held as handed out for persistence. */
+  /**
+   * Marks everything currently held as handed out for persistence (called
+   * when a Ready or MsgStorageAppend carrying it is accepted), so that it is
+   * not handed out twice.
+   */
   acceptInProgress(): void {
     if (this.entries.length > 0) this.offsetInProgress = this.entries[this.entries.length - 1]!.index + 1;
     if (this.snapshot !== null) this.snapshotInProgress = true;
   }
 
-  /** Entries up to (index, term) are now stable; drop them if they still match. */
+  /**
+   * Entries up to (index, term) are now stable; drop them if they still match.
+   *
+   * The confirmation may be stale. If our entry at index has another term,
+   * the entry written was replaced meanwhile and its replacement is not yet
+   * durable: keep it. If the index is below offset, it is either already
+   * dropped or is the pending snapshot's index (confirmed by stableSnapTo,
+   * not here). In both cases nothing changes; that is logged, not an error.
+   * offsetInProgress never falls below offset.
+   */
   stableTo(index: number, term: number): void {
     const gt = this.maybeTerm(index);
     if (gt === undefined) {
@@ -93,6 +144,7 @@ export class Unstable {
     this.offsetInProgress = Math.max(this.offsetInProgress, this.offset);
   }
 
+  /** The snapshot at index i is durable: forget it (Storage has it now). A stale i is ignored. */
   stableSnapTo(i: number): void {
     if (this.snapshot !== null && this.snapshot.metadata.index === i) {
       this.snapshot = null;
@@ -100,6 +152,10 @@ export class Unstable {
     }
   }
 
+  /**
+   * Starts over from snapshot `s`: every unstable entry is dropped (the
+   * snapshot supersedes them) and the log continues at its index + 1.
+   */
   restore(s: Snapshot): void {
     this.offset = s.metadata.index + 1;
     this.offsetInProgress = this.offset;
@@ -108,7 +164,18 @@ export class Unstable {
     this.snapshotInProgress = false;
   }
 
-  /** Appends entries, replacing any held entries at or after the first one's index. */
+  /**
+   * Appends entries, replacing any held entries at or after the first one's
+   * index. Three cases, by where the new entries start (fromIndex):
+   * - right after the last entry: a plain append;
+   * - at or before offset: everything here is replaced, and the log now
+   *   starts at fromIndex (Storage's entries from fromIndex on become
+   *   obsolete; they are overwritten when these are persisted). Nothing of
+   *   the new array is in progress yet;
+   * - inside the entries: keep those before fromIndex, replace the rest. The
+   *   replaced entries may have been in progress; offsetInProgress is pulled
+   *   back to fromIndex so the new ones are handed out.
+   */
   truncateAndAppend(ents: readonly Entry[]): void {
     const fromIndex = ents[0]!.index;
     if (fromIndex === this.offset + this.entries.length) {
@@ -128,7 +195,7 @@ export class Unstable {
     }
   }
 
-  /** A copy of entries [lo, hi). */
+  /** A copy of entries [lo, hi); both bounds must lie within [offset, offset + entries.length]. */
   slice(lo: number, hi: number): Entry[] {
     this.mustCheckOutOfBounds(lo, hi);
     return this.entries.slice(lo - this.offset, hi - this.offset);

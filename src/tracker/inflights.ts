@@ -1,5 +1,25 @@
 // A sliding window of in-flight MsgApp messages to one follower, limited by
 // message count and by total payload bytes.
+//
+// The leader streams entries to a follower in StateReplicate without waiting
+// for each acknowledgement; this window is what keeps it from overrunning the
+// follower (and its own memory) when the follower or the network is slow.
+// Each MsgApp sent is recorded by the index of its last entry and its payload
+// size; an acknowledgement of index i frees every message whose last index
+// is <= i, since the follower's log matches up to i and every such message
+// has therefore been received. Once the window is full, the leader stops
+// sending entries (Progress.sentEntries pauses the flow) until something is
+// freed or a heartbeat response lets one probe-like message through.
+//
+// Invariants:
+//   - 0 <= cnt <= size, and the cnt messages occupy the ring slots
+//     start, start+1, ... (mod size) in the order they were added;
+//   - their last indexes increase along the ring (add() must be called in
+//     index order, which raft does because next only grows while replicating);
+//   - totalBytes is the sum of the sizes of those cnt messages.
+// The window may hold more than maxBytes: full() is checked before adding,
+// and the message that crosses the limit is still accepted (a single large
+// message must be able to go out at all).
 
 import { TrackerInvariantError } from "./errors.ts";
 
@@ -9,11 +29,18 @@ const NONE = new Float64Array(0);
 
 export class Inflights {
   // Ring buffer of (last entry index, payload bytes) per message, grown lazily
-  // up to `size` slots.
+  // up to `size` slots: a window configured for thousands of messages costs
+  // nothing until they are actually in flight. Float64Array holds any
+  // safe-integer index without boxing.
+  /** The ring slot of the oldest message in flight. */
   private start = 0;
+  /** Messages in flight. */
   private cnt = 0;
+  /** Payload bytes in flight (sum over the cnt messages). */
   private totalBytes = 0;
+  /** Last entry index of each message, by ring slot. */
   private indexes: Float64Array;
+  /** Payload bytes of each message, by ring slot. */
   private sizes: Float64Array;
   /** Maximum number of messages in flight. */
   readonly size: number;
@@ -40,7 +67,13 @@ export class Inflights {
     return c;
   }
 
-  /** Records a message whose last entry is `index`; indexes must be added in order. */
+  /**
+   * Records a message whose last entry is `index`, carrying `bytes` of
+   * payload. Indexes must be added in increasing order. Adding to a full
+   * window is a bug of the caller (raft checks full() first, and only sends
+   * an empty MsgApp, which is not recorded, when the window is full):
+   * TrackerInvariantError.
+   */
   add(index: number, bytes: number): void {
     if (this.full()) throw new TrackerInvariantError("cannot add into a Full inflights");
     let next = this.start + this.cnt;
@@ -52,7 +85,11 @@ export class Inflights {
     this.totalBytes += bytes;
   }
 
-  // Doubles the buffer (bounded by size) so that a huge limit costs nothing up front.
+  // Doubles the buffer (bounded by size) so that a huge limit costs nothing up
+  // front. Called only when the ring has not wrapped yet: while the buffer is
+  // shorter than `size`, slots are used from 0 upwards without wrapping
+  // (next < indexes.length until it is full), so copying the old buffer to the
+  // front of the new one keeps every slot where it was.
   private grow(): void {
     let n = this.indexes.length * 2;
     if (n === 0) n = 1;
@@ -65,7 +102,11 @@ export class Inflights {
     this.sizes = sz;
   }
 
-  /** Frees every message whose last index is <= `to`. */
+  /**
+   * Frees every message whose last index is <= `to` (the follower
+   * acknowledged `to`). Because indexes increase along the ring, those are
+   * exactly the oldest ones; the scan stops at the first larger index.
+   */
   freeLE(to: number): void {
     if (this.cnt === 0 || to < this.indexes[this.start]!) return;
     let idx = this.start;
@@ -81,6 +122,10 @@ export class Inflights {
     this.start = this.cnt === 0 ? 0 : idx;
   }
 
+  /**
+   * Whether no more messages may be sent: the count limit is reached, or the
+   * bytes in flight reached maxBytes (0 means no byte limit).
+   */
   full(): boolean {
     return this.cnt === this.size || (this.maxBytes !== 0 && this.totalBytes >= this.maxBytes);
   }
@@ -93,6 +138,7 @@ export class Inflights {
     return this.totalBytes;
   }
 
+  /** Forgets every message in flight (a state change of the Progress). */
   reset(): void {
     this.cnt = 0;
     this.start = 0;

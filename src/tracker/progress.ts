@@ -1,36 +1,120 @@
 // A follower's replication progress as the leader sees it, and the flow
 // control state machine around it (probe, replicate, snapshot).
+//
+// The leader keeps one Progress per member, itself included (its own entry
+// is acknowledged through the local MsgAppResp that follows each append, see
+// raft.ts). The fields are only meaningful on the leader: a new leader
+// re-creates every Progress in reset() with match 0 and next = its last
+// index + 1, and learns the truth from the followers' responses.
+//
+// Most transitions are driven from raft.ts (handleAppendResponse,
+// maybeSendAppend, the MsgSnapStatus/MsgUnreachable cases of stepLeader);
+// this file holds the state and the rules each transition must follow.
 
 import { sortIds } from "../raftpb/ids.ts";
 import { TrackerInvariantError } from "./errors.ts";
 import type { Inflights } from "./inflights.ts";
 
+/**
+ * How the leader sends to a follower.
+ *
+ * - StateProbe: the leader does not know where the follower's log diverges
+ *   from its own. It sends one MsgApp at a time (at next-1/next) and waits for
+ *   the answer or the next heartbeat response before sending another; each
+ *   rejection moves next down (maybeDecrTo). Every Progress starts here.
+ * - StateReplicate: the follower's log is known to match up to match, so the
+ *   leader streams entries optimistically: next advances as soon as a MsgApp
+ *   is sent, bounded by the Inflights window. A rejection or an unreachable
+ *   report sends the follower back to probing from match+1.
+ * - StateSnapshot: the entries the follower needs are compacted away; a
+ *   snapshot is on its way and nothing else is sent until the follower
+ *   acknowledges an index the log can continue from, or the transport
+ *   reports the snapshot's fate (MsgSnapStatus), which returns it to probe.
+ */
 export const ProgressStateType = { StateProbe: 0, StateReplicate: 1, StateSnapshot: 2 } as const;
 export type ProgressStateType = (typeof ProgressStateType)[keyof typeof ProgressStateType];
 export const progressStateNames: readonly string[] = ["StateProbe", "StateReplicate", "StateSnapshot"];
 
+/**
+ * One follower's replication state, as the leader sees it.
+ *
+ * Invariant: 0 <= match < next, hence next >= 1. Every method keeps it:
+ * maybeUpdate raises next together with match, maybeDecrTo and the
+ * become* transitions never set next below match+1, and becomeSnapshot is
+ * only called with an index at or above the follower's next-1 (the entries
+ * from next on are gone, so the snapshot index is at least next-1 >= match).
+ * raft.ts writes the fields directly in two places only: reset() at a new
+ * term (match 0, next = last index + 1; the leader's own match = last index)
+ * and a failed MsgSnapStatus, which clears pendingSnapshot before
+ * becomeProbe so that the next probe does not start past a snapshot that
+ * never arrived.
+ */
 export class Progress {
-  /** Highest index known to match the leader's log. */
+  /**
+   * The highest index up to which the follower's log is known to equal the
+   * leader's. Only acknowledgements raise it (maybeUpdate); it never moves
+   * down while this leader's term lasts, because an acknowledged entry is
+   * durable on the follower and, once the leader's, can no longer differ.
+   */
   match: number;
-  /** Next index to send; entries in (match, next) are in flight. */
+  /**
+   * The index of the next entry to send. Entries in (match, next) have been
+   * sent and not yet acknowledged: in StateReplicate they are the messages
+   * recorded in `inflights`; in StateProbe next-1 is the one index probed.
+   */
   next: number;
+  /** See ProgressStateType; changed only by resetState and the become* methods. */
   state: ProgressStateType;
-  /** In StateSnapshot: the leader's index when the snapshot became necessary. */
+  /**
+   * In StateSnapshot: the index of the snapshot the leader decided to send
+   * (the MsgSnap's metadata index); 0 in every other state (resetState clears
+   * it). On entering StateSnapshot next == pendingSnapshot + 1. Nothing is
+   * sent in that state, so next then only moves through responses to
+   * messages sent before: a late acknowledgement above it raises next
+   * (maybeUpdate), and a late rejection of exactly index pendingSnapshot may
+   * lower it (maybeDecrTo's probe rule). Neither outlives the state, because
+   * every way out goes through becomeProbe, which recomputes next from match
+   * and pendingSnapshot.
+   *
+   * The snapshot the follower finally applies need not be this one (an
+   * application may ship snapshots from elsewhere): the follower leaves
+   * StateSnapshot as soon as it acknowledges an index from which the log
+   * can continue (match + 1 >= firstIndex), whatever the snapshot was.
+   */
   pendingSnapshot: number;
-  /** True if the follower was heard from recently (reset every election timeout by CheckQuorum). */
+  /**
+   * Whether the follower was heard from since the last CheckQuorum round
+   * (any response from it sets it; the leader clears it every election
+   * timeout when CheckQuorum is on). The leader's own entry stays true. Also
+   * gates snapshots: a leader does not send one to an inactive follower.
+   */
   recentActive: boolean;
   /**
-   * True while the MsgApp flow to this follower is throttled (in StateProbe
-   * after a probe, in StateReplicate with a full window); cleared by a
-   * heartbeat response or progress.
+   * True while the MsgApp flow to this follower is throttled: in StateProbe
+   * after a probe was sent, in StateReplicate after the window filled. In
+   * both the leader must still send now and then (a lost message would
+   * otherwise stall the follower for good), which it does when a heartbeat
+   * response clears the flag; any acknowledgement that moves match clears it
+   * too. See isPaused.
    */
   msgAppFlowPaused: boolean;
+  /**
+   * The messages in flight in StateReplicate, by the index of their last
+   * entry. Add in index order when sending; free up to an acknowledged
+   * index. Empty in the other states (resetState empties it).
+   */
   inflights: Inflights;
+  /** Whether this member is a learner: it receives entries but never votes or counts for commit. */
   isLearner: boolean;
   /**
-   * The highest commit index sent to the follower. Mostly monotonic; it
-   * regresses with next when probing restarts. In StateSnapshot it equals
-   * pendingSnapshot (== next-1).
+   * The highest commit index the leader has sent to the follower (in a
+   * MsgApp or a snapshot). It lets the leader skip sending a commit index the
+   * follower already has (canBumpCommit). Mostly monotonic, it goes down with
+   * next when the leader must resend from an earlier index (becomeProbe,
+   * maybeDecrTo), since whatever was sent beyond next-1 may not have been
+   * applied. Invariant: sentCommit <= next-1 wherever next is lowered; in
+   * StateSnapshot it equals pendingSnapshot (the snapshot carries its own
+   * index as committed).
    */
   sentCommit: number;
 
@@ -46,7 +130,11 @@ export class Progress {
     this.sentCommit = 0;
   }
 
-  /** A copy that shares the inflights window (enough for configuration changes). */
+  /**
+   * A copy that shares the inflights window: enough for a configuration
+   * change, which keeps the Progress of every member that stays and only
+   * flips isLearner (see confchange).
+   */
   shallowCopy(): Progress {
     const p = new Progress(this.next, this.inflights, this.isLearner, this.recentActive);
     p.match = this.match;
@@ -57,6 +145,11 @@ export class Progress {
     return p;
   }
 
+  /**
+   * Moves to `state` with an unpaused flow, no pending snapshot and an empty
+   * window: what was in flight is forgotten and will be resent if needed.
+   * next and match are left to the caller.
+   */
   resetState(state: ProgressStateType): void {
     this.msgAppFlowPaused = false;
     this.pendingSnapshot = 0;
@@ -64,7 +157,13 @@ export class Progress {
     this.inflights.reset();
   }
 
-  /** Probe from match+1 (or past a snapshot that was just sent). */
+  /**
+   * Starts probing from match+1. Coming from StateSnapshot, the snapshot is
+   * assumed delivered (the caller clears pendingSnapshot first when it
+   * failed), so the probe starts past it: next = max(match+1,
+   * pendingSnapshot+1). sentCommit is capped at next-1 because a commit index
+   * sent beyond that point travelled with entries that may be resent.
+   */
   becomeProbe(): void {
     if (this.state === ProgressStateType.StateSnapshot) {
       const pending = this.pendingSnapshot;
@@ -77,11 +176,19 @@ export class Progress {
     this.sentCommit = Math.min(this.sentCommit, this.next - 1);
   }
 
+  /**
+   * Starts streaming from match+1: called once an acknowledgement shows where
+   * the logs agree (from probe, or from snapshot through probe).
+   */
   becomeReplicate(): void {
     this.resetState(ProgressStateType.StateReplicate);
     this.next = this.match + 1;
   }
 
+  /**
+   * Waits for the snapshot at `snapshotIndex` to reach the follower; nothing
+   * else is sent meanwhile (isPaused is always true here).
+   */
   becomeSnapshot(snapshotIndex: number): void {
     this.resetState(ProgressStateType.StateSnapshot);
     this.pendingSnapshot = snapshotIndex;
@@ -90,7 +197,14 @@ export class Progress {
     this.sentCommit = snapshotIndex;
   }
 
-  /** Updates flow control after sending `entries` entries (`bytes` of payload) at next. */
+  /**
+   * Updates flow control after a MsgApp carrying `entries` entries (`bytes` of
+   * payload) starting at next. In StateReplicate next moves past them at once
+   * and the message is recorded in the window; in StateProbe next stays (the
+   * probe may be rejected) and the flow pauses until an answer or heartbeat
+   * response. Calling it in StateSnapshot is a bug of the caller:
+   * TrackerInvariantError.
+   */
   sentEntries(entries: number, bytes: number): void {
     switch (this.state) {
       case ProgressStateType.StateReplicate:
@@ -114,17 +228,30 @@ export class Progress {
   /**
    * Whether sending commit index `index` could advance the follower's commit:
    * it must be newer than what was sent, and what was sent must not already
-   * cover everything the follower has (next-1).
+   * cover everything the follower has (next-1). A follower never commits
+   * beyond the entries it holds from this leader, so once sentCommit reaches
+   * next-1 a newer commit index only helps after more entries are sent.
    */
   canBumpCommit(index: number): boolean {
     return index > this.sentCommit && this.sentCommit < this.next - 1;
   }
 
+  /**
+   * Records that `commit` was sent: the commit index of a MsgApp, or of a
+   * heartbeat (which carries min(match, committed), never more than the
+   * follower is known to hold).
+   */
   sentCommitIndex(commit: number): void {
     this.sentCommit = commit;
   }
 
-  /** Handles an acknowledgement of index n; false if it is stale. */
+  /**
+   * Handles an acknowledgement that the follower's log matches up to n.
+   * Returns false if it tells nothing new (n <= match: a duplicate or a
+   * reordered older response). Otherwise raises match, raises next to at
+   * least n+1 (in StateReplicate next is usually already beyond), and
+   * unpauses the flow: the follower is evidently receiving.
+   */
   maybeUpdate(n: number): boolean {
     if (n <= this.match) return false;
     this.match = n;
@@ -134,8 +261,18 @@ export class Progress {
   }
 
   /**
-   * Handles a rejection of the append at `rejected`, with the follower's hint.
-   * Returns false for stale rejections (reordered or duplicated messages).
+   * Handles a rejection of the MsgApp whose prevIndex was `rejected`;
+   * `matchHint` is the leader's best guess of the last index where the logs
+   * may agree (computed in raft.ts from the follower's reject hint and term,
+   * see RaftLog.findConflictByTerm). Returns false for stale rejections
+   * (reordered or duplicated messages), which change nothing.
+   *
+   * In StateReplicate a rejection at or below match is stale (that index was
+   * acknowledged since); otherwise the leader restarts from match+1 and the
+   * caller moves the follower to StateProbe. In StateProbe (and
+   * StateSnapshot) only one message is outstanding, at next-1, so any other
+   * index is stale; next then drops to the hint, never below match+1 (which
+   * is known to be good) and never above `rejected` (which is known bad).
    */
   maybeDecrTo(rejected: number, matchHint: number): boolean {
     if (this.state === ProgressStateType.StateReplicate) {
@@ -153,7 +290,12 @@ export class Progress {
     return true;
   }
 
-  /** Whether sending entries to this follower is currently throttled. */
+  /**
+   * Whether the leader must hold back MsgApps to this follower: in probe and
+   * replicate when the flow is paused (one probe outstanding, or a full
+   * window), always in StateSnapshot. Heartbeats are sent regardless, and a
+   * heartbeat response lets one message through (see msgAppFlowPaused).
+   */
   isPaused(): boolean {
     switch (this.state) {
       case ProgressStateType.StateProbe:
@@ -164,6 +306,7 @@ export class Progress {
     }
   }
 
+  /** The form etcd's data-driven tests print, e.g. "StateReplicate match=5 next=6 inflight=1". */
   toString(): string {
     let out = `${progressStateNames[this.state]} match=${this.match} next=${this.next}`;
     if (this.isLearner) out += " learner";
