@@ -1,6 +1,41 @@
 // The Changer applies membership changes to a tracker configuration, either
 // one voter at a time ("simple") or through a joint configuration, checking
 // etcd's invariants before anything is handed back.
+//
+// Why two ways. Changing the voters from C_old to C_new in one step is safe
+// only if every majority of C_old intersects every majority of C_new, which
+// holds when the two differ by at most one voter (adding or removing one).
+// Any larger change, including replacing a voter (one removed, one added),
+// goes through joint consensus: first C_old,new, where decisions need a
+// majority of both (quorum/joint.ts), then C_new alone. Each step is itself
+// safe, so every moment has intersecting quorums.
+//
+// When changes take effect. A configuration change is an entry in the log;
+// raft switches to it when the application applies it (RawNode.
+// applyConfChange), not when it is appended or committed. Raft (raft.ts
+// propose) allows at most one unapplied change at a time
+// (pendingConfIndex), so the configurations of two changes can never be in
+// force concurrently. While joint, only the change that leaves the joint
+// configuration is accepted.
+//
+// Leaving a joint configuration: an empty ConfChangeV2. With autoLeave (the
+// default transitions ConfChangeTransitionAuto and ...JointImplicit), the
+// leader proposes it itself as soon as it has applied the entry that entered
+// the joint configuration (raft.ts appliedTo); with
+// ConfChangeTransitionJointExplicit the application must propose it.
+//
+// Learners receive the log but never vote and never count for a quorum.
+// A voter of the outgoing configuration cannot become a learner while the
+// joint configuration lasts (it still votes in the outgoing half); it is
+// staged in learnersNext and becomes a learner when the joint state is left.
+//
+// Invariants checked after every change (checkInvariants), as etcd does:
+// - every voter (of either half), learner and staged learner has a Progress;
+// - learnersNext members are outgoing voters, not yet marked as learners;
+// - learners are in neither half of the voters, and are marked as learners;
+// - autoLeave is only set while joint.
+// The Changer works on copies (checkAndCopy) so that a refused change leaves
+// the tracker as it was; the caller installs the result.
 
 import { MajorityConfig } from "../quorum/index.ts";
 import { ConfChangeSingle, ConfChangeType, type ConfState } from "../raftpb/types.ts";
@@ -44,7 +79,9 @@ function symdiff(a: Set<bigint>, b: Set<bigint>): number {
 }
 
 export class Changer {
+  /** The current configuration; never modified here (see checkAndCopy). */
   tracker: ProgressTracker;
+  /** The log's last index: new members are probed from there (see initProgress). */
   lastIndex: number;
 
   constructor(tracker: ProgressTracker, lastIndex: number) {
@@ -52,7 +89,13 @@ export class Changer {
     this.lastIndex = lastIndex;
   }
 
-  /** Enters a joint configuration: the current voters become the outgoing half. */
+  /**
+   * Enters a joint configuration: the current voters become the outgoing
+   * half, and the changes are applied to the incoming half (so incoming is
+   * C_new and outgoing C_old). Refused when already joint, and for an empty
+   * configuration: a joint state with no outgoing quorum would not protect
+   * anything, and bootstrapping adds voters one at a time instead.
+   */
   enterJoint(autoLeave: boolean, ccs: readonly ConfChangeSingle[]): ChangeResult {
     const { config: cfg, progress } = this.checkAndCopy();
     if (isJoint(cfg)) throw new ConfChangeError("config is already joint");
@@ -66,7 +109,12 @@ export class Changer {
     return checkAndReturn(cfg, progress);
   }
 
-  /** Leaves a joint configuration, promoting staged learners and dropping departed voters. */
+  /**
+   * Leaves a joint configuration: the outgoing half is dropped, staged
+   * learners (learnersNext) become learners, and outgoing voters that are
+   * neither incoming voters nor learners lose their Progress (they are no
+   * longer members).
+   */
   leaveJoint(): ChangeResult {
     const { config: cfg, progress } = this.checkAndCopy();
     if (!isJoint(cfg)) throw new ConfChangeError("can't leave a non-joint config");
@@ -87,7 +135,12 @@ export class Changer {
     return checkAndReturn(cfg, progress);
   }
 
-  /** Applies changes that alter the voters by at most one, outside joint consensus. */
+  /**
+   * Applies changes that alter the voters by at most one, outside joint
+   * consensus (any number of learner changes is fine: learners are in no
+   * quorum). More than one voter changed would break quorum intersection
+   * between the old and the new configuration, so it is refused.
+   */
   simple(ccs: readonly ConfChangeSingle[]): ChangeResult {
     const { config: cfg, progress } = this.checkAndCopy();
     if (isJoint(cfg)) throw new ConfChangeError("can't apply simple config change in joint config");
@@ -98,6 +151,9 @@ export class Changer {
     return checkAndReturn(cfg, progress);
   }
 
+  // Applies the changes to the incoming half (and the learner sets), in order.
+  // The result must keep at least one voter: a configuration without voters
+  // could never elect a leader or commit again.
   private apply(cfg: TrackerConfig, progress: ProgressMap, ccs: readonly ConfChangeSingle[]): void {
     for (const cc of ccs) {
       // etcd zeroes the node ID of changes it decided not to apply.
@@ -121,6 +177,8 @@ export class Changer {
     if (cfg.voters.incoming.size === 0) throw new ConfChangeError("removed all voters");
   }
 
+  // Adds id as an incoming voter; a learner (or staged learner) is promoted
+  // and keeps its Progress, so replication to it goes on where it was.
   private makeVoter(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     const pr = progress.get(id);
     if (pr === undefined) {
@@ -133,6 +191,7 @@ export class Changer {
     cfg.voters.incoming.ids.add(id);
   }
 
+  // Adds id as a learner, or demotes a voter to one (keeping its Progress).
   private makeLearner(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     const pr = progress.get(id);
     if (pr === undefined) {
@@ -153,6 +212,8 @@ export class Changer {
     }
   }
 
+  // Removes id from the incoming half and the learner sets; removing a
+  // non-member is a no-op (etcd accepts it too).
   private remove(cfg: TrackerConfig, progress: ProgressMap, id: bigint): void {
     if (!progress.has(id)) return;
     cfg.voters.incoming.ids.delete(id);
@@ -170,6 +231,9 @@ export class Changer {
     progress.set(id, new Progress(Math.max(this.lastIndex, 1), this.tracker.newInflights(), isLearner, true));
   }
 
+  // A copy of the current configuration and of every Progress (sharing the
+  // inflights windows, which no change touches), checked first: a change
+  // must not start from a configuration that already breaks the invariants.
   private checkAndCopy(): ChangeResult {
     const cfg = this.tracker.config.clone();
     const progress = new ProgressMap();
@@ -210,6 +274,12 @@ function checkAndReturn(config: TrackerConfig, progress: ProgressMap): ChangeRes
  * Rebuilds a configuration from a ConfState by replaying changes from an
  * empty config: the outgoing voters one by one, then (if joint) entering the
  * joint state with the incoming voters and learners.
+ *
+ * Replaying through the Changer, rather than assigning the sets, means a
+ * ConfState from a snapshot or from storage passes the same checks as a
+ * live change: a ConfState that no sequence of valid changes could produce
+ * is refused. Without an outgoing half, the voters and learners are added
+ * one simple change at a time, each valid on its own.
  */
 export function restore(chg: Changer, cs: ConfState): ChangeResult {
   const single = (type: ConfChangeType, nodeId: bigint) => new ConfChangeSingle(type, nodeId);

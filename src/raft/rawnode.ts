@@ -1,5 +1,32 @@
 // RawNode: the thread-unsafe, synchronous API around the raft state machine.
 // The application ticks it, steps messages into it, and drains Ready structs.
+//
+// Raft itself does no I/O. Everything that must leave the state machine -
+// state to persist, messages to send, entries to apply - is collected and
+// handed out by ready(); the application does the work and reports back with
+// advance() (or, with asyncStorageWrites, by delivering the responses of the
+// local storage messages). Safety depends on the order the application does
+// that work in, so the contract is spelled out here and on Ready.
+//
+// What must be durable before what:
+// - A vote, and the term it was cast in, must be on stable storage before
+//   the MsgVoteResp granting it leaves (a candidate's vote for itself too:
+//   it is a response addressed to itself, counted only after the write).
+//   Otherwise a crash and restart could vote twice in one term, and two
+//   leaders could be elected in it.
+// - Entries must be durable before they are acknowledged (the MsgAppResp a
+//   follower sends, and the leader's own acknowledgement, which counts for
+//   its quorum): a quorum's acknowledgement is what makes an entry
+//   committed, so it must survive crashes of the acknowledging members.
+// - A snapshot must be persisted before the entries that follow it.
+// - Committed entries may be applied once they are durable locally (with
+//   synchronous handling, once the Ready's write has finished; they can be in
+//   the same Ready as their own append).
+// The commit index in HardState needs no fsync of its own (mustSync): it
+// can be recovered from a quorum after a crash, and being behind is safe.
+// Leaders may send their MsgApps before persisting the same entries locally
+// (the Raft thesis, 10.2.1): the leader's own acknowledgement only counts
+// after its write completes.
 
 import {
   asV2,
@@ -32,7 +59,12 @@ import { entsSize, isLocalMsg, isLocalMsgTarget, isResponseMsg } from "./util.ts
 export const SnapshotStatus = { SnapshotFinish: 1, SnapshotFailure: 2 } as const;
 export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
 
-/** Whether a Ready struct's write must be durable (fsync) before its messages go out. */
+/**
+ * Whether a Ready struct's write must be durable (fsync) before its messages
+ * go out: new entries, a new vote or a new term. These are the persistent
+ * state raft's safety rests on (the paper's currentTerm, votedFor, log[]); a
+ * commit-only change can be written lazily.
+ */
 export function mustSync(st: HardState, prev: HardState, entsnum: number): boolean {
   // Persistent state on all servers: currentTerm, votedFor, log entries.
   return entsnum !== 0 || st.vote !== prev.vote || st.term !== prev.term;
@@ -42,22 +74,66 @@ export function mustSync(st: HardState, prev: HardState, entsnum: number): boole
  * Work raft hands to the application: state to persist, entries to apply and
  * messages to send. Persist hardState, entries and snapshot before sending
  * messages (unless asyncStorageWrites).
+ *
+ * Handling one Ready (synchronous mode, the default):
+ *   1. write snapshot (if any), entries and hardState (if not empty) to
+ *      storage, atomically if possible, and fsync when mustSync is set;
+ *      entries replace any stored entries from their first index on;
+ *   2. send messages (only now: some promise that step 1 is durable);
+ *   3. apply a snapshot to the state machine, then committedEntries, in order
+ *      (a ConfChange entry through RawNode.applyConfChange);
+ *   4. call advance(). Only then may the next ready() be taken: advance steps
+ *      the local acknowledgements (our own MsgAppResp, the stable and applied
+ *      indexes) back into raft.
+ * The arrays are handed over: raft does not touch them again, and the
+ * application must not mutate entries it still shares with raft's log.
+ *
+ * With asyncStorageWrites the same work arrives as messages (MsgStorageAppend
+ * to LocalAppendThread, MsgStorageApply to LocalApplyThread) inside
+ * `messages`; each carries `responses` that the application steps back into
+ * raft (or sends, when addressed to another member) once the work is done and
+ * durable, in the order the storage messages were issued. advance() is not
+ * used then.
  */
 export class Ready {
-  /** Set when the leader or the node's role changed. */
+  /**
+   * Set when the leader or the node's role changed; null otherwise. Volatile:
+   * never persisted (it is rebuilt at restart from the log and elections).
+   */
   softState: SoftState | null;
-  /** Empty (all zero) when unchanged. */
+  /**
+   * The term, vote and commit index to persist; empty (all zero) when none
+   * of them changed since the last Ready.
+   */
   hardState: HardState;
+  /**
+   * Answers to read requests (RawNode.readIndex): a read with the same
+   * context may be served once the state machine has applied up to `index`.
+   */
   readStates: ReadState[];
-  /** Entries to append to stable storage. */
+  /** Entries to append to stable storage, before messages are sent. */
   entries: Entry[];
-  /** A snapshot to persist (index 0 when none). */
+  /** A snapshot to persist (index 0 when none), before entries and messages. */
   snapshot: Snapshot | null;
-  /** Committed entries to apply to the state machine. */
+  /**
+   * Committed entries to apply to the state machine, in order. In synchronous
+   * mode they may include entries of this same Ready's `entries` (apply them
+   * after the write). Their total payload is bounded by
+   * Config.maxCommittedSizePerReady (a single larger entry still goes out
+   * alone).
+   */
   committedEntries: Entry[];
-  /** Messages to send once the state above is persisted. */
+  /**
+   * Messages to send once the state above is persisted. Order does not
+   * matter for safety; raft tolerates loss, reordering and duplication.
+   * A MsgSnap must be followed by RawNode.reportSnapshot with its outcome,
+   * and an undeliverable message may be reported with reportUnreachable.
+   */
   messages: Message[];
-  /** True if hardState/entries must be synced to disk before sending messages. */
+  /**
+   * True if hardState/entries must be synced to disk before sending
+   * messages (see mustSync): entries, a vote or a term changed.
+   */
   mustSync: boolean;
 
   // Fields are set through the constructor (not initializers) so that
@@ -83,6 +159,7 @@ export class Ready {
   }
 }
 
+/** Whether the Ready holds nothing to do (mustSync aside, which is false then). */
 export function isEmptyReady(rd: Ready): boolean {
   return (
     rd.softState === null &&
@@ -150,12 +227,24 @@ function wellFormedAppend(m: Message): boolean {
   return true;
 }
 
+/**
+ * The raft state machine with the Ready/advance protocol around it. Not
+ * thread-safe and never asynchronous: every call runs to completion. Node
+ * (node.ts) drives one from an async loop.
+ */
 export class RawNode {
   readonly raft: Raft;
+  /** Whether storage work is handed out as local messages instead of through advance(). */
   readonly asyncStorageWrites: boolean;
+  // The soft and hard state last handed out in a Ready: the next Ready
+  // carries them only if they changed since (so an empty HardState means
+  // "nothing new to persist", not "all zero").
   private prevSoftSt: SoftState;
   private prevHardSt: HardState;
-  // Messages stepped back into raft on advance() (synchronous mode only).
+  // Messages stepped back into raft on advance() (synchronous mode only):
+  // what the application's work on the accepted Ready acknowledges. Non-empty
+  // exactly between accepting a Ready and advance(); accepting a second Ready
+  // then is a misuse that would lose acknowledgements (panic).
   private stepsOnAdvance: Message[] = [];
 
   constructor(config: Config) {
@@ -254,13 +343,24 @@ export class RawNode {
     throwIf(this.raft.step(m));
   }
 
-  /** The pending Ready; it is accepted at once (call advance() after handling it). */
+  /**
+   * The pending Ready; it is accepted at once (call advance() after handling
+   * it). Accepting means raft considers its contents handed out: the
+   * unstable entries and snapshot are marked in progress, the committed
+   * entries count as applying, and the messages are gone from raft's queues.
+   * Call hasReady() first to avoid an empty Ready.
+   */
   ready(): Ready {
     const rd = this.readyWithoutAccept();
     this.acceptReady(rd);
     return rd;
   }
 
+  // Builds the Ready from raft's current state without changing anything, so
+  // that building and accepting stay separate (as etcd's readyWithoutAccept).
+  // r.msgs holds messages that need nothing persisted first (e.g. a leader's
+  // MsgApp and heartbeats); r.msgsAfterAppend holds those that do (votes,
+  // acknowledgements of appended entries).
   private readyWithoutAccept(): Ready {
     const r = this.raft;
     const entries = r.raftLog.nextUnstableEnts();
@@ -287,6 +387,11 @@ export class RawNode {
     return rd;
   }
 
+  // Marks rd as handed out (see ready()). In synchronous mode it also prepares
+  // the acknowledgements advance() steps in: our own responses (e.g. the
+  // leader's MsgAppResp for its own entries, which must count only after the
+  // write), the stable index of the entries and snapshot, and the applied
+  // index of the committed entries.
   private acceptReady(rd: Ready): void {
     const r = this.raft;
     if (rd.softState !== null) this.prevSoftSt = rd.softState;
@@ -311,7 +416,10 @@ export class RawNode {
   }
 
   // Synchronous handling persists entries before applying, so committed
-  // entries may be handed out before they are stable.
+  // entries may be handed out before they are stable: the application writes
+  // the Ready's entries before it applies its committedEntries. With
+  // asynchronous writes the apply thread may run ahead of the append thread,
+  // so only entries already stable may be applied.
   private applyUnstableEntries(): boolean {
     return !this.asyncStorageWrites;
   }
@@ -330,7 +438,10 @@ export class RawNode {
     return r.term !== p.term || r.vote !== p.vote || r.raftLog.committed !== p.commit;
   }
 
-  /** Whether ready() would return anything. */
+  /**
+   * Whether ready() would return anything. A fresh node whose hard state is
+   * all zero has nothing to persist even though prevHardSt is "unset".
+   */
   hasReady(): boolean {
     const r = this.raft;
     if (this.softStateChanged()) return true;
@@ -346,6 +457,10 @@ export class RawNode {
   /**
    * Tells raft the last Ready was persisted and applied. Not used with
    * asyncStorageWrites (the storage threads' responses take its place).
+   * Steps the acknowledgements prepared when the Ready was accepted, in
+   * order: our own responses first (while the entries are still unstable),
+   * then the stable and applied indexes. The argument is ignored (kept for
+   * etcd's signature).
    */
   advance(_rd?: Ready): void {
     if (this.asyncStorageWrites)
@@ -368,7 +483,11 @@ export class RawNode {
     this.raft.trk.visit((id, pr) => visitor(id, pr.isLearner ? ProgressType.Learner : ProgressType.Peer, pr));
   }
 
-  /** Tells raft that the last message to `id` could not be delivered. */
+  /**
+   * Tells raft that the last message to `id` could not be delivered. A leader
+   * then stops optimistic replication to it (StateReplicate -> StateProbe),
+   * since the window has likely been lost.
+   */
   reportUnreachable(id: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgUnreachable;
@@ -376,7 +495,12 @@ export class RawNode {
     this.raft.step(m);
   }
 
-  /** Reports the outcome of sending a snapshot to `id`. */
+  /**
+   * Reports the outcome of sending a snapshot to `id`. Required after every
+   * MsgSnap: the leader sends nothing else to that follower meanwhile
+   * (StateSnapshot). Either outcome returns it to probing; after a failure
+   * the next attempt waits for a heartbeat response.
+   */
   reportSnapshot(id: bigint, status: SnapshotStatus): void {
     const m = new Message();
     m.type = MessageType.MsgSnapStatus;
@@ -385,7 +509,12 @@ export class RawNode {
     this.raft.step(m);
   }
 
-  /** Asks the leader to hand leadership to `transferee`. */
+  /**
+   * Asks the leader to hand leadership to `transferee` (a follower forwards
+   * it to the leader). The leader catches the transferee up, then sends it
+   * MsgTimeoutNow so it campaigns at once; proposals are dropped while the
+   * transfer is in progress, and it is abandoned after an election timeout.
+   */
   transferLeader(transferee: bigint): void {
     const m = new Message();
     m.type = MessageType.MsgTransferLeader;
@@ -403,6 +532,9 @@ export class RawNode {
   /**
    * Requests a read index; the answer arrives as a ReadState with the same
    * context in a later Ready. Contexts should be unique per request.
+   * No answer arrives at all if leadership is lost meanwhile, or if no
+   * leader is known: the caller needs a timeout and retries (see
+   * read_only.ts for when the leader may answer).
    */
   readIndex(rctx: Uint8Array): void {
     const m = new Message();
@@ -419,6 +551,13 @@ function newEntry(data: Uint8Array): Entry {
 function throwIf(err: RaftError | null): void {
   if (err !== null) throw err;
 }
+
+// The storage messages below are the asynchronous form of the Ready contract:
+// MsgStorageAppend asks the append thread to persist, then deliver
+// `responses` (our own acknowledgements, and the MsgStorageAppendResp that
+// tells raft what became stable); MsgStorageApply asks the apply thread to
+// apply, then deliver a MsgStorageApplyResp. In synchronous mode the same
+// response messages are built and stepped in by advance().
 
 function needStorageAppendMsg(r: Raft, rd: Ready): boolean {
   // Entries, hard state or snapshot to write, or responses that must wait for
