@@ -10,7 +10,7 @@
 import * as http from "node:http";
 import { Worker } from "node:worker_threads";
 import { discardLogger } from "../src/raft/logger.ts";
-import { type Raft, Transport } from "../src/rafthttp/index.ts";
+import { type RaftReceiver, Transport } from "../src/rafthttp/index.ts";
 import { Entry, encodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
 
 const ENTRY_BYTES = 256;
@@ -34,7 +34,7 @@ function receivedAtLeast(n: number): Promise<void> {
   });
 }
 
-class LeaderRaft implements Raft {
+class LeaderRaft implements RaftReceiver {
   count = 0;
   wake: (() => void) | null = null;
   process(): void {

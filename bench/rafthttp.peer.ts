@@ -6,13 +6,13 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { discardLogger } from "../src/raft/logger.ts";
-import { type Raft, Transport } from "../src/rafthttp/index.ts";
+import { type RaftReceiver, Transport } from "../src/rafthttp/index.ts";
 import { decodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
 
 const counter = new Int32Array(workerData.counter as SharedArrayBuffer);
 let t: Transport;
 
-class CountingRaft implements Raft {
+class CountingRaft implements RaftReceiver {
   process(m: Message): void {
     Atomics.add(counter, 0, 1);
     if (m.type === MessageType.MsgHeartbeat) {

@@ -5,7 +5,7 @@ import type { Logger } from "../raft/logger.ts";
 import type { Profile } from "../raftpb/index.ts";
 import type { PeerClient } from "./client.ts";
 import type { RaftHttpError } from "./errors.ts";
-import type { Raft, TransportLimits, TransportTimeouts } from "./types.ts";
+import type { RaftReceiver, TransportLimits, TransportTimeouts } from "./types.ts";
 import type { Semver } from "./version.ts";
 
 export interface Ctx {
@@ -13,7 +13,7 @@ export interface Ctx {
   /** Our member ID in canonical hex. */
   readonly hex: string;
   readonly clusterHex: string;
-  readonly raft: Raft;
+  readonly raft: RaftReceiver;
   readonly logger: Logger;
   readonly limits: TransportLimits;
   readonly timeouts: TransportTimeouts;

@@ -64,7 +64,7 @@ export class TransportConfigError extends Error {
 }
 
 /**
- * Throw this from `Raft.process` to answer a pipeline or snapshot POST with a
+ * Throw this from `RaftReceiver.process` to answer a pipeline or snapshot POST with a
  * specific status (etcd's "error that renders itself"); any other error is
  * answered with 500.
  */

@@ -20,15 +20,21 @@ export type {
 } from "./stats.ts";
 export { type PeerTlsOptions, peerClientTlsOptions } from "./tls.ts";
 export { Transport } from "./transport.ts";
-export {
-  type PeerMember,
-  type PeerVersions,
-  type Raft,
-  type SaveSnapshotData,
-  type SnapshotMessage,
-  type SnapshotSendResult,
-  SnapshotStatus,
-  type TransportLimits,
-  type TransportOptions,
-  type TransportTimeouts,
+export type {
+  PeerMember,
+  PeerVersions,
+  RaftReceiver,
+  SaveSnapshotData,
+  SnapshotMessage,
+  SnapshotSendResult,
+  TransportLimits,
+  TransportOptions,
+  TransportTimeouts,
 } from "./types.ts";
+
+/**
+ * @deprecated rafthttp reports the core's SnapshotStatus (SnapshotFinish /
+ * SnapshotFailure, from "tsraft"). This old copy stays only until
+ * src/host/host.ts stops importing it, then goes.
+ */
+export const SnapshotStatus = { Finish: 1, Failure: 2 } as const;

@@ -4,6 +4,7 @@
 // known by URL only: it gets a pipeline and nothing else.
 
 import type { ServerResponse } from "node:http";
+import { SnapshotStatus } from "../raft/index.ts";
 import { type Message, MessageType } from "../raftpb/index.ts";
 import type { Ctx } from "./context.ts";
 import { formatId } from "./ids.ts";
@@ -12,7 +13,7 @@ import { Prober } from "./probe.ts";
 import { FollowerStats, PeerCounters, type PeerStats } from "./stats.ts";
 import { PeerStatus, ProcessLane, UrlPicker } from "./status.ts";
 import { type StreamOwner, StreamReader, StreamType, StreamWriter } from "./stream.ts";
-import { type SnapshotMessage, type SnapshotSendResult, SnapshotStatus } from "./types.ts";
+import type { SnapshotMessage, SnapshotSendResult } from "./types.ts";
 
 const DROP_LOG_MS = 1000;
 
@@ -133,7 +134,7 @@ export class Peer implements StreamOwner, PostOwner {
     if (!ok) {
       this.counters.sendDrops++;
       this.ctx.raft.reportUnreachable(m.to);
-      if (t === MessageType.MsgSnap) this.ctx.raft.reportSnapshot(m.to, SnapshotStatus.Failure);
+      if (t === MessageType.MsgSnap) this.ctx.raft.reportSnapshot(m.to, SnapshotStatus.SnapshotFailure);
       this.sendDrops.note(
         this.ctx,
         `dropped internal raft message to ${this.hex} since ${routeNames[route]} sending buffer is full`,

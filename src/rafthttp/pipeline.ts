@@ -4,6 +4,7 @@
 
 import { once } from "node:events";
 import type { ClientRequest, IncomingMessage } from "node:http";
+import { SnapshotStatus } from "../raft/index.ts";
 import { encodeMessage, type Message, MessageType } from "../raftpb/index.ts";
 import { armTimeout, errorBody, type HttpResult, readResponse } from "./client.ts";
 import { FrameBuffer, MessageEncoder } from "./codec.ts";
@@ -18,7 +19,7 @@ import {
 import type { FollowerStats, PeerCounters } from "./stats.ts";
 import type { PeerStatus, UrlPicker } from "./status.ts";
 import { preconditionError } from "./stream.ts";
-import { type SnapshotMessage, type SnapshotSendResult, SnapshotStatus } from "./types.ts";
+import type { SnapshotMessage, SnapshotSendResult } from "./types.ts";
 
 /** The parts of a peer or remote its POSTs use. */
 export interface PostOwner {
@@ -109,14 +110,14 @@ export class Pipeline {
       o.counters.sentMessages++;
       o.counters.pipelineSent++;
       o.counters.sentBytes += bytes;
-      if (m.type === MessageType.MsgSnap) raft.reportSnapshot(m.to, SnapshotStatus.Finish);
+      if (m.type === MessageType.MsgSnap) raft.reportSnapshot(m.to, SnapshotStatus.SnapshotFinish);
     } else {
       o.picker.unreachable(u);
       o.status.deactivate("pipeline", err.message);
       o.follower.fail++;
       o.counters.sendFailures++;
       raft.reportUnreachable(m.to);
-      if (m.type === MessageType.MsgSnap) raft.reportSnapshot(m.to, SnapshotStatus.Failure);
+      if (m.type === MessageType.MsgSnap) raft.reportSnapshot(m.to, SnapshotStatus.SnapshotFailure);
       if (err.code === RaftHttpErrorCode.MemberRemoved) this.ctx.critical(err);
     }
     this.pump();
@@ -193,7 +194,7 @@ export class SnapshotSender {
       ctx.logger.info(
         `rafthttp: sent database snapshot to peer ${o.hex} [index ${snapIndex(m)}, ${snap.size} bytes]`,
       );
-      ctx.raft.reportSnapshot(to, SnapshotStatus.Finish);
+      ctx.raft.reportSnapshot(to, SnapshotStatus.SnapshotFinish);
       return { ok: true };
     }
     const e = err as RaftHttpError;
@@ -204,7 +205,7 @@ export class SnapshotSender {
       `rafthttp: failed to send database snapshot to peer ${o.hex}: [${e.code}] ${e.message}`,
     );
     ctx.raft.reportUnreachable(to);
-    ctx.raft.reportSnapshot(to, SnapshotStatus.Failure);
+    ctx.raft.reportSnapshot(to, SnapshotStatus.SnapshotFailure);
     if (e.code === RaftHttpErrorCode.MemberRemoved) ctx.critical(e);
     return { ok: false, error: e };
   }

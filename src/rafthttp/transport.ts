@@ -5,6 +5,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
+import { SnapshotStatus } from "../raft/index.ts";
 import { getLogger, type Logger } from "../raft/logger.ts";
 import type { Message, Profile } from "../raftpb/index.ts";
 import { PeerClient } from "./client.ts";
@@ -21,12 +22,11 @@ import {
   DEFAULT_LIMITS,
   type PeerMember,
   type PeerVersions,
-  type Raft,
+  type RaftReceiver,
   resolveTimeouts,
   type SaveSnapshotData,
   type SnapshotMessage,
   type SnapshotSendResult,
-  SnapshotStatus,
   type TransportLimits,
   type TransportOptions,
   type TransportTimeouts,
@@ -69,7 +69,7 @@ class Core implements Ctx, HandlerHost {
   readonly id: bigint;
   readonly hex: string;
   readonly clusterHex: string;
-  readonly raft: Raft;
+  readonly raft: RaftReceiver;
   readonly logger: Logger;
   readonly limits: TransportLimits;
   readonly timeouts: TransportTimeouts;
@@ -283,7 +283,7 @@ class Core implements Ctx, HandlerHost {
     const p = this.peers.get(snap.message.to);
     if (p === undefined || this.stopped) {
       const error = new RaftHttpError(RaftHttpErrorCode.MemberNotFound, "member not found");
-      this.raft.reportSnapshot(snap.message.to, SnapshotStatus.Failure);
+      this.raft.reportSnapshot(snap.message.to, SnapshotStatus.SnapshotFailure);
       const b = snap.body as { destroy?: () => void };
       if (typeof b.destroy === "function") b.destroy();
       return Promise.resolve({ ok: false, error });

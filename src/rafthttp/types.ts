@@ -2,17 +2,37 @@
 // the transport's options.
 
 import type { Readable } from "node:stream";
+import type { SnapshotStatus } from "../raft/index.ts";
 import type { Logger } from "../raft/logger.ts";
 import type { Message, Profile } from "../raftpb/index.ts";
 import type { RaftHttpError } from "./errors.ts";
 import type { PeerTlsOptions } from "./tls.ts";
 
-/** Outcome of a snapshot transfer, reported to raft (the raft core uses the same values). */
-export const SnapshotStatus = { Finish: 1, Failure: 2 } as const;
-export type SnapshotStatus = (typeof SnapshotStatus)[keyof typeof SnapshotStatus];
-
-/** What the transport needs from the local raft node (etcd's rafthttp.Raft). */
-export interface Raft {
+/**
+ * The local raft node as the transport sees it (etcd's rafthttp.Raft): it
+ * receives the messages peers send, and the transport's reports of messages
+ * it could not deliver. Node and RawNode have the three report/step methods
+ * (`process` wraps `step`); the application adds isIDRemoved from its
+ * membership.
+ *
+ * What the transport promises about `process`:
+ *   - Only messages that passed the sender checks reach it (docs/rafthttp.md,
+ *     "Trust model"): from a current or vouched-for member, addressed to us,
+ *     never from a removed member.
+ *   - Per peer, messages from one stream are processed in the order the peer
+ *     sent them on that stream, one at a time (the next after the previous
+ *     promise settles); proposals go through a lane of their own, so a slow
+ *     proposal never holds up the raft traffic behind it. There is no order
+ *     between the two streams, nor between streams and POSTs: raft does not
+ *     need one (every message carries its term and indexes).
+ *   - A pipeline or snapshot POST is answered after `process` settled, so the
+ *     sender knows raft took the message; a ProcessError thrown here picks
+ *     the status of that answer.
+ * What it does not promise: delivery. Any message may be dropped (a full
+ * queue, a broken connection, a paused peer); the sender's raft is told via
+ * reportUnreachable and retries, as raft is built to.
+ */
+export interface RaftReceiver {
   /**
    * Steps a message received from a peer. May return a promise; stream
    * messages are processed one at a time per peer (proposals in their own
@@ -22,9 +42,13 @@ export interface Raft {
   process(m: Message): void | Promise<void>;
   /** True when `id` was removed from the cluster (its requests get 403 / 410). */
   isIDRemoved(id: bigint): boolean;
-  /** A message to `id` was dropped or could not be delivered. */
+  /** A message to `id` was dropped or could not be delivered (raft's leader probes it again). */
   reportUnreachable(id: bigint): void;
-  /** A snapshot transfer to `id` finished or failed. */
+  /**
+   * A snapshot transfer to `id` finished or failed (the core's SnapshotStatus:
+   * SnapshotFinish when the receiver answered 204, i.e. saved the data and
+   * stepped the MsgSnap; SnapshotFailure otherwise, and raft sends it again).
+   */
   reportSnapshot(id: bigint, status: SnapshotStatus): void;
 }
 
@@ -132,7 +156,7 @@ export interface TransportOptions {
   clusterId: bigint | string;
   /** The local node's advertised peer URLs (sent as X-PeerURLs). */
   urls?: string[];
-  raft: Raft;
+  raft: RaftReceiver;
   /** Version announced in X-Server-Version (MAJOR.MINOR.PATCH[-pre]; default "3.6.0"). */
   serverVersion?: string;
   /** Version announced in X-Min-Cluster-Version (default "3.0.0"). */

@@ -279,6 +279,13 @@ test("membership and leadership transfer routes", async () => {
   assert.equal((await req("GET", "/members")).json().members.length, 1);
   assert.equal((await req("POST", "/leader/transfer", JSON.stringify({ to: "1a" }))).status, 200);
   assert.equal(backend.transferred, 0x1an);
+  backend.transferred = -1n;
+  // The dashboard's form: the target in the query, by name or by hex ID.
+  const byName = await req("POST", "/leader/transfer?to=m1");
+  assert.equal(byName.status, 200);
+  assert.equal(byName.json().leader, "1a");
+  assert.equal(backend.transferred, 0x1an);
+  assert.equal((await req("POST", "/leader/transfer?to=zz")).status, 400);
   assert.match((await req("GET", "/metrics")).text, /etcd_server_has_leader 1/);
 });
 

@@ -1,12 +1,12 @@
-// Shared fixtures for the rafthttp tests: a recording Raft, a capturing
+// Shared fixtures for the rafthttp tests: a recording RaftReceiver, a capturing
 // logger, and nodes listening on loopback. Waits are event-driven.
 
 import * as http from "node:http";
+import type { SnapshotStatus } from "../../src/raft/index.ts";
 import { type Logger, RaftPanicError } from "../../src/raft/logger.ts";
 import {
-  type Raft,
   type RaftHttpError,
-  type SnapshotStatus,
+  type RaftReceiver,
   Transport,
   type TransportOptions,
 } from "../../src/rafthttp/index.ts";
@@ -42,7 +42,7 @@ class Waitable {
   }
 }
 
-export class RecordingRaft extends Waitable implements Raft {
+export class RecordingRaft extends Waitable implements RaftReceiver {
   readonly received: Message[] = [];
   readonly unreachable: bigint[] = [];
   readonly snapshots: Array<{ id: bigint; status: SnapshotStatus }> = [];

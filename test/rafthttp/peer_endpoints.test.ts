@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, describe, test } from "node:test";
+import type { SnapshotStatus } from "../../src/raft/index.ts";
 import { discardLogger } from "../../src/raft/logger.ts";
 import {
   encodeMembersJson,
   type PeerMember,
-  type Raft,
-  type SnapshotStatus,
+  type RaftReceiver,
   Transport,
   type TransportOptions,
 } from "../../src/rafthttp/index.ts";
@@ -30,7 +30,7 @@ const B = 0xbd9563d4be65ef5bn;
 const C = 0x6b30724d1e391b44n;
 const CLUSTER = 0xb09611d967888454n;
 
-class Recorder implements Raft {
+class Recorder implements RaftReceiver {
   readonly got: Message[] = [];
   readonly snaps: SnapshotStatus[] = [];
   process(m: Message): void {

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import * as http from "node:http";
 import type { Readable } from "node:stream";
 import { after, test } from "node:test";
-import { SnapshotStatus } from "../../src/rafthttp/index.ts";
+import { SnapshotStatus } from "../../src/raft/index.ts";
 import { ConfState, type Message, MessageType, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import {
   entries,
@@ -42,7 +42,7 @@ test("every message type crosses the pipeline, then the streams", T, async () =>
     const byType = (ms: Message[]) => ms.map(summary).sort();
     assert.deepEqual(byType(b.raft.received), byType(sent));
     assert.equal(a.raft.snapshots.length, 1, "MsgSnap over the pipeline reports its outcome");
-    assert.deepEqual(a.raft.snapshots[0], { id: 2n, status: SnapshotStatus.Finish });
+    assert.deepEqual(a.raft.snapshots[0], { id: 2n, status: SnapshotStatus.SnapshotFinish });
     assert.equal(a.t.stats().peers["2"]!.streams.message, false);
 
     // Now b dials a; a's writers attach and the same traffic goes over the streams.
@@ -166,7 +166,7 @@ test("three transports: full mesh traffic and a multi-megabyte snapshot", T, asy
     });
     const res = await a.t.sendSnapshot({ message: snapMsg, body: chunks(size, 7), size });
     assert.deepEqual(res, { ok: true });
-    assert.deepEqual(a.raft.snapshots, [{ id: 3n, status: SnapshotStatus.Finish }]);
+    assert.deepEqual(a.raft.snapshots, [{ id: 3n, status: SnapshotStatus.SnapshotFinish }]);
     const want = await sha(chunks(size, 7));
     assert.deepEqual(saved.get(3n), { index: 4242, hex: want.hex, n: size });
     const got = c.raft.received.find((m) => m.type === MessageType.MsgSnap)!;
@@ -177,7 +177,7 @@ test("three transports: full mesh traffic and a multi-megabyte snapshot", T, asy
     const bad = await a.t.sendSnapshot({ message: snapMsg, body: chunks(1000, 1), size: 2000 });
     assert.equal(bad.ok, false);
     assert.match(String(bad.error?.message), /short read/);
-    assert.deepEqual(a.raft.snapshots.at(-1), { id: 3n, status: SnapshotStatus.Failure });
+    assert.deepEqual(a.raft.snapshots.at(-1), { id: 3n, status: SnapshotStatus.SnapshotFailure });
     // To an unknown member: refused at once.
     const unknown = await a.t.sendSnapshot({
       message: msg({ ...snapMsg, to: 9n }),

@@ -17,13 +17,19 @@ import { createReadStream, statSync } from "node:fs";
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
-import { type Node, restartNode, StateType, type Status, startNode } from "../../../src/raft/index.ts";
+import {
+  type Node,
+  restartNode,
+  SnapshotStatus,
+  StateType,
+  type Status,
+  startNode,
+} from "../../../src/raft/index.ts";
 import type { Logger } from "../../../src/raft/logger.ts";
 import {
   encodeMembersJson,
   type PeerMember,
-  type Raft,
-  SnapshotStatus,
+  type RaftReceiver,
   Transport,
   type TransportStats,
 } from "../../../src/rafthttp/index.ts";
@@ -205,7 +211,7 @@ export class RawMember {
   async start(addPeers = true): Promise<void> {
     const o = this.opts;
     this.storage = await DiskStorage.open(this.dataDir, { logger: this.log });
-    const raft: Raft = {
+    const raft: RaftReceiver = {
       process: (m: Message) => {
         const n = this.node;
         if (n === null) return;
@@ -359,7 +365,7 @@ export class RawMember {
       db = this.storage.snapshotter.dbFilePath(index);
     } catch {
       this.refusedSnapshots++;
-      node.reportSnapshot(m.to, SnapshotStatus.Failure);
+      node.reportSnapshot(m.to, SnapshotStatus.SnapshotFailure);
       return;
     }
     void this.transport.sendSnapshot({ message: m, body: createReadStream(db), size: statSync(db).size });
