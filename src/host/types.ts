@@ -8,6 +8,7 @@ import type { PeerTlsOptions } from "../rafthttp/index.ts";
 export interface AppliedCommand {
   /** Raft log index of the entry (strictly increasing across calls). */
   readonly index: number;
+  /** Raft term of the entry (the leader's term when it was proposed). */
   readonly term: number;
   /** The bytes given to `propose`; the buffer may alias the log: copy what you keep. */
   readonly data: Uint8Array;
@@ -26,6 +27,12 @@ export interface AppliedCommand {
  * writes); the loop waits for it.
  */
 export interface StateMachine<R = unknown, Q = never, QR = never> {
+  /**
+   * Applies committed commands, in log order, and returns exactly one result
+   * per command (same order; any other count is fatal). The result of a
+   * command is what `Host.propose` resolves with on the member that proposed
+   * it. A throw or rejection stops the member with ERR_HOST_FATAL.
+   */
   apply(commands: readonly AppliedCommand[]): readonly R[] | Promise<readonly R[]>;
   /**
    * A consistent point-in-time image of the state after the last applied
@@ -57,18 +64,30 @@ export interface StateMachine<R = unknown, Q = never, QR = never> {
 
 /** A cluster member as recorded in the replicated membership. */
 export interface MemberInfo {
+  /** Member ID (64-bit, as etcd derives it; print it with `hexId`). */
   id: bigint;
+  /**
+   * The member's name; empty for a member added at run time until it has
+   * started and published it (etcd's publish).
+   */
   name: string;
+  /** URLs the other members dial to reach it. */
   peerURLs: string[];
+  /** Client URLs it advertised (`advertiseClientURLs`); empty until it has published them. */
   clientURLs: string[];
+  /** A non-voting member that receives the log (promote it with `Host.promoteMember`). */
   isLearner: boolean;
 }
 
+/** One member of the initial cluster (etcd's `--initial-cluster name=url,...`). */
 export interface InitialMember {
+  /** Its `--name`; the member whose name equals `HostConfig.name` is this one. */
   name: string;
+  /** Its peer URLs; with the cluster token they determine its member ID. */
   peerURLs: string[];
 }
 
+/** When the host takes a snapshot of the state machine and compacts the log. */
 export interface SnapshotPolicy {
   /** Take a snapshot (and compact the log) every this many applied entries (etcd's --snapshot-count). */
   count: number;
@@ -76,11 +95,17 @@ export interface SnapshotPolicy {
   catchUpEntries: number;
 }
 
+/**
+ * Configuration of a `Host` (etcd's member flags where they exist). Invalid
+ * values make the constructor throw a HostError with code
+ * ERR_HOST_INVALID_ARGUMENT; defaults are in `hostDefaults`.
+ */
 export interface HostConfig<R = unknown, Q = never, QR = never> {
   /** This member's name (etcd's --name). */
   name: string;
   /** Data directory: WAL in `<dataDir>/member/wal`, snapshots in `<dataDir>/member/snap`, as etcd. */
   dataDir: string;
+  /** The application's state machine; the host owns it from now on (calls close() on stop). */
   stateMachine: StateMachine<R, Q, QR>;
   /**
    * The initial members (etcd's --initial-cluster). With state "new" a
@@ -91,7 +116,9 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
    * members' peer endpoints (peer `/members`), as a joining etcd member does.
    */
   initialCluster: InitialMember[];
+  /** Mixed into member IDs so that two clusters with the same URLs differ (default "etcd-cluster"). */
   initialClusterToken?: string;
+  /** "new" (default) bootstraps `initialCluster`; "existing" joins a running cluster. Ignored on restart. */
   initialClusterState?: "new" | "existing";
   /**
    * With state "existing": this member's ID, the cluster ID and the
@@ -109,9 +136,11 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   tickMs?: number;
   /** Ticks without a leader before campaigning (default 10: etcd's 1 s election timeout). */
   electionTicks?: number;
+  /** Ticks between leader heartbeats (default 1); electionTicks must be greater. */
   heartbeatTicks?: number;
   /** Fast-forward the election clock at start (etcd's --initial-election-tick-advance; default true). */
   initialElectionTickAdvance?: boolean;
+  /** When to snapshot and how many entries to keep (defaults in `hostDefaults.snapshot`). */
   snapshot?: Partial<SnapshotPolicy>;
   /** ReadOnlySafe (default) or ReadOnlyLeaseBased for read(). */
   readOnlyOption?: ReadOnlyOption;
@@ -140,7 +169,9 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   forceNewCluster?: boolean;
   /** Refuse membership changes that would leave no quorum of live voters (default true, as etcd). */
   strictReconfigCheck?: boolean;
+  /** TLS for the peer listener and dialer (etcd's --peer-* flags); absent: plain HTTP. */
   peerTls?: PeerTlsOptions;
+  /** Receives raft's and the host's log lines (default: warnings and errors to the console). */
   logger?: Logger;
   /** Where the host registers its metrics (etcd's names); default a registry of its own (Host.metrics.registry). */
   metricsRegistry?: import("prom-client").Registry;
@@ -156,43 +187,75 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
 
 /** Per-follower replication state as the leader sees it. */
 export interface FollowerProgress {
+  /** The follower's member ID. */
   id: bigint;
+  /** Highest log index known to be replicated on it. */
   match: number;
+  /** Index of the next entry the leader will send it. */
   next: number;
+  /** raft's replication state: probing for the match, streaming entries, or sending a snapshot. */
   state: "probe" | "replicate" | "snapshot";
+  /** Appends held back for now (a probe awaiting an answer, a full in-flight window, a snapshot). */
   paused: boolean;
+  /** The leader heard from it within the last election timeout. */
   recentActive: boolean;
+  /** It is a learner (non-voting). */
   isLearner: boolean;
 }
 
+/** A snapshot of a member's state, as `Host.status()` returns it (IDs are bigints; 0n means none). */
 export interface HostStatus {
+  /** This member's ID. */
   id: bigint;
+  /** This member's name. */
   name: string;
+  /** The cluster's ID. */
   clusterId: bigint;
+  /** The leader this member knows of (0n: none). */
   leader: bigint;
+  /** Current raft term. */
   term: number;
+  /** Whom this member voted for in `term` (0n: nobody). */
   vote: bigint;
+  /** Highest log index known to be committed. */
   commit: number;
+  /** Highest log index applied to the state machine (≤ commit). */
   applied: number;
+  /** This member's raft role. */
   raftState: "follower" | "candidate" | "leader" | "pre-candidate";
+  /** Whether this member is a learner. */
   isLearner: boolean;
   /** Present on the leader. */
   progress?: FollowerProgress[];
+  /** The applied membership. */
   members: MemberInfo[];
+  /** Log index of the newest snapshot on disk (0: none yet). */
   snapshotIndex: number;
 }
 
+/**
+ * How a read is served: "linearizable" sees every write that completed
+ * before it started (a ReadIndex round through the leader);
+ * "serializable" reads this member's applied state, which may be stale.
+ */
 export type ReadConsistency = "linearizable" | "serializable";
 
+/** Options of `Host.propose`. */
 export interface ProposeOptions {
+  /**
+   * Aborts the wait (ERR_HOST_TIMEOUT); the command may still commit and
+   * apply later, so a retry must be idempotent or checked.
+   */
   signal?: AbortSignal;
   /** Wait for a leader instead of failing fast with NoLeader (bounded by the signal). */
   waitForLeader?: boolean;
 }
 
+/** Options of `Host.read` and `Host.barrier`. */
 export interface ReadOptions {
   /** Default "linearizable": a ReadIndex round through the leader, batched with concurrent reads. */
   consistency?: ReadConsistency;
+  /** Aborts the wait for the read (ERR_HOST_TIMEOUT). */
   signal?: AbortSignal;
 }
 
