@@ -1,6 +1,76 @@
 // The raft consensus state machine: a deterministic function of the messages
 // stepped into it and the ticks it is given. It performs no I/O; everything it
 // wants done comes out through msgs/msgsAfterAppend and the log.
+//
+// Roles and terms. Time is divided into terms, numbered consecutively; each
+// term begins with an election and has at most one leader. Every member is
+// a follower, a (pre-)candidate or the leader, and knows a current term,
+// which only grows and is persisted (HardState.term) before anything that
+// depends on it leaves the node (see rawnode.ts). Every message carries its
+// sender's term (local messages and forwarded proposals carry 0); a member
+// that sees a higher term adopts it and becomes a follower (step()), and
+// messages of a lower term are ignored or answered so that their sender
+// learns the newer term.
+//
+// The safety properties, and where this file keeps them:
+// - Election Safety: at most one leader per term. A member votes at most
+//   once per term (`vote`, persisted with the term, see handleVote), and a
+//   candidate needs the votes of a quorum; two quorums intersect
+//   (quorum/quorum.ts), so two candidates cannot both win a term.
+// - Leader Append-Only: a leader never overwrites or deletes its own
+//   entries; it only appends (appendEntry). Only followers truncate, and
+//   only an uncommitted tail (log.ts maybeAppend).
+// - Log Matching: if two logs have an entry with the same index and term,
+//   the logs are identical up to it. A leader creates at most one entry per
+//   index in its term, and every MsgApp names the entry before its entries
+//   (index, logTerm), which the follower must hold (log.ts maybeAppend).
+// - Leader Completeness: an entry committed in a term is in the log of every
+//   leader of a later term. A voter only votes for a candidate whose log is
+//   at least as up to date as its own (RaftLog.isUpToDate), and a committed
+//   entry is on a quorum, which intersects every electing quorum.
+// - State Machine Safety: members apply the same entry at each index. It
+//   follows from the above and the commit rule: a leader counts replicas
+//   only for entries of its current term (RaftLog.maybeCommit, with the
+//   reason there); earlier entries are committed indirectly with them. That
+//   is why a new leader appends an empty entry at once (becomeLeader): it
+//   commits everything before it as soon as a quorum has it.
+//
+// Liveness rests on randomized election timeouts (no two members usually
+// time out together) and on these optional mechanisms, all as in etcd:
+// - PreVote: before incrementing its term, a member asks whether it could
+//   win (MsgPreVote for term+1, no state change on the voters). A member
+//   rejoining after a partition, whose log is behind, then fails without
+//   bumping the term and forcing the healthy leader to step down.
+// - CheckQuorum: a leader that has not heard from a quorum within an
+//   election timeout steps down (stepLeader, MsgCheckQuorum), and a member
+//   that heard from a leader within the last election timeout ignores vote
+//   requests of a higher term (the "lease" check in step()), so that a
+//   member that is merely cut off from the leader cannot depose it.
+// - Leader transfer: the leader catches the transferee up, then sends it
+//   MsgTimeoutNow; the transferee campaigns at once, skipping PreVote, and
+//   its vote requests carry CampaignTransfer so that voters grant them even
+//   within a leader's lease (handleTransferLeader, step()). Proposals are
+//   dropped meanwhile, so that the leader's log stops growing and the
+//   transferee can catch up with it; the transfer is abandoned after an
+//   election timeout.
+//
+// Membership changes are log entries (EntryConfChange/V2). They take effect
+// when applied (applyConfChange), at most one may be pending (propose checks
+// pendingConfIndex), and a member with a committed but unapplied change may
+// not campaign (hup), since it does not know its configuration yet. Joint
+// consensus and auto-leave are described in confchange.
+//
+// Two options go beyond etcd, both off by default (docs/leases.md):
+// - leaseSafety "strict": members promise not to vote for or become another
+//   leader for an election timeout after hearing from one (voteHold), and
+//   the leader serves lease reads only within rounds a quorum acknowledged
+//   (lease.ts). Invariant: while voteHold > 0, this member grants no vote
+//   and starts no campaign except for a leadership transfer.
+// - shareCommitInVotes: vote traffic carries commit indexes (learnCommit),
+//   so that a member that missed a committed membership change learns and
+//   applies it rather than campaign under a configuration that needs the
+//   vote of a removed member. Invariant: a commit index is adopted only up
+//   to an entry our log shares with the sender (Log Matching makes that safe).
 
 import { type ChangeResult, Changer, restore as restoreConf } from "../confchange/index.ts";
 import { VoteResult } from "../quorum/index.ts";
@@ -44,6 +114,14 @@ import { ReadOnly, ReadOnlyOption, ReadState } from "./read_only.ts";
 import type { Storage } from "./storage.ts";
 import { entsSize, isLocalMsgTarget, noLimit, payloadsSize, voteRespMsgType } from "./util.ts";
 
+/**
+ * A member's role. StatePreCandidate (PreVote only) asks for votes without
+ * changing its term or vote; it becomes a candidate when it would win.
+ * Transitions: follower -> pre-candidate/candidate (election timeout);
+ * pre-candidate -> candidate (won pre-vote); candidate -> leader (won vote);
+ * any -> follower (higher term, lost election, a leader of the current term
+ * heard from). A leader never becomes a candidate directly.
+ */
 export const StateType = {
   StateFollower: 0,
   StateCandidate: 1,
@@ -58,6 +136,10 @@ export const stateTypeNames: readonly string[] = [
   "StatePreCandidate",
 ];
 
+// Why a member campaigns: a pre-vote round (PreVote on), a real election, or
+// a leadership transfer (MsgTimeoutNow), whose vote requests carry
+// CAMPAIGN_TRANSFER_BYTES in their context so that voters let them through
+// a leader's lease.
 const CampaignPreElection = "CampaignPreElection";
 const CampaignElection = "CampaignElection";
 const CampaignTransfer = "CampaignTransfer";
@@ -239,7 +321,11 @@ export function resolveConfig(c: Config): ResolvedConfig {
   };
 }
 
-/** Volatile state that the application may want to display: the leader and our role. */
+/**
+ * Volatile state that the application may want to display: the leader and
+ * our role. Never persisted: after a restart every member is a follower
+ * without a known leader until it hears from one.
+ */
 export class SoftState {
   lead: bigint;
   raftState: StateType;
@@ -274,14 +360,31 @@ export function confChangeToMsg(cc: ConfChangeI | null): Message {
   return m;
 }
 
+/**
+ * One member's raft state machine. Every input goes through step() (messages,
+ * including local ones like MsgHup and MsgBeat) or tick(); every output
+ * lands in msgs, msgsAfterAppend, readStates or the log, from where RawNode
+ * hands it to the application.
+ */
 export class Raft {
   id: bigint;
+  /** The current term. Never decreases; persisted (HardState) before it is revealed. */
   term = 0;
+  /**
+   * Whom we voted for in `term` (None: nobody yet). Set at most once per
+   * term - a new term clears it (reset) - and persisted with the term before
+   * the vote is sent, which is what makes "one vote per term" survive
+   * restarts. A candidate votes for itself.
+   */
   vote = None;
+  /** Answers to read requests, for the next Ready. */
   readStates: ReadState[] = [];
   raftLog: RaftLog;
+  /** Byte limit of the entries in one MsgApp (Config.maxSizePerMsg). */
   maxMsgSize: number;
+  /** Byte limit of the leader's uncommitted tail (Config.maxUncommittedEntriesSize; Infinity: none). */
   maxUncommittedSize: number;
+  /** The configuration, every member's Progress (meaningful on the leader) and the votes of this term. */
   trk: ProgressTracker;
   state: StateType = StateType.StateFollower;
   /** True if this node is a learner in its own configuration. */
@@ -294,8 +397,13 @@ export class Raft {
    * MsgPreVoteResp, possibly addressed to this node.
    */
   msgsAfterAppend: Message[] = [];
+  /** The leader of `term` as far as we know (None: unknown). Volatile, as in SoftState. */
   lead = None;
-  /** Target of an ongoing leadership transfer. */
+  /**
+   * Target of an ongoing leadership transfer (leader only; None otherwise).
+   * Cleared when the transfer ends: a new term (reset), an election timeout
+   * without success, or the transferee leaving the voters.
+   */
   leadTransferee = None;
   /**
    * Set once this leader has sent MsgTimeoutNow in its term: the transferee
@@ -304,19 +412,45 @@ export class Raft {
    * term ends. (etcd keeps serving them: etcd-io/raft#99, stale reads.)
    */
   leaseRevoked = false;
-  /** Index of the latest conf change possibly not yet applied; one may be pending at a time. */
+  /**
+   * Index of the latest conf change possibly not yet applied; one may be
+   * pending at a time (leader only). A new conf change is refused while
+   * pendingConfIndex > applied: two changes in flight could each be
+   * validated against a configuration the other one replaces. A new leader
+   * sets it to its last index, conservatively treating its whole log as
+   * possibly holding one.
+   */
   pendingConfIndex = 0;
   disableConfChangeValidation: boolean;
-  /** Estimated payload bytes of the uncommitted log tail (leader only). */
+  /**
+   * Estimated payload bytes of the uncommitted log tail (leader only): raised
+   * by appended proposals, lowered as entries are applied. It may undercount
+   * (it starts at 0 for a new leader's inherited tail) but never overcounts,
+   * so the limit can only let through more than configured, never refuse
+   * proposals forever.
+   */
   uncommittedSize = 0;
+  /** Read requests waiting for a quorum heartbeat round (ReadOnlySafe). */
   readOnly: ReadOnly;
+  /**
+   * Ticks since the last reset of the election clock. On a follower or
+   * candidate: since a new term, a vote granted, or a message from the
+   * current leader; an election starts when it passes
+   * randomizedElectionTimeout. On a leader: ticks of the current CheckQuorum
+   * (and leader transfer) period. The CheckQuorum lease in step() reads it.
+   */
   electionElapsed = 0;
+  /** Leader only: ticks since the last heartbeat broadcast. */
   heartbeatElapsed = 0;
   checkQuorum: boolean;
   preVote: boolean;
   heartbeatTimeout: number;
   electionTimeout: number;
-  /** In [electionTimeout, 2*electionTimeout-1]; redrawn whenever the term state resets. */
+  /**
+   * In [electionTimeout, 2*electionTimeout-1]; redrawn whenever the term
+   * state resets. Randomization makes it unlikely that several members time
+   * out together and split the vote again and again.
+   */
   randomizedElectionTimeout = 0;
   disableProposalForwarding: boolean;
   stepDownOnRemoval: boolean;
@@ -404,6 +538,7 @@ export class Raft {
     return new SoftState(this.lead, this.state);
   }
 
+  /** The state raft needs back after a restart: term, vote and commit index. */
   hardState(): HardState {
     return new HardState(this.term, this.vote, this.raftLog.committed);
   }
@@ -456,6 +591,12 @@ export class Raft {
    * maybeSendAppend for a caller that holds `to`'s Progress already: the
    * per-message paths pass it along rather than look a bigint ID up in the
    * progress Map again (see ProgressMap).
+   *
+   * The MsgApp names the entry just before the ones it carries, (next-1,
+   * term), so that the follower can check Log Matching before accepting
+   * them. If that term or those entries are compacted away, the follower is
+   * too far behind for the log: it gets a snapshot instead. A paused flow
+   * (probe outstanding, full window, snapshot in flight) sends nothing.
    */
   private maybeSendAppendTo(to: bigint, pr: Progress, sendIfEmpty: boolean): boolean {
     if (pr.isPaused()) return false;
@@ -487,7 +628,15 @@ export class Raft {
     return true;
   }
 
-  /** Sends the latest snapshot to `to`; false if it is unavailable or the peer is inactive. */
+  /**
+   * Sends the latest snapshot to `to`; false if it is unavailable or the peer
+   * is inactive. An inactive peer (not heard from since the last CheckQuorum
+   * round) may be down, and a snapshot is expensive to build and ship: wait
+   * until it answers a heartbeat. Storage may answer that the snapshot is
+   * being prepared (ErrSnapshotTemporarilyUnavailable): raft tries again on
+   * a later heartbeat response. The follower then stays in StateSnapshot
+   * until the transport reports the outcome or the follower acknowledges.
+   */
   maybeSendSnapshot(to: bigint, pr: Progress): boolean {
     if (!pr.recentActive) {
       this.logger.debug(`ignore sending snapshot to ${to.toString(16)} since it is not recently active`);
@@ -521,7 +670,13 @@ export class Raft {
     return true;
   }
 
-  /** Heartbeats carry min(match, committed): a follower must not commit past what it matches. */
+  /**
+   * Heartbeats carry min(match, committed): a follower must not commit past
+   * what it matches. Its log beyond match may still hold entries of an old
+   * term that the leader's log does not have; a commit index covering them
+   * would commit the wrong entries. Heartbeats carry no entries, so they can
+   * only commit what a MsgApp already proved to be shared.
+   */
   sendHeartbeat(to: bigint, ctx: Uint8Array | null): void {
     this.sendHeartbeatTo(to, this.trk.progress.get(to)!, ctx);
   }
@@ -534,6 +689,7 @@ export class Raft {
     pr.sentCommitIndex(m.commit);
   }
 
+  /** Sends entries (or at least the commit index) to every follower whose flow is not paused. */
   bcastAppend(): void {
     const prm = this.trk.progress;
     const ids = prm.sortedIds();
@@ -544,6 +700,12 @@ export class Raft {
     }
   }
 
+  /**
+   * A heartbeat round (MsgBeat, every heartbeatTimeout ticks): keeps
+   * followers from campaigning, carries the commit index, and with a
+   * pending ReadOnlySafe request carries its context, so that the
+   * acknowledgements also confirm leadership for that read.
+   */
   bcastHeartbeat(): void {
     if (this.lease !== null) {
       this.startLeaseRound();
@@ -639,11 +801,22 @@ export class Raft {
     this.appliedTo(index, 0);
   }
 
-  /** Advances the commit index to what a quorum acknowledged (leader only). */
+  /**
+   * Advances the commit index to what a quorum acknowledged (leader only),
+   * if that entry is of the current term (see RaftLog.maybeCommit).
+   */
   maybeCommit(): boolean {
     return this.raftLog.maybeCommit(this.trk.committed(), this.term);
   }
 
+  /**
+   * Resets the per-term state for `term` (the same term when a candidate
+   * becomes leader). A new term clears the vote; within a term the vote
+   * stays, since it was cast for this term. Every Progress restarts probing
+   * from the end of our log, with nothing known about the followers: what
+   * a previous leader (or we, in an earlier term) knew does not carry over.
+   * Our own match is our last index, which we certainly hold.
+   */
   reset(term: number): void {
     if (this.term !== term) {
       this.term = term;
@@ -674,7 +847,12 @@ export class Raft {
     this.lease = null;
   }
 
-  /** Appends entries at the current term; false if the uncommitted size limit refuses them. */
+  /**
+   * Appends entries at the current term (leader only); false if the
+   * uncommitted size limit refuses them. The entries are stamped here with
+   * the term and consecutive indexes after our last one: proposals arrive
+   * without either. Leader Append-Only: this only extends the log.
+   */
   appendEntry(es: Entry[]): boolean {
     let li = this.raftLog.lastIndex();
     for (let i = 0; i < es.length; i++) {
@@ -757,6 +935,7 @@ export class Raft {
     }
   }
 
+  /** Becomes a follower of `lead` (None if unknown) at `term`. Allowed from any state. */
   becomeFollower(term: number, lead: bigint): void {
     this.reset(term);
     this.lead = lead;
@@ -764,6 +943,11 @@ export class Raft {
     this.logger.info(`${this.hex} became follower at term ${this.term}`);
   }
 
+  /**
+   * Starts an election: a new term, with our vote for ourselves (counted when
+   * the self-addressed MsgVoteResp comes back after the term and vote are
+   * persisted, see campaign()).
+   */
   becomeCandidate(): void {
     if (this.state === StateType.StateLeader) this.logger.panic("invalid transition [leader -> candidate]");
     this.reset(this.term + 1);
@@ -772,6 +956,11 @@ export class Raft {
     this.logger.info(`${this.hex} became candidate at term ${this.term}`);
   }
 
+  /**
+   * Starts a pre-vote round: neither term nor vote changes, so a member that
+   * cannot win leaves no trace on the others. lead is cleared: we are asking
+   * to replace it.
+   */
   becomePreCandidate(): void {
     if (this.state === StateType.StateLeader)
       this.logger.panic("invalid transition [leader -> pre-candidate]");
@@ -782,6 +971,13 @@ export class Raft {
     this.logger.info(`${this.hex} became pre-candidate at term ${this.term}`);
   }
 
+  /**
+   * Takes office after winning the election of the current term. The log is
+   * not examined for conf changes (see pendingConfIndex); the empty entry
+   * appended here makes every earlier entry committed as soon as a quorum
+   * holds it (the current-term commit rule), and the first ReadIndex of the
+   * term waits for it.
+   */
   becomeLeader(): void {
     if (this.state === StateType.StateFollower) this.logger.panic("invalid transition [follower -> leader]");
     this.reset(this.term);
@@ -801,6 +997,13 @@ export class Raft {
     this.logger.info(`${this.hex} became leader at term ${this.term}`);
   }
 
+  /**
+   * Starts a campaign if we may: not already leader, promotable (a voter
+   * without a pending snapshot), no committed conf change left to apply
+   * (our configuration would be out of date: we might need votes from the
+   * wrong members, or be no voter at all), and, with a strict lease, no
+   * promise to keep (except for a transfer).
+   */
   hup(t: CampaignType): void {
     if (this.state === StateType.StateLeader) {
       this.logger.debug(`${this.hex} ignoring MsgHup because already leader`);
@@ -849,6 +1052,13 @@ export class Raft {
     return found;
   }
 
+  /**
+   * Asks every voter of the configuration (both halves when joint) for its
+   * vote. A request carries our last entry (index, logTerm) for the voter's
+   * up-to-date check; a pre-vote asks for term+1 without taking it. Our own
+   * vote is a self-addressed response: like any vote it must only count
+   * once it is durable.
+   */
   campaign(t: CampaignType): void {
     if (!this.promotable()) {
       this.logger.warning(`${this.hex} is unpromotable; campaign() should have been called`);
@@ -888,6 +1098,7 @@ export class Raft {
     }
   }
 
+  /** Records one vote (granted or not) and tallies the election so far. Repeated votes count once. */
   poll(id: bigint, t: MessageType, v: boolean): { granted: number; rejected: number; result: VoteResult } {
     if (v)
       this.logger.info(
@@ -902,7 +1113,21 @@ export class Raft {
     return this.trk.tallyVotes();
   }
 
-  /** Steps a message into the state machine; returns an error (e.g. ErrProposalDropped) or null. */
+  /**
+   * Steps a message into the state machine; returns an error (e.g.
+   * ErrProposalDropped) or null.
+   *
+   * First the message's term is compared with ours (term 0 marks a local
+   * message, exempt):
+   * - higher: we adopt it and become a follower (of the sender if it is a
+   *   leader's message), unless it is a pre-vote (which asks about a term
+   *   nobody has entered) or a granted pre-vote response, or a vote request
+   *   we ignore because we heard from a leader within the election timeout
+   *   (CheckQuorum) or hold a strict-lease promise;
+   * - lower: it is stale. Most are dropped; some are answered so that the
+   *   sender learns our term (see below).
+   * Then the current-term message goes to the handler of our role.
+   */
   step(m: Message): RaftError | null {
     if (this.shareCommitInVotes && m.commit > this.raftLog.committed && isVoteTraffic(m.type)) {
       this.learnCommit(m);
@@ -1020,6 +1245,20 @@ export class Raft {
     }
   }
 
+  /**
+   * Answers a (pre-)vote request of our term or a later one (step() has
+   * adopted a later term for real votes already). The rules, in order:
+   * - we may vote for the candidate we already voted for in this term (a
+   *   retransmitted request), or for anyone if we have neither voted nor
+   *   know a leader in this term, or for any pre-vote of a later term (a
+   *   pre-vote binds nothing);
+   * - the candidate's last entry must be at least as up to date as ours
+   *   (Leader Completeness);
+   * - with a strict lease, not while our promise to another leader holds.
+   * A granted real vote is recorded (and persisted before the response
+   * leaves) and restarts our election clock, so that we do not campaign
+   * against the candidate we just voted for.
+   */
   private handleVote(m: Message): void {
     // We can vote for a repeat of our vote, or if we have not voted and know
     // of no leader in this term, or for a pre-vote of a future term...
@@ -1119,6 +1358,11 @@ export class Raft {
     }
   }
 
+  /**
+   * The leader's handler. Messages about one follower (responses, snapshot
+   * and unreachable reports, transfer requests) need its Progress, and are
+   * ignored for non-members (a removed member may still answer).
+   */
   private stepLeader(m: Message): RaftError | null {
     // These message types need no progress for m.from.
     switch (m.type) {
@@ -1126,6 +1370,11 @@ export class Raft {
         this.bcastHeartbeat();
         return null;
       case MessageType.MsgCheckQuorum:
+        // Once per election timeout: if a quorum did not respond since the
+        // last check, others may be electing a new leader; step down rather
+        // than keep accepting proposals that cannot commit (and, with lease
+        // reads, answering reads another leader's writes could have made
+        // stale).
         if (!this.trk.quorumActive()) {
           this.logger.warning(`${this.hex} stepped down to follower since quorum is not active`);
           this.becomeFollower(this.term, None);
@@ -1196,6 +1445,17 @@ export class Raft {
     return null;
   }
 
+  /**
+   * Appends a proposal's entries and starts replicating them. Dropped when
+   * we are no longer a member, during a leadership transfer, or beyond the
+   * uncommitted size limit. A conf change entry is checked against the
+   * current configuration (unless disableConfChangeValidation): refused if
+   * another change is still unapplied, if it is not the leave-joint change
+   * while joint, or if it is an empty change outside a joint configuration.
+   * A refused conf change becomes an empty normal entry rather than being
+   * dropped, so that the rest of the proposal (a batch may hold several
+   * entries) goes ahead unchanged.
+   */
   private propose(m: Message): RaftError | null {
     if (m.entries.length === 0) this.logger.panic(`${this.hex} stepped empty MsgProp`);
     // A leader removed from the configuration drops new proposals.
@@ -1237,6 +1497,16 @@ export class Raft {
     return null;
   }
 
+  /**
+   * A follower's answer to a MsgApp (or our own acknowledgement). A
+   * rejection moves next back (Progress.maybeDecrTo) using the follower's
+   * hint, refined by findConflictByTerm on our log, and probes again; see
+   * RaftLog.findConflictByTerm for a worked example. An acceptance raises
+   * match, may switch the follower to StateReplicate, may commit (then
+   * pending reads are released and everyone hears the new commit index),
+   * and refills the follower's window. A transfer target that has caught up
+   * gets its MsgTimeoutNow here.
+   */
   private handleAppendResponse(m: Message, pr: Progress): void {
     // Also reached from advance(), when the leader acks its own appended entries.
     pr.recentActive = true;
@@ -1302,6 +1572,12 @@ export class Raft {
     }
   }
 
+  /**
+   * A heartbeat answer proves the follower is alive: it unpauses the flow
+   * (the safety valve for lost MsgApps), counts for CheckQuorum, and
+   * counts as an acknowledgement of the read request (or lease round) its
+   * context names.
+   */
   private handleHeartbeatResponse(m: Message, pr: Progress): void {
     pr.recentActive = true;
     pr.msgAppFlowPaused = false;
@@ -1329,6 +1605,13 @@ export class Raft {
     }
   }
 
+  /**
+   * Starts a leadership transfer to m.from (the transferee; the request may
+   * have been forwarded by any member). Learners cannot lead. A new target
+   * replaces a transfer in progress. The transferee gets MsgTimeoutNow as
+   * soon as its log is as long as ours (now, or after it acknowledges our
+   * last index), so that it wins the up-to-date check everywhere.
+   */
   private handleTransferLeader(m: Message, pr: Progress): void {
     if (pr.isLearner) {
       this.logger.debug(`${this.hex} is learner. Ignored transferring leadership`);
@@ -1417,6 +1700,11 @@ export class Raft {
     return null;
   }
 
+  /**
+   * The follower's handler. Messages from the leader of our term (MsgApp,
+   * MsgHeartbeat, MsgSnap) identify it and reset the election clock; client
+   * requests (proposals, read indexes, transfer requests) are forwarded to it.
+   */
   private stepFollower(m: Message): RaftError | null {
     switch (m.type) {
       case MessageType.MsgProp: {
@@ -1501,6 +1789,14 @@ export class Raft {
     return f;
   }
 
+  /**
+   * A MsgApp of the current leader. Entries at or below our commit index are
+   * known to match already (they are committed, hence in the leader's log):
+   * answer with the commit index so the leader skips ahead. Otherwise the
+   * append succeeds if our log holds (m.index, m.logTerm) (log.ts
+   * maybeAppend); the acknowledgement goes out only after the entries are
+   * durable (MsgAppResp waits in msgsAfterAppend).
+   */
   handleAppendEntries(m: Message): void {
     if (this.strictLease) this.voteHold = this.electionTimeout;
     if (m.index < this.raftLog.committed) {
@@ -1554,6 +1850,11 @@ export class Raft {
     this.send(r);
   }
 
+  /**
+   * A MsgSnap of the current leader. The answer is an acknowledgement either
+   * way: of the snapshot's last index if restored, or of our commit index
+   * if the snapshot was not needed, which lets the leader resume from there.
+   */
   handleSnapshot(m: Message): void {
     if (this.strictLease) this.voteHold = this.electionTimeout;
     // A MsgSnap always carries a snapshot; treat a missing one as empty.
@@ -1574,7 +1875,14 @@ export class Raft {
     this.send(r);
   }
 
-  /** Restores log and configuration from a snapshot; false if it is obsolete or unusable. */
+  /**
+   * Restores log and configuration from a snapshot; false if it is obsolete
+   * or unusable. A snapshot at or below our commit index brings nothing new;
+   * one whose last entry we already hold only advances the commit index (our
+   * log beyond it may hold more, which a restore would discard). Otherwise
+   * the whole log is replaced and the configuration rebuilt from the
+   * snapshot's ConfState.
+   */
   restore(s: Snapshot): boolean {
     if (s.metadata.index <= this.raftLog.committed) return false;
     if (this.state !== StateType.StateFollower) {
@@ -1639,12 +1947,24 @@ export class Raft {
     return true;
   }
 
-  /** Whether this node may become leader: a voter with no snapshot pending. */
+  /**
+   * Whether this node may become leader: a voter with no snapshot pending
+   * (until the snapshot is persisted, the log and configuration we would
+   * lead with are not yet ours).
+   */
   promotable(): boolean {
     const pr = this.trk.progress.get(this.id);
     return pr !== undefined && !pr.isLearner && !this.raftLog.hasNextOrInProgressSnapshot();
   }
 
+  /**
+   * Applies a committed conf change (the application calls it through
+   * RawNode when it applies the entry); returns the new ConfState for the
+   * application to store with its state. The changer refuses invalid
+   * changes with ConfChangeError; for a committed change that means the
+   * members' configurations have diverged, which the application cannot
+   * repair by retrying.
+   */
   applyConfChange(cc: ConfChangeV2): ConfState {
     const changer = new Changer(this.trk, this.raftLog.lastIndex());
     let r: ChangeResult;
@@ -1691,6 +2011,10 @@ export class Raft {
     return cs;
   }
 
+  /**
+   * Restores term, vote and commit from storage at start-up. The commit index
+   * must lie within the log: it never exceeds what was persisted with it.
+   */
   loadState(state: HardState): void {
     if (state.commit < this.raftLog.committed || state.commit > this.raftLog.lastIndex()) {
       this.logger.panic(
@@ -1706,10 +2030,16 @@ export class Raft {
     return this.electionElapsed >= this.randomizedElectionTimeout;
   }
 
+  /** Draws a new timeout in [electionTimeout, 2*electionTimeout-1] from the seeded source. */
   resetRandomizedElectionTimeout(): void {
     this.randomizedElectionTimeout = this.electionTimeout + this.random.intn(this.electionTimeout);
   }
 
+  /**
+   * Tells the transfer target to campaign now. From here on the target may
+   * win at any moment, votes for it ignoring leases: lease reads stop for
+   * the rest of our term (leaseRevoked).
+   */
   sendTimeoutNow(to: bigint): void {
     this.leaseRevoked = true;
     this.send(msg(MessageType.MsgTimeoutNow, to));
@@ -1719,7 +2049,11 @@ export class Raft {
     this.leadTransferee = None;
   }
 
-  /** True if the entry at our commit index has our term (term is never 0 on a leader). */
+  /**
+   * True if the entry at our commit index has our term (term is never 0 on a
+   * leader). Until then a new leader's commit index may lag behind what its
+   * predecessor committed, and ReadIndex must not use it (read_only.ts).
+   */
   committedEntryInCurrentTerm(): boolean {
     return this.raftLog.zeroTermOnOutOfBounds(this.raftLog.committed) === this.term;
   }
@@ -1753,6 +2087,7 @@ export class Raft {
     this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s;
   }
 
+  /** Answers the read requests held until the first commit of our term. */
   releasePendingReadIndexMessages(): void {
     if (this.pendingReadIndexMessages.length === 0) return;
     if (!this.committedEntryInCurrentTerm()) {
@@ -1764,6 +2099,14 @@ export class Raft {
     for (const m of msgs) this.sendMsgReadIndexResponse(m);
   }
 
+  /**
+   * Answers (or starts confirming) a read request now that our commit index
+   * is of our term. The read index is the commit index at arrival; what
+   * remains is proving we were still the leader then: a single voter needs
+   * no proof; a strict lease proves it while it holds, a quorum round
+   * otherwise; ReadOnlySafe runs a heartbeat round with the request's
+   * context; ReadOnlyLeaseBased trusts CheckQuorum (no proof, etcd's lease).
+   */
   sendMsgReadIndexResponse(m: Message): void {
     // The only voter answers at once, if that voter is us; a leader removed
     // from a one-voter config confirms its leadership like any other.
