@@ -89,6 +89,11 @@ export function ioError(what: string, cause: unknown): WalError {
   return new WalError(WalErrorCode.IO, `wal: ${what}: ${sys?.message ?? String(cause)}`, { cause });
 }
 
+/** `err` itself when it is already a WalError, else an ERR_WAL_IO wrapping it. */
+export function wrapIO(what: string, err: unknown): WalError {
+  return err instanceof WalError ? err : ioError(what, err);
+}
+
 export function hex(n: number): string {
   return (n >>> 0).toString(16);
 }

@@ -25,19 +25,17 @@ export {
   walExists,
   walName,
 } from "./names.ts";
+export { SEGMENT_SIZE_BYTES, WARN_SYNC_DURATION_MS, type WalOptions } from "./options.ts";
+export { repair } from "./repair.ts";
 export {
   checkIndex,
   isEmptyHardState,
   type ReadAllResult,
   type Recovery,
   readWalMetadata,
-  repair,
-  SEGMENT_SIZE_BYTES,
   validSnapshotEntries,
   verify,
   WAL,
-  WARN_SYNC_DURATION_MS,
-  type WalOptions,
 } from "./wal.ts";
 export {
   decodeRecord,

@@ -10,7 +10,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { type FileSystem, fsyncDir, nodeFileSystem, writeAll } from "../fileutil/index.ts";
-import { getLogger, type Logger } from "../raft/index.ts";
+import type { Logger } from "../raft/index.ts";
 import {
   ConfState,
   decodeEntry,
@@ -25,29 +25,17 @@ import {
 import { Decoder, type DecoderOptions, type SegmentRef } from "./decoder.ts";
 import { Encoder } from "./encoder.ts";
 import { decodeEntryFast, PayloadSpan } from "./entry_fast.ts";
-import { ioError, WalError, WalErrorCode } from "./errors.ts";
+import { WalError, WalErrorCode, wrapIO } from "./errors.ts";
 import { isValidSeq, parseWalName, readWalNames, searchIndex, walExists, walName } from "./names.ts";
+import {
+  type ResolvedWalOptions,
+  resolveWalOptions,
+  WARN_SYNC_DURATION_MS,
+  type WalOptions,
+} from "./options.ts";
 import { FilePipeline } from "./pipeline.ts";
+import { repair } from "./repair.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "./walpb.ts";
-
-/** etcd's SegmentSizeBytes: 64,000,000 bytes (decimal, not 64 MiB). */
-export const SEGMENT_SIZE_BYTES = 64 * 1000 * 1000;
-/** An fdatasync slower than this logs a "slow fdatasync" warning (etcd's warnSyncDuration). */
-export const WARN_SYNC_DURATION_MS = 1000;
-
-export interface WalOptions {
-  /** File system to use (default: node:fs). Tests inject faults through it. */
-  fs?: FileSystem;
-  /** Size segments are preallocated to and cut at (default 64,000,000). */
-  segmentSize?: number;
-  /** Encoding of entries and hard states: "P37" (etcd 3.7+, default) or "G36" (etcd 3.6). */
-  profile?: Profile;
-  /** Skip fdatasync (etcd's --unsafe-no-fsync): fast, and loses data on power failure. */
-  unsafeNoFsync?: boolean;
-  logger?: Logger;
-  /** Clock in milliseconds for the slow-sync warning (default performance.now). */
-  now?: () => number;
-}
 
 export interface ReadAllResult {
   /** The metadata given to create(). */
@@ -68,25 +56,6 @@ interface Segment {
 function segment(fd: number, name: string): Segment {
   const { seq, index } = parseWalName(name);
   return { fd, name, seq, index };
-}
-
-function resolved(opts: WalOptions | undefined): Required<Omit<WalOptions, "logger">> & { logger: Logger } {
-  const segmentSize = opts?.segmentSize ?? SEGMENT_SIZE_BYTES;
-  if (!Number.isSafeInteger(segmentSize) || segmentSize < 64) {
-    throw new WalError(WalErrorCode.InvalidArgument, `wal: invalid segment size ${segmentSize}`);
-  }
-  const profile = opts?.profile ?? "P37";
-  if (profile !== "P37" && profile !== "G36") {
-    throw new WalError(WalErrorCode.InvalidArgument, `wal: unknown profile ${String(profile)}`);
-  }
-  return {
-    fs: opts?.fs ?? nodeFileSystem,
-    segmentSize,
-    profile,
-    unsafeNoFsync: opts?.unsafeNoFsync === true,
-    logger: opts?.logger ?? getLogger(),
-    now: opts?.now ?? (() => performance.now()),
-  };
 }
 
 export function checkIndex(what: string, v: unknown): void {
@@ -336,7 +305,7 @@ export class WAL {
   private closed = false;
   private chain: Promise<unknown> = Promise.resolve();
 
-  private constructor(dir: string, o: ReturnType<typeof resolved>, writable: boolean, start: WalSnapshot) {
+  private constructor(dir: string, o: ResolvedWalOptions, writable: boolean, start: WalSnapshot) {
     this.dir = dir;
     this.fs = o.fs;
     this.segmentSize = o.segmentSize;
@@ -362,7 +331,7 @@ export class WAL {
    * a WAL (ERR_WAL_EXISTS) or anything else (ERR_WAL_DIR_NOT_EMPTY).
    */
   static async create(dir: string, metadata: Uint8Array, opts?: WalOptions): Promise<WAL> {
-    const o = resolved(opts);
+    const o = resolveWalOptions(opts);
     const fs = o.fs;
     dir = resolve(dir);
     if (walExists(fs, dir)) throw new WalError(WalErrorCode.Exists, `file exists: ${dir}`);
@@ -423,7 +392,7 @@ export class WAL {
 
   /** Opens a WAL for appending, at the snapshot the caller holds; call readAll() next. */
   static async open(dir: string, snap: WalSnapshot = new WalSnapshot(), opts?: WalOptions): Promise<WAL> {
-    return WAL.openAt(dir, snap, true, resolved(opts));
+    return WAL.openAt(dir, snap, true, resolveWalOptions(opts));
   }
 
   /** Opens a WAL read-only (no locks); call readAll(), which then closes the files. */
@@ -432,7 +401,7 @@ export class WAL {
     snap: WalSnapshot = new WalSnapshot(),
     opts?: WalOptions,
   ): Promise<WAL> {
-    return WAL.openAt(dir, snap, false, resolved(opts));
+    return WAL.openAt(dir, snap, false, resolveWalOptions(opts));
   }
 
   /**
@@ -456,7 +425,7 @@ export class WAL {
     start: WalSnapshot = new WalSnapshot(),
     opts?: WalOptions,
   ): Promise<Recovery> {
-    const o = resolved(opts);
+    const o = resolveWalOptions(opts);
     const fs = o.fs;
     checkIndex("snapshot index", start.index);
     checkIndex("snapshot term", start.term);
@@ -554,7 +523,7 @@ export class WAL {
     };
   }
 
-  private static openAt(dir: string, snap: WalSnapshot, write: boolean, o: ReturnType<typeof resolved>): WAL {
+  private static openAt(dir: string, snap: WalSnapshot, write: boolean, o: ResolvedWalOptions): WAL {
     checkIndex("snapshot index", snap.index);
     checkIndex("snapshot term", snap.term);
     dir = resolve(dir);
@@ -965,10 +934,6 @@ export class WAL {
   }
 }
 
-function wrapIO(what: string, err: unknown): WalError {
-  return err instanceof WalError ? err : ioError(what, err);
-}
-
 function withPartial(err: WalError, partial: ReadAllResult): WalError {
   (err as WalError & { partial?: ReadAllResult }).partial = partial;
   return err;
@@ -1061,7 +1026,7 @@ export async function verify(
   snap: WalSnapshot = new WalSnapshot(),
   opts?: WalOptions,
 ): Promise<HardState> {
-  const o = resolved(opts);
+  const o = resolveWalOptions(opts);
   dir = resolve(dir);
   const { names, from } = selectFiles(o.fs, dir, snap.index);
   return scan(o.fs, dir, names.slice(from), {}, (d) => {
@@ -1115,7 +1080,7 @@ export async function verify(
  * hard state's commit, in log order (what a restarting node may load).
  */
 export async function validSnapshotEntries(dir: string, opts?: WalOptions): Promise<WalSnapshot[]> {
-  const o = resolved(opts);
+  const o = resolveWalOptions(opts);
   dir = resolve(dir);
   const names = readWalNames(o.fs, dir);
   return scan(o.fs, dir, names, {}, (d) => {
@@ -1164,81 +1129,4 @@ export async function readWalMetadata(dir: string, opts?: Pick<WalOptions, "fs">
       { file: names[0], offset: at },
     );
   });
-}
-
-// Copies a segment into `to` through one 1 MiB buffer (a 64 MB segment read
-// whole costs more in page faults than the copy). All-zero chunks, such as
-// the preallocated tail, are left as holes: the copy reads back the same.
-function copyFile(fs: FileSystem, from: number, to: number): void {
-  const size = fs.fileSize(from);
-  const buf = new Uint8Array(Math.min(size, 1 << 20));
-  let pos = 0;
-  while (pos < size) {
-    const n = fs.readSync(from, buf, 0, Math.min(buf.length, size - pos), pos);
-    if (n === 0) break;
-    let zero = true;
-    for (let i = 0; i < n; i++) {
-      if (buf[i] !== 0) {
-        zero = false;
-        break;
-      }
-    }
-    if (!zero) writeAll(fs, to, buf, 0, n, pos);
-    pos += n;
-  }
-  fs.ftruncateSync(to, pos);
-}
-
-/**
- * Repairs a torn last record (a crash mid-write): the last segment is copied
- * to `<segment>.broken` and truncated where the torn record starts. Returns
- * true if the log now ends cleanly (also when nothing needed fixing), false
- * if the damage is not a torn tail (corruption is never cut away).
- */
-export async function repair(dir: string, opts?: WalOptions): Promise<boolean> {
-  const o = resolved(opts);
-  const fs = o.fs;
-  dir = resolve(dir);
-  const names = readWalNames(fs, dir);
-  const name = names[names.length - 1]!;
-  const path = join(dir, name);
-  let fd: number;
-  try {
-    fd = fs.openSync(path, "r+");
-  } catch (err) {
-    throw wrapIO(`open ${path}`, err);
-  }
-  try {
-    if (!fs.tryLock(fd)) throw new WalError(WalErrorCode.Locked, `fileutil: file already locked: ${path}`);
-    const d = new Decoder(fs, [{ name, fd }], { reuseBuffer: true });
-    try {
-      while (d.next()) {}
-      return true;
-    } catch (err) {
-      if (!(err instanceof WalError) || err.code !== WalErrorCode.UnexpectedEOF) {
-        o.logger.warning(`wal: cannot repair ${path}: ${(err as Error).message}`);
-        return false;
-      }
-      const off = err.offset ?? 0;
-      o.logger.info(`wal: repairing ${path}: truncating torn record at offset ${off}`);
-      try {
-        const bfd = fs.openSync(`${path}.broken`, "w", 0o600);
-        try {
-          copyFile(fs, fd, bfd);
-          await fs.fsync(bfd);
-        } finally {
-          fs.closeSync(bfd);
-        }
-        fs.ftruncateSync(fd, off);
-        await fs.fdatasync(fd);
-      } catch (e) {
-        throw wrapIO(`repair ${path}`, e);
-      }
-      return true;
-    }
-  } finally {
-    try {
-      fs.closeSync(fd);
-    } catch {}
-  }
 }
