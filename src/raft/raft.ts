@@ -150,7 +150,13 @@ const CAMPAIGN_TRANSFER_BYTES = Uint8Array.from(CampaignTransfer, (c) => c.charC
 export interface Config {
   /** This node's ID: an unsigned 64-bit value, never 0. */
   id: bigint;
-  /** Ticks a follower waits without hearing from a leader before campaigning. */
+  /**
+   * Ticks a follower waits without hearing from a leader before campaigning
+   * (the actual timeout is drawn from [electionTick, 2*electionTick-1]).
+   * Also the length of a CheckQuorum period and of a leadership transfer.
+   * etcd suggests 10 * heartbeatTick, so that a few lost heartbeats do not
+   * cause an election.
+   */
   electionTick: number;
   /** Ticks between leader heartbeats; must be smaller than electionTick. */
   heartbeatTick: number;
@@ -338,6 +344,8 @@ export class SoftState {
   }
 }
 
+// A message of the given type to `to`, with term 0 (send() stamps the term
+// and the sender).
 function msg(type: MessageType, to: bigint): Message {
   const m = new Message();
   m.type = type;
@@ -479,6 +487,12 @@ export class Raft {
   /** Vote messages carry commit indexes (Config.shareCommitInVotes). */
   readonly shareCommitInVotes: boolean;
 
+  /**
+   * Builds a member from its storage: the configuration from the stored
+   * ConfState (replayed through the Changer, so an invalid one is refused),
+   * term/vote/commit from the HardState, applied from Config.applied. It
+   * starts as a follower without a leader, whatever it was before a restart.
+   */
   constructor(config: Config) {
     const c = resolveConfig(config);
     this.id = c.id;
@@ -521,6 +535,8 @@ export class Raft {
     );
   }
 
+  // The configuration raft switched to must be the one it was given (storage
+  // or snapshot); a difference would mean the Changer's replay lost something.
   private assertConfStatesEquivalent(a: ConfState, b: ConfState): void {
     const err = confStatesEquivalent(a, b);
     if (err !== undefined) this.logger.panic(err);
@@ -574,6 +590,7 @@ export class Raft {
     }
   }
 
+  /** Sends `to` whatever maybeSendAppend allows, even an empty MsgApp (it carries the commit index). */
   sendAppend(to: bigint): void {
     this.maybeSendAppend(to, true);
   }
@@ -715,6 +732,7 @@ export class Raft {
     this.bcastHeartbeatWithCtx(ctx === null || ctx.length === 0 ? null : ctx);
   }
 
+  /** Heartbeats to every other member, learners included (they need the commit index too). */
   bcastHeartbeatWithCtx(ctx: Uint8Array | null): void {
     const prm = this.trk.progress;
     const ids = prm.sortedIds();
@@ -770,6 +788,13 @@ export class Raft {
     lease.forgetBefore(q);
   }
 
+  /**
+   * The application applied up to `index` (payload bytes `size`). On a leader
+   * in an auto-leave joint configuration, once the entry that entered it is
+   * applied (applied >= pendingConfIndex), the leader proposes the empty
+   * change that leaves it: the joint state must not outlast its purpose, and
+   * the leader is the one member that knows when it may propose.
+   */
   appliedTo(index: number, size: number): void {
     const oldApplied = this.raftLog.applied;
     const newApplied = Math.max(index, oldApplied);
@@ -795,6 +820,7 @@ export class Raft {
     }
   }
 
+  /** The snapshot is persisted and, being the state machine's state, applied. */
   appliedSnap(snap: Snapshot): void {
     const index = snap.metadata.index;
     this.raftLog.stableSnapTo(index);
@@ -875,6 +901,12 @@ export class Raft {
     return true;
   }
 
+  /**
+   * One unit of logical time. Raft has no clock of its own: the application
+   * calls tick() at a regular interval, and every timeout is a count of
+   * ticks. Leaders count towards heartbeats and quorum checks, others
+   * towards an election.
+   */
   tick(): void {
     this.advanceLeaseClock();
     if (this.state === StateType.StateLeader) this.tickHeartbeat();
@@ -1142,7 +1174,13 @@ export class Raft {
         // A strict lease's promise outlives a change of term or leader.
         if (!force && (inLease || this.voteHold > 0)) {
           // Within the minimum election timeout of hearing from a leader we
-          // neither update the term nor grant the vote.
+          // neither update the term nor grant the vote. The leader is alive
+          // as far as we know; the candidate is likely a member that lost
+          // contact with it (a one-sided partition) and would otherwise
+          // depose a working leader with every timeout. Ignoring the term
+          // too matters: adopting it would demote that leader when it next
+          // hears from us. A transfer's campaign (force) was asked for by the
+          // leader itself, so it passes.
           const last = this.raftLog.lastEntryID();
           this.logger.info(
             `${this.hex} [logterm: ${last.term}, index: ${last.index}, vote: ${this.vote.toString(16)}] ignored ` +
@@ -1153,14 +1191,19 @@ export class Raft {
         }
       }
       if (m.type === MessageType.MsgPreVote) {
-        // Never change the term for a pre-vote.
+        // Never change the term for a pre-vote: it asks about a term nobody
+        // has entered, and answering must leave no trace.
       } else if (m.type === MessageType.MsgPreVoteResp && !m.reject) {
         // A granted pre-vote carries the future term; the term changes when we win.
+        // (A rejection carries the voter's own term: if that is higher, we
+        // are behind and adopt it below like any other message.)
       } else {
         this.logger.info(
           `${this.hex} [term: ${this.term}] received a ${messageTypeNames[m.type]} message with higher term from ` +
             `${m.from.toString(16)} [term: ${m.term}]`,
         );
+        // Only the leader of a term sends these three: its sender is the
+        // leader of the new term. Anything else only tells us the term.
         if (
           m.type === MessageType.MsgApp ||
           m.type === MessageType.MsgHeartbeat ||
@@ -1397,6 +1440,7 @@ export class Raft {
         this.sendMsgReadIndexResponse(m);
         return null;
       case MessageType.MsgForgetLeader:
+        // Only followers forget their leader; we are it.
         return null;
     }
 
@@ -1532,7 +1576,10 @@ export class Raft {
       return;
     }
     // Update on a higher match, or when an up-to-date response can move a
-    // probing follower back to replicating.
+    // probing follower back to replicating. (A follower that was moved back
+    // to probing while fully caught up, e.g. by MsgUnreachable, answers the
+    // next probe with its match again; that proves the logs agree up to
+    // match, which is all StateReplicate needs.)
     if (pr.maybeUpdate(m.index) || (pr.match === m.index && pr.state === ProgressStateType.StateProbe)) {
       if (pr.state === ProgressStateType.StateProbe) {
         pr.becomeReplicate();
@@ -1557,7 +1604,9 @@ export class Raft {
         this.maybeSendAppendTo(m.from, pr, true);
       }
       // The window may have opened up: send as much as allowed, without
-      // empty messages.
+      // empty messages. Each MsgApp is bounded by maxMsgSize and the window
+      // by maxInflightMsgs/maxInflightBytes, so the loop ends when the log is
+      // exhausted or the flow pauses.
       if (this.id !== m.from) {
         while (this.maybeSendAppendTo(m.from, pr, false)) {
           // keep sending
@@ -1662,6 +1711,8 @@ export class Raft {
         this.logger.info(`${this.hex} no leader at term ${this.term}; dropping proposal`);
         return ErrProposalDropped;
       case MessageType.MsgApp:
+        // A leader of our term exists (Election Safety: not us), so this
+        // election is lost; follow it.
         this.becomeFollower(m.term, m.from); // m.term == this.term here
         this.handleAppendEntries(m);
         return null;
@@ -1686,6 +1737,8 @@ export class Raft {
             this.bcastAppend();
           }
         } else if (result === VoteResult.VoteLost) {
+          // A quorum refused: give up and wait for a leader or our next
+          // timeout (randomized, so another member likely tries first).
           // A pre-vote response carries the future term; stay at ours.
           this.becomeFollower(this.term, None);
         }
@@ -1744,6 +1797,11 @@ export class Raft {
         this.send(this.forward(m));
         return null;
       case MessageType.MsgForgetLeader:
+        // Forgetting the leader lifts the CheckQuorum lease in step(): we
+        // answer a higher-term vote request at once instead of ignoring it
+        // until an election timeout has passed (for an application that
+        // knows the leader is gone). Lease-based reads rely on members
+        // ignoring those requests, so it is refused under ReadOnlyLeaseBased.
         if (this.readOnly.option === ReadOnlyOption.ReadOnlyLeaseBased) {
           this.logger.error("ignoring MsgForgetLeader due to ReadOnlyLeaseBased");
           return null;
@@ -1829,6 +1887,12 @@ export class Raft {
     this.send(r);
   }
 
+  /**
+   * A heartbeat of the current leader: adopt its commit index (it is never
+   * beyond what the leader knows we hold, see sendHeartbeatTo) and answer,
+   * echoing the context so that the leader can count the acknowledgement
+   * for a read request or lease round.
+   */
   handleHeartbeat(m: Message): void {
     // Acknowledging the heartbeat promises its leader a lease (lease.ts).
     if (this.strictLease) this.voteHold = this.electionTimeout;
@@ -2026,6 +2090,7 @@ export class Raft {
     this.vote = state.vote;
   }
 
+  /** Whether the election clock passed this term's randomized timeout. */
   pastElectionTimeout(): boolean {
     return this.electionElapsed >= this.randomizedElectionTimeout;
   }
@@ -2045,6 +2110,7 @@ export class Raft {
     this.send(msg(MessageType.MsgTimeoutNow, to));
   }
 
+  /** Ends a leadership transfer (if any): proposals are accepted again. */
   abortLeaderTransfer(): void {
     this.leadTransferee = None;
   }
@@ -2082,6 +2148,7 @@ export class Raft {
     return true;
   }
 
+  /** Entries of `s` payload bytes were applied: they no longer count as uncommitted. */
   reduceUncommittedSize(s: number): void {
     // The estimate may undercount but never overcounts: saturate at 0.
     this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s;
