@@ -109,7 +109,19 @@ export class Peer implements StreamOwner, PostOwner {
     for (const p of this.probers) p.start();
   }
 
-  /** Routes one outgoing message (etcd's pick); drops and reports when the chosen queue is full. */
+  /**
+   * Routes one outgoing message (etcd's pick); drops and reports when the chosen queue is full.
+   *
+   * MsgSnap always takes the pipeline: on a stream, a large snapshot would
+   * hold up every message queued behind it (heartbeats included, and the
+   * peer would call an election). MsgApp takes the msgappv2 stream when it is
+   * up (its frames encode a run of appends relative to the previous one, the
+   * cheapest form of the commonest message); everything else, and MsgApp
+   * while msgappv2 is down, takes the message stream when it is up. With no
+   * stream up — the peer has not dialed us yet, or its stream broke — the
+   * pipeline carries everything. A message is never sent twice on two
+   * routes: a drop is reported to raft, which decides what to resend.
+   */
   send(m: Message): void {
     if (this.paused) {
       this.counters.sendDrops++;

@@ -96,7 +96,18 @@ export class StreamWriter {
     return this.conn !== null;
   }
 
-  /** Takes over a stream response (already answered 200); false when stopped. */
+  /**
+   * Takes over a stream response (already answered 200); false when stopped.
+   * A new stream replaces the current one: the peer redialled, so the old
+   * connection is dead to it even if our socket has not noticed yet.
+   *
+   * The msgappv2 encoding is stateful: a frame may say "the append after the
+   * previous one", relative to the (term, index) the decoder at the other end
+   * has seen on this connection. So the encoder starts afresh on every
+   * connection (reset here), and whatever was encoded for a connection is
+   * written on it or dropped with it (detach clears `out` and the backlog),
+   * never carried over to the next one.
+   */
   attach(res: ServerResponse): boolean {
     if (this.stopped) return false;
     const replaced = this.conn !== null;

@@ -255,7 +255,13 @@ class Core implements Ctx, HandlerHost {
     });
   }
 
-  /** Sends messages; never blocks or throws. Messages with to = 0 or to an unknown member are dropped. */
+  /**
+   * Sends messages; never blocks or throws. Messages with to = 0 or to an
+   * unknown member are dropped (raft resends what matters once the member
+   * is added). A remote — a member known only from X-PeerURLs or a vouch —
+   * gets the pipeline only: enough for our answers to reach a member that
+   * joined while we were behind, and no streams it could hold open.
+   */
   send(msgs: readonly Message[]): void {
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
