@@ -1,5 +1,21 @@
 // The ProgressTracker: the active membership configuration, every member's
 // replication progress, and the votes of the current election.
+//
+// Invariants (established by confchange's Changer, which builds every
+// configuration and progress map installed here, and checked there):
+// - every voter (either half), learner and staged learner (learnersNext)
+//   has a Progress; nothing else has one (the Changer deletes the Progress
+//   of a member it removes; this one is not checked);
+// - a member is a learner or a voter, never both: learners intersects
+//   neither half of the voters; a Progress's isLearner says which;
+// - learnersNext holds outgoing voters that become learners when the joint
+//   configuration is left; autoLeave is only set while joint.
+// The configuration and the map are replaced as a whole (setConfig), never
+// edited in place; the caches here depend on that (plus ProgressMap.version
+// for changes to the map's contents).
+//
+// Only voters count, for commits (committed) as for elections (tallyVotes,
+// quorumActive); learners are tracked for replication alone.
 
 import {
   type AckedIndexer,
@@ -20,7 +36,11 @@ function sorted(s: Set<bigint> | null): bigint[] {
   return s === null ? [] : sortIds(s);
 }
 
-/** The membership configuration. Empty learner sets are represented as null. */
+/**
+ * The membership configuration. Empty learner sets are represented as null.
+ * The ConfState of a snapshot or of the application's state is the same
+ * information in list form (confState()).
+ */
 export class TrackerConfig {
   voters: JointConfig;
   /** True if the config is joint and raft should leave it automatically. */
@@ -119,10 +139,19 @@ function committedOf(prs: (Progress | undefined)[]): number {
 }
 
 export class ProgressTracker {
+  /** The active configuration: the one of the latest applied conf change (or snapshot). */
   config: TrackerConfig;
+  /** Progress of every member (see the invariants above); meaningful on the leader. */
   progress: ProgressMap;
+  /**
+   * Votes received in the current election (true: granted), by voter. Only
+   * the first answer of each member counts (recordVote), so a duplicated or
+   * reordered response cannot change the tally.
+   */
   votes: Map<bigint, boolean>;
+  /** Window size of each new Progress (Config.maxInflightMsgs). */
   maxInflight: number;
+  /** Byte limit of each new window (Config.maxInflightBytes; Infinity: none). */
   maxInflightBytes: number;
   private readonly acks: MatchAckIndexer;
   private voterPrs: VoterProgress | null = null;
@@ -143,6 +172,7 @@ export class ProgressTracker {
     this.acks.progress = progress;
   }
 
+  /** An empty window with the configured limits, for a new or reset Progress. */
   newInflights(): Inflights {
     return new Inflights(this.maxInflight, this.maxInflightBytes);
   }
@@ -159,12 +189,19 @@ export class ProgressTracker {
     );
   }
 
-  /** True iff the only voter is one node (and the config is not joint). */
+  /**
+   * True iff the only voter is one node (and the config is not joint). Such
+   * a node is its own quorum: it commits and confirms reads on its own.
+   */
   isSingleton(): boolean {
     return this.config.voters.incoming.size === 1 && this.config.voters.outgoing.size === 0;
   }
 
-  /** The largest index known committed by the voters' acknowledgements. */
+  /**
+   * The largest index a quorum of the voters acknowledged (both halves when
+   * joint), from each voter's Progress.match. Raft commits it only if it is
+   * of the leader's term (RaftLog.maybeCommit).
+   */
   committed(): number {
     // Same result as this.config.voters.committedIndex(this.acks), without a
     // Map lookup per voter (see VoterProgress).
@@ -225,7 +262,12 @@ export class ProgressTracker {
     }
   }
 
-  /** True if a quorum of voters was recently active. */
+  /**
+   * True if a quorum of voters was recently active (recentActive, i.e. heard
+   * from since the last CheckQuorum period; the leader counts itself). Used
+   * as an election would be: with a joint configuration both halves must be
+   * active.
+   */
   quorumActive(): boolean {
     const votes = new Map<bigint, boolean>();
     for (const [id, pr] of this.progress) {
@@ -244,6 +286,7 @@ export class ProgressTracker {
     return sorted(this.config.learners);
   }
 
+  /** Forgets the votes of the last election (a new campaign or term). */
   resetVotes(): void {
     this.votes = new Map();
   }
@@ -253,7 +296,11 @@ export class ProgressTracker {
     if (!this.votes.has(id)) this.votes.set(id, granted);
   }
 
-  /** Granted and rejected counts among current voters, and the election result. */
+  /**
+   * Granted and rejected counts among current voters, and the election
+   * result (decided by the quorum rule of the configuration, see
+   * quorum/majority.ts; counts are for logging).
+   */
   tallyVotes(): { granted: number; rejected: number; result: VoteResult } {
     let granted = 0;
     let rejected = 0;
