@@ -2,6 +2,7 @@
 // can see carries a stable `code`; `retryable` says whether the same request
 // may succeed if simply sent again (perhaps to another member).
 
+/** The stable `code` of every HostError (docs/errors.md lists them). */
 export const HostErrorCode = {
   /** No leader is known right now (an election is under way, or this member is cut off). */
   NoLeader: "ERR_HOST_NO_LEADER",
@@ -51,7 +52,13 @@ const RETRYABLE = new Set<HostErrorCode>([
   HostErrorCode.ConfChangeInFlight,
 ]);
 
+/**
+ * Every error the host reports to callers (rejected promises, `done`, the
+ * "error" event) and throws from its constructor. Test `code`, not the message;
+ * `retryable` says whether the same request may succeed when sent again.
+ */
 export class HostError extends Error {
+  /** Which failure this is (stable across versions). */
   readonly code: HostErrorCode;
   /** For NotLeader: the leader's ID when known (0n otherwise). */
   readonly leaderId: bigint;

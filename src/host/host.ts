@@ -115,12 +115,25 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/**
+ * One member of a raft group running the application's state machine
+ * (docs/host.md): it runs the raft loop, the WAL and snapshots under
+ * `dataDir`, the peer transport, proposals answered exactly once, reads and
+ * membership changes. `R` is what apply returns per command, `Q`/`QR` a read
+ * query and its answer. Lifecycle: construct, start(), use, stop(); to
+ * restart, construct a new Host on the same `dataDir`. Failures are
+ * HostErrors; events are listed in HostEvents.
+ */
 export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostEvents> {
+  /** The configuration as given (defaults are applied where it is read, see `hostDefaults`). */
   readonly cfg: HostConfig<R, Q, QR>;
+  /** Where raft's and the host's log lines go (the config's `logger`, or a console logger at warn level). */
   readonly logger: Logger;
+  /** Prometheus metrics under etcd's names (`metrics.registry` to expose them). */
   readonly metrics: HostMetrics;
-  /** This member's ID and the cluster's, known once start() resolved. */
+  /** This member's ID, known once start() resolved (0n before). */
   id = 0n;
+  /** The cluster's ID, known once start() resolved (0n before). */
   clusterId = 0n;
   /** The bound peer URL (with the real port when listenPeerURL had port 0). */
   peerURL = "";
@@ -161,6 +174,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   /** On-disk state machines: entries at or below this were applied before the restart. */
   private replayedUpTo = 0;
 
+  /** Checks the configuration (HostError ERR_HOST_INVALID_ARGUMENT); touches no file and no socket. */
   constructor(cfg: HostConfig<R, Q, QR>) {
     super();
     this.cfg = cfg;
@@ -950,6 +964,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
 
   // ------------------------------------------------------------------ membership
 
+  /** The applied membership as this member knows it (a copy, in ID order). */
   members(): MemberInfo[] {
     return this.membership.list();
   }
@@ -1177,10 +1192,12 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     return this.membership.get(this.id)?.isLearner === true;
   }
 
+  /** Log index of the last entry applied to the state machine. */
   appliedIndex(): number {
     return this.applied;
   }
 
+  /** This member's raft state, membership and (on the leader) followers' progress, as of now. */
   status(): HostStatus {
     const st = this.node.status();
     let progress: FollowerProgress[] | undefined;

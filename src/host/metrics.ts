@@ -9,22 +9,44 @@ function exponentialBuckets(start: number, factor: number, count: number): numbe
   return Array.from({ length: count }, (_, i) => start * factor ** i);
 }
 
+/**
+ * A host's Prometheus metrics (`Host.metrics`), under etcd's names, label
+ * names and types. The host updates them; an application only exposes
+ * `registry` (e.g. `await registry.metrics()` on GET /metrics). Durations are
+ * in seconds, as etcd's.
+ */
 export class HostMetrics {
+  /** The registry every metric below is registered in (the config's `metricsRegistry`, or a private one). */
   readonly registry: Registry;
+  /** `etcd_server_has_leader` (gauge): 1 while a leader is known, else 0. */
   readonly hasLeader: Gauge;
+  /** `etcd_server_is_leader` (gauge): 1 while this member leads. */
   readonly isLeader: Gauge;
+  /** `etcd_server_is_learner` (gauge): 1 while this member is a learner. */
   readonly isLearner: Gauge;
+  /** `etcd_server_leader_changes_seen_total` (counter): leader changes seen by this member. */
   readonly leaderChanges: Counter;
+  /** `etcd_server_proposals_committed_total` (a gauge, as in etcd): index of the last committed entry. */
   readonly proposalsCommitted: Gauge;
+  /** `etcd_server_proposals_applied_total` (a gauge, as in etcd): the applied index. */
   readonly proposalsApplied: Gauge;
+  /** `etcd_server_proposals_pending` (gauge): proposals of this member waiting to be applied. */
   readonly proposalsPending: Gauge;
+  /** `etcd_server_proposals_failed_total` (counter): failed proposals (dropped, no leader, timed out). */
   readonly proposalsFailed: Counter;
+  /** `etcd_disk_wal_fsync_duration_seconds` (histogram): WAL fdatasync latency. */
   readonly walFsync: Histogram;
+  /** `etcd_debugging_snap_save_total_duration_seconds` (histogram): time to save a snapshot. */
   readonly snapSave: Histogram;
+  /** `etcd_server_apply_duration_seconds` (histogram): time of one StateMachine.apply call (a batch). */
   readonly applyDuration: Histogram;
+  /** `etcd_network_peer_sent_bytes_total{To}` (counter): bytes sent per peer, read at scrape time. */
   readonly peerSentBytes: Counter;
+  /** `etcd_network_peer_received_bytes_total{From}` (counter): bytes received per peer, read per scrape. */
   readonly peerReceivedBytes: Counter;
+  /** `etcd_network_peer_round_trip_time_seconds{To}` (histogram): probe RTT, sampled per scrape. */
   readonly peerRoundTrip: Histogram;
+  /** `tsraft_peer_refused_total` (counter): peer requests refused because of their sender. */
   readonly peerRefused: Counter;
   private stats: (() => TransportStats | undefined) | null = null;
   // Totals at the previous scrape, per peer: prom-client counters only go up
@@ -34,6 +56,7 @@ export class HostMetrics {
   private readonly lastProbes = new Map<string, number>();
   private lastRefused = 0;
 
+  /** Registers the metrics in `registry` (default: a new one); a name registered there already throws. */
   constructor(registry?: Registry) {
     const r = registry ?? new Registry();
     this.registry = r;
