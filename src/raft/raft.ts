@@ -235,6 +235,8 @@ export function resolveConfig(c: Config): ResolvedConfig {
   if (!isUint64(c.id)) {
     throw new ConfigError("id", `id must be an unsigned 64-bit bigint, got ${typeof c.id} ${String(c.id)}`);
   }
+  // 0 (None) means "no node" in votes, leaders and messages; 2^64-1 and
+  // 2^64-2 address the local storage threads (asyncStorageWrites).
   if (c.id === None) throw new ConfigError("id", "cannot use none as id");
   if (isLocalMsgTarget(c.id)) throw new ConfigError("id", "cannot use local target as id");
   checkCount("heartbeatTick", c.heartbeatTick, false);
@@ -263,6 +265,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
   let maxInflightBytes = c.maxInflightBytes ?? 0;
   checkCount("maxInflightBytes", maxInflightBytes, true);
   if (maxInflightBytes === 0) maxInflightBytes = noLimit;
+  // A smaller window could not even hold one full message.
   else if (maxInflightBytes < maxSizePerMsg) {
     throw new ConfigError("maxInflightBytes", "max inflight bytes must be >= max message size");
   }
@@ -273,6 +276,9 @@ export function resolveConfig(c: Config): ResolvedConfig {
   ) {
     throw new ConfigError("readOnlyOption", `unknown read-only option ${String(readOnlyOption)}`);
   }
+  // A lease read trusts that the leader would have stepped down had it lost
+  // its quorum; only CheckQuorum makes a leader step down, and only
+  // CheckQuorum makes followers ignore other candidates while it leads.
   if (readOnlyOption === ReadOnlyOption.ReadOnlyLeaseBased && !c.checkQuorum) {
     throw new ConfigError(
       "readOnlyOption",
@@ -1516,6 +1522,10 @@ export class Raft {
     for (let i = 0; i < ents.length; i++) {
       const cc = confChangeOf(ents[i]!);
       if (cc === null) continue;
+      // Checked against the active configuration. A change accepted here is
+      // validated again by the Changer when applied; these checks keep
+      // changes that would be refused (or overlap another one) out of the
+      // log in the first place.
       const alreadyPending = this.pendingConfIndex > this.raftLog.applied;
       const alreadyJoint = this.trk.config.voters.outgoing.size > 0;
       const wantsLeaveJoint = asV2(cc).changes.length === 0;
@@ -1533,6 +1543,8 @@ export class Raft {
         );
         ents[i] = new Entry();
       } else {
+        // The index this entry gets in appendEntry: no other change may be
+        // proposed until it is applied.
         this.pendingConfIndex = this.raftLog.lastIndex() + i + 1;
       }
     }
