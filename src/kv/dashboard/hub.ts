@@ -17,7 +17,7 @@ import {
 } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { KvError, KvErrorCode } from "../errors.ts";
-import { sendError } from "../http_api.ts";
+import { sendKvError } from "../json_reply.ts";
 import type { ServerStatus } from "../types.ts";
 import {
   aggregate,
@@ -126,7 +126,7 @@ export class DashboardHub {
     const isHead = req.method === "HEAD" && path !== "/ui/events";
     if (req.method !== "GET" && !isHead) {
       res.setHeader("Allow", path === "/ui/events" ? "GET" : "GET, HEAD");
-      sendError(res, new KvError(KvErrorCode.MethodNotAllowed, 405, "method not allowed; use GET"));
+      sendKvError(res, new KvError(KvErrorCode.MethodNotAllowed, 405, "method not allowed; use GET"));
       return true;
     }
     if (path === "/ui/events") this.subscribe(req, res);
@@ -191,7 +191,7 @@ export class DashboardHub {
 
   private subscribe(req: IncomingMessage, res: ServerResponse): void {
     if (this.closed) {
-      sendError(res, new KvError(KvErrorCode.Stopped, 503, "member is stopping"));
+      sendKvError(res, new KvError(KvErrorCode.Stopped, 503, "member is stopping"));
       return;
     }
     res.writeHead(200, {
@@ -260,7 +260,7 @@ export class DashboardHub {
     try {
       body = JSON.stringify(this.report());
     } catch (err) {
-      sendError(res, new KvError(KvErrorCode.Internal, 500, (err as Error).message));
+      sendKvError(res, new KvError(KvErrorCode.Internal, 500, (err as Error).message));
       return;
     }
     res.writeHead(200, {
