@@ -9,6 +9,21 @@
 // it crashed, committed later) would answer a new request with another
 // request's result. That happened with per-process counters starting at 0.
 // See RequestIds for how the IDs are drawn.
+//
+// Why an applied entry answers only the request that proposed it:
+//   - Every member applies every entry, but only the proposer holds a waiter
+//     for it: the host looks an entry up in its waiters only when `proposer`
+//     is its own member ID, so a request ID that happens to equal one of
+//     another member's never crosses over.
+//   - The waiter is removed when it is answered (or times out), so an entry
+//     answers at most one request, and a request is answered by at most one
+//     entry, with the result apply() returned for that very entry.
+//   - Raft never duplicates a proposal by itself; an entry with this
+//     member's ID that no waiter claims (proposed by an earlier incarnation,
+//     or after its request timed out) is applied and answers nobody.
+// The envelope is decoded identically by every member: an entry that is not
+// one (DecodeError) is skipped by all of them alike, so the state machines
+// stay identical.
 
 import { DecodeError, Reader, varintSize64, Writer } from "../raftpb/index.ts";
 

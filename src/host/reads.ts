@@ -7,6 +7,27 @@
 // its lease). Once this member has applied up to that index, every read of
 // the round may run against the local state and is linearizable: it observes
 // every write acknowledged before the read began.
+//
+// Why that holds:
+//   - A write acknowledged before the read began was committed before it
+//     began. The read's round starts after the read arrived (a read joins
+//     only the batch still being collected, never a round already sent), so
+//     the leader's commit index for the round is taken after that commit.
+//   - The leader answers only once a quorum confirmed it was still the
+//     leader after the request arrived (ReadOnlySafe), so no newer leader
+//     can have committed anything it does not know of; and raft's leader
+//     answers only after committing an entry of its own term, so its commit
+//     index covers every entry committed by earlier leaders. Lease-based
+//     reads replace the quorum round by the lease, and so rest on bounded
+//     clock drift (docs/leases.md).
+//   - This member then waits until it has applied that index: the local
+//     state includes every such write before the query runs.
+// Each round is identified by a fresh random 8-byte context; raft answers
+// with the context of the request, so an answer is handed only to the round
+// that asked (an answer for a context no longer pending, e.g. after a
+// timeout, is ignored). When leadership is lost, rounds waiting for an
+// answer fail (NoLeader): a deposed leader's pending requests are never
+// answered, and clients retry elsewhere.
 
 import { randomBytes } from "node:crypto";
 import type { ReadState } from "../raft/index.ts";

@@ -9,6 +9,24 @@
 // or a lost file cannot cause a repeat. (etcd's idutil uses member bits and
 // the start time instead; a clock that steps back can repeat its IDs.)
 //
+// Why per incarnation and not per process run or per request: the host
+// matches an applied entry to a waiting request by (proposer, request ID)
+// (envelope.ts). An entry outlives the incarnation that proposed it — a
+// proposal forwarded to the leader just before a crash commits afterwards,
+// and a restart replays the log's unapplied tail — so the new incarnation
+// applies entries stamped with its predecessors' IDs. Those must match none
+// of its own waiters. Within one incarnation the counter gives each request
+// a distinct ID (it would take 2^64 proposals to wrap); across incarnations
+// the random start makes a collision with any earlier range as unlikely as
+// stated above. Any two processes that carry the same member ID — restarts
+// of one member, or a member re-added under an ID used before — are
+// incarnations in this sense and kept apart by their random starts; the
+// proposer field keeps different member IDs apart.
+//
+// take() is the only source of request IDs, and each proposal takes one:
+// a client retrying after a timeout sends a new request with a new ID (the
+// old entry may still apply, answering nobody; docs/host.md).
+//
 // TSRAFT_PLANTED_BUG=restart-ids brings back the old bug (every incarnation
 // counts from 0) for the Jepsen-style harness to prove it catches it.
 
