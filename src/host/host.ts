@@ -47,9 +47,10 @@ import {
   ReadOnlyOption,
   type Ready,
   restartNode,
+  SnapshotStatus,
   startNode,
 } from "../raft/index.ts";
-import { ProcessError, SnapshotStatus, Transport } from "../rafthttp/index.ts";
+import { ProcessError, Transport } from "../rafthttp/index.ts";
 import {
   asV2,
   ConfChange,
@@ -70,7 +71,8 @@ import {
   SnapshotMetadata,
 } from "../raftpb/index.ts";
 import { SnapError } from "../snap/index.ts";
-import { DiskStorage, isCorruption, readWalMetadata, WalError, WalErrorCode } from "../wal/index.ts";
+import { DiskStorage } from "../storage/index.ts";
+import { isCorruption, readWalMetadata, WalError, WalErrorCode } from "../wal/index.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
 import { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor, newMemberId } from "./ids.ts";
@@ -877,7 +879,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       } finally {
         rmSync(spill, { force: true });
         if (this.stopping === null) {
-          this.node.reportSnapshot(to, ok ? SnapshotStatus.Finish : SnapshotStatus.Failure);
+          this.node.reportSnapshot(to, ok ? SnapshotStatus.SnapshotFinish : SnapshotStatus.SnapshotFailure);
         }
       }
     })();
