@@ -1,4 +1,4 @@
-// npm run bench:kv -- --api grpc [--duration S] [--warmup S] [--clients 1,16,64] [--mixed-clients 16,64]
+// npm run bench:kv -- --api grpc [--duration S] [--warmup S] [--jit-warmup S] [--clients 1,16,64] [--mixed-clients 16,64]
 //   [--watchers 1000] [--watchers-per-stream 10] [--watch-channels 6] [--watch-rate 200] [--watch-seconds 10]
 //   [--only puts,mixed,watch] [--systems tsraft-kv,etcd] [--profile DIR] [--json FILE]
 //
@@ -39,6 +39,7 @@ import { type BenchCluster, cpuSeconds, ETCD_BIN, EtcdBench, TsraftBench } from 
 interface Options {
   duration: number;
   warmup: number;
+  jitWarmup: number;
   clients: number[];
   mixedClients: number[];
   watchers: number;
@@ -65,6 +66,7 @@ function parse(args: string[]): Options {
   const o: Options = {
     duration: Number(arg("--duration", "8")),
     warmup: Number(arg("--warmup", "1")),
+    jitWarmup: Number(arg("--jit-warmup", "6")),
     clients: nums(arg("--clients", "1,16,64")),
     mixedClients: nums(arg("--mixed-clients", "16,64")),
     watchers: Number(arg("--watchers", "1000")),
@@ -77,7 +79,16 @@ function parse(args: string[]): Options {
     profile: args.includes("--profile") ? resolve(arg("--profile", "")) : undefined,
     json: args.includes("--json") ? resolve(arg("--json", "")) : undefined,
   };
-  const bad = [o.duration, o.warmup, o.watchers, o.perStream, o.watchChannels, o.watchRate, o.watchSeconds]
+  const bad = [
+    o.duration,
+    o.warmup,
+    o.jitWarmup,
+    o.watchers,
+    o.perStream,
+    o.watchChannels,
+    o.watchRate,
+    o.watchSeconds,
+  ]
     .concat(o.clients, o.mixedClients)
     .some((n) => !Number.isFinite(n) || n < 0);
   if (bad) throw new Error(`bench:kv --api grpc: every numeric option must be a non-negative number`);
@@ -93,8 +104,12 @@ const ms = (v: number) => (Number.isNaN(v) ? "-" : v < 10 ? v.toFixed(2) : v.toF
 class CpuWindow {
   private l0 = 0;
   private a0 = 0;
+  private c0 = process.cpuUsage();
+  private t0 = 0;
   leaderS = 0;
   allS = 0;
+  /** This process's (the client's) CPU as a share of one core over the window. */
+  clientShare = 0;
   constructor(
     private readonly pids: number[],
     private readonly leader: number,
@@ -102,10 +117,14 @@ class CpuWindow {
   before = () => {
     this.l0 = cpuSeconds(this.pids[this.leader]!);
     this.a0 = this.pids.reduce((s, p) => s + cpuSeconds(p), 0);
+    this.c0 = process.cpuUsage();
+    this.t0 = performance.now();
   };
   after = () => {
     this.leaderS = cpuSeconds(this.pids[this.leader]!) - this.l0;
     this.allS = this.pids.reduce((s, p) => s + cpuSeconds(p), 0) - this.a0;
+    const c = process.cpuUsage(this.c0);
+    this.clientShare = (c.user + c.system) / 1000 / (performance.now() - this.t0);
   };
 }
 
@@ -117,6 +136,7 @@ interface LoopRow {
   leaderUsPerOp: number;
   clusterUsPerOp: number;
   load: number;
+  clientShare: number;
   leaderChanged: boolean;
 }
 
@@ -126,6 +146,7 @@ interface FanoutRow {
   leaderUsPerPut: number;
   clusterUsPerEvent: number;
   load: number;
+  clientShare: number;
   leaderChanged: boolean;
 }
 
@@ -155,6 +176,7 @@ async function loopStep(
       leaderUsPerOp: (cpu.leaderS * 1e6) / ops,
       clusterUsPerOp: (cpu.allS * 1e6) / ops,
       load,
+      clientShare: cpu.clientShare,
       leaderChanged: (await c.leader()) !== leader,
     };
   } finally {
@@ -179,7 +201,8 @@ async function fanoutStep(c: BenchCluster, o: Options): Promise<FanoutRow> {
         rate: o.watchRate,
         seconds: o.watchSeconds,
         prefix: `w${fanoutRun++}/`,
-        graceS: 15,
+        graceS: 5,
+        maxDrainS: 60,
       },
       { before: cpu.before, after: cpu.after },
     );
@@ -189,6 +212,7 @@ async function fanoutStep(c: BenchCluster, o: Options): Promise<FanoutRow> {
       leaderUsPerPut: (cpu.leaderS * 1e6) / res.puts,
       clusterUsPerEvent: (cpu.allS * 1e6) / Math.max(1, res.delivery.n),
       load,
+      clientShare: cpu.clientShare,
       leaderChanged: (await c.leader()) !== leader,
     };
   } finally {
@@ -246,6 +270,22 @@ export async function main(args: string[]): Promise<void> {
         `${c.kind}: 3 members at ${c.endpoints.join(",")}, leader #${l + 1} (pid ${c.pids()[l]}), up in ${((performance.now() - t0) / 1000).toFixed(1)} s${c instanceof TsraftBench && c.bootstrapRestarts > 0 ? ` (${c.bootstrapRestarts} bootstrap restarts)` : ""}`,
       );
     }
+    // A fresh Node process runs the request path in V8's interpreter and
+    // baseline tiers until it is hot; on a loaded machine the first steps
+    // would then measure the compiler (a profile of a cold leader showed
+    // ~21% of its CPU in TurboFan and most frames unoptimized). Both systems
+    // get the same unmeasured warm-up: 16 clients, half puts and half ranges.
+    if (o.jitWarmup > 0) {
+      for (const c of clusters) {
+        const l = await c.leader();
+        const chans = await openChannels([c.endpoints[l]!], 16);
+        const w = await closedLoop(chans, 16, o.jitWarmup, 0.5, 99);
+        for (const ch of chans) ch.close();
+        console.log(
+          `${c.kind}: warm-up ${o.jitWarmup} s, ${fmt((w.puts.n + w.ranges.n) / w.seconds)} ops/s (not counted)`,
+        );
+      }
+    }
     // Alternate which system goes first, step by step.
     let step = 0;
     const each = async <T>(fn: (c: BenchCluster) => Promise<T>): Promise<T[]> => {
@@ -255,7 +295,7 @@ export async function main(args: string[]): Promise<void> {
       return clusters.map((c) => out.get(c)!);
     };
     const loopLine = (r: LoopRow) =>
-      `  ${r.system.padEnd(9)} ${String(r.clients).padStart(3)} clients: ${fmt(r.ops / r.res.seconds)} ops/s, put p50/p99 ${ms(r.res.puts.percentiles([50])[0]!)}/${ms(r.res.puts.percentiles([99])[0]!)} ms${r.res.ranges.n > 0 ? `, range p50/p99 ${ms(r.res.ranges.percentiles([50])[0]!)}/${ms(r.res.ranges.percentiles([99])[0]!)} ms` : ""}, leader ${fmt(r.leaderUsPerOp)} µs CPU/op, errors ${r.res.errors}${r.res.firstError ? ` (${r.res.firstError})` : ""}${r.res.emptyRanges ? `, EMPTY RANGES ${r.res.emptyRanges}` : ""}, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`;
+      `  ${r.system.padEnd(9)} ${String(r.clients).padStart(3)} clients: ${fmt(r.ops / r.res.seconds)} ops/s, put p50/p99 ${ms(r.res.puts.percentiles([50])[0]!)}/${ms(r.res.puts.percentiles([99])[0]!)} ms${r.res.ranges.n > 0 ? `, range p50/p99 ${ms(r.res.ranges.percentiles([50])[0]!)}/${ms(r.res.ranges.percentiles([99])[0]!)} ms` : ""}, leader ${fmt(r.leaderUsPerOp)} µs CPU/op, errors ${r.res.errors}${r.res.firstError ? ` (${r.res.firstError})` : ""}${r.res.emptyRanges ? `, EMPTY RANGES ${r.res.emptyRanges}` : ""}, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`;
 
     const puts: LoopRow[][] = [];
     if (o.only.has("puts")) {
@@ -289,7 +329,7 @@ export async function main(args: string[]): Promise<void> {
       for (const r of fan) {
         const [p50, p99, max] = r.res.delivery.percentiles([50, 99, 100]);
         console.log(
-          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`,
+          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`,
         );
       }
     }

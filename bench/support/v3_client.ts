@@ -360,7 +360,7 @@ export interface FanoutResult {
   puts: number;
   /** put sent → event received, one sample per (watcher, put). */
   delivery: Samples;
-  /** (watcher, put) pairs never delivered within the grace period. */
+  /** (watcher, put) pairs not delivered when events stopped arriving (or at maxDrainS). */
   lost: number;
   duplicates: number;
   /** Watchers the server canceled, or events for keys outside the run. */
@@ -388,7 +388,10 @@ export async function watchFanout(
     rate: number;
     seconds: number;
     prefix: string;
+    /** Seconds without any event after which missing events count as lost. */
     graceS: number;
+    /** Longest wait for a backlog that is still being delivered. */
+    maxDrainS: number;
   },
   hooks: { before?: () => void; after?: () => void } = {},
 ): Promise<FanoutResult> {
@@ -506,7 +509,19 @@ export async function watchFanout(
   const lastSent = performance.now();
   r.achievedRate = total / ((lastSent - start) / 1000);
   await Promise.all(inflight);
-  await Promise.race([done, new Promise((res) => setTimeout(res, opts.graceS * 1000))]);
+  // Wait for the backlog: as long as events keep arriving (a server or client
+  // that fell behind is late, not lossy), up to maxDrainS; a pair still
+  // missing after `graceS` without any event arriving is lost.
+  const drainDeadline = performance.now() + opts.maxDrainS * 1000;
+  let settled = false;
+  void done.then(() => {
+    settled = true;
+  });
+  while (!settled && performance.now() < drainDeadline) {
+    const quietFor = performance.now() - Math.max(lastEventAt, lastSent);
+    if (quietFor > opts.graceS * 1000) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
   hooks.after?.();
   r.drainS = Math.max(0, (lastEventAt - lastSent) / 1000);
   r.lost = opts.watchers * total - delivered;
