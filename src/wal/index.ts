@@ -5,14 +5,6 @@
 // Re-exported from fileutil (their home since the wal/snap split), so that
 // `import { crc32cUpdate, type FileSystem } from "tsraft/wal"` keeps working.
 export { crc32cUpdate, type FileSystem, hex16, nodeFileSystem } from "../fileutil/index.ts";
-// TEMPORARY (until src/host/host.ts imports it from ../storage/index.ts):
-// DiskStorage lives in src/storage, above this folder.
-export {
-  DiskStorage,
-  type DiskStorageOptions,
-  type PersistRequest,
-  purgeSegments,
-} from "../storage/index.ts";
 export { Decoder, type DecoderOptions, hasZeroSector, SECTOR_SIZE, type SegmentRef } from "./decoder.ts";
 export { Encoder } from "./encoder.ts";
 export { isCorruption, WalError, WalErrorCode } from "./errors.ts";
