@@ -31,10 +31,3 @@ export type {
   TransportOptions,
   TransportTimeouts,
 } from "./types.ts";
-
-/**
- * @deprecated rafthttp reports the core's SnapshotStatus (SnapshotFinish /
- * SnapshotFailure, from "tsraft"). This old copy stays only until
- * src/host/host.ts stops importing it, then goes.
- */
-export const SnapshotStatus = { Finish: 1, Failure: 2 } as const;
