@@ -1,8 +1,15 @@
 // Typed errors of the key-value server. Each carries the stable `code` that
 // the HTTP API returns in its JSON error bodies, and the HTTP status.
 
+/**
+ * A failed key-value request: `code` (a KvErrorCode, or the leader's code
+ * passed on by a forwarded request) is what the REST API returns in its JSON
+ * error body, `status` the HTTP status.
+ */
 export class KvError extends Error {
+  /** The stable error code, e.g. "REVISION_MISMATCH" (docs/kv.md lists them). */
   readonly code: string;
+  /** The HTTP status the REST API answers with (400, 404, 409, 412, 503, 504...). */
   readonly status: number;
   /**
    * Extra fields of the JSON error body: `modRevision` on REVISION_MISMATCH
@@ -19,6 +26,7 @@ export class KvError extends Error {
   }
 }
 
+/** The codes of KvError (the REST API's error bodies; docs/kv.md has each one's status). */
 export const KvErrorCode = {
   BadRequest: "BAD_REQUEST",
   KeyTooLarge: "KEY_TOO_LARGE",
@@ -45,6 +53,7 @@ export const KvErrorCode = {
 
 /** Invalid command-line flags or a data directory that belongs to another member or cluster. */
 export class KvConfigError extends Error {
+  /** Always "ERR_KV_CONFIG". */
   readonly code = "ERR_KV_CONFIG";
   /** The underlying error's code when it came from the host (e.g. ERR_HOST_LISTEN), for exit codes. */
   readonly reason: string | undefined;

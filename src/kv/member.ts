@@ -48,14 +48,24 @@ import type {
 } from "./types.ts";
 import { HostV3Backend } from "./v3_backend.ts";
 
+/** One member of the initial cluster (etcd's `--initial-cluster name=url,...`). */
 export interface InitialMember {
+  /** Its `--name`; the entry whose name equals `MemberConfig.name` is this member. */
   name: string;
+  /** Its peer URLs; with the cluster token they determine its member ID. */
   peerURLs: string[];
+  /** Its client URLs, when known (not used to derive IDs). */
   clientURLs?: string[];
 }
 
+/**
+ * Configuration of a `KvMember` (etcd's member flags; the `tsraft-kv` command
+ * line fills it in). Start from `memberDefaults` and `defaultLimits`.
+ */
 export interface MemberConfig {
+  /** This member's name (etcd's --name); must be in `initialCluster` for a new cluster. */
   name: string;
+  /** Data directory: WAL under `member/wal`, snapshots under `member/snap`, as etcd. */
   dataDir: string;
   /** The members of a new cluster (ignored once the data directory exists). */
   initialCluster: InitialMember[];
@@ -77,27 +87,35 @@ export interface MemberConfig {
   forceNewCluster?: boolean;
   /** Where the peer (rafthttp) server listens, and what other members dial. */
   listenPeerURL: string;
+  /** Peer URLs other members dial (default: the listen URL with its bound port). */
   advertisePeerURLs?: string[];
   /** Where the client API listens, and what is advertised to others. */
   listenClientURL: string;
+  /** Client URLs published in the membership (default: the listen URL with its bound port). */
   advertiseClientURLs?: string[];
   /** Take a snapshot (and compact the log) every this many applied entries. */
   snapshotCount: number;
   /** Entries kept behind a snapshot so that slow followers catch up from the log. */
   snapshotCatchUpEntries: number;
+  /** Milliseconds per raft tick (etcd's --heartbeat-interval). */
   tickMs: number;
+  /** Ticks without a leader before an election (etcd's --election-timeout / --heartbeat-interval). */
   electionTicks: number;
+  /** Ticks between heartbeats (less than electionTicks). */
   heartbeatTicks: number;
+  /** Sizes and timeouts of the client API (`defaultLimits`). */
   limits: ApiLimits;
   /** TLS for the peer transport (https peer URLs). */
   peerTls?: PeerTlsOptions;
   /** TLS for the client API (https client URL). */
   clientTls?: { certFile: string; keyFile: string; trustedCAFile?: string; clientCertAuth?: boolean };
+  /** Receives raft's, the host's and the server's log lines (default: warnings to the console). */
   logger?: Logger;
   /** Skip fdatasync (tests and benchmarks only: acknowledged writes may be lost on power failure). */
   unsafeNoFsync?: boolean;
 }
 
+/** Defaults of the MemberConfig fields that have one (etcd's, except the cluster token). */
 export const memberDefaults = {
   snapshotCount: 100_000, // etcd's default
   snapshotCatchUpEntries: 5_000,
@@ -109,27 +127,42 @@ export const memberDefaults = {
 
 /** A leader change, for the dashboard's timeline. */
 export interface LeaderEvent {
+  /** When this member learned of it (ms since the epoch). */
   at: number;
+  /** The term of the new leader. */
   term: number;
+  /** The new leader's ID in hex ("0": none). */
   leader: string;
 }
 
 const enc = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * One tsraft-kv member in this process: etcd's MVCC store as the state
+ * machine of a Host, etcd's v3 API (gRPC and JSON gateway) and the REST API
+ * on one client port, the dashboard at /ui. Construct, start(), stop();
+ * `done` settles when it stops for any reason. Its KvBackend methods reject
+ * with KvErrors (docs/kv.md has the table).
+ */
 export class KvMember implements KvBackend {
+  /** The configuration as given. */
   readonly cfg: MemberConfig;
+  /** The logger in use (the config's, or warnings to the console). */
   readonly logger: Logger;
   /** The replicated state: etcd's MVCC store, lessor and watchers. */
   readonly sm: EtcdStateMachine;
+  /** The raft host this member runs on (status, membership, metrics registry). */
   readonly host: Host<ApplyResult>;
   /** The etcd v3 API backend (gRPC and JSON gateway) on the host. */
   readonly v3: HostV3Backend;
   /** Settles once the member has stopped, whoever stopped it (e.g. it was removed from the cluster). */
   readonly done: Promise<void>;
+  /** The last 200 leader changes this member saw, oldest first. */
   readonly leaderEvents: LeaderEvent[] = [];
   /** Timestamps (ms) and latencies (s) of recent writes, for the dashboard. */
   readonly recentWrites: Array<{ at: number; seconds: number }> = [];
+  /** The bound client URL (with the real port when the listen URL had port 0), set by start(). */
   clientURL = "";
   private server: V3Server | null = null;
   private stopping: Promise<void> | null = null;
@@ -196,14 +229,17 @@ export class KvMember implements KvBackend {
     this.done = this.host.done;
   }
 
+  /** This member's ID (0n until start() resolved). */
   get id(): bigint {
     return this.host.id;
   }
 
+  /** The cluster's ID (0n until start() resolved). */
   get clusterId(): bigint {
     return this.host.clusterId;
   }
 
+  /** The bound peer URL (with the real port when the listen URL had port 0). */
   get peerURL(): string {
     return this.host.peerURL;
   }

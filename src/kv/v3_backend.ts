@@ -29,6 +29,12 @@ import {
 /** How often the leader looks for expired leases (etcd: 500 ms). */
 const LEASE_CHECK_MS = 500;
 
+/**
+ * etcd's v3 API backend on a Host (`KvMember.v3`): proposals and read
+ * barriers through raft, membership through the host, lease deadlines on the
+ * leader's lessor with forwarding from followers, and the expiry loop that
+ * revokes expired leases while this member leads.
+ */
 export class HostV3Backend implements V3Backend {
   private ids: IdGenerator | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -62,6 +68,7 @@ export class HostV3Backend implements V3Backend {
     this.timer.unref();
   }
 
+  /** Stops the lease expiry loop (the host is stopped separately). */
   close(): void {
     if (this.timer !== null) clearInterval(this.timer);
   }
