@@ -39,7 +39,7 @@ export {
   StateType,
   stateTypeNames,
 } from "./raft.ts";
-export { type RandomSource, SeededRandom, seedFromId } from "./rand.ts";
+export { RandomArgumentError, type RandomSource, SeededRandom, seedFromId, Xoshiro128 } from "./rand.ts";
 export {
   ErrInvalidMessage,
   isEmptyReady,
