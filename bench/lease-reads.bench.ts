@@ -20,6 +20,7 @@ import {
   RawNode,
   ReadOnlyOption,
   utf8,
+  Xoshiro128,
 } from "../src/index.ts";
 import { median, quick, type Row, report, since } from "./lib.ts";
 import { benchConfig, snapshotStorage } from "./voters.ts";
@@ -98,15 +99,10 @@ interface LatencyResult {
   fallback: number;
 }
 
-/** A deterministic pseudo-random sequence (xorshift32). */
+/** A deterministic stream of floats in [0, 1) from the project's seeded generator. */
 function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x100000000;
-  };
+  const r = new Xoshiro128(seed);
+  return () => r.float();
 }
 
 function latency(mode: Mode, ticks: number, readsPerTick: number, lossy: boolean): LatencyResult {

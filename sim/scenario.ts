@@ -4,7 +4,7 @@
 // different regions, from quiet 3-node clusters to lossy 7-node ones with
 // async storage, tiny message budgets and frequent crashes.
 
-import type { Rng } from "./rng.ts";
+import type { Xoshiro128 } from "../src/index.ts";
 
 /** Simulated time units per raft tick. Latencies are in the same units. */
 export const TICK = 10;
@@ -95,7 +95,7 @@ export interface FaultWeights {
 export const profiles = ["mixed", "elections", "leases", "membership"] as const;
 export type Profile = (typeof profiles)[number];
 
-export function drawScenario(rng: Rng, ticksOverride?: number, profile: Profile = "mixed"): Scenario {
+export function drawScenario(rng: Xoshiro128, ticksOverride?: number, profile: Profile = "mixed"): Scenario {
   const s = drawMixed(rng, ticksOverride);
   if (profile === "elections") {
     // Leader churn with entries trickling out one at a time: the ground in
@@ -171,7 +171,7 @@ export function drawScenario(rng: Rng, ticksOverride?: number, profile: Profile 
   return s;
 }
 
-function drawMixed(rng: Rng, ticksOverride?: number): Scenario {
+function drawMixed(rng: Xoshiro128, ticksOverride?: number): Scenario {
   const size = [3, 3, 5, 5, 5, 7][rng.intn(6)]!;
   const electionTick = rng.pick([8, 10, 10, 15, 20]);
   const heartbeatTick = rng.pick([1, 1, 2]);

@@ -45,12 +45,12 @@ import {
   SnapshotStatus,
   StateType,
   VoteResult,
+  Xoshiro128,
 } from "../src/index.ts";
 import { withBug } from "./bugs.ts";
 import { Checker, InvariantViolation } from "./checker.ts";
 import { EventHeap, type Timed } from "./heap.ts";
 import { SimNode } from "./node.ts";
-import { Rng } from "./rng.ts";
 import { describeScenario, drawScenario, type Profile, type Scenario, TICK } from "./scenario.ts";
 import {
   chainHash,
@@ -188,10 +188,10 @@ export class Simulation {
   readonly seed: number;
   readonly scenario: Scenario;
   private readonly opts: SimOptions;
-  private readonly rng: Rng;
-  private readonly netRng: Rng;
-  private readonly clientRng: Rng;
-  private readonly faultRng: Rng;
+  private readonly rng: Xoshiro128;
+  private readonly netRng: Xoshiro128;
+  private readonly clientRng: Xoshiro128;
+  private readonly faultRng: Xoshiro128;
   private readonly nodes = new Map<bigint, SimNode>();
   private readonly heap = new EventHeap<Ev>();
   private readonly checker: Checker;
@@ -236,7 +236,7 @@ export class Simulation {
    * the widest spread the strict lease's drift margin covers. A stream of its
    * own, so that --etcd replays the runs of the simulator before drift.
    */
-  private readonly driftRng: Rng | null;
+  private readonly driftRng: Xoshiro128 | null;
   private readonly maxTickPeriod: number;
   readonly stats: SimStats;
   private readonly knownLimitations: string[] = [];
@@ -244,7 +244,7 @@ export class Simulation {
   constructor(opts: SimOptions) {
     this.opts = opts;
     this.seed = opts.seed;
-    this.rng = new Rng(opts.seed);
+    this.rng = new Xoshiro128(opts.seed);
     this.scenario = drawScenario(this.rng.fork(), opts.ticks, opts.profile);
     // After the draw, which it leaves as it is: only the choice changes.
     if (opts.strictLease === true && this.scenario.checkQuorum) this.scenario.leaseReads = true;
@@ -271,7 +271,7 @@ export class Simulation {
     // Periods are multiples of 1/64 time unit: sums of them stay exact in
     // floating point, so ties between events are never decided by rounding.
     this.maxTickPeriod = TICK + Math.floor(spread * 64) / 64;
-    this.driftRng = opts.noDrift === true ? null : new Rng(opts.seed, 7);
+    this.driftRng = opts.noDrift === true ? null : new Xoshiro128(opts.seed, 7);
     this.baseConfig = {
       electionTick: s.electionTick,
       heartbeatTick: s.heartbeatTick,
