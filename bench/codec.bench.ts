@@ -3,7 +3,8 @@
 // raft.proto schema, in the same process and run.
 import protobuf from "protobufjs";
 import { decodeMessage, Entry, encodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
-import { fmt, measure, printTable } from "./support/timing.ts";
+import { printTable } from "./support/table.ts";
+import { fmt, measure } from "./support/timing.ts";
 
 const RAFT_PROTO = `
 syntax = "proto2";

@@ -13,7 +13,8 @@
 
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { fmt, printTable } from "./support/timing.ts";
+import { printTable } from "./support/table.ts";
+import { fmt } from "./support/timing.ts";
 
 const here = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);

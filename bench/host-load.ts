@@ -19,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { freePort, http, ProcCluster, waitFor } from "../test/kv/support/cluster.ts";
 import { repoRoot } from "../test/support/testdata.ts";
-import { fmt, printTable } from "./support/timing.ts";
+import { printTable } from "./support/table.ts";
+import { fmt } from "./support/timing.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string) => {

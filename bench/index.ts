@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { printTable, type Row } from "./lib.ts";
+import { printRows, type Row } from "./lib.ts";
 
 const dir = dirname(fileURLToPath(import.meta.url));
 const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"));
@@ -39,6 +39,6 @@ try {
 rmSync(tmp, { recursive: true, force: true });
 if (rows.length > 0) {
   console.log("\n=== side by side (Go figures: shared/anchors/PERF.md, same kind of machine) ===");
-  printTable(rows);
+  printRows(rows);
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -4,6 +4,7 @@
 // BENCH_RESULTS, appended to that file as JSON lines so that `npm run bench`
 // can print one combined table at the end.
 import { appendFileSync } from "node:fs";
+import { printTable } from "./support/table.ts";
 
 export interface Row {
   /** Benchmark name, e.g. "RawNode3Voters SIZE=3 BATCH=1". */
@@ -31,7 +32,7 @@ export function ratio(r: Row): string {
 }
 
 /** Prints rows as a Markdown table (ours, Go, ratio). */
-export function printTable(rows: readonly Row[]): void {
+export function printRows(rows: readonly Row[]): void {
   const header = ["benchmark", "ours", "Go etcd raft", "ratio", "unit", "notes"];
   const lines = rows.map((r) => [
     r.name,
@@ -41,16 +42,12 @@ export function printTable(rows: readonly Row[]): void {
     r.unit,
     r.note ?? "",
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
-  console.log(row(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const l of lines) console.log(row(l));
+  printTable(header, lines, "markdown");
 }
 
 /** Prints the rows and records them for the runner's combined table. */
 export function report(rows: readonly Row[]): void {
-  printTable(rows);
+  printRows(rows);
   const file = process.env.BENCH_RESULTS;
   if (file) appendFileSync(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
 }
