@@ -1,5 +1,6 @@
 // Typed errors of the snapshotter; messages are etcd's strings.
 
+/** The stable `code` of every SnapError. */
 export const SnapErrorCode = {
   /** No readable `.snap` file (`snap: no available snapshot`). */
   NoSnapshot: "ERR_SNAP_NO_SNAPSHOT",
@@ -20,7 +21,9 @@ export const SnapErrorCode = {
 } as const;
 export type SnapErrorCode = (typeof SnapErrorCode)[keyof typeof SnapErrorCode];
 
+/** Every error the snapshotter throws; `message` is etcd's string where etcd has one. */
 export class SnapError extends Error {
+  /** Which failure this is (stable across versions). */
   readonly code: SnapErrorCode;
   /** The file concerned, when there is one. */
   readonly file: string | undefined;

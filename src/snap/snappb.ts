@@ -13,6 +13,7 @@ import {
   Writer,
 } from "../raftpb/index.ts";
 
+/** The bytes of a `.snap` file: the snappb envelope of `data` (an encoded raftpb.Snapshot) and its CRC. */
 export function encodeSnapFile(crc: number, data: Uint8Array): Uint8Array {
   const buf = new Uint8Array(1 + varintSize(crc) + 1 + lengthDelimitedSize(data.length));
   const w = new Writer(buf);

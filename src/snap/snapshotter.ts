@@ -27,16 +27,24 @@ const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r)
  * this shape rather than the WAL's record type and does not depend on the WAL.
  */
 export interface SnapshotPosition {
+  /** Log index of the snapshot's last entry. */
   readonly index: number;
+  /** Term of that entry. */
   readonly term: number;
 }
 
+/** Suffix of raft snapshot files (`%016x-%016x.snap`, term-index). */
 export const SNAP_SUFFIX = ".snap";
+/** Suffix of application ("v3 backend") snapshot files (`%016x.snap.db`, index). */
 export const DB_SUFFIX = ".snap.db";
+/** Appended to a `.snap` file the owning member found unreadable (etcd renames it the same way). */
 export const BROKEN_SUFFIX = ".broken";
 
+/** Options of a Snapshotter. */
 export interface SnapshotterOptions {
+  /** File-system calls go through this (tests inject faults); default node:fs. */
   fs?: FileSystem;
+  /** Warnings (broken or unexpected files) go here; default raft's global logger. */
   logger?: Logger;
   /** Encoding of the raft snapshot inside the file: "P37" (default) or "G36". */
   profile?: Profile;
@@ -54,12 +62,17 @@ export interface SnapshotterOptions {
 
 /** One `.snap` file as inspect() found it: its snapshot, or why it cannot be read. */
 export interface SnapFileStatus {
+  /** The file name. */
   name: string;
+  /** The file's absolute path. */
   path: string;
   /** Term and index from the file name (undefined if the name is not `%016x-%016x.snap`). */
   term: number | undefined;
+  /** See `term`. */
   index: number | undefined;
+  /** The decoded snapshot (null when it cannot be read). */
   snapshot: Snapshot | null;
+  /** Why the file cannot be read (null when it can). */
   error: SnapError | null;
 }
 
@@ -151,7 +164,14 @@ export function readSnapFile(path: string, fs: FileSystem = nodeFileSystem): Sna
   }
 }
 
+/**
+ * etcd's snapshotter for one directory (a member's `member/snap`): saves raft
+ * snapshots as `.snap` files and application snapshots as `.snap.db`, loads
+ * the newest usable one, and purges old files; file formats and names are
+ * etcd's. Failures are SnapErrors.
+ */
 export class Snapshotter {
+  /** The directory, resolved to an absolute path. */
   readonly dir: string;
   private readonly fs: FileSystem;
   private readonly logger: Logger;
