@@ -51,7 +51,7 @@ async function agreedLeader(eps: string[]): Promise<number> {
       const i = sts.findIndex((s) => s.id === lead);
       return i >= 0 ? i : undefined;
     },
-    30_000,
+    60_000,
     100,
   );
 }
@@ -81,7 +81,7 @@ export class TsraftBench implements BenchCluster {
       const flags = ["--initial-cluster", c.pc.initialCluster(names)];
       for (const m of c.pc.members) c.pc.start(m, flags);
       c.endpoints = c.pc.members.map((m) => epOf(m.client));
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 180_000;
       for (;;) {
         for (const m of c.pc.members)
           if (m.proc?.exitCode === 7 && c.bootstrapRestarts < 6) {
@@ -99,7 +99,9 @@ export class TsraftBench implements BenchCluster {
         if (ok.every(Boolean)) break;
         const dead = c.pc.members.find((m) => m.proc?.exitCode != null && m.proc.exitCode !== 7);
         if (dead !== undefined || Date.now() > deadline)
-          throw new Error(`tsraft-kv cluster did not start:\n${c.pc.dumpLogs()}`);
+          throw new Error(
+            `tsraft-kv cluster did not start (exit statuses ${c.pc.members.map((m) => m.proc?.exitCode ?? m.proc?.signalCode ?? "running").join(", ")}):\n${c.pc.dumpLogs()}`,
+          );
         await new Promise((r) => setTimeout(r, 200));
       }
       await agreedLeader(c.endpoints);
@@ -177,7 +179,7 @@ export class EtcdBench implements BenchCluster {
           waitFor(
             `etcd ${u} healthy`,
             async () => (await http("GET", `${u}/health`)).status === 200,
-            30_000,
+            60_000,
             100,
           ),
         ),
