@@ -1267,6 +1267,11 @@ export class Raft {
       case MessageType.MsgHup:
         this.hup(this.preVote ? CampaignPreElection : CampaignElection);
         return null;
+      // The storage acknowledgements (from the local threads, or stepped in by
+      // advance()): entries up to (index, logTerm) are durable, a snapshot is
+      // durable and applied, committed entries are applied. They carry our
+      // current term or 0, so a term change in between sent them to the
+      // lower-term branch above instead.
       case MessageType.MsgStorageAppendResp:
         if (m.index !== 0) this.raftLog.stableTo(m.index, m.logTerm);
         if (m.snapshot !== null) this.appliedSnap(m.snapshot);
@@ -2064,7 +2069,10 @@ export class Raft {
     // Whether we are a learner; a removed node is not.
     this.isLearner = pr?.isLearner === true;
     if ((pr === undefined || this.isLearner) && this.state === StateType.StateLeader) {
-      // The leader was removed or demoted.
+      // The leader was removed or demoted. As in etcd, it keeps leading
+      // unless stepDownOnRemoval: it goes on replicating and committing what
+      // its log holds (its quorum is now the new configuration's, without
+      // itself) but drops new proposals (propose).
       if (this.stepDownOnRemoval) this.becomeFollower(this.term, None);
       return cs;
     }
