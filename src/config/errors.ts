@@ -11,6 +11,7 @@ export type ConfigSource = "flag" | "env" | "file" | "default";
  * the CLI prints it as is and exits with ExitCode.BadConfig.
  */
 export class ConfigError extends Error {
+  /** Always "ERR_CONFIG" (exit status ExitCode.BadConfig). */
   readonly code = "ERR_CONFIG";
   /** The source of the (first) offending setting. */
   readonly source: ConfigSource;

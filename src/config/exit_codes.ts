@@ -15,6 +15,7 @@
 // | 6    | DamagedData    | the WAL or snapshots are damaged; the member refuses to start         | no             |
 // | 7    | Removed        | this member was removed from the cluster                              | no             |
 
+/** The member process's exit status per failure reason (the table above). */
 export const ExitCode = {
   Ok: 0,
   Fatal: 1,

@@ -13,13 +13,18 @@ export type OptionKind =
   | "list" // comma-separated strings (a YAML list too)
   | "cluster"; // name=url,... (a YAML list of name=url too)
 
+/** The section of `--help` an option is listed under (etcd's groups, plus tsraft-kv's own). */
 export type OptionGroup = "member" | "clustering" | "security" | "logging" | "tsraft-kv" | "other";
 
+/** One setting: how it is named in each source, how its value is read, and its help line. */
 export interface OptionDef {
   /** etcd's flag name without dashes; also the config-file key. */
   readonly name: string;
+  /** How the value is parsed (and validated). */
   readonly kind: OptionKind;
+  /** Its `--help` section. */
   readonly group: OptionGroup;
+  /** One-line help text. */
   readonly help: string;
   /** Placeholder in --help. */
   readonly arg?: string;
@@ -31,13 +36,15 @@ export interface OptionDef {
   readonly fileKeys?: readonly string[];
   /** Options that set the same thing another way; the most precedent source wins, a tie is an error. */
   readonly setting?: string;
-  /** Not readable from the environment / the config file. */
+  /** Not readable from the environment. */
   readonly noEnv?: boolean;
+  /** Not readable from the config file. */
   readonly noFile?: boolean;
   /** Default shown in --help (the value itself is applied in resolve.ts, often derived). */
   readonly defaultText?: string;
 }
 
+/** Every option of a tsraft-kv member, in `--help` order. */
 export const OPTIONS: readonly OptionDef[] = [
   // Member
   { name: "name", kind: "string", group: "member", arg: "name", help: "human-readable name of this member" },

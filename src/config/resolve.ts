@@ -44,78 +44,124 @@ import {
 
 /** A member of --initial-cluster. */
 export interface ClusterMember {
+  /** The member's --name. */
   name: string;
+  /** Its peer URLs (one entry per `name=url` pair of that name). */
   peerURLs: string[];
 }
 
 /** TLS of the peer transport, in the shape of rafthttp's PeerTlsOptions. */
 export interface PeerTlsConfig {
+  /** --peer-cert-file: certificate for peer traffic (server, and client unless clientCertFile). */
   certFile?: string;
+  /** --peer-key-file: its key. */
   keyFile?: string;
+  /** --peer-client-cert-file: a separate client certificate for dialling peers. */
   clientCertFile?: string;
+  /** --peer-client-key-file: its key. */
   clientKeyFile?: string;
+  /** --peer-trusted-ca-file: CA verifying peers' certificates. */
   trustedCAFile?: string;
+  /** --peer-client-cert-auth: require client certificates from peers. */
   clientCertAuth: boolean;
+  /** --peer-crl-file: revoked peer certificates (PEM CRL). */
   crlFile?: string;
+  /** --peer-cert-allowed-cn: accept only peer certificates with one of these CNs. */
   allowedCN?: string[];
+  /** --peer-cert-allowed-hostname: accept only peer certificates valid for one of these hosts. */
   allowedHostnames?: string[];
+  /** --peer-skip-client-san-verification: skip checking a peer certificate's SANs against its address. */
   skipClientSANVerify?: boolean;
+  /** --peer-verify-member-identity: a peer's certificate must be that of the member it speaks for. */
   verifyMemberIdentity?: boolean;
+  /** --tls-min-version: lowest TLS version accepted. */
   minVersion?: "TLSv1.2" | "TLSv1.3";
+  /** --tls-max-version: highest TLS version accepted. */
   maxVersion?: "TLSv1.2" | "TLSv1.3";
 }
 
 /** TLS of the client API (https client URLs). */
 export interface ClientTlsConfig {
+  /** --cert-file: the client API's certificate (absolute path). */
   certFile: string;
+  /** --key-file: its key. */
   keyFile: string;
+  /** --trusted-ca-file: CA verifying API clients' certificates. */
   trustedCAFile?: string;
+  /** --client-cert-auth: require client certificates from API clients. */
   clientCertAuth: boolean;
+  /** --tls-min-version: lowest TLS version accepted. */
   minVersion?: "TLSv1.2" | "TLSv1.3";
+  /** --tls-max-version: highest TLS version accepted. */
   maxVersion?: "TLSv1.2" | "TLSv1.3";
 }
 
+/** The --log-level values, least to most severe. */
 export type LogLevelName = "debug" | "info" | "warn" | "error";
 
 /** Everything a tsraft-kv member needs, validated. URLs are as given minus a trailing slash. */
 export interface MemberConfiguration {
+  /** --name: this member's name. */
   name: string;
   /** Absolute. */
   dataDir: string;
   /** Exactly one each for now (the server listens on one URL per role). */
   listenPeerUrls: string[];
+  /** --listen-client-urls: where the client API (REST, gRPC, gateway) listens. */
   listenClientUrls: string[];
+  /** --listen-metrics-urls: extra URLs serving only /metrics and /health ([] for none). */
   listenMetricsUrls: string[];
+  /** --initial-advertise-peer-urls: what other members dial. */
   initialAdvertisePeerUrls: string[];
+  /** --advertise-client-urls: client URLs published in the membership. */
   advertiseClientUrls: string[];
   /** The members of a new cluster; [] when joining with --join. Ignored once the data dir exists. */
   initialCluster: ClusterMember[];
+  /** --initial-cluster-token: mixed into member and cluster IDs. */
   initialClusterToken: string;
+  /** --initial-cluster-state: "new" bootstraps initialCluster, "existing" joins (first start only). */
   initialClusterState: "new" | "existing";
   /** Client URL of a running member to join through (first start only). */
   join?: string;
+  /** --join-as-learner: join as a non-voting member. */
   joinAsLearner: boolean;
+  /** --force-new-cluster: restart as the only member, keeping committed data. */
   forceNewCluster: boolean;
+  /** --strict-reconfig-check: refuse membership changes that would leave no quorum of live voters. */
   strictReconfigCheck: boolean;
+  /** --heartbeat-interval in ms (the raft tick). */
   heartbeatIntervalMs: number;
+  /** --election-timeout in ms (a whole multiple of the heartbeat interval). */
   electionTimeoutMs: number;
   /** Raft's tick is the heartbeat interval: tickMs = heartbeatIntervalMs, heartbeatTicks = 1. */
   tickMs: number;
+  /** Always 1: a heartbeat every tick. */
   heartbeatTicks: 1;
+  /** electionTimeoutMs / heartbeatIntervalMs. */
   electionTicks: number;
+  /** --snapshot-count: applied entries between snapshots. */
   snapshotCount: number;
+  /** --snapshot-catchup-entries: entries kept in the log behind a snapshot. */
   snapshotCatchUpEntries: number;
+  /** Largest key in bytes the client API accepts. */
   maxKeyBytes: number;
+  /** Largest value in bytes the client API accepts. */
   maxValueBytes: number;
+  /** How long a client request may wait for raft, in ms. */
   requestTimeoutMs: number;
+  /** Peer TLS, when --peer-cert-file, --peer-trusted-ca-file or --peer-client-cert-file is set. */
   peerTls?: PeerTlsConfig;
+  /** Client API TLS, when --cert-file is set. */
   clientTls?: ClientTlsConfig;
+  /** --log-level. */
   logLevel: LogLevelName;
   /** "auto": console (human-readable) on a terminal, json otherwise. */
   logFormat: "auto" | "json" | "console";
   /** "stderr", "stdout" or a file path (absolute). */
   logOutput: string;
+  /** --metrics: detail of the exported metrics. */
   metrics: "basic" | "extensive";
+  /** --unsafe-no-fsync: skip fdatasync (tests only; acknowledged writes may be lost on power failure). */
   unsafeNoFsync: boolean;
   /** Absolute path of the config file read, if any. */
   configFile?: string;
@@ -124,11 +170,13 @@ export interface MemberConfiguration {
 /** Where each setting of the result came from (option name -> the key as written, or "default"). */
 export type ConfigOrigins = Record<string, { source: ConfigSource; key: string }>;
 
+/** What loadConfig decided: print help, print the version, or run with this configuration. */
 export type LoadResult =
   | { action: "help" }
   | { action: "version" }
   | { action: "run"; config: MemberConfiguration; warnings: string[]; origins: ConfigOrigins };
 
+/** The inputs of loadConfig (everything it reads is injectable for tests). */
 export interface LoadOptions {
   /** Arguments after the program (and subcommand) name. */
   argv: readonly string[];
