@@ -26,17 +26,22 @@ import { formatConsoleLine } from "./console_format.ts";
 import { LogConfigError } from "./errors.ts";
 import { RepeatLimiter } from "./rate_limit.ts";
 
+/** Levels a logger can be set to, least to most severe (fatal lines are always written). */
 export type LogLevelName = "debug" | "info" | "warn" | "error";
+/** "json": one JSON object per line; "console": human-readable; "auto": console on a terminal, else json. */
 export type LogFormat = "auto" | "json" | "console";
+/** Structured fields of one line (the reserved keys listed at the top of this file excepted). */
 export type LogFields = Record<string, unknown>;
 
 /** Where lines go: any object with a synchronous write (tests collect lines this way). */
 export interface LogDestination {
+  /** Receives one complete line (with its trailing newline). */
   write(line: string): void;
   /** Whether it is a terminal ("auto" format picks console then). */
   isTTY?: boolean;
 }
 
+/** Options of Log.create (every one optional). */
 export interface LoggerOptions {
   /** The member's name, on every line. */
   member?: string;
@@ -58,7 +63,9 @@ export interface LoggerOptions {
 
 /** Per-line rate limiting: `key` replaces the message as the key; `everyMs` the window (0: never limit). */
 export interface LimitOptions {
+  /** Lines with the same key (in the same child logger and level) share one window; default the message. */
   key?: string;
+  /** The window in ms (default the logger's repeat window; 0: never held back). */
   everyMs?: number;
 }
 
@@ -84,6 +91,7 @@ interface Shared {
   limiter: RepeatLimiter;
 }
 
+/** A repeated line is written at most once per this many ms unless the logger or the call says otherwise. */
 export const DEFAULT_REPEAT_WINDOW_MS = 5000;
 
 function checkLevel(l: string): LogLevelName {
@@ -106,6 +114,12 @@ function openOutput(output: string | LogDestination): { dest: LogDestination; tt
   }
 }
 
+/**
+ * A structured logger (pino underneath): JSON lines with ISO timestamps, or
+ * human-readable ones on a terminal, repeated lines rate-limited. Create the
+ * root with Log.create, then child loggers per component; a level change on
+ * any of them applies to all.
+ */
 export class Log {
   private readonly p: PinoLogger;
   private readonly shared: Shared;
@@ -191,22 +205,27 @@ export class Log {
     this.shared.min = LEVELS[checkLevel(l)];
   }
 
+  /** Whether a line at level `l` would be written (to skip building costly fields). */
   isLevelEnabled(l: LogLevelName): boolean {
     return LEVELS[l] >= this.shared.min;
   }
 
+  /** Writes a debug line (rate-limited per `limit`). */
   debug(msg: string, fields?: LogFields, limit?: LimitOptions): void {
     if (LEVELS.debug >= this.shared.min) this.write(LEVELS.debug, msg, fields, limit);
   }
 
+  /** Writes an info line (rate-limited per `limit`). */
   info(msg: string, fields?: LogFields, limit?: LimitOptions): void {
     if (LEVELS.info >= this.shared.min) this.write(LEVELS.info, msg, fields, limit);
   }
 
+  /** Writes a warning line (rate-limited per `limit`). */
   warn(msg: string, fields?: LogFields, limit?: LimitOptions): void {
     if (LEVELS.warn >= this.shared.min) this.write(LEVELS.warn, msg, fields, limit);
   }
 
+  /** Writes an error line (rate-limited per `limit`). */
   error(msg: string, fields?: LogFields, limit?: LimitOptions): void {
     if (LEVELS.error >= this.shared.min) this.write(LEVELS.error, msg, fields, limit);
   }

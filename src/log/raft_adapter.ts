@@ -7,6 +7,7 @@
 import { type Logger, RaftPanicError } from "../raft/index.ts";
 import type { Log } from "./logger.ts";
 
+/** raft's Logger on a Log (see raftLogger, which picks the component). */
 export class RaftLogAdapter implements Logger {
   private readonly log: Log;
 
@@ -14,18 +15,22 @@ export class RaftLogAdapter implements Logger {
     this.log = log;
   }
 
+  /** A debug line. */
   debug(msg: string): void {
     this.log.debug(msg);
   }
 
+  /** An info line. */
   info(msg: string): void {
     this.log.info(msg);
   }
 
+  /** A warn line (raft's name for the level). */
   warning(msg: string): void {
     this.log.warn(msg);
   }
 
+  /** An error line. */
   error(msg: string): void {
     this.log.error(msg);
   }

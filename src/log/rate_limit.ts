@@ -44,6 +44,11 @@ export type Reporter = (level: number, msg: string, suppressed: number, ctx: unk
 const HOLD: Admission = { pass: false, suppressed: 0 };
 const PASS: Admission = { pass: true, suppressed: 0 };
 
+/**
+ * Decides which repeated log lines to write: at most one per key and window,
+ * counting the rest for a later "suppressed" report. Bounded memory (see the
+ * top of this file); the clock is injected.
+ */
 export class RepeatLimiter {
   private readonly entries = new Map<string, Entry>();
   private readonly clock: () => number;
