@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { Host } from "../../src/host/index.ts";
+import { Host, type HostError, HostErrorCode } from "../../src/host/index.ts";
 import { freePort, waitFor } from "../kv/support/cluster.ts";
 import { Counter, delta, fastTiming, startCluster } from "./support.ts";
 
@@ -38,7 +38,18 @@ test("host: a member added at run time joins through the peers' /members and cat
       () => (aDone = true),
       () => (aDone = true),
     );
-    await a.promoteMember(b.id);
+    // The learner applied everything, but the leader counts it as caught up
+    // only once its append responses arrived: a promotion before that is
+    // refused (etcd's "not in sync with leader"), and the caller retries.
+    await waitFor("the promotion", async () => {
+      try {
+        await a.promoteMember(b.id);
+        return true;
+      } catch (err) {
+        if ((err as HostError).code === HostErrorCode.LearnerNotReady) return false;
+        throw err;
+      }
+    });
     assert.equal(await b.propose(delta(5)), 15, "writes through the new voter");
     assert.equal(aDone, false, "the leader is still running");
     assert.equal(a.leader(), a.id);
