@@ -1,5 +1,6 @@
 // Typed errors of the cluster PKI (CA and member certificates).
 
+/** The stable `code` of every PkiError. */
 export const PkiErrorCode = {
   /** A member name, URL, host or validity period that cannot go into a certificate. */
   Invalid: "ERR_PKI_INVALID",
@@ -16,7 +17,9 @@ export const PkiErrorCode = {
 } as const;
 export type PkiErrorCode = (typeof PkiErrorCode)[keyof typeof PkiErrorCode];
 
+/** Every error of certificate issuing and the PKI directory (`tsraft certs`). */
 export class PkiError extends Error {
+  /** Which failure this is (stable across versions). */
   readonly code: PkiErrorCode;
   /** The file concerned, for Conflict and Io. */
   readonly path: string | undefined;

@@ -59,6 +59,7 @@ export function pkiPaths(dir: string) {
   };
 }
 
+/** Options of writeClusterPki (validity and time as for each issued certificate). */
 export interface WriteClusterPkiOptions extends IssueOptions {
   /** For a new CA: its CN and validity. */
   ca?: Omit<CaOptions, "now">;
@@ -68,9 +69,13 @@ export interface WriteClusterPkiOptions extends IssueOptions {
 
 /** What writeClusterPki found and did, file by file. */
 export interface ClusterPkiResult {
+  /** The PKI directory, as given. */
   dir: string;
+  /** The CA's files, and whether this call created them (false: an existing CA was used). */
   ca: { cert: string; key: string; created: boolean };
+  /** The client certificate's files, when asked for, and whether this call issued them. */
   client?: { cert: string; key: string; issued: boolean };
+  /** Each member's files, in the order given. */
   members: Array<{
     name: string;
     peerCert: string;

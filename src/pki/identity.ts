@@ -66,7 +66,9 @@ export function memberUrn(name: string): string {
 
 /** One entry of a certificate's subjectAltName, as Node prints it ("DNS", "IP Address", "URI", ...). */
 export interface AltName {
+  /** The kind as Node prints it: "DNS", "IP Address", "URI", "email"... */
   type: string;
+  /** The value, unquoted. */
   value: string;
 }
 

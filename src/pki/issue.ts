@@ -31,13 +31,16 @@ import { isIpHost, memberUrn, normalizePeerURL, urlHost } from "./identity.ts";
 
 /** A certificate and its private key, both PEM (the key PKCS#8, unencrypted). */
 export interface PemPair {
+  /** The certificate, PEM. */
   cert: string;
+  /** Its private key, PKCS#8 PEM. */
   key: string;
 }
 
 /** A CA that can sign: its certificate and private key, PEM. */
 export type CertificateAuthority = PemPair;
 
+/** Options of createCa. */
 export interface CaOptions {
   /** Subject CN of the CA (default "tsraft cluster CA"). */
   commonName?: string;
@@ -49,6 +52,7 @@ export interface CaOptions {
 
 /** A member as its certificates describe it. */
 export interface MemberSpec {
+  /** The member's --name (it goes into the URI SAN `urn:tsraft:member:<name>`). */
   name: string;
   /** The member's peer URLs exactly as --initial-cluster names them (at least one). */
   peerURLs: readonly string[];
@@ -58,14 +62,17 @@ export interface MemberSpec {
   hosts?: readonly string[];
 }
 
+/** Options of the certificate issuers. */
 export interface IssueOptions {
   /** Days the certificate is valid (default 365); it may not outlive the CA. */
   validityDays?: number;
+  /** The issuing time (default: now); tests inject it. */
   now?: Date;
 }
 
 /** Both certificates of one member. */
 export interface MemberCertificates {
+  /** The member's name. */
   name: string;
   /** Peer server and peer client certificate (--peer-cert-file/--peer-key-file). */
   peer: PemPair;
@@ -73,7 +80,9 @@ export interface MemberCertificates {
   server: PemPair;
 }
 
+/** Validity of a new CA certificate in days (about ten years). */
 export const DEFAULT_CA_DAYS = 3650;
+/** Validity of a new member or client certificate in days. */
 export const DEFAULT_CERT_DAYS = 365;
 const BACKDATE_MS = 5 * 60_000;
 const DAY_MS = 86_400_000;
