@@ -12,26 +12,37 @@ import { createRequire } from "node:module";
 export interface FileSystem {
   /** Opens a file; `flags` as node's fs.openSync. */
   openSync(path: string, flags: string, mode?: number): number;
+  /** Closes a descriptor from openSync. */
   closeSync(fd: number): void;
+  /** Reads up to `length` bytes at file `position` into buf[offset..]; returns the count (0 at the end). */
   readSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
   /** May write fewer bytes than asked (callers loop). */
   writeSync(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number;
+  /** The file's size in bytes (fstat). */
   fileSize(fd: number): number;
+  /** Sets the file's size (cuts or zero-extends). */
   ftruncateSync(fd: number, length: number): void;
   /** Flushes file data (and the metadata needed to read it) to stable storage. */
   fdatasync(fd: number): Promise<void>;
   /** Flushes file data and all metadata; used on directories. */
   fsync(fd: number): Promise<void>;
+  /** Names (not paths) of a directory's entries. */
   readdirSync(path: string): string[];
+  /** Creates a directory and its missing parents with `mode`. */
   mkdirSync(path: string, mode: number): void;
+  /** Renames atomically (replacing `to`); durable only after an fsync of the directory. */
   renameSync(from: string, to: string): void;
+  /** Removes a file. */
   unlinkSync(path: string): void;
   /** Recursive remove; no error if absent. */
   rmSync(path: string): void;
+  /** Whether anything exists at `path`. */
   existsSync(path: string): boolean;
+  /** Whether `path` is a directory (false if absent). */
   isDirectory(path: string): boolean;
   /** Non-blocking exclusive lock on the whole file; false if another holder has it. */
   tryLock(fd: number): boolean;
+  /** Releases a lock taken with tryLock. */
   unlock(fd: number): void;
 }
 

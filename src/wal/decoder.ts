@@ -34,12 +34,15 @@ import { decodeRecordInto, RecordType, WalRecord } from "./walpb.ts";
 /** Sector size assumed by the torn-write test (etcd's minSectorSize). */
 export const SECTOR_SIZE = 512;
 
+/** A segment the Decoder reads: its name (for errors) and an open descriptor. */
 export interface SegmentRef {
   /** File name (no directory). */
   name: string;
+  /** Open descriptor of the segment (the caller closes it). */
   fd: number;
 }
 
+/** Options of a Decoder (buffering only: the records read are the same either way). */
 export interface DecoderOptions {
   /**
    * Read every segment through one buffer, reused: record data and the
@@ -74,6 +77,13 @@ function alloc(n: number): Uint8Array {
 
 type Damage = "truncated" | "decode" | "crc" | "padding" | "header";
 
+/**
+ * Reads the records of consecutive segments in order, checking each frame
+ * and the CRC chain as etcd's decoder does; next() returns false at the clean
+ * end of the log and throws a WalError (with file and offset) on damage,
+ * UnexpectedEOF for a torn last record. Used by the WAL's replay, repair and
+ * verify; exported for tools that walk a log.
+ */
 export class Decoder {
   private readonly fs: FileSystem;
   private readonly segs: readonly SegmentRef[];
@@ -113,8 +123,11 @@ export class Decoder {
    * data()): the replay copies what it keeps without a view per record.
    */
   payloadStart = -1;
+  /** End of the entry payload in `segment` (see payloadStart). */
   payloadEnd = -1;
+  /** Start of the record's data in `segment` (see payloadStart). */
   dataStart = 0;
+  /** End of the record's data in `segment` (see payloadStart). */
   dataEnd = 0;
   private lazyData = false;
 

@@ -13,8 +13,15 @@ const INITIAL_BUFFER = 128 * 1024;
 // Room left for the crc varint before the data is placed: a uint32 takes at most 5 bytes.
 const MAX_CRC_BYTES = 5;
 
+/**
+ * Appends framed records to the tail segment: records collect in a batch
+ * buffer and a whole batch goes out with one write (flush). Used by the WAL;
+ * exported for tools and tests that write segments directly.
+ */
 export class Encoder {
+  /** The file system writes go through. */
   readonly fs: FileSystem;
+  /** Descriptor of the segment being written (replaced when the WAL cuts a new segment). */
   fd: number;
   /** File offset where the next batch is written. */
   offset: number;

@@ -1,6 +1,7 @@
 // Typed errors of the write-ahead log. Messages are etcd's exact strings where
 // etcd has one (so logs read the same); `code` is the stable thing to match on.
 
+/** The stable `code` of every WalError. */
 export const WalErrorCode = {
   /** Metadata records differ between segments (`wal: conflicting metadata found`). */
   MetadataConflict: "ERR_WAL_METADATA_CONFLICT",
@@ -51,7 +52,9 @@ export const WalErrorCode = {
 } as const;
 export type WalErrorCode = (typeof WalErrorCode)[keyof typeof WalErrorCode];
 
+/** Every error of the WAL; `message` is etcd's string where etcd has one. */
 export class WalError extends Error {
+  /** Which failure this is (stable across versions). */
   readonly code: WalErrorCode;
   /** Segment file the error was found in, when it concerns one record. */
   readonly file: string | undefined;

@@ -4,6 +4,7 @@
 import { type FileSystem, hex16 } from "../fileutil/index.ts";
 import { WalError, WalErrorCode } from "./errors.ts";
 
+/** The segment name for sequence `seq` starting at entry `index`: `%016x-%016x.wal`. */
 export function walName(seq: number, index: number): string {
   return `${hex16(seq)}-${hex16(index)}.wal`;
 }
@@ -22,6 +23,7 @@ export function parseWalName(name: string): { seq: number; index: number } {
   return { seq, index };
 }
 
+/** Whether `name` is a segment name with a sequence number within 2^53 (never throws). */
 export function isWalName(name: string): boolean {
   const m = WAL_NAME.exec(name);
   return m !== null && Number.parseInt(m[1]!, 16) <= Number.MAX_SAFE_INTEGER;

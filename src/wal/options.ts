@@ -11,6 +11,7 @@ export const SEGMENT_SIZE_BYTES = 64 * 1000 * 1000;
 /** An fdatasync slower than this logs a "slow fdatasync" warning (etcd's warnSyncDuration). */
 export const WARN_SYNC_DURATION_MS = 1000;
 
+/** Options of the WAL and of the functions that work on a WAL directory (all optional). */
 export interface WalOptions {
   /** File system to use (default: node:fs). Tests inject faults through it. */
   fs?: FileSystem;
@@ -20,6 +21,7 @@ export interface WalOptions {
   profile?: Profile;
   /** Skip fdatasync (etcd's --unsafe-no-fsync): fast, and loses data on power failure. */
   unsafeNoFsync?: boolean;
+  /** Warnings (slow fdatasync, repairs) go here; default raft's global logger. */
   logger?: Logger;
   /** Clock in milliseconds for the slow-sync warning (default performance.now). */
   now?: () => number;

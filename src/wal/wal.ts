@@ -37,6 +37,7 @@ import { FilePipeline } from "./pipeline.ts";
 import { repair } from "./repair.ts";
 import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "./walpb.ts";
 
+/** What WAL.readAll returns: the state to restart raft from. */
 export interface ReadAllResult {
   /** The metadata given to create(). */
   metadata: Uint8Array;
@@ -58,6 +59,7 @@ function segment(fd: number, name: string): Segment {
   return { fd, name, seq, index };
 }
 
+/** Throws WalError ERR_WAL_INVALID_ARGUMENT unless `v` is a safe non-negative integer (`what` names it). */
 export function checkIndex(what: string, v: unknown): void {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
     throw new WalError(
@@ -67,6 +69,7 @@ export function checkIndex(what: string, v: unknown): void {
   }
 }
 
+/** Whether `hs` is absent or all zero (term 0, no vote, commit 0): nothing to persist. */
 export function isEmptyHardState(hs: HardState | null | undefined): boolean {
   return hs == null || (hs.term === 0 && hs.vote === 0n && hs.commit === 0);
 }
@@ -278,6 +281,13 @@ export interface Recovery {
   close(): Promise<void>;
 }
 
+/**
+ * etcd's write-ahead log over one directory (lifecycle at the top of this
+ * file: create, or open + readAll, then save/saveSnapshot, close). Byte for
+ * byte etcd's format; every mutating call is serialised; failures are
+ * WalErrors, and after a failed write or sync the WAL refuses further writes
+ * (ERR_WAL_FAILED) until reopened.
+ */
 export class WAL {
   /** The directory holding the segments. */
   readonly dir: string;

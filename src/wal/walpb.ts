@@ -16,6 +16,7 @@ import {
   Writer,
 } from "../raftpb/index.ts";
 
+/** walpb record types (the `type` field of a WalRecord), as etcd numbers them. */
 export const RecordType = {
   Metadata: 1,
   Entry: 2,
@@ -24,12 +25,16 @@ export const RecordType = {
   Snapshot: 5,
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+/** Lower-case name of each RecordType, indexed by its number ("" at 0), for dumps and messages. */
 export const recordTypeNames: readonly string[] = ["", "metadata", "entry", "state", "crc", "snapshot"];
 
 /** A decoded walpb.Record. `data` is null when the field is absent (crc records). */
 export class WalRecord {
+  /** A RecordType (other values are refused when the log is read). */
   type: number;
+  /** CRC-32C of all record data in the log up to and including this record's (uint32). */
   crc: number;
+  /** The payload: encoded Entry, HardState, WalSnapshot or metadata; null for crc records. */
   data: Uint8Array | null;
 
   constructor(type = 0, crc = 0, data: Uint8Array | null = null) {
@@ -41,7 +46,9 @@ export class WalRecord {
 
 /** The snapshot marker etcd writes into the WAL: which snapshot the log continues from. */
 export class WalSnapshot {
+  /** Log index of the snapshot. */
   index: number;
+  /** Term of the entry at `index`. */
   term: number;
   /** Absent (null) in the initial {0, 0} record and in WALs from etcd < 3.5. */
   confState: ConfState | null;
@@ -60,6 +67,7 @@ export function recordSize(type: number, crc: number, dataLen: number): number {
   return n;
 }
 
+/** Encodes one walpb.Record as etcd does (no frame, no padding). */
 export function encodeRecord(rec: WalRecord): Uint8Array {
   const buf = new Uint8Array(recordSize(rec.type, rec.crc, rec.data === null ? -1 : rec.data.length));
   const w = new Writer(buf);
@@ -108,6 +116,7 @@ export function decodeRecordInto(buf: Uint8Array, start: number, end: number, ou
   if ((seen & 0b110) !== 0b110) throw new DecodeError("walpb.Record", "type or crc missing", start);
 }
 
+/** Decodes one walpb.Record (no frame); throws raftpb's DecodeError on malformed bytes. */
 export function decodeRecord(buf: Uint8Array): WalRecord {
   const rec = new WalRecord();
   decodeRecordInto(buf, 0, buf.length, rec);
