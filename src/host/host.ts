@@ -50,7 +50,7 @@ import {
   SnapshotStatus,
   startNode,
 } from "../raft/index.ts";
-import { ProcessError, Transport } from "../rafthttp/index.ts";
+import { ProcessError, RaftHttpError, RaftHttpErrorCode, Transport } from "../rafthttp/index.ts";
 import {
   asV2,
   ConfChange,
@@ -162,6 +162,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   private loop: Promise<void> | null = null;
   private snapshotting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  /** Set once this member learnt it was removed (it stops after removalLingerMs). */
+  private retiring = false;
   private fatal: Error | null = null;
   private settleDone!: (err?: Error) => void;
   private confState: ConfState | null = null;
@@ -302,7 +304,12 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       saveSnapshotData: async (m, data) => {
         await this.storage.snapshotter.saveDBFrom(data, m.snapshot!.metadata.index);
       },
-      onCriticalError: (err) => this.failFatal(err),
+      // A peer that applied our removal refuses us (403/410): that is a
+      // removal too, and lingers like one; anything else is fatal.
+      onCriticalError: (err) =>
+        err instanceof RaftHttpError && err.code === RaftHttpErrorCode.MemberRemoved
+          ? this.retire("a peer refused it as removed")
+          : this.failFatal(err),
     });
     this.metrics.attachTransport(() => this.transport?.stats());
 
@@ -509,6 +516,27 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.settleDone(this.fatal ?? undefined);
   }
 
+  /**
+   * This member was removed from the cluster: it stops after
+   * `removalLingerMs`, not at once. A remaining voter may hold the removal
+   * entry without knowing it committed, and its configuration still counts
+   * this member: it campaigns, and this member's refusal tells it the commit
+   * (shareCommitInVotes). Gone at once, this member would leave it waiting
+   * for a vote nobody gives (the simulator's rule for shutting down removed
+   * members, made practical). Raft keeps running meanwhile; this member is in
+   * no configuration of its own, so it never campaigns.
+   */
+  private retire(how: string): void {
+    if (this.retiring || this.stopping !== null) return;
+    this.retiring = true;
+    const linger = this.cfg.removalLingerMs ?? 3 * this.electionTicks * this.tickMs;
+    this.logger.warning(
+      `host: this member (${formatId(this.id)}) was removed from the cluster (${how}); stopping in ${linger} ms`,
+    );
+    this.emit("removed");
+    setTimeout(() => void this.stop(), linger);
+  }
+
   private failFatal(err: Error): void {
     if (this.fatal !== null || this.stopping !== null) return;
     this.fatal =
@@ -694,11 +722,7 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.emit("membership", this.membership.list());
     if (change.removedId !== undefined) {
       if (change.removedId === this.id) {
-        this.logger.warning(
-          `host: this member (${formatId(this.id)}) was removed from the cluster; stopping`,
-        );
-        this.emit("removed");
-        setImmediate(() => void this.stop());
+        this.retire("its removal was applied");
       } else if (this.knownPeers.delete(change.removedId)) {
         void this.transport.removePeer(change.removedId).catch(() => {});
       }
@@ -1381,6 +1405,12 @@ function validateConfig(
     throw bad("snapshot.count must be a positive integer");
   if (!Number.isSafeInteger(policy.catchUpEntries) || policy.catchUpEntries < 0) {
     throw bad("snapshot.catchUpEntries must be a non-negative integer");
+  }
+  if (
+    cfg.removalLingerMs !== undefined &&
+    (!Number.isSafeInteger(cfg.removalLingerMs) || cfg.removalLingerMs < 0)
+  ) {
+    throw bad("removalLingerMs must be a non-negative integer");
   }
   for (const u of [cfg.listenPeerURL, ...(cfg.advertisePeerURLs ?? [])]) {
     let url: URL;

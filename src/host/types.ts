@@ -161,6 +161,15 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
    */
   shareCommitInVotes?: boolean;
   /**
+   * Milliseconds a member removed from the cluster keeps running (answering
+   * votes and heartbeats, serving nothing) before it stops. Default: three
+   * election timeouts. A remaining voter that missed the commit of the
+   * removal learns it from the removed member's vote refusals (with
+   * shareCommitInVotes); a member that vanished at once could leave it
+   * waiting for a vote nobody will give (docs/leases.md).
+   */
+  removalLingerMs?: number;
+  /**
    * Recovery (etcd's --force-new-cluster): restart an existing member as the
    * only member of its cluster, keeping every committed entry and dropping
    * uncommitted ones. Use it when a quorum is lost for good; start the
@@ -267,7 +276,7 @@ export interface HostEvents {
   membership: [members: MemberInfo[]];
   /** Entries up to `index` are applied. */
   applied: [index: number];
-  /** This member was removed from the cluster; the host stops. */
+  /** This member was removed from the cluster; the host stops after `removalLingerMs`. */
   removed: [];
   /** A fatal error: the host stops and `done` rejects with it. */
   error: [err: Error];

@@ -80,3 +80,30 @@ test("host: force-new-cluster restarts a surviving member alone with every commi
     await c.close();
   }
 });
+
+test("host: a removed member lingers (removalLingerMs) before it stops, then resolves done", async () => {
+  const linger = 1500;
+  const c = await startCluster(3, { removalLingerMs: linger });
+  try {
+    const leader = await c.leader();
+    const victim = c.hosts.find((h) => h !== leader)!;
+    let removedAt = 0;
+    victim.on("removed", () => {
+      removedAt = Date.now();
+    });
+    let stoppedAt = 0;
+    void victim.done.then(
+      () => (stoppedAt = Date.now()),
+      () => (stoppedAt = Date.now()),
+    );
+    await leader.removeMember(victim.id);
+    await waitFor("the victim applied its removal", async () => removedAt > 0);
+    await waitFor("the victim stopped", async () => stoppedAt > 0);
+    // Without the linger it stopped on the next turn of the event loop: a
+    // remaining voter that missed the commit of the removal could then wait
+    // forever for its vote.
+    assert.ok(stoppedAt - removedAt >= linger - 50, `stopped ${stoppedAt - removedAt} ms after its removal`);
+  } finally {
+    await c.close();
+  }
+});
