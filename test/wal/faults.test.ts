@@ -119,9 +119,25 @@ describe("wal faults", () => {
         writeFileSync(join(work, tail), tailBytes.subarray(0, k));
         const { log, repaired } = await recover(work, opts);
         if (repaired) repairs++;
-        // Every save whose records lie wholly before k survives; none after.
+        // Every save whose records lie wholly before k survives. The save the
+        // cut tears may leave a prefix of its entries (one record each,
+        // written before its state record): never durable, never
+        // acknowledged, and harmless to raft, which overwrites them.
         const n = ends.filter((e) => e.seg !== tail || e.end <= k).length;
-        assert.deepEqual(key(log), key(expected(saves, n)), `cut at ${k}`);
+        const torn = saves[n];
+        const allowed = [key(expected(saves, n))];
+        for (let j = 1; torn !== undefined && j <= torn.ents.length; j++) {
+          const partial = [
+            ...saves.slice(0, n),
+            { hs: expected(saves, n).hardState, ents: torn.ents.slice(0, j) },
+          ];
+          allowed.push(key(expected(partial, n + 1)));
+        }
+        const got = JSON.stringify(key(log));
+        assert.ok(
+          allowed.some((a) => JSON.stringify(a) === got),
+          `cut at ${k}: ${got} is none of ${allowed.length} allowed logs`,
+        );
       }
       assert.ok(repairs > dataEnd / 2, "most cuts tear a record and need repair");
     } finally {
