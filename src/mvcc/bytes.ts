@@ -6,6 +6,7 @@
 
 const CHUNK = 8192;
 
+/** A key's bytes as the engine's binary string (one code unit 0..255 per byte); see stringToKey. */
 export function keyToString(b: Uint8Array): string {
   if (b.length <= 64) {
     let s = "";
@@ -18,6 +19,7 @@ export function keyToString(b: Uint8Array): string {
   return s;
 }
 
+/** A binary-string key back to its bytes (each code unit must be 0..255; higher ones are truncated). */
 export function stringToKey(s: string): Uint8Array {
   const b = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i);
@@ -49,6 +51,7 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   return new Uint8Array([0]);
 }
 
+/** Whether two byte arrays hold the same bytes. */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

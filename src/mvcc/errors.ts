@@ -3,6 +3,7 @@
 // that the gRPC layer can answer with etcd's status and bytes-for-bytes
 // message (shared/spec/etcd-v3-api.md §4) without a second table.
 
+/** The stable `code` of every MvccError (each maps to etcd's message and gRPC status). */
 export const MvccErrorCode = {
   EmptyKey: "ERR_MVCC_EMPTY_KEY",
   KeyNotFound: "ERR_MVCC_KEY_NOT_FOUND",
@@ -47,7 +48,9 @@ const ETCD_MESSAGES: Record<MvccErrorCode, string> = {
   ERR_MVCC_SNAPSHOT_CORRUPT: "etcdserver: snapshot is corrupt",
 };
 
+/** A request the MVCC engine refuses, or a damaged snapshot; `message` starts with etcd's message. */
 export class MvccError extends Error {
+  /** Which condition this is (stable across versions). */
   readonly code: MvccErrorCode;
   /** What etcd writes in the gRPC status message for this condition. */
   readonly etcdMessage: string;

@@ -33,11 +33,13 @@ export class KeyRev {
     readonly tombstone: boolean,
   ) {}
 
+  /** The tombstone version that ends a key's generation at revision (main, sub). */
   static tombstoneOf(key: string, keyBytes: Uint8Array, main: number, sub: number): KeyRev {
     return new KeyRev(key, keyBytes, main, sub, 0, 0, EMPTY, 0n, true);
   }
 }
 
+/** The history of one key: its versions across generations, as etcd's keyIndex (compaction trims it). */
 export class KeyIndex {
   /** Versions ascending by (main, sub); never empty while the index is in the store. */
   readonly revs: KeyRev[] = [];

@@ -21,6 +21,7 @@ const LEASE_REVOKE_RATE = 1000;
 /** After a lease is reported expired, how long before it is reported again if still not revoked (etcd: 3 s). */
 const EXPIRED_RETRY_MS = 3000;
 
+/** One granted lease: replicated fields (id, ttl, remainingTtl, keys) and the leader-local deadline. */
 export class Lease {
   /** Leader-local deadline in ms of the injected clock; Infinity when not primary. */
   expiry = Number.POSITIVE_INFINITY;
@@ -28,6 +29,7 @@ export class Lease {
   retryAt = 0;
   /** Remaining TTL (s) recorded by a checkpoint; 0 = none, use ttl. Replicated. */
   remainingTtl = 0;
+  /** Keys attached to the lease (binary strings); they are deleted when it is revoked. Replicated. */
   readonly keys = new Set<string>();
   constructor(
     readonly id: bigint,
@@ -36,6 +38,7 @@ export class Lease {
   ) {}
 }
 
+/** Options of a Lessor. */
 export interface LessorOptions {
   /** Milliseconds of a monotonic clock (the leader's). */
   now: () => number;
@@ -43,10 +46,17 @@ export interface LessorOptions {
   minTtl: number;
 }
 
+/**
+ * etcd's lessor: the replicated set of leases (grant, revoke, attach,
+ * checkpoint: applied identically on every member) and, on the leader only
+ * ("primary"), their deadlines on the local clock, which expired() reports for
+ * the leader to propose revocations. Errors are MvccErrors.
+ */
 export class Lessor {
   private readonly leases = new Map<bigint, Lease>();
   private primary = false;
   private readonly now: () => number;
+  /** Smallest TTL in seconds a grant gets (smaller requests are raised to it). */
   readonly minTtl: number;
 
   constructor(opts: LessorOptions) {
@@ -54,13 +64,16 @@ export class Lessor {
     this.minTtl = opts.minTtl;
   }
 
+  /** Whether deadlines are kept here (this member leads). */
   get isPrimary(): boolean {
     return this.primary;
   }
+  /** Number of leases. */
   get size(): number {
     return this.leases.size;
   }
 
+  /** The lease with this ID, if granted and not revoked. */
   lookup(id: bigint): Lease | undefined {
     return this.leases.get(id);
   }
@@ -81,10 +94,12 @@ export class Lessor {
     this.leases.delete(id);
   }
 
+  /** Records that `key` is attached to lease `id` (no-op for an unknown lease). */
   attach(id: bigint, key: string): void {
     this.leases.get(id)?.keys.add(key);
   }
 
+  /** Records that `key` left lease `id` (overwritten with another lease, or deleted). */
   detach(id: bigint, key: string): void {
     this.leases.get(id)?.keys.delete(key);
   }
@@ -224,10 +239,12 @@ export class IdGenerator {
     this.prefix = (memberId & 0xffffn) << 48n;
     this.suffix = (BigInt(Math.trunc(startMs)) & 0xffffffffffn) << 8n;
   }
+  /** A fresh 64-bit ID, unique to this member and start time. */
   next(): bigint {
     this.suffix = (this.suffix + 1n) & 0xffffffffffffn;
     return this.prefix | this.suffix;
   }
+  /** A fresh positive (63-bit, non-zero) lease ID. */
   nextLeaseId(): bigint {
     let id = 0n;
     while (id === 0n) id = this.next() & 0x7fffffffffffffffn;

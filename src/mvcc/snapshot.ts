@@ -29,27 +29,42 @@ const TAG_LEASE = 3;
 const TAG_ALARM = 4;
 const TAG_END = 5;
 
+/** A lease as a snapshot holds it (deadlines are leader-local and not part of it). */
 export interface LeaseState {
+  /** The lease ID. */
   id: bigint;
+  /** Granted TTL in seconds. */
   ttl: number;
+  /** Remaining TTL in seconds from the last checkpoint (0: none). */
   remainingTtl: number;
 }
+/** An active alarm as a snapshot holds it. */
 export interface AlarmState {
+  /** The member that raised it. */
   memberId: bigint;
+  /** etcd's AlarmType number (1 NOSPACE, 2 CORRUPT). */
   alarm: number;
 }
 
+/** The state machine's content at one point, as a snapshot encodes it (and decodeSnapshot returns it). */
 export interface Capture {
+  /** The store's revision. */
   rev: number;
+  /** The revision compacted up to. */
   compactRev: number;
+  /** The raft log index the state reflects. */
   appliedIndex: number;
+  /** Every version kept after compaction (immutable KeyRevs). */
   records: KeyRev[];
+  /** Every lease. */
   leases: LeaseState[];
+  /** Every active alarm. */
   alarms: AlarmState[];
 }
 
 /** A snapshot being streamed: the exact byte size is known before the first chunk. */
 export interface SnapshotStream extends AsyncIterable<Uint8Array> {
+  /** Total bytes the stream yields. */
   readonly size: number;
 }
 

@@ -64,6 +64,7 @@ import {
 } from "./validate.ts";
 import { type Scheduler, WatcherHub } from "./watch.ts";
 
+/** Options of an EtcdStateMachine (all optional). */
 export interface EtcdStateMachineOptions {
   /** Leader-local monotonic clock in ms, for lease deadlines. Default: performance.now(). */
   now?: () => number;
@@ -81,12 +82,15 @@ export interface EtcdStateMachineOptions {
 export interface ApplyResult {
   /** The request ID from the envelope (header.ID, else ID), so the proposer can find its waiter. */
   id: bigint;
+  /** The etcdserverpb response (an AnyResponse) when the command succeeded. */
   response?: unknown;
+  /** etcd's error for a refused request (the state is unchanged by it). */
   error?: MvccError;
   /** The entry was at or below the applied index (already applied): nothing was done. */
   skipped?: boolean;
 }
 
+/** The etcdserverpb response types a command can produce. */
 export type AnyResponse =
   | RangeResponse
   | PutResponse
@@ -139,10 +143,20 @@ interface TxnPath {
   nested: TxnPath[];
 }
 
+/**
+ * etcd's v3 apply semantics as a deterministic state machine: it applies
+ * committed InternalRaftRequests (KV, txn, compaction, leases, alarms) to an
+ * MVCC store, notifies watchers, and produces and restores snapshots. Every
+ * member applying the same commands reaches the same state and responses.
+ */
 export class EtcdStateMachine {
+  /** The leases (deadlines on the leader only). */
   readonly lessor: Lessor;
+  /** The key-value history. */
   readonly store: MvccStore;
+  /** The watchers, notified after each applied write. */
   readonly hub: WatcherHub;
+  /** Most operations one txn may hold (etcd's --max-txn-ops). */
   readonly maxTxnOps: number;
   /** Index of the last applied command (etcd's consistent index). */
   appliedIndex = 0;
@@ -156,9 +170,11 @@ export class EtcdStateMachine {
     this.maxTxnOps = opts.maxTxnOps ?? DEFAULT_MAX_TXN_OPS;
   }
 
+  /** The store's current revision. */
   get rev(): number {
     return this.store.rev;
   }
+  /** The revision the store is compacted up to. */
   get compactRev(): number {
     return this.store.compactRev;
   }
@@ -338,6 +354,7 @@ export class EtcdStateMachine {
     ).kvs[0];
   }
 
+  /** etcd's applier DeleteRange, standalone (txn null) or inside a write txn. */
   deleteRange(txn: WriteTxn | null, d: DeleteRangeRequest): DeleteRangeResponse {
     const own = txn === null;
     const t = txn ?? this.store.beginWrite();
@@ -481,6 +498,7 @@ export class EtcdStateMachine {
     return { $typeName: "etcdserverpb.TxnResponse", header: undefined, succeeded: path.succeeded, responses };
   }
 
+  /** etcd's applier Compaction: drops history before the revision; MvccError COMPACTED / FUTURE_REV. */
   compact(c: CompactionRequest): CompactionResponse {
     this.store.compact(toSafeNumber(c.revision, "revision"));
     return { $typeName: "etcdserverpb.CompactionResponse", header: header(this.store.rev) };
@@ -488,6 +506,7 @@ export class EtcdStateMachine {
 
   // ---- leases -------------------------------------------------------------------
 
+  /** etcd's applier LeaseGrant (TTL raised to the minimum); MvccError LEASE_EXISTS / LEASE_TTL_TOO_LARGE. */
   leaseGrant(g: LeaseGrantRequest): LeaseGrantResponse {
     const ttl = g.TTL > 9_000_000_000n ? 9_000_000_001 : g.TTL < 0n ? 0 : Number(g.TTL);
     const l = this.lessor.grant(g.ID, ttl);
@@ -517,6 +536,7 @@ export class EtcdStateMachine {
     return { $typeName: "etcdserverpb.LeaseRevokeResponse", header: header(this.store.rev) };
   }
 
+  /** etcd's applier LeaseCheckpoint: records remaining TTLs for the next leader. */
   leaseCheckpoint(c: LeaseCheckpointRequest): LeaseCheckpointResponse {
     for (const cp of c.checkpoints)
       this.lessor.checkpoint(cp.ID, toSafeNumber(cp.remainingTTL, "remaining_TTL"));
@@ -538,6 +558,7 @@ export class EtcdStateMachine {
       .sort((a, b) => a.alarm - b.alarm || (a.memberID < b.memberID ? -1 : a.memberID > b.memberID ? 1 : 0));
   }
 
+  /** etcd's applier Alarm: activates, deactivates or lists alarms. */
   alarm(a: AlarmRequest): AlarmResponse {
     const alarms: AlarmMember[] = [];
     const k = `${a.alarm}:${a.memberID}`;

@@ -24,14 +24,18 @@ import { SortedKeys } from "./sorted_keys.ts";
 
 /** Keeps the lessor's key sets in step with puts and deletes. */
 export interface LeaseAttacher {
+  /** `key` was put with `lease`. */
   attach(lease: bigint, key: string): void;
+  /** `key` left `lease` (deleted, or put with another lease). */
   detach(lease: bigint, key: string): void;
 }
 
 /** A committed write transaction, as the watcher hub sees it. */
 export type ChangeListener = (rev: number, changes: readonly KeyRev[]) => void;
 
+/** What a range read returns. */
 export interface RangeResult {
+  /** The versions read, ascending by key (at most `limit`; empty with countOnly). */
   kvs: KeyRev[];
   /** Keys in the range at the read revision (before any limit). */
   count: number;
@@ -39,7 +43,9 @@ export interface RangeResult {
 
 /** Read access at a revision; what the applier and the watcher hub need from a store. */
 export interface MvccReader {
+  /** The current revision (1 for an empty store). */
   readonly rev: number;
+  /** The revision compacted up to (-1: never compacted). */
   readonly compactRev: number;
   /**
    * Live keys in [key, end) at `atRev` (<= 0: current), ascending by key.
@@ -62,6 +68,7 @@ export interface MvccReader {
  * revision, with the key index in memory as etcd does) can implement.
  */
 export interface MvccStore extends MvccReader {
+  /** Starts the one write transaction allowed at a time (a second one throws until end()). */
   beginWrite(): WriteTxn;
   /** Compacts history at `rev` (spec §3.7). */
   compact(rev: number): void;
@@ -77,6 +84,7 @@ export interface MvccStore extends MvccReader {
   readonly bytesInUse: number;
   /** Keys with a live version now. */
   readonly keyCount: number;
+  /** Registers a listener called after each write transaction that changed something. */
   onChange(l: ChangeListener): void;
   /**
    * Replaces the whole state (snapshot restore) with `records` (any order)
@@ -94,10 +102,13 @@ export interface MvccStore extends MvccReader {
  * may write until end().
  */
 export interface WriteTxn {
+  /** The store's revision when the txn began. */
   readonly beginRev: number;
+  /** The versions (puts and tombstones) written so far, in order. */
   readonly changes: readonly KeyRev[];
   /** beginRev, or beginRev + 1 once the txn changed something. */
   readonly rev: number;
+  /** As MvccReader.range, at the txn's own view (it sees the txn's writes). */
   range(
     key: string,
     end: string | null | undefined,
@@ -105,6 +116,7 @@ export interface WriteTxn {
     limit: number,
     countOnly: boolean,
   ): RangeResult;
+  /** Puts a new version of `key` (binary string and its bytes; the value is copied); returns it. */
   put(key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint): KeyRev;
   /** Deletes the live keys of the range; returns the versions deleted (their prev_kv). */
   deleteRange(key: string, end: string | null | undefined): KeyRev[];
@@ -153,6 +165,7 @@ class MemoryWriteTxn implements WriteTxn {
   }
 }
 
+/** The in-memory MvccStore: key histories in a Map plus a sorted key list, changes kept for watch replay. */
 export class MemoryMvccStore implements MvccStore {
   private readonly index = new Map<string, KeyIndex>();
   private keys = new SortedKeys();
@@ -242,6 +255,7 @@ export class MemoryMvccStore implements MvccStore {
     return this.index.get(key)?.at(rev - 1);
   }
 
+  /** The put of a write txn of this store (called through WriteTxn.put). */
   putIn(txn: MemoryWriteTxn, key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint): KeyRev {
     const main = txn.beginRev + 1;
     let ki = this.index.get(key);
@@ -284,6 +298,7 @@ export class MemoryMvccStore implements MvccStore {
     return kr;
   }
 
+  /** The deleteRange of a write txn of this store (called through WriteTxn.deleteRange). */
   deleteIn(txn: MemoryWriteTxn, key: string, end: string | null | undefined): KeyRev[] {
     const { kvs } = this.rangeAt(key, end, 0, 0, false, txn.rev);
     const main = txn.beginRev + 1;
@@ -298,6 +313,7 @@ export class MemoryMvccStore implements MvccStore {
     return kvs;
   }
 
+  /** Ends a write txn of this store (called through WriteTxn.end); returns the revision. */
   commit(txn: MemoryWriteTxn): number {
     this.inWrite = false;
     if (txn.changes.length === 0) return this.currentRev;

@@ -11,6 +11,7 @@ import { MvccError, MvccErrorCode } from "./errors.ts";
 /** etcd's default --max-txn-ops. */
 export const DEFAULT_MAX_TXN_OPS = 128;
 
+/** etcd's Range checks: MvccError EMPTY_KEY, INVALID_SORT_OPTION. */
 export function validateRange(r: RangeRequest): void {
   if (r.key.length === 0) throw new MvccError(MvccErrorCode.EmptyKey);
   // etcd 3.4 does not check these (an unknown target reaches a nil sorter);
@@ -19,12 +20,14 @@ export function validateRange(r: RangeRequest): void {
     throw new MvccError(MvccErrorCode.InvalidSortOption);
 }
 
+/** etcd's Put checks: MvccError EMPTY_KEY, VALUE_PROVIDED (ignore_value), LEASE_PROVIDED (ignore_lease). */
 export function validatePut(p: PutRequest): void {
   if (p.key.length === 0) throw new MvccError(MvccErrorCode.EmptyKey);
   if (p.ignoreValue && p.value.length !== 0) throw new MvccError(MvccErrorCode.ValueProvided);
   if (p.ignoreLease && p.lease !== 0n) throw new MvccError(MvccErrorCode.LeaseProvided);
 }
 
+/** etcd's DeleteRange check: MvccError EMPTY_KEY. */
 export function validateDelete(d: DeleteRangeRequest): void {
   if (d.key.length === 0) throw new MvccError(MvccErrorCode.EmptyKey);
 }

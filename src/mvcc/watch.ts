@@ -24,9 +24,12 @@ export const WATCH_BATCH_MAX_REVS = 1000;
 /** Revisions replayed per scheduled catch-up step before yielding to the event loop. */
 const CATCHUP_BUDGET_REVS = 10_000;
 
+/** mvccpb.Event.EventType numbers. */
 export const EventType = { Put: 0, Delete: 1 } as const;
 
+/** One change delivered to a watcher. */
 export interface WatchEvent {
+  /** EventType.Put or EventType.Delete. */
   readonly type: 0 | 1;
   /** The new version (PUT) or the tombstone (DELETE: key and revision only). */
   readonly kv: KeyRev;
@@ -34,6 +37,7 @@ export interface WatchEvent {
   readonly prev: KeyRev | undefined;
 }
 
+/** Where a watcher's events go (the gRPC Watch stream implements it). */
 export interface WatchSink {
   /**
    * Events for watcher w, all at revisions >= w's previous delivery.
@@ -48,6 +52,7 @@ export interface WatchSink {
   progress(w: Watcher, rev: number): void;
 }
 
+/** What to watch and how (etcd's WatchCreateRequest, keys as binary strings). */
 export interface WatchOptions {
   /** First key (binary string). */
   key: string;
@@ -55,16 +60,25 @@ export interface WatchOptions {
   end: string | null | undefined;
   /** First revision wanted; 0 = after the current revision. */
   startRev: number;
+  /** Deliver the previous version with each event (when still held). */
   prevKv?: boolean;
+  /** Filter out PUT events. */
   noPut?: boolean;
+  /** Filter out DELETE events. */
   noDelete?: boolean;
+  /** Send progress notifications while idle. */
   progressNotify?: boolean;
 }
 
+/** One watcher registered in a WatcherHub (created by WatcherHub.watch). */
 export class Watcher {
+  /** The next revision this watcher needs. */
   nextRev: number;
+  /** Caught up: it gets live events; otherwise history is being replayed to it. */
   synced = false;
+  /** Its sink asked for a pause (events returned false); resume() lifts it. */
   paused = false;
+  /** Cancelled or compacted away; it gets nothing more. */
   removed = false;
   /** An event went out since the last progress tick. */
   sentSinceTick = false;
@@ -83,14 +97,22 @@ export class Watcher {
     this.nextRev = startRev;
   }
 
+  /** Whether key `k` (binary string) is in the watched key or range. */
   contains(k: string): boolean {
     if (this.end === undefined) return k === this.key;
     return k >= this.key && (this.end === null || k < this.end);
   }
 }
 
+/** Runs `fn` later (not synchronously): how the hub schedules history replay. */
 export type Scheduler = (fn: () => void) => void;
 
+/**
+ * etcd's watchable store: delivers every committed change to the watchers
+ * whose key or range it touches, in revision order, replaying history to
+ * watchers that start in the past (in scheduled steps) before they get live
+ * events.
+ */
 export class WatcherHub {
   /** Synced single-key watchers by key, and synced range watchers. */
   private readonly byKey = new Map<string, Set<Watcher>>();
@@ -107,12 +129,14 @@ export class WatcherHub {
     store.onChange((rev, changes) => this.notify(rev, changes));
   }
 
+  /** Watchers registered (synced or not). */
   get watcherCount(): number {
     let n = this.ranged.size + this.unsynced.size;
     for (const s of this.byKey.values()) n += s.size;
     return n;
   }
 
+  /** Registers a watcher; a start revision at or below the current one replays history first. */
   watch(opts: WatchOptions, sink: WatchSink): Watcher {
     const cur = this.store.rev;
     const start = opts.startRev > 0 ? opts.startRev : cur + 1;
@@ -131,6 +155,7 @@ export class WatcherHub {
     return w;
   }
 
+  /** Removes a watcher (idempotent); it gets nothing more. */
   cancel(w: Watcher): void {
     if (w.removed) return;
     w.removed = true;
