@@ -32,7 +32,7 @@ import { DefaultLogger, type Logger, LogLevel } from "../raft/index.ts";
 import type { PeerTlsOptions } from "../rafthttp/index.ts";
 import { parseHexId } from "../raftpb/index.ts";
 import { GrpcCode, startV3Server, V3RpcError, type V3Server } from "../v3rpc/index.ts";
-import { DashboardHub } from "./dashboard/hub.ts";
+import { DashboardHub } from "./dashboard/index.ts";
 import { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 import { type ApiLimits, createClientHandler } from "./http_api.ts";
 import type {
