@@ -30,6 +30,7 @@ export const GrpcCode = {
  * constructors in `V3Errors` so the messages are etcd's.
  */
 export class V3RpcError extends Error {
+  /** Always "ERR_V3RPC"; `grpcCode` says which gRPC status. */
   readonly code = "ERR_V3RPC";
   constructor(
     readonly grpcCode: number,
@@ -46,6 +47,7 @@ export class V3RpcError extends Error {
  * connection's headers; the connection is then closed.
  */
 export class HpackError extends Error {
+  /** Always "ERR_V3RPC_HPACK". */
   readonly code = "ERR_V3RPC_HPACK";
   constructor(message: string) {
     super(`hpack: ${message}`);

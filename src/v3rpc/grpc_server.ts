@@ -128,6 +128,7 @@ function unaryCall<Req extends object, Resp>(
   };
 }
 
+/** Options of V3GrpcServer. */
 export interface V3GrpcServerOptions {
   /** Interval of watch progress notifications (etcd default 10 min). */
   watchProgressIntervalMs?: number;
@@ -135,6 +136,7 @@ export interface V3GrpcServerOptions {
 
 /** The gRPC side of the v3 API. Feed it connections with injectConnection(). */
 export class V3GrpcServer {
+  /** grpc-js's server, with etcd's services registered. */
   readonly server: grpc.Server;
   private readonly injector: grpc.ConnectionInjector;
   private readonly sessions = new Set<WatchSession>();

@@ -25,10 +25,13 @@ const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** A client that sends nothing for this long is handed to HTTP/1.1 (whose own timeouts apply). */
 const SNIFF_TIMEOUT_MS = 10_000;
 
+/** Options of listenClient. */
 export interface ClientListenerOptions {
+  /** Address to bind (default: Node's, all interfaces). */
   host?: string;
   /** 0 = any free port. */
   port: number;
+  /** Receives every HTTP/2 connection (gRPC). */
   grpc: V3GrpcServer;
   /** Receives every connection that is not gRPC (its 'connection' event is emitted). */
   http: HttpServer;
@@ -36,9 +39,13 @@ export interface ClientListenerOptions {
   tls?: TlsOptions;
 }
 
+/** A bound client port: gRPC (HTTP/2) and HTTP/1.1 told apart by the connection preface. */
 export interface ClientListener {
+  /** The bound port. */
   readonly port: number;
+  /** The underlying net or TLS server. */
   readonly server: Server;
+  /** Stops accepting and closes open connections. */
   close(): Promise<void>;
 }
 
@@ -158,6 +165,7 @@ function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
   socket.on("error", onError);
 }
 
+/** Binds the client port; rejects with Node's listen error (e.g. EADDRINUSE). */
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
   const server: Server = opts.tls
     ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2", "http/1.1"] }, (s: TLSSocket) => {

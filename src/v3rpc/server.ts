@@ -16,11 +16,15 @@ import { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
 import { type ClientListener, listenClient } from "./listener.ts";
 import { API_VERSION, type V3ServiceOptions, V3Services } from "./services.ts";
 
+/** Options of startV3Server. */
 export interface V3ServerOptions extends V3ServiceOptions, V3GrpcServerOptions {
+  /** The cluster behind the API. */
   backend: V3Backend;
+  /** Address to bind (default: all interfaces). */
   host?: string;
   /** 0 = any free port. */
   port: number;
+  /** Serve TLS on the client port (ALPN h2 and http/1.1). */
   tls?: TlsOptions;
   /**
    * Also serve gRPC on this port alone (0 = any free port), with grpc-js's
@@ -39,17 +43,25 @@ export interface V3ServerOptions extends V3ServiceOptions, V3GrpcServerOptions {
   fallback?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
+/** A running v3 API server: gRPC, the JSON gateway and /health on one client port. */
 export interface V3Server {
+  /** The bound client port. */
   readonly port: number;
   /** The dedicated gRPC port, when `grpcPort` was given. */
   readonly grpcPort: number | undefined;
+  /** The services behind both protocols. */
   readonly services: V3Services;
+  /** The gRPC server. */
   readonly grpc: V3GrpcServer;
+  /** The HTTP/1.1 server (gateway, /health, `fallback`). */
   readonly http: Server;
+  /** The client port listener. */
   readonly listener: ClientListener;
+  /** Closes the listeners, the gRPC server and open streams. */
   close(): Promise<void>;
 }
 
+/** Starts the v3 API on `port` (0: any free one); rejects with Node's listen error. */
 export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
   const services = new V3Services(opts.backend, opts);
   const grpc = new V3GrpcServer(services, opts);

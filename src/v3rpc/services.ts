@@ -79,6 +79,7 @@ import type { MemberInfo, V3Backend } from "./backend.ts";
 import { envelope, Field, Schemas } from "./commands.ts";
 import { V3Errors } from "./errors.ts";
 
+/** Options of V3Services (all optional; etcd's defaults). */
 export interface V3ServiceOptions {
   /** etcd's --max-txn-ops (128). */
   maxTxnOps?: number;
@@ -90,6 +91,7 @@ export interface V3ServiceOptions {
   log?: (msg: string) => void;
 }
 
+/** etcd's default --max-request-bytes: 1.5 MiB. */
 export const DEFAULT_MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 /** etcd's allowance over max-request-bytes for gRPC framing (and the watch fragment threshold). */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -97,10 +99,20 @@ export const GRPC_OVERHEAD_BYTES = 512 * 1024;
 export const API_VERSION = "3.4.23";
 const SNAPSHOT_CHUNK = 32 * 1024;
 
+/**
+ * etcd's v3 services (KV, Lease, Cluster, Maintenance, Watch through
+ * WatchSession) as plain async methods over a V3Backend, shared by the gRPC
+ * server and the JSON gateway. Requests are validated as etcd does; failures
+ * are MvccErrors and V3RpcErrors that map to etcd's gRPC status and message.
+ */
 export class V3Services {
+  /** Most operations per txn (etcd's --max-txn-ops). */
   readonly maxTxnOps: number;
+  /** Largest proposed command in bytes (etcd's --max-request-bytes). */
   readonly maxRequestBytes: number;
+  /** The server version Status reports. */
   readonly version: string;
+  /** Sink of informational messages. */
   readonly log: (msg: string) => void;
 
   constructor(
@@ -146,6 +158,7 @@ export class V3Services {
 
   // ---- KV ----------------------------------------------------------------------
 
+  /** KV.Range: linearizable (a read barrier first) unless `serializable`. */
   async range(req: RangeRequest, signal: AbortSignal): Promise<RangeResponse> {
     validateRange(req);
     if (!req.serializable) await this.backend.readIndex(signal);
@@ -154,16 +167,19 @@ export class V3Services {
     return resp;
   }
 
+  /** KV.Put, through raft (`raw`: the request's bytes as received, to skip re-encoding). */
   put(req: PutRequest, signal: AbortSignal, raw?: Uint8Array): Promise<PutResponse> {
     validatePut(req);
     return this.propose(Field.put, raw ?? toBinary(Schemas.put, req), signal);
   }
 
+  /** KV.DeleteRange, through raft. */
   deleteRange(req: DeleteRangeRequest, signal: AbortSignal, raw?: Uint8Array): Promise<DeleteRangeResponse> {
     validateDelete(req);
     return this.propose(Field.deleteRange, raw ?? toBinary(Schemas.deleteRange, req), signal);
   }
 
+  /** KV.Txn: through raft, or as a read (after a barrier unless serializable) when it writes nothing. */
   async txn(req: TxnRequest, signal: AbortSignal, raw?: Uint8Array): Promise<TxnResponse> {
     validateTxn(req, this.maxTxnOps);
     if (isTxnReadOnly(req)) {
@@ -176,12 +192,14 @@ export class V3Services {
     return this.propose(Field.txn, raw ?? toBinary(Schemas.txn, req), signal);
   }
 
+  /** KV.Compact, through raft. */
   compact(req: CompactionRequest, signal: AbortSignal, raw?: Uint8Array): Promise<CompactionResponse> {
     return this.propose(Field.compaction, raw ?? toBinary(Schemas.compaction, req), signal);
   }
 
   // ---- Lease ----------------------------------------------------------------------
 
+  /** Lease.LeaseGrant, through raft (an ID is chosen here when the request gives 0). */
   leaseGrant(req: LeaseGrantRequest, signal: AbortSignal): Promise<LeaseGrantResponse> {
     if (req.TTL > BigInt(MAX_LEASE_TTL)) throw new MvccError(MvccErrorCode.LeaseTtlTooLarge);
     // The receiving member picks the ID before proposing, so every member applies the same one.
@@ -189,6 +207,7 @@ export class V3Services {
     return this.propose(Field.leaseGrant, toBinary(Schemas.leaseGrant, body), signal);
   }
 
+  /** Lease.LeaseRevoke, through raft. */
   leaseRevoke(req: LeaseRevokeRequest, signal: AbortSignal, raw?: Uint8Array): Promise<LeaseRevokeResponse> {
     return this.propose(Field.leaseRevoke, raw ?? toBinary(Schemas.leaseRevoke, req), signal);
   }
@@ -209,6 +228,7 @@ export class V3Services {
     };
   }
 
+  /** Lease.LeaseTimeToLive, answered by the leader (TTL -1 for an unknown lease, as etcd). */
   async leaseTimeToLive(req: LeaseTimeToLiveRequest, signal: AbortSignal): Promise<LeaseTimeToLiveResponse> {
     const t = await this.backend.leaseTimeToLive(req.ID, req.keys, signal);
     return {
@@ -221,6 +241,7 @@ export class V3Services {
     };
   }
 
+  /** Lease.LeaseLeases: every lease ID, from the local state. */
   leaseLeases(): LeaseLeasesResponse {
     return {
       $typeName: "etcdserverpb.LeaseLeasesResponse",
@@ -235,11 +256,13 @@ export class V3Services {
     return ms.map(toMember);
   }
 
+  /** Cluster.MemberList. */
   async memberList(signal: AbortSignal): Promise<MemberListResponse> {
     const members = this.members(await this.backend.memberList(signal));
     return { $typeName: "etcdserverpb.MemberListResponse", header: this.header(0), members };
   }
 
+  /** Cluster.MemberAdd (peer URLs validated as etcd does). */
   async memberAdd(req: MemberAddRequest, signal: AbortSignal): Promise<MemberAddResponse> {
     const urls = validatePeerUrls(req.peerURLs);
     const r = await this.backend.memberAdd(urls, req.isLearner, signal);
@@ -251,17 +274,20 @@ export class V3Services {
     };
   }
 
+  /** Cluster.MemberRemove. */
   async memberRemove(req: MemberRemoveRequest, signal: AbortSignal): Promise<MemberRemoveResponse> {
     const members = this.members(await this.backend.memberRemove(req.ID, signal));
     return { $typeName: "etcdserverpb.MemberRemoveResponse", header: this.header(0), members };
   }
 
+  /** Cluster.MemberUpdate. */
   async memberUpdate(req: MemberUpdateRequest, signal: AbortSignal): Promise<MemberUpdateResponse> {
     const urls = validatePeerUrls(req.peerURLs);
     const members = this.members(await this.backend.memberUpdate(req.ID, urls, signal));
     return { $typeName: "etcdserverpb.MemberUpdateResponse", header: this.header(0), members };
   }
 
+  /** Cluster.MemberPromote. */
   async memberPromote(req: MemberPromoteRequest, signal: AbortSignal): Promise<MemberPromoteResponse> {
     const members = this.members(await this.backend.memberPromote(req.ID, signal));
     return { $typeName: "etcdserverpb.MemberPromoteResponse", header: this.header(0), members };
@@ -269,6 +295,7 @@ export class V3Services {
 
   // ---- Maintenance ----------------------------------------------------------------
 
+  /** Maintenance.Alarm (GET reads locally; ACTIVATE/DEACTIVATE go through raft). */
   async alarm(req: AlarmRequest, signal: AbortSignal): Promise<AlarmResponse> {
     if (req.action === AlarmRequest_AlarmAction.GET) {
       return {
@@ -280,6 +307,7 @@ export class V3Services {
     return this.propose(Field.alarm, toBinary(Schemas.alarm, req), signal);
   }
 
+  /** Maintenance.Status of this member. */
   status(): StatusResponse {
     const s = this.backend.status();
     const errors: string[] = [];
@@ -317,6 +345,7 @@ export class V3Services {
     return { $typeName: "etcdserverpb.HashResponse", header: this.header(rev), hash: h };
   }
 
+  /** Maintenance.HashKV: etcd's hash of the key history up to a revision (0: current). */
   hashKV(req: HashKVRequest): HashKVResponse {
     const r = this.sm.hashKV(toSafeNumber(req.revision, "revision"));
     return {
@@ -370,6 +399,7 @@ export class V3Services {
     yield msg(new Uint8Array(sha.digest()), 0);
   }
 
+  /** Maintenance.MoveLeader (this member must lead). */
   async moveLeader(req: MoveLeaderRequest, signal: AbortSignal): Promise<MoveLeaderResponse> {
     await this.backend.moveLeader(req.targetID, signal);
     return { $typeName: "etcdserverpb.MoveLeaderResponse", header: this.header(this.sm.rev) };
@@ -491,6 +521,7 @@ export class WatchSession {
     };
   }
 
+  /** Handles one request of the stream (create, cancel or progress). */
   handle(req: WatchRequest): void {
     if (this.closed) return;
     const u = req.requestUnion;
@@ -642,6 +673,7 @@ export class WatchSession {
     this.watchers.clear();
   }
 
+  /** Watchers open on this stream. */
   get size(): number {
     return this.watchers.size;
   }

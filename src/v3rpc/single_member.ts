@@ -17,11 +17,13 @@ import type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } fro
 import { leaseRevokeCommand } from "./commands.ts";
 import { V3Errors } from "./errors.ts";
 
+/** Options of SingleMemberBackend. */
 export interface SingleMemberOptions extends EtcdStateMachineOptions {
   /** Member name (etcd --name). Default "default". */
   name?: string;
   /** Advertised peer URLs; with the token they derive the member and cluster IDs as etcd does. */
   peerURLs?: string[];
+  /** Client URLs Cluster.MemberList reports. */
   clientURLs?: string[];
   /** etcd --initial-cluster-token. Default "etcd-cluster". */
   clusterToken?: string;
@@ -50,6 +52,10 @@ export function computeClusterId(memberIds: readonly bigint[]): bigint {
   return createHash("sha1").update(buf).digest().readBigUInt64BE(0);
 }
 
+/**
+ * A V3Backend without raft: one member that applies every command at once
+ * (it is always the leader). For tests of the v3 services and the gateway.
+ */
 export class SingleMemberBackend implements V3Backend {
   readonly sm: EtcdStateMachine;
   private readonly memberId: bigint;
@@ -89,6 +95,7 @@ export class SingleMemberBackend implements V3Backend {
     this.members[0]!.clientURLs = urls;
   }
 
+  /** Stops the lease expiry timer. */
   close(): void {
     clearInterval(this.timer);
   }
