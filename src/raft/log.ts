@@ -6,10 +6,12 @@
 //   storage: [snapshot .. firstIndex-1] [firstIndex .. storage.lastIndex]
 //   unstable:                          [unstable.offset .. lastIndex]
 //
-// The two overlap only while the application is writing: unstable.offset is
-// at most storage.lastIndex+1, and where both hold an index the unstable
-// entry wins (it is newer: a leader may have replaced the entries from that
-// index on). Lookups therefore ask the unstable part first.
+// unstable.offset is at most storage.lastIndex+1 (unless a snapshot is
+// pending in the unstable part: the log then restarts after the snapshot).
+// The two can overlap until the application has written the unstable
+// entries: where both hold an index, the unstable entry wins (it is newer: a
+// leader may have replaced the entries from that index on). Lookups
+// therefore ask the unstable part first.
 //
 // Invariants (checked where they can break, panicking as etcd does):
 //   firstIndex-1 <= applied <= applying <= committed <= lastIndex

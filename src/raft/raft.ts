@@ -7,10 +7,10 @@
 // a follower, a (pre-)candidate or the leader, and knows a current term,
 // which only grows and is persisted (HardState.term) before anything that
 // depends on it leaves the node (see rawnode.ts). Every message carries its
-// sender's term (local messages and forwarded proposals carry 0); a member
-// that sees a higher term adopts it and becomes a follower (step()), and
-// messages of a lower term are ignored or answered so that their sender
-// learns the newer term.
+// sender's term (local messages, forwarded proposals and read requests carry
+// 0); a member that sees a higher term adopts it and becomes a follower
+// (step()), and messages of a lower term are ignored or answered so that
+// their sender learns the newer term.
 //
 // The safety properties, and where this file keeps them:
 // - Election Safety: at most one leader per term. A member votes at most

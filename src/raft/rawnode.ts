@@ -497,8 +497,8 @@ export class RawNode {
 
   /**
    * Reports the outcome of sending a snapshot to `id`. Required after every
-   * MsgSnap: the leader sends nothing else to that follower meanwhile
-   * (StateSnapshot). Either outcome returns it to probing; after a failure
+   * MsgSnap: the leader sends no entries to that follower meanwhile
+   * (StateSnapshot; heartbeats go on). Either outcome returns it to probing; after a failure
    * the next attempt waits for a heartbeat response.
    */
   reportSnapshot(id: bigint, status: SnapshotStatus): void {

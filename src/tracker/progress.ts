@@ -74,7 +74,8 @@ export class Progress {
    * (maybeUpdate), and a late rejection of exactly index pendingSnapshot may
    * lower it (maybeDecrTo's probe rule). Neither outlives the state, because
    * every way out goes through becomeProbe, which recomputes next from match
-   * and pendingSnapshot.
+   * and pendingSnapshot (or through reset() at a new term, which sets every
+   * field anew).
    *
    * The snapshot the follower finally applies need not be this one (an
    * application may ship snapshots from elsewhere): the follower leaves
