@@ -16,7 +16,7 @@ export {
   StorageError,
 } from "./errors.ts";
 export { decodeRoundCtx, encodeRoundCtx, LeaderLease, type LeaseSafety } from "./lease.ts";
-export { RaftLog } from "./log.ts";
+export { RaftLog, TERM_UNAVAILABLE } from "./log.ts";
 export { Unstable } from "./log_unstable.ts";
 export * from "./logger.ts";
 export {

@@ -1,7 +1,14 @@
 // tsraft/rafthttp: etcd's peer transport (rafthttp) for Node.js.
 
 export type { FrameSink } from "./codec.ts";
-export { FrameBuffer, MessageDecoder, MessageEncoder, MsgAppV2Decoder, MsgAppV2Encoder } from "./codec.ts";
+export {
+  FrameBuffer,
+  LINK_HEARTBEAT,
+  MessageDecoder,
+  MessageEncoder,
+  MsgAppV2Decoder,
+  MsgAppV2Encoder,
+} from "./codec.ts";
 export {
   ProcessError,
   RaftHttpError,
