@@ -33,9 +33,18 @@ const COMPLETE_ENTRY_POINTS: Record<string, readonly string[]> = {
   "./host": [],
   "./kv": ["ApiLimits", "defaultLimits"], // src/kv/http_api.ts
   "./snap": [],
+  "./wal": [],
 };
-/** Internal folders whose index.ts is asserted complete the same way. */
-const COMPLETE_FOLDERS: Record<string, readonly string[]> = {};
+/** Internal folders whose index.ts (the folder's API inside the package) is reported. */
+const FOLDERS = ["src/config", "src/log", "src/mvcc", "src/pki", "src/v3rpc"];
+/** Those of them asserted complete, the same way as the entry points. */
+const COMPLETE_FOLDERS: Record<string, readonly string[]> = {
+  "src/config": [],
+  "src/log": [],
+  "src/mvcc": [],
+  "src/pki": [],
+  "src/v3rpc": [],
+};
 
 interface Missing {
   /** `Name` or `Name.member`. */
@@ -127,7 +136,7 @@ function format(list: readonly Missing[]): string {
 
 test("public exports carry JSDoc", async (t) => {
   const entries = entryPoints();
-  const folders = new Map(Object.keys(COMPLETE_FOLDERS).map((f) => [f, resolve(ROOT, f, "index.ts")]));
+  const folders = new Map(FOLDERS.map((f) => [f, resolve(ROOT, f, "index.ts")]));
   const known: Record<string, readonly string[]> = { ...COMPLETE_ENTRY_POINTS, ...COMPLETE_FOLDERS };
   const parsed = ts.getParsedCommandLineOfConfigFile(
     resolve(ROOT, "tsconfig.json"),
