@@ -152,6 +152,7 @@ function eventSize(e: Event): number {
   return n;
 }
 
+/** The bytes toBinary(RangeResponseSchema, r) gives, in one exactly-sized buffer. */
 export function encodeRangeResponse(r: RangeResponse): Uint8Array {
   const sizes = new Array<number>(r.kvs.length);
   let n = r.header === undefined ? 0 : msgSize(headerSize(r.header));
@@ -165,6 +166,7 @@ export function encodeRangeResponse(r: RangeResponse): Uint8Array {
   return w.buf;
 }
 
+/** The bytes toBinary(PutResponseSchema, r) gives, in one exactly-sized buffer. */
 export function encodePutResponse(r: PutResponse): Uint8Array {
   const pk = r.prevKv === undefined ? -1 : kvSize(r.prevKv);
   const n = (r.header === undefined ? 0 : msgSize(headerSize(r.header))) + (pk < 0 ? 0 : msgSize(pk));
@@ -174,6 +176,7 @@ export function encodePutResponse(r: PutResponse): Uint8Array {
   return w.buf;
 }
 
+/** The bytes toBinary(DeleteRangeResponseSchema, r) gives, in one exactly-sized buffer. */
 export function encodeDeleteRangeResponse(r: DeleteRangeResponse): Uint8Array {
   const sizes = r.prevKvs.map(kvSize);
   let n = (r.header === undefined ? 0 : msgSize(headerSize(r.header))) + intSize(r.deleted);
@@ -185,6 +188,7 @@ export function encodeDeleteRangeResponse(r: DeleteRangeResponse): Uint8Array {
   return w.buf;
 }
 
+/** The bytes toBinary(WatchResponseSchema, r) gives, in one exactly-sized buffer. */
 export function encodeWatchResponse(r: WatchResponse): Uint8Array {
   const reason = r.cancelReason.length === 0 ? undefined : new TextEncoder().encode(r.cancelReason);
   let n =
