@@ -37,7 +37,6 @@ export class SnapshotHandler {
   async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const ctx = this.host.ctx;
     const checks = this.checks;
-    const log = ctx.logger;
     if (req.method !== "POST") {
       res.setHeader("Allow", "POST");
       httpError(res, 405, "Method Not Allowed");
@@ -49,64 +48,23 @@ export class SnapshotHandler {
     const limits = ctx.limits;
     if (checks.declaredTooLarge(req, res, 8 + limits.maxSnapshotEnvelopeBytes + limits.maxSnapshotBytes))
       return;
-    let env: Envelope;
-    try {
-      env = await readEnvelope(req, limits.maxSnapshotEnvelopeBytes);
-    } catch (err) {
-      const e =
-        err instanceof RaftHttpError ? err : new RaftHttpError(RaftHttpErrorCode.BadFrame, String(err));
-      log.error(`rafthttp: bad snapshot from ${describe(req)}: [${e.code}] ${e.message}`);
-      req.resume();
-      httpError(res, 400, `failed to decode raft message (${e.message})`);
-      return;
-    }
+    const env = await this.readSnapshotMessage(req, res);
+    if (env === undefined) return;
     const m = env.message;
-    if (m.type !== MessageType.MsgSnap) {
-      log.error(
-        `rafthttp: bad snapshot from ${describe(req)}: [${RaftHttpErrorCode.BadFrame}] wrong raft message type`,
-      );
-      req.resume();
-      httpError(res, 400, "wrong raft message type");
-      return;
-    }
     if (checks.refuseMessage(req, res, m)) {
       req.resume();
       return;
     }
-    const body = snapshotData(req, env.rest, limits.maxSnapshotBytes);
-    const data = body.stream;
-    try {
-      const save = this.host.saveSnapshotData;
-      if (save === undefined) {
-        // Without a hook only an empty data part can be accepted: raft must
-        // not be told of a snapshot whose data went nowhere.
-        await drain(data);
-        if (body.bytes > 0) throw new Error("no saveSnapshotData hook is configured");
-      } else {
-        await save(m, data);
-        // The hook may stop reading early; the rest is read so the size limit
-        // and an aborted upload are still noticed before raft sees the message.
-        await drain(data);
-      }
-    } catch (err) {
-      const e = data.errored ?? err;
-      req.resume();
-      if (e instanceof RaftHttpError && e.code === RaftHttpErrorCode.LimitExceeded) {
-        checks.tooLarge(req, res, e);
-        return;
-      }
-      log.error(`rafthttp: failed to save snapshot data from ${describe(req)}: ${String(e)}`);
-      httpError(res, 500, `failed to save KV snapshot (${e instanceof Error ? e.message : String(e)})`);
-      return;
-    }
+    const dataBytes = await this.saveData(req, res, env);
+    if (dataBytes === undefined) return;
     const c = this.host.counters(m.from);
     if (c !== undefined) {
       c.receivedMessages++;
       c.snapshotReceived++;
-      c.receivedBytes += env.size + body.bytes;
+      c.receivedBytes += env.size + dataBytes;
     }
-    log.info(
-      `rafthttp: received and saved database snapshot from ${describe(req)} [index ${m.snapshot?.metadata.index ?? 0}, ${body.bytes} bytes]`,
+    ctx.logger.info(
+      `rafthttp: received and saved database snapshot from ${describe(req)} [index ${m.snapshot?.metadata.index ?? 0}, ${dataBytes} bytes]`,
     );
     try {
       await ctx.raft.process(m);
@@ -121,6 +79,75 @@ export class SnapshotHandler {
     }
     res.writeHead(204);
     res.end();
+  }
+
+  /** The envelope, which must hold a MsgSnap; undefined when the request was answered 400. */
+  private async readSnapshotMessage(
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<Envelope | undefined> {
+    const log = this.host.ctx.logger;
+    let env: Envelope;
+    try {
+      env = await readEnvelope(req, this.host.ctx.limits.maxSnapshotEnvelopeBytes);
+    } catch (err) {
+      const e =
+        err instanceof RaftHttpError ? err : new RaftHttpError(RaftHttpErrorCode.BadFrame, String(err));
+      log.error(`rafthttp: bad snapshot from ${describe(req)}: [${e.code}] ${e.message}`);
+      req.resume();
+      httpError(res, 400, `failed to decode raft message (${e.message})`);
+      return undefined;
+    }
+    if (env.message.type !== MessageType.MsgSnap) {
+      log.error(
+        `rafthttp: bad snapshot from ${describe(req)}: [${RaftHttpErrorCode.BadFrame}] wrong raft message type`,
+      );
+      req.resume();
+      httpError(res, 400, "wrong raft message type");
+      return undefined;
+    }
+    return env;
+  }
+
+  /**
+   * Hands the data part to saveSnapshotData and reads it to its end; the
+   * number of data bytes once it is saved, or undefined when the request was
+   * answered (413 over maxSnapshotBytes, 500 when saving failed).
+   */
+  private async saveData(
+    req: IncomingMessage,
+    res: ServerResponse,
+    env: Envelope,
+  ): Promise<number | undefined> {
+    const body = snapshotData(req, env.rest, this.host.ctx.limits.maxSnapshotBytes);
+    const data = body.stream;
+    try {
+      const save = this.host.saveSnapshotData;
+      if (save === undefined) {
+        // Without a hook only an empty data part can be accepted: raft must
+        // not be told of a snapshot whose data went nowhere.
+        await drain(data);
+        if (body.bytes > 0) throw new Error("no saveSnapshotData hook is configured");
+      } else {
+        await save(env.message, data);
+        // The hook may stop reading early; the rest is read so the size limit
+        // and an aborted upload are still noticed before raft sees the message.
+        await drain(data);
+      }
+    } catch (err) {
+      const e = data.errored ?? err;
+      req.resume();
+      if (e instanceof RaftHttpError && e.code === RaftHttpErrorCode.LimitExceeded) {
+        this.checks.tooLarge(req, res, e);
+        return undefined;
+      }
+      this.host.ctx.logger.error(
+        `rafthttp: failed to save snapshot data from ${describe(req)}: ${String(e)}`,
+      );
+      httpError(res, 500, `failed to save KV snapshot (${e instanceof Error ? e.message : String(e)})`);
+      return undefined;
+    }
+    return body.bytes;
   }
 }
 
