@@ -10,6 +10,7 @@ import { ConfigError, ExitCode, parseInitialCluster } from "../config/index.ts";
 import { type MemberSpec, PkiError, PkiErrorCode, writeClusterPki } from "../pki/index.ts";
 import { isMainModule } from "./main.ts";
 
+/** The `tsraft certs --help` text. */
 export const CERTS_HELP = `Usage: tsraft certs --dir DIR --initial-cluster name=peerURL,... [options]
 
 Creates (or completes) the PKI of a cluster under DIR:
@@ -31,8 +32,11 @@ Options:
 Exit status: 0 done, 2 bad flags or files in DIR that do not fit (the message names them), 1 I/O error.
 `;
 
+/** Where `tsraft certs` writes (tests capture it). */
 export interface CertsIo {
+  /** One line of normal output. */
   stdout(line: string): void;
+  /** One line of error output. */
   stderr(line: string): void;
 }
 

@@ -33,6 +33,7 @@ import { describeError } from "./exit_status.ts";
 import type { CommandIo } from "./member_command.ts";
 import { Supervisor, type SupervisorEvent } from "./supervisor.ts";
 
+/** The `tsraft-kv cluster --help` text. */
 export const CLUSTER_HELP = `Usage: tsraft-kv cluster [options] [-- member flags...]
 
 Runs and supervises a local cluster of tsraft-kv members on this machine. A member that
@@ -85,16 +86,25 @@ async function busyPorts(members: LocalMember[], host: string): Promise<string[]
 
 /** How the local cluster is laid out; recorded in <data-dir>/cluster.json. */
 export interface ClusterLayout {
+  /** Number of members. */
   size: number;
+  /** The host every member binds and advertises. */
   host: string;
+  /** First client port; the member ports follow from it. */
   basePort: number;
+  /** Whether peer traffic uses the cluster PKI (mutual TLS). */
   tls: boolean;
 }
 
+/** One member of a local cluster: its name, URLs and data directory. */
 export interface LocalMember {
+  /** m1, m2, ... */
   name: string;
+  /** Its client URL (REST, gRPC, dashboard). */
   clientURL: string;
+  /** Its peer URL. */
   peerURL: string;
+  /** Its data directory under the cluster's. */
   dataDir: string;
 }
 

@@ -12,6 +12,7 @@ import { type Logger, RaftPanicError } from "../raft/index.ts";
 const COMPONENTS = ["host", "rafthttp", "wal", "snap", "kv", "transport"] as const;
 const PREFIX = new RegExp(`^(${COMPONENTS.join("|")}): `);
 
+/** raft's Logger for a member process: each message goes to the child Log of its component (see above). */
 export class ComponentLogger implements Logger {
   private readonly children = new Map<string, Log>();
   private readonly raft: Log;
@@ -35,6 +36,7 @@ export class ComponentLogger implements Logger {
     return [log, msg.slice(m[0].length)];
   }
 
+  /** A debug line (skipped cheaply when debug is off). */
   debug(msg: string): void {
     // Debug lines are off unless asked for: skip the routing too.
     if (!this.root.isLevelEnabled("debug")) return;
@@ -42,28 +44,33 @@ export class ComponentLogger implements Logger {
     log.debug(text);
   }
 
+  /** An info line. */
   info(msg: string): void {
     if (!this.root.isLevelEnabled("info")) return;
     const [log, text] = this.route(msg);
     log.info(text);
   }
 
+  /** A warn line. */
   warning(msg: string): void {
     const [log, text] = this.route(msg);
     log.warn(text);
   }
 
+  /** An error line. */
   error(msg: string): void {
     const [log, text] = this.route(msg);
     log.error(text);
   }
 
+  /** Writes a fatal line, then throws RaftPanicError (as raft requires). */
   fatal(msg: string): never {
     const [log, text] = this.route(msg);
     log.fatal(text);
     throw new RaftPanicError(msg);
   }
 
+  /** Writes a fatal line marked panic, then throws RaftPanicError. */
   panic(msg: string): never {
     const [log, text] = this.route(msg);
     log.fatal(text, { panic: true });

@@ -5,6 +5,7 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+/** Whether the module with this `import.meta.url` is the program node runs (symlinks resolved). */
 export function isMainModule(metaUrl: string): boolean {
   const arg = process.argv[1];
   if (arg === undefined) return false;

@@ -41,8 +41,11 @@ import { versionText } from "./version.ts";
 /** How long a graceful stop may take before the process gives up and exits 1. */
 export const STOP_DEADLINE_MS = 10_000;
 
+/** Where the member command writes --help, --version and its one-line errors (tests capture it). */
 export interface CommandIo {
+  /** Normal output. */
   stdout(text: string): void;
+  /** Error output. */
   stderr(text: string): void;
 }
 

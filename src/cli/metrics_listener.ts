@@ -12,12 +12,17 @@ import { HostError, HostErrorCode } from "../host/index.ts";
 
 /** What the listener asks the member. */
 export interface MetricsSource {
+  /** The Prometheus text for GET /metrics. */
   metricsText(): Promise<string>;
+  /** Null when healthy (GET /health answers 200), else the reason (503). */
   unhealthyReason(): string | null;
 }
 
+/** TLS of an https metrics URL (the client API's certificate). */
 export interface MetricsTls {
+  /** Certificate file path. */
   certFile: string;
+  /** Key file path. */
   keyFile: string;
 }
 

@@ -17,11 +17,15 @@
 //   * After maxFailures consecutive quick failures the child is given up on
 //     (systemd's start limit): a crash loop is reported once, not forever.
 
+/** A running child as the supervisor sees it (a ChildProcess fits). */
 export interface ChildHandle {
+  /** Its process ID, when it has one. */
   readonly pid?: number | undefined;
+  /** Sends it a signal. */
   kill(signal: NodeJS.Signals): void;
 }
 
+/** What the supervisor reports: starts, exits, scheduled restarts, give-ups and spawn failures. */
 export type SupervisorEvent =
   | { type: "started"; name: string; pid: number | undefined; restarts: number }
   | {
@@ -36,17 +40,25 @@ export type SupervisorEvent =
   | { type: "given-up"; name: string; code: number | null; why: "final-status" | "too-many-failures" }
   | { type: "spawn-failed"; name: string; error: Error };
 
+/** How the supervisor spawns, times and reports (clock and timers injected for tests). */
 export interface SupervisorOptions {
   /** Starts child `name`; must call `onExit` exactly once when it ends. */
   spawn(name: string, onExit: (code: number | null, signal: NodeJS.Signals | null) => void): ChildHandle;
+  /** Clock in ms. */
   now(): number;
+  /** Schedules `fn` after `ms` (setTimeout); returns a handle for clearTimer. */
   setTimer(fn: () => void, ms: number): unknown;
+  /** Cancels a timer from setTimer. */
   clearTimer(t: unknown): void;
+  /** Receives every SupervisorEvent. */
   onEvent(e: SupervisorEvent): void;
   /** Exit statuses that end supervision of that child (default none). */
   noRestart?: ReadonlySet<number>;
+  /** First restart delay in ms (doubles per consecutive failure). */
   initialMs?: number;
+  /** Longest restart delay in ms. */
   maxMs?: number;
+  /** A child that ran this long (ms) before exiting starts its back-off over. */
   resetAfterMs?: number;
   /** Consecutive quick failures after which a child is given up on (default: never). */
   maxFailures?: number;
@@ -54,6 +66,7 @@ export interface SupervisorOptions {
   stopGraceMs?: number;
 }
 
+/** Defaults of the back-off and stop timing, in ms. */
 export const RESTART_DEFAULTS = { initialMs: 100, maxMs: 5_000, resetAfterMs: 10_000, stopGraceMs: 12_000 };
 
 interface Slot {
@@ -69,6 +82,11 @@ interface Slot {
   exited: Promise<void> | null;
 }
 
+/**
+ * Keeps named child processes running: restarts each with exponential
+ * back-off when it exits (unless its status is in noRestart or it keeps
+ * failing), and stops them all with SIGTERM then SIGKILL (see the top of this file).
+ */
 export class Supervisor {
   private readonly o: SupervisorOptions;
   private readonly slots = new Map<string, Slot>();
@@ -113,6 +131,7 @@ export class Supervisor {
     return this.slots.size > 0 && [...this.slots.values()].every((s) => s.givenUp);
   }
 
+  /** Whether stop() has been called. */
   get isStopping(): boolean {
     return this.stopping !== null;
   }

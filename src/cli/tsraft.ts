@@ -31,6 +31,7 @@ function parseTypes(v: string): string[] {
   return list;
 }
 
+/** The `tsraft` command line (commander): `certs` and `wal dump`, writing through `out`. */
 export function buildProgram(out: Out): Command {
   const program = new Command("tsraft").description("tsraft tools").exitOverride();
   program.configureOutput({ writeOut: (s) => out.log(s.trimEnd()), writeErr: (s) => out.error(s.trimEnd()) });

@@ -16,7 +16,7 @@
 // the WAL metadata when it is etcd's (etcdserverpb.Metadata {NodeID, ClusterID}).
 
 import { join } from "node:path";
-import { discardLogger } from "../raft/logger.ts";
+import { discardLogger } from "../raft/index.ts";
 import {
   type ConfChangeSingle,
   ConfChangeType,
@@ -50,20 +50,28 @@ import {
   walExists,
 } from "../wal/index.ts";
 
+/** The `wal dump --type` names and their EntryType. */
 export const ENTRY_TYPES: Record<string, number> = {
   normal: EntryType.EntryNormal,
   confchange: EntryType.EntryConfChange,
   confchangev2: EntryType.EntryConfChangeV2,
 };
 
+/** Options of the WAL dump (etcd-dump-logs' flags). */
 export interface DumpOptions {
+  /** Dump entries from this index on (--start-index). */
   startIndex?: number;
+  /** Only entries of these types (--type, ENTRY_TYPES names); default all. */
   type?: string[];
+  /** Where the .snap files are (--snap-dir; default: snap/ beside the WAL). */
   snapDir?: string;
 }
 
+/** Where the tools write (tests capture it). */
 export interface Out {
+  /** One line of output. */
   log(line: string): void;
+  /** One line of error output. */
   error(line: string): void;
 }
 
@@ -92,6 +100,7 @@ function idList(ids: readonly bigint[]): string {
   return `[${ids.map(formatId).join(" ")}]`;
 }
 
+/** A ConfState as etcd's tools print it, member IDs in hex. */
 export function describeConfStateHex(cs: ConfState): string {
   return (
     `Voters:${idList(cs.voters)} VotersOutgoing:${idList(cs.votersOutgoing)} ` +
@@ -99,6 +108,7 @@ export function describeConfStateHex(cs: ConfState): string {
   );
 }
 
+/** A HardState as etcd's tools print it, the vote in hex. */
 export function describeHardStateHex(hs: HardState): string {
   return `Term:${hs.term}${hs.vote !== 0n ? ` Vote:${formatId(hs.vote)}` : ""} Commit:${hs.commit}`;
 }
@@ -176,15 +186,23 @@ function describeMetadata(b: Uint8Array): string {
 
 /** What every record of every segment holds. */
 export interface WalScan {
+  /** Segment file names, in order. */
   segments: string[];
+  /** Entry records read (overwritten ones included). */
   entryRecords: number;
+  /** Index of the first entry record (0: none). */
   firstEntryIndex: number;
+  /** Index of the last entry record (0: none). */
   lastEntryIndex: number;
+  /** Hard-state records read. */
   hardStates: number;
   /** The commit of the last hard state. */
   commit: number;
+  /** Snapshot records, in log order. */
   snapshots: WalSnapshot[];
+  /** Metadata records read (one per segment). */
   metadata: number;
+  /** CRC records read (one per segment). */
   crcs: number;
   /** The first damage met (the scan stops there); null when every record read back. */
   error: Error | null;
