@@ -9,23 +9,55 @@ import { limitSize } from "./util.ts";
 
 /**
  * What raft needs from the application's persistent storage. Methods throw
- * the StorageError instances from errors.ts (ErrCompacted, ErrUnavailable,
- * ErrSnapshotTemporarilyUnavailable); any other error makes raft stop.
+ * StorageErrors with the codes of errors.ts (ErrCompacted, ErrUnavailable,
+ * ErrSnapshotTemporarilyUnavailable; the shared instances or fresh ones,
+ * raft compares codes); any other error makes raft stop.
+ *
+ * Raft only reads through this interface: the application writes what each
+ * Ready (or MsgStorageAppend) asks it to, and this view must reflect those
+ * writes once they are acknowledged. The contract raft relies on:
+ * - The storage holds a contiguous run of entries [firstIndex, lastIndex]
+ *   following a snapshot at firstIndex-1 (index 0 with term 0 when there is
+ *   none), and knows the term of firstIndex-1, so that an append right after
+ *   the compaction point can still be matched.
+ * - Everything it returns is durable: after a crash, what raft read must
+ *   still be there (raft has already told others about it).
+ * - The application may compact the log (drop entries up to an index it
+ *   has applied and snapshotted) at any time; raft then gets ErrCompacted
+ *   for those indexes and falls back to the snapshot when a follower needs
+ *   them.
+ * - The HardState and the entries are consistent: HardState.commit never
+ *   exceeds lastIndex.
  */
 export interface Storage {
-  /** The saved HardState and the ConfState of the latest snapshot. */
+  /**
+   * The saved HardState and ConfState (for MemoryStorage: the latest
+   * snapshot's). Raft builds its configuration from this ConfState, and the
+   * conf changes in entries after Config.applied reach the application (and
+   * applyConfChange) again; so it must be the configuration in effect at
+   * Config.applied.
+   */
   initialState(): { hardState: HardState; confState: ConfState };
   /**
    * Entries in [lo, hi), at most maxSize bytes (but at least one entry). The
    * caller owns the returned array; the entries themselves must not be mutated.
    */
   entries(lo: number, hi: number, maxSize: number): Entry[];
-  /** Term of entry i, for i in [firstIndex()-1, lastIndex()]. */
+  /**
+   * Term of entry i, for i in [firstIndex()-1, lastIndex()]; ErrCompacted
+   * below that range, ErrUnavailable above it.
+   */
   term(i: number): number;
+  /** Index of the last entry (the snapshot's index when there are no entries after it). */
   lastIndex(): number;
   /** Index of the first entry possibly available through entries(). */
   firstIndex(): number;
-  /** The most recent snapshot; ErrSnapshotTemporarilyUnavailable if it is being built. */
+  /**
+   * The most recent snapshot; ErrSnapshotTemporarilyUnavailable if it is
+   * being built (raft asks again later). Raft sends it to followers that
+   * need compacted entries, so its index should be at least firstIndex-1:
+   * create the snapshot before compacting the log up to it.
+   */
   snapshot(): Snapshot;
 }
 
