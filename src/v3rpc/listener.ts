@@ -66,8 +66,24 @@ class SocketDuplex extends Duplex {
     sock.on("data", (d: Buffer) => {
       if (!this.forward(d)) sock.pause();
     });
-    sock.on("end", () => this.push(null));
-    sock.on("error", (e) => this.destroy(e));
+    // Node's HTTP/2 session reads this Duplex through a JSStreamSocket, which
+    // asserts (ERR_INTERNAL_ASSERTION, an uncaught exception that ended the
+    // member) when the session writes while a shutdown of it is pending or a
+    // write is unfinished. Both states arose from this wrapper: a client's
+    // FIN ended the Duplex, the JSStreamSocket shut itself down (it does not
+    // allow half-open), and ending the real socket, which Node had already
+    // ended on the FIN (ERR_STREAM_ALREADY_FINISHED), or a socket error,
+    // became an 'error' that made the session write its GOAWAY into the
+    // pending shutdown; a failed write did the same into the unfinished one.
+    // So this Duplex never ends or fails: whatever happens to the socket
+    // (the client's FIN, a reset, a failed write), it is destroyed without
+    // an error, which the JSStreamSocket handles as a close (pending writes
+    // and shutdowns cancelled, no further writes). A client that half-closes
+    // is therefore treated as gone: gRPC clients never half-close the
+    // connection (a call's end is END_STREAM, not FIN), and the session
+    // could not have answered through a shut-down socket anyway.
+    sock.on("end", () => this.destroy());
+    sock.on("error", () => this.destroy());
     sock.on("close", () => this.destroy());
   }
   /** Hands client bytes on (repaired where needed); false when the reader is full. */
@@ -76,8 +92,9 @@ class SocketDuplex extends Duplex {
     let parts: Buffer[];
     try {
       parts = this.rewriter.push(d);
-    } catch (err) {
-      this.destroy(err as Error);
+    } catch {
+      // A header block that cannot be re-encoded (HpackError): the connection is dropped (see above).
+      this.destroy();
       return false;
     }
     let ok = true;
@@ -113,14 +130,21 @@ class SocketDuplex extends Duplex {
     this.sock.resume();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.sock.write(chunk, cb);
+    // Completed when the socket took the bytes (backpressure); a failed write closes (see above).
+    this.sock.write(chunk, (err) => {
+      if (err) this.destroy();
+      cb();
+    });
   }
   override _final(cb: (err?: Error | null) => void): void {
-    this.sock.end(cb);
+    // The session ends the connection only once it has written everything: the shutdown it waits
+    // for is done at once, so that no later socket error can find it pending.
+    this.sock.end();
+    cb();
   }
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.sock.destroy(err ?? undefined);
-    cb(err);
+  override _destroy(_err: Error | null, cb: (err?: Error | null) => void): void {
+    this.sock.destroy();
+    cb(null);
   }
 }
 
