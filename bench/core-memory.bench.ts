@@ -6,15 +6,14 @@
 import { getHeapStatistics } from "node:v8";
 import {
   CompactMemoryStorage,
-  decodeMessage,
   Entry,
   EntryType,
-  encodeMessage,
   MemoryStorage,
   Message,
   MessageType,
   type Storage,
 } from "../src/index.ts";
+import { decodeMessage, encodeMessage } from "../src/wire.ts";
 import { gc, quick, type Row, report } from "./lib.ts";
 import { Voters } from "./voters.ts";
 

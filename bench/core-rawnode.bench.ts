@@ -6,7 +6,8 @@
 //   - RawNode step of a MsgApp with 100 entries on a follower, and of a
 //     MsgAppResp on a leader (no Go figure published)
 //   - quorum CommittedIndex, Status and BasicStatus
-import { discardLogger, Entry, MajorityConfig, Message, MessageType, RawNode } from "../src/index.ts";
+import { discardLogger, Entry, Message, MessageType, RawNode } from "../src/index.ts";
+import { MajorityConfig } from "../src/internal.ts";
 import { median, quick, type Row, report, since } from "./lib.ts";
 import { benchConfig, snapshotStorage, Voters } from "./voters.ts";
 

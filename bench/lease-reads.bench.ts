@@ -19,9 +19,9 @@ import {
   MessageType,
   RawNode,
   ReadOnlyOption,
-  utf8,
   Xoshiro128,
 } from "../src/index.ts";
+import { utf8 } from "../src/internal.ts";
 import { median, quick, type Row, report, since } from "./lib.ts";
 import { benchConfig, snapshotStorage } from "./voters.ts";
 

@@ -9,7 +9,7 @@
 
 import * as http from "node:http";
 import { Worker } from "node:worker_threads";
-import { discardLogger } from "../src/raft/logger.ts";
+import { discardLogger } from "../src/index.ts";
 import { type RaftReceiver, Transport } from "../src/rafthttp/index.ts";
 import { Entry, encodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
 

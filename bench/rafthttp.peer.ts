@@ -5,7 +5,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
-import { discardLogger } from "../src/raft/logger.ts";
+import { discardLogger } from "../src/index.ts";
 import { type RaftReceiver, Transport } from "../src/rafthttp/index.ts";
 import { decodeMessage, Message, MessageType } from "../src/raftpb/index.ts";
 

@@ -7,8 +7,6 @@ import {
   ConfChange,
   ConfChangeType,
   type ConfState,
-  decodeConfChange,
-  decodeConfChangeV2,
   type Entry,
   EntryType,
   formatId,
@@ -25,6 +23,7 @@ import {
   seedFromId,
   startNode,
 } from "../src/index.ts";
+import { decodeConfChange, decodeConfChangeV2 } from "../src/wire.ts";
 
 /** What a member's Ready loop talks to besides raft. */
 export interface Member {

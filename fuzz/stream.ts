@@ -7,7 +7,7 @@
 // the messages that were encoded, however they are chunked.
 
 import fc from "fast-check";
-import { DecodeError, Entry, formatId, isUint64, Message, MessageType, type Profile } from "../src/index.ts";
+import { Entry, formatId, Message, MessageType } from "../src/index.ts";
 import {
   FrameBuffer,
   type FrameSink,
@@ -16,8 +16,9 @@ import {
   MessageEncoder,
   MsgAppV2Decoder,
   MsgAppV2Encoder,
-} from "../src/rafthttp/codec.ts";
-import { RaftHttpError } from "../src/rafthttp/errors.ts";
+  RaftHttpError,
+} from "../src/rafthttp/index.ts";
+import { DecodeError, isUint64, type Profile } from "../src/wire.ts";
 import {
   applyMutations,
   checkTime,

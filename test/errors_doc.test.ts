@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { KvErrorCode } from "../src/kv/errors.ts";
+import { KvErrorCode } from "../src/kv/index.ts";
 import { repoRoot } from "./support/testdata.ts";
 
 function sources(dir: string): string[] {

@@ -19,7 +19,18 @@ const source = (dist: string) =>
 
 test("every subpath export and bin has its source", () => {
   const subpaths = Object.keys(pkg.exports).sort();
-  assert.deepEqual(subpaths, [".", "./host", "./kv", "./rafthttp", "./rafttest", "./snap", "./wal"]);
+  assert.deepEqual(subpaths, [
+    ".",
+    "./host",
+    "./internal",
+    "./kv",
+    "./rafthttp",
+    "./rafttest",
+    "./snap",
+    "./storage",
+    "./wal",
+    "./wire",
+  ]);
   for (const [name, e] of Object.entries(pkg.exports)) {
     assert.ok(existsSync(source(e.import)), `${name}: ${e.import} has no source ${source(e.import)}`);
     assert.equal(source(e.types), source(e.import), `${name}: types and code disagree`);

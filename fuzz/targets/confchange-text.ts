@@ -3,12 +3,8 @@
 // prints back to text that parses to the same changes.
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
-import {
-  ConfChangeParseError,
-  confChangesFromString,
-  confChangesToString,
-  isUint64,
-} from "../../src/index.ts";
+import { ConfChangeParseError, confChangesFromString, confChangesToString } from "../../src/index.ts";
+import { isUint64 } from "../../src/wire.ts";
 import { checkTime, FuzzFailure, type FuzzTarget } from "../target.ts";
 import { id64 } from "../values.ts";
 

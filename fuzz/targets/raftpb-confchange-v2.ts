@@ -1,5 +1,5 @@
 // raftpb.decodeConfChangeV2: a V2 (joint) membership change.
-import { DecodeError, decodeConfChangeV2, encodeConfChangeV2 } from "../../src/index.ts";
+import { DecodeError, decodeConfChangeV2, encodeConfChangeV2 } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { confChangeV2 } from "../values.ts";
 

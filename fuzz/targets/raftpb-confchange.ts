@@ -1,5 +1,5 @@
 // raftpb.decodeConfChange: a V1 membership change.
-import { DecodeError, decodeConfChange, encodeConfChange } from "../../src/index.ts";
+import { DecodeError, decodeConfChange, encodeConfChange } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { confChange } from "../values.ts";
 

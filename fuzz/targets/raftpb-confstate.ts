@@ -1,5 +1,5 @@
 // raftpb.decodeConfState: a membership configuration.
-import { DecodeError, decodeConfState, encodeConfState } from "../../src/index.ts";
+import { DecodeError, decodeConfState, encodeConfState } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { confState } from "../values.ts";
 

@@ -1,5 +1,5 @@
 // raftpb.decodeEntry: a log entry.
-import { DecodeError, decodeEntry, encodeEntry } from "../../src/index.ts";
+import { DecodeError, decodeEntry, encodeEntry } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { entry } from "../values.ts";
 

@@ -1,5 +1,5 @@
 // raftpb.decodeHardState: the persisted term, vote and commit.
-import { DecodeError, decodeHardState, encodeHardState } from "../../src/index.ts";
+import { DecodeError, decodeHardState, encodeHardState } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { hardState } from "../values.ts";
 

@@ -1,5 +1,5 @@
 // raftpb.decodeMessage: a raft message (the wire format), responses nested.
-import { DecodeError, decodeMessage, encodeMessage } from "../../src/index.ts";
+import { DecodeError, decodeMessage, encodeMessage } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { message } from "../values.ts";
 

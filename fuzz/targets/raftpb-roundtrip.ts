@@ -8,10 +8,8 @@
 
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
+import type { ConfChange, ConfChangeV2, ConfState, HardState, Message, Snapshot } from "../../src/index.ts";
 import {
-  type ConfChange,
-  type ConfChangeV2,
-  type ConfState,
   decodeConfChange,
   decodeConfChangeV2,
   decodeConfState,
@@ -25,11 +23,8 @@ import {
   encodeHardState,
   encodeMessage,
   encodeSnapshot,
-  type HardState,
-  type Message,
   type Profile,
-  type Snapshot,
-} from "../../src/index.ts";
+} from "../../src/wire.ts";
 import { FuzzFailure, type FuzzTarget, hex } from "../target.ts";
 import { confChange, confChangeV2, confState, hardState, message, snapshot } from "../values.ts";
 

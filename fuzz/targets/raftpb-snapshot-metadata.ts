@@ -1,5 +1,5 @@
 // raftpb.decodeSnapshotMetadata: snapshot metadata.
-import { DecodeError, decodeSnapshotMetadata, encodeSnapshotMetadata } from "../../src/index.ts";
+import { DecodeError, decodeSnapshotMetadata, encodeSnapshotMetadata } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { snapshotMetadata } from "../values.ts";
 

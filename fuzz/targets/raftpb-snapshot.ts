@@ -1,5 +1,5 @@
 // raftpb.decodeSnapshot: a snapshot with its metadata.
-import { DecodeError, decodeSnapshot, encodeSnapshot } from "../../src/index.ts";
+import { DecodeError, decodeSnapshot, encodeSnapshot } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { snapshot } from "../values.ts";
 

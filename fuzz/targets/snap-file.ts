@@ -6,8 +6,9 @@
 import { isDeepStrictEqual } from "node:util";
 import fc from "fast-check";
 import { crc32cUpdate } from "../../src/fileutil/index.ts";
-import { encodeSnapshot, type Profile, type Snapshot } from "../../src/index.ts";
+import type { Snapshot } from "../../src/index.ts";
 import { encodeSnapFile, readSnapFile, SnapError } from "../../src/snap/index.ts";
+import { encodeSnapshot, type Profile } from "../../src/wire.ts";
 import { MemFS } from "../memfs.ts";
 import {
   applyMutations,

@@ -11,19 +11,25 @@
 //    or a broken CRC chain), never a torn tail, and never a silent success
 //    with fewer records.
 import fc from "fast-check";
+import type { Entry } from "../../src/index.ts";
+import {
+  Decoder,
+  decodeWalSnapshot,
+  Encoder,
+  encodeWalSnapshot,
+  RecordType,
+  WalError,
+  WalErrorCode,
+  WalSnapshot,
+} from "../../src/wal/index.ts";
 import {
   DecodeError,
   decodeEntry,
   decodeHardState,
-  type Entry,
   encodeEntry,
   encodeHardState,
   type Profile,
-} from "../../src/index.ts";
-import { Decoder } from "../../src/wal/decoder.ts";
-import { Encoder } from "../../src/wal/encoder.ts";
-import { WalError, WalErrorCode } from "../../src/wal/errors.ts";
-import { decodeWalSnapshot, encodeWalSnapshot, RecordType, WalSnapshot } from "../../src/wal/walpb.ts";
+} from "../../src/wire.ts";
 import { MemFS } from "../memfs.ts";
 import {
   applyMutations,

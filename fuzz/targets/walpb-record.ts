@@ -2,8 +2,8 @@
 // snapshot marker in the WAL), decoded on their own.
 
 import fc from "fast-check";
-import { DecodeError } from "../../src/index.ts";
-import { decodeRecord, encodeRecord, WalRecord } from "../../src/wal/walpb.ts";
+import { decodeRecord, encodeRecord, WalRecord } from "../../src/wal/index.ts";
+import { DecodeError } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 
 export default decoderTarget({

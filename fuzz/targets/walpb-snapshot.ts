@@ -1,8 +1,8 @@
 // walpb.Snapshot: the marker a WAL holds for each snapshot taken (index, term,
 // configuration), decoded on its own.
 import fc from "fast-check";
-import { DecodeError } from "../../src/index.ts";
-import { decodeWalSnapshot, encodeWalSnapshot, WalSnapshot } from "../../src/wal/walpb.ts";
+import { decodeWalSnapshot, encodeWalSnapshot, WalSnapshot } from "../../src/wal/index.ts";
+import { DecodeError } from "../../src/wire.ts";
 import { decoderTarget } from "../target.ts";
 import { confState, u64 } from "../values.ts";
 

@@ -38,7 +38,7 @@
 // the tracker as it was; the caller installs the result.
 
 import { MajorityConfig } from "../quorum/index.ts";
-import { ConfChangeSingle, ConfChangeType, type ConfState } from "../raftpb/types.ts";
+import { ConfChangeSingle, ConfChangeType, type ConfState } from "../raftpb/index.ts";
 import { Progress, ProgressMap, type ProgressTracker, type TrackerConfig } from "../tracker/index.ts";
 
 /** A membership change that cannot be applied; the message is etcd's. */

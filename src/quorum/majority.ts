@@ -4,7 +4,7 @@
 // 3 of 4, 3 of 5. Even sizes buy no extra fault tolerance (4 voters tolerate
 // one failure, like 3) but are allowed, as a step between odd sizes.
 
-import { compareIds, sortIds } from "../raftpb/ids.ts";
+import { compareIds, sortIds } from "../raftpb/index.ts";
 import { type AckedIndexer, INFINITE_INDEX, type Index, VoteResult } from "./quorum.ts";
 
 /** Renders a set as "(1 2 3)": IDs ascending, in hex, as etcd prints configurations. */

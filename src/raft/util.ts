@@ -1,7 +1,6 @@
 // Small helpers shared across the raft core.
 
-import { type Entry, entrySize, MessageType } from "../raftpb/index.ts";
-import { LocalAppendThread, LocalApplyThread } from "../raftpb/types.ts";
+import { type Entry, entrySize, LocalAppendThread, LocalApplyThread, MessageType } from "../raftpb/index.ts";
 import { RaftPanicError } from "./logger.ts";
 
 /** "No limit" for byte-size options. */

@@ -1,7 +1,7 @@
 // What the per-peer machinery shares with its Transport.
 
 import type { OutgoingHttpHeaders } from "node:http";
-import type { Logger } from "../raft/logger.ts";
+import type { Logger } from "../raft/index.ts";
 import type { Profile } from "../raftpb/index.ts";
 import type { PeerClient } from "./client.ts";
 import type { RaftHttpError } from "./errors.ts";

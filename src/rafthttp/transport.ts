@@ -5,8 +5,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
-import { SnapshotStatus } from "../raft/index.ts";
-import { getLogger, type Logger } from "../raft/logger.ts";
+import { getLogger, type Logger, SnapshotStatus } from "../raft/index.ts";
 import type { Message, Profile } from "../raftpb/index.ts";
 import { PeerClient } from "./client.ts";
 import type { Ctx } from "./context.ts";

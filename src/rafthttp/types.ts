@@ -2,8 +2,7 @@
 // the transport's options.
 
 import type { Readable } from "node:stream";
-import type { SnapshotStatus } from "../raft/index.ts";
-import type { Logger } from "../raft/logger.ts";
+import type { Logger, SnapshotStatus } from "../raft/index.ts";
 import type { Message, Profile } from "../raftpb/index.ts";
 import type { RaftHttpError } from "./errors.ts";
 import type { PeerTlsOptions } from "./tls.ts";

@@ -4,14 +4,19 @@
 // and Ready is printed in etcd's exact format.
 
 import { findArg, parseBool, parseInt10, parseUint, type TestData } from "../datadriven/index.ts";
-import { describeReady } from "../raft/describe.ts";
-import { RaftError } from "../raft/errors.ts";
-import type { Logger } from "../raft/logger.ts";
-import { type Config, stateTypeNames } from "../raft/raft.ts";
-import { RawNode } from "../raft/rawnode.ts";
-import { ReadOnlyOption } from "../raft/read_only.ts";
-import { cloneSnapshot, MemoryStorage } from "../raft/storage.ts";
-import { isLocalMsgTarget, noLimit } from "../raft/util.ts";
+import type { Logger } from "../raft/index.ts";
+import {
+  type Config,
+  cloneSnapshot,
+  describeReady,
+  isLocalMsgTarget,
+  MemoryStorage,
+  noLimit,
+  RaftError,
+  RawNode,
+  ReadOnlyOption,
+  stateTypeNames,
+} from "../raft/index.ts";
 import {
   ConfChange,
   type ConfChangeI,

@@ -4,14 +4,20 @@
 // seeded random loss per link, partitions and optional reordering. Everything
 // is deterministic for a given seed; nothing here uses timers or Node APIs.
 
-import { RaftError } from "../raft/errors.ts";
-import { discardLogger } from "../raft/logger.ts";
-import { type Config, StateType } from "../raft/raft.ts";
-import { type RandomSource, SeededRandom } from "../raft/rand.ts";
-import { RawNode, type Ready, SnapshotStatus } from "../raft/rawnode.ts";
-import type { ReadState } from "../raft/read_only.ts";
-import { MemoryStorage } from "../raft/storage.ts";
-import { isLocalMsgTarget } from "../raft/util.ts";
+import type { ReadState } from "../raft/index.ts";
+import {
+  type Config,
+  discardLogger,
+  isLocalMsgTarget,
+  MemoryStorage,
+  RaftError,
+  type RandomSource,
+  RawNode,
+  type Ready,
+  SeededRandom,
+  SnapshotStatus,
+  StateType,
+} from "../raft/index.ts";
 import {
   ConfState,
   decodeConfChange,

@@ -11,7 +11,7 @@
 // maybeSendAppend, the MsgSnapStatus/MsgUnreachable cases of stepLeader);
 // this file holds the state and the rules each transition must follow.
 
-import { sortIds } from "../raftpb/ids.ts";
+import { sortIds } from "../raftpb/index.ts";
 import { TrackerInvariantError } from "./errors.ts";
 import type { Inflights } from "./inflights.ts";
 

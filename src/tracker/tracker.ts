@@ -27,8 +27,7 @@ import {
   setString,
   VoteResult,
 } from "../quorum/index.ts";
-import { sortIds } from "../raftpb/ids.ts";
-import { ConfState } from "../raftpb/types.ts";
+import { ConfState, sortIds } from "../raftpb/index.ts";
 import { Inflights } from "./inflights.ts";
 import { type Progress, ProgressMap } from "./progress.ts";
 

@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { Changer, ConfState, confStatesEquivalent, ProgressTracker, restore } from "../../src/index.ts";
+import { ConfState } from "../../src/index.ts";
+import { Changer, confStatesEquivalent, ProgressTracker, restore } from "../../src/internal.ts";
 
 // Member IDs from a pool across the whole unsigned 64-bit range: small ones
 // and hash-like ones (etcd's member IDs), around 2^53 and at or above 2^63.

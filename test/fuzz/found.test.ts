@@ -2,27 +2,23 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MemFS } from "../../fuzz/memfs.ts";
-import {
-  decodeConfState,
-  decodeSnapshotMetadata,
-  Entry,
-  encodeConfState,
-  encodeSnapshotMetadata,
-  Message,
-  MessageType,
-} from "../../src/index.ts";
+import { Entry, Message, MessageType } from "../../src/index.ts";
 import {
   FrameBuffer,
   LINK_HEARTBEAT,
   MessageDecoder,
   MsgAppV2Decoder,
   MsgAppV2Encoder,
-} from "../../src/rafthttp/codec.ts";
-import { RaftHttpError, RaftHttpErrorCode } from "../../src/rafthttp/errors.ts";
-import { Decoder } from "../../src/wal/decoder.ts";
-import { Encoder } from "../../src/wal/encoder.ts";
-import { WalError, WalErrorCode } from "../../src/wal/errors.ts";
-import { RecordType } from "../../src/wal/walpb.ts";
+  RaftHttpError,
+  RaftHttpErrorCode,
+} from "../../src/rafthttp/index.ts";
+import { Decoder, Encoder, RecordType, WalError, WalErrorCode } from "../../src/wal/index.ts";
+import {
+  decodeConfState,
+  decodeSnapshotMetadata,
+  encodeConfState,
+  encodeSnapshotMetadata,
+} from "../../src/wire.ts";
 
 const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex, "hex"));
 

@@ -9,6 +9,7 @@ import { loadTargets } from "../../fuzz/registry.ts";
 import { fuzzTarget } from "../../fuzz/runner.ts";
 import { decoderTarget, varint } from "../../fuzz/target.ts";
 import { entry, id64 } from "../../fuzz/values.ts";
+import type { Entry } from "../../src/index.ts";
 import {
   DecodeError,
   decodeConfChange,
@@ -19,10 +20,9 @@ import {
   decodeMessage,
   decodeSnapshot,
   decodeSnapshotMetadata,
-  type Entry,
   encodeEntry,
   Writer,
-} from "../../src/index.ts";
+} from "../../src/wire.ts";
 
 const targets = await loadTargets();
 

@@ -8,7 +8,6 @@ import {
   ConfChange,
   ConfChangeType,
   ConfState,
-  decodeConfChange,
   Entry,
   EntryType,
   ErrAdvanceAsync,
@@ -18,7 +17,6 @@ import {
   ErrStepLocalMsg,
   ErrStopped,
   ErrUnavailable,
-  encodeConfChange,
   HardState,
   LocalAppendThread,
   MemoryStorage,
@@ -31,6 +29,7 @@ import {
   StateType,
   startNode,
 } from "../../src/index.ts";
+import { decodeConfChange, encodeConfChange } from "../../src/wire.ts";
 import { flush, persist, Reader, state, storageWithPeers, testConfig, watchUnhandled } from "./helpers.ts";
 
 const unhandled = watchUnhandled();

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { JointConfig, MajorityConfig, MapAckIndexer, VoteResult } from "../../src/index.ts";
+import { JointConfig, MajorityConfig, MapAckIndexer, VoteResult } from "../../src/internal.ts";
 
 // Voter IDs come from a pool spanning the whole unsigned 64-bit range (small
 // test IDs, the 2^53 boundary where numbers stop being exact, values needing

@@ -2,7 +2,8 @@
 // defaults are filled in.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type Config, ConfigError, MemoryStorage, ReadOnlyOption, resolveConfig } from "../../src/index.ts";
+import { type Config, ConfigError, MemoryStorage, ReadOnlyOption } from "../../src/index.ts";
+import { resolveConfig } from "../../src/internal.ts";
 
 const base = (): Config => ({ id: 1n, electionTick: 10, heartbeatTick: 1, storage: new MemoryStorage() });
 

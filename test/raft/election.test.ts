@@ -7,15 +7,15 @@ import {
   ConfChangeType,
   Entry,
   EntryType,
-  encodeConfChange,
   HardState,
   type Message,
   type MessageType,
   None,
-  type Raft,
   StateType,
 } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import { Network } from "../../src/rafttest/index.ts";
+import { encodeConfChange } from "../../src/wire.ts";
 import {
   hup,
   MsgApp,

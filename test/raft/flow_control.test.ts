@@ -8,16 +8,16 @@ import {
   ConfState,
   Entry,
   ErrProposalDropped,
-  entrySize,
   MessageType,
   ProgressStateType,
-  type Raft,
   RawNode,
   SeededRandom,
   Snapshot,
   SnapshotMetadata,
 } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import { Network } from "../../src/rafttest/index.ts";
+import { entrySize } from "../../src/wire.ts";
 import {
   becomeLeader,
   MsgApp,

@@ -13,16 +13,12 @@ import {
   ConfChangeType,
   ConfChangeV2,
   ConfState,
-  decodeConfChange,
   describeConfState,
   describeEntry,
   describeHardState,
   describeMessage,
   Entry,
   EntryType,
-  encodeConfChange,
-  encodeConfChangeV2,
-  getStatus,
   HardState,
   LocalAppendThread,
   LocalApplyThread,
@@ -35,7 +31,9 @@ import {
   SnapshotMetadata,
   statusToJSON,
 } from "../../src/index.ts";
+import { getStatus } from "../../src/internal.ts";
 import { Network } from "../../src/rafttest/index.ts";
+import { decodeConfChange, encodeConfChange, encodeConfChangeV2 } from "../../src/wire.ts";
 
 // Hash-like member IDs (as etcd derives them from peer URLs), every one >= 2^63.
 const A = 0x8e9e05c52164694dn; // 10276657743932975437

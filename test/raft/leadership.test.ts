@@ -11,10 +11,10 @@ import {
   ErrProposalDropped,
   MessageType,
   None,
-  type Raft,
   ReadOnlyOption,
   StateType,
 } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import { ofType as isType, Network } from "../../src/rafttest/index.ts";
 import {
   becomeLeader,

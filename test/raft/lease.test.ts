@@ -4,17 +4,8 @@
 // (held across term changes and restarts, waived only by a transfer).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  ConfigError,
-  decodeRoundCtx,
-  Entry,
-  encodeRoundCtx,
-  type Message,
-  type Raft,
-  RawNode,
-  ReadOnlyOption,
-  StateType,
-} from "../../src/index.ts";
+import { ConfigError, Entry, type Message, RawNode, ReadOnlyOption, StateType } from "../../src/index.ts";
+import { decodeRoundCtx, encodeRoundCtx, type Raft } from "../../src/internal.ts";
 import {
   ConfChangeSingle,
   ConfChangeTransition,

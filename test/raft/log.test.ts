@@ -9,14 +9,14 @@ import {
   Entry,
   ErrCompacted,
   ErrUnavailable,
-  entrySize,
   MemoryStorage,
-  RaftLog,
   RaftPanicError,
   Snapshot,
   SnapshotMetadata,
 } from "../../src/index.ts";
+import { RaftLog } from "../../src/internal.ts";
 import { isError } from "../../src/raft/errors.ts";
+import { entrySize } from "../../src/wire.ts";
 
 const ent = (index: number, term: number) => new Entry(term, index);
 const ents = (from: number, ...terms: number[]) => terms.map((t, i) => ent(from + i, t));

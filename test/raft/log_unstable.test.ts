@@ -9,8 +9,8 @@ import {
   RaftPanicError,
   Snapshot,
   SnapshotMetadata,
-  Unstable,
 } from "../../src/index.ts";
+import { Unstable } from "../../src/internal.ts";
 
 const ent = (index: number, term: number) => new Entry(term, index);
 const snap = (index: number, term: number) =>

@@ -14,14 +14,13 @@ import {
   Entry,
   EntryType,
   ErrProposalDropped,
-  encodeConfChange,
-  encodeConfChangeV2,
   HardState,
   MessageType,
   None,
   StateType,
 } from "../../src/index.ts";
 import { Network } from "../../src/rafttest/index.ts";
+import { encodeConfChange, encodeConfChangeV2 } from "../../src/wire.ts";
 import {
   becomeLeader,
   MsgAppResp,

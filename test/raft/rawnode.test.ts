@@ -10,8 +10,6 @@ import {
   ConfChangeV2,
   type Config,
   ConfState,
-  decodeConfChange,
-  decodeConfChangeV2,
   discardLogger,
   Entry,
   EntryType,
@@ -36,10 +34,11 @@ import {
   Snapshot,
   SnapshotMetadata,
   StateType,
-  utf8,
 } from "../../src/index.ts";
+import { utf8 } from "../../src/internal.ts";
 import { isError } from "../../src/raft/errors.ts";
 import { Network } from "../../src/rafttest/index.ts";
+import { decodeConfChange, decodeConfChangeV2 } from "../../src/wire.ts";
 import { newStorage } from "../support/raft.ts";
 
 function rawNode(storage: MemoryStorage, extra: Partial<Config> = {}): RawNode {

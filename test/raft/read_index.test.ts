@@ -3,15 +3,8 @@
 // (ReadOnlyLeaseBased), served by the leader or forwarded by followers.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  Entry,
-  HardState,
-  MessageType,
-  ReadOnlyOption,
-  type ReadState,
-  StateType,
-  utf8,
-} from "../../src/index.ts";
+import { Entry, HardState, MessageType, ReadOnlyOption, type ReadState, StateType } from "../../src/index.ts";
+import { utf8 } from "../../src/internal.ts";
 import { decodeUtf8, Network } from "../../src/rafttest/index.ts";
 import {
   becomeLeader,

@@ -8,9 +8,9 @@ import {
   MessageType,
   None,
   ProgressStateType,
-  type Raft,
   StateType,
 } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import { Network } from "../../src/rafttest/index.ts";
 import {
   becomeLeader,

@@ -5,7 +5,8 @@
 // of the member the change removed or demoted (etcd-io/etcd#12359).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Entry, EntryType, type Raft, StateType } from "../../src/index.ts";
+import { Entry, EntryType, StateType } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import {
   ConfChangeSingle,
   ConfChangeType,

@@ -10,7 +10,6 @@ import {
   discardLogger,
   Entry,
   EntryType,
-  encodeConfChange,
   HardState,
   MemoryStorage,
   Message,
@@ -21,6 +20,7 @@ import {
   SnapshotMetadata,
   StateType,
 } from "../../src/index.ts";
+import { encodeConfChange } from "../../src/wire.ts";
 
 function storageWith(voters: bigint[], learners: bigint[] = []): MemoryStorage {
   const s = new MemoryStorage();

@@ -6,11 +6,11 @@ import {
   ConfState,
   MessageType,
   ProgressStateType,
-  type Raft,
   Snapshot,
   SnapshotMetadata,
   StateType,
 } from "../../src/index.ts";
+import type { Raft } from "../../src/internal.ts";
 import { Network } from "../../src/rafttest/index.ts";
 import { msg, newRaft, newStorage, raftWith, storageWithTerms, tickN } from "../support/raft.ts";
 

@@ -9,7 +9,6 @@ import {
   ErrCompacted,
   ErrSnapOutOfDate,
   ErrUnavailable,
-  entrySize,
   HardState,
   MemoryStorage,
   RaftPanicError,
@@ -18,6 +17,7 @@ import {
   setLogger,
 } from "../../src/index.ts";
 import { isError } from "../../src/raft/errors.ts";
+import { entrySize } from "../../src/wire.ts";
 
 // MemoryStorage reports misuse through the process-wide logger; keep the test output quiet.
 setLogger(discardLogger);

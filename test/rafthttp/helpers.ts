@@ -2,8 +2,8 @@
 // logger, and nodes listening on loopback. Waits are event-driven.
 
 import * as http from "node:http";
+import { type Logger, RaftPanicError } from "../../src/index.ts";
 import type { SnapshotStatus } from "../../src/raft/index.ts";
-import { type Logger, RaftPanicError } from "../../src/raft/logger.ts";
 import {
   type RaftHttpError,
   type RaftReceiver,

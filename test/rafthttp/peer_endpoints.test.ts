@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import { after, describe, test } from "node:test";
+import { discardLogger } from "../../src/index.ts";
 import type { SnapshotStatus } from "../../src/raft/index.ts";
-import { discardLogger } from "../../src/raft/logger.ts";
 import {
   encodeMembersJson,
   type PeerMember,

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { discardLogger } from "../../src/raft/logger.ts";
+import { discardLogger } from "../../src/index.ts";
 import { ConfState, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import { SnapError, SnapErrorCode, Snapshotter, snapName } from "../../src/snap/index.ts";
 import { WalSnapshot } from "../../src/wal/index.ts";

@@ -12,13 +12,12 @@ import {
   Message,
   type MessageInit,
   MessageType,
-  Raft,
   SeededRandom,
   Snapshot,
   SnapshotMetadata,
   seedFromId,
-  utf8,
 } from "../../src/index.ts";
+import { Raft, utf8 } from "../../src/internal.ts";
 
 export const { MsgHup, MsgBeat, MsgProp, MsgApp, MsgAppResp, MsgVote, MsgVoteResp, MsgSnap } = MessageType;
 export const { MsgHeartbeat, MsgHeartbeatResp, MsgUnreachable, MsgSnapStatus, MsgCheckQuorum } = MessageType;

@@ -3,18 +3,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import {
-  Changer,
   ConfChangeSingle,
   ConfChangeType,
   ConfState,
-  Inflights,
-  MapAckIndexer,
-  Progress,
   ProgressStateType,
-  ProgressTracker,
-  restore,
   TrackerInvariantError,
 } from "../../src/index.ts";
+import { Changer, Inflights, MapAckIndexer, Progress, ProgressTracker, restore } from "../../src/internal.ts";
 
 const { StateProbe, StateReplicate, StateSnapshot } = ProgressStateType;
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { ErrCompacted, ErrSnapOutOfDate } from "../../src/raft/errors.ts";
+import { ErrCompacted, ErrSnapOutOfDate } from "../../src/index.ts";
 import { ConfState, type Entry, Snapshot, SnapshotMetadata } from "../../src/raftpb/index.ts";
 import { SnapError, SnapErrorCode } from "../../src/snap/index.ts";
 import { DiskStorage } from "../../src/storage/index.ts";

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { main } from "../../src/cli/tsraft.ts";
-import { discardLogger } from "../../src/raft/logger.ts";
+import { discardLogger } from "../../src/index.ts";
 import {
   ConfChange,
   ConfChangeType,

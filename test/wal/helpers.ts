@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type FileSystem, nodeFileSystem } from "../../src/fileutil/index.ts";
+import { discardLogger } from "../../src/index.ts";
 import { Xoshiro128 } from "../../src/raft/index.ts";
-import { discardLogger } from "../../src/raft/logger.ts";
 import { Entry, HardState } from "../../src/raftpb/index.ts";
 
 export const quiet = { logger: discardLogger };

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { discardLogger } from "../../src/raft/logger.ts";
+import { discardLogger } from "../../src/index.ts";
 import { Entry, HardState } from "../../src/raftpb/index.ts";
 import { DiskStorage } from "../../src/storage/index.ts";
 import { WAL, WalErrorCode, WalSnapshot } from "../../src/wal/index.ts";

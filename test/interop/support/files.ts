@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { scanWal } from "../../../src/cli/wal_dump.ts";
-import { discardLogger } from "../../../src/raft/logger.ts";
+import { discardLogger } from "../../../src/index.ts";
 import {
   ConfChangeType,
   ConfState,

@@ -17,6 +17,7 @@ import { createReadStream, statSync } from "node:fs";
 import * as http from "node:http";
 import type { Socket } from "node:net";
 import { join } from "node:path";
+import type { Logger } from "../../../src/index.ts";
 import {
   type Node,
   restartNode,
@@ -25,7 +26,6 @@ import {
   type Status,
   startNode,
 } from "../../../src/raft/index.ts";
-import type { Logger } from "../../../src/raft/logger.ts";
 import {
   encodeMembersJson,
   type PeerMember,
