@@ -362,7 +362,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       // (Strict leases exist only with lease-based reads; raft refuses them otherwise.)
       leaseSafety:
         cfg.leaseSafety ?? (cfg.readOnlyOption === ReadOnlyOption.ReadOnlyLeaseBased ? "strict" : "etcd"),
-      ...(cfg.leaseDriftMarginTicks !== undefined ? { leaseDriftMarginTicks: cfg.leaseDriftMarginTicks } : {}),
+      ...(cfg.leaseDriftMarginTicks !== undefined
+        ? { leaseDriftMarginTicks: cfg.leaseDriftMarginTicks }
+        : {}),
       shareCommitInVotes: cfg.shareCommitInVotes ?? true,
       logger: this.logger,
     };
