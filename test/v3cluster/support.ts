@@ -74,6 +74,8 @@ export class TsCluster implements Cluster {
   readonly pc = new ProcCluster();
   readonly running = new Set<ProcMember>();
   bootstrapRestarts = 0;
+  /** Flags the initial members started with (a restart uses them again). */
+  private bootFlags: string[] = [];
 
   static async start(n = 3, extraArgs: string[] = []): Promise<TsCluster> {
     const c = new TsCluster();
@@ -82,6 +84,7 @@ export class TsCluster implements Cluster {
     for (const name of names) await c.pc.add(name);
     const initial = c.pc.initialCluster(names);
     const flags = ["--initial-cluster", initial];
+    c.bootFlags = flags;
     for (const m of c.pc.members) c.pc.start(m, flags);
     try {
       await c.bootstrap(c.pc.members, flags);
@@ -149,6 +152,14 @@ export class TsCluster implements Cluster {
     const m = this.member(ep);
     await this.pc.kill(m, "SIGKILL");
     this.running.delete(m);
+  }
+
+  /** Starts a killed initial member again on its data directory; resolves once it is healthy. */
+  async restart(ep: string): Promise<void> {
+    const m = this.member(ep);
+    this.pc.start(m, this.bootFlags);
+    await this.pc.healthy(m);
+    this.running.add(m);
   }
 
   /** Adds a member slot (ports, data dir) without starting it. */
