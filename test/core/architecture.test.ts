@@ -92,7 +92,8 @@ function violation(from: string, spec: string, target: string | null): string | 
     // A subfolder may import the parent's files its row names.
     if (row.mayImport.has(relative(src, target))) return null;
     if (!row.mayImport.has(to)) return `${mod} may not import ${to} (not in its row of docs/architecture.md)`;
-    if (!isIndex(target, to)) return `${mod} imports ${relative(src, target)}: other folders only through ${to}/index.ts`;
+    if (!isIndex(target, to))
+      return `${mod} imports ${relative(src, target)}: other folders only through ${to}/index.ts`;
     return null;
   }
   const where = relative(repo, from).split("/");
@@ -228,7 +229,10 @@ test("each kind of violation is caught (planted imports)", () => {
 // The "Where did X go" table: each name that left the root is exported where
 // the page says, and no longer from the root.
 test("every name the page says moved is exported from its new subpath and not from the root", async () => {
-  const moved = [...doc.matchAll(/^\| `([A-Za-z0-9_]+)` \| `(tsraft\/[a-z]+)` \|$/gm)].map((m) => [m[1]!, m[2]!]);
+  const moved = [...doc.matchAll(/^\| `([A-Za-z0-9_]+)` \| `(tsraft\/[a-z]+)` \|$/gm)].map((m) => [
+    m[1]!,
+    m[2]!,
+  ]);
   assert.ok(moved.length > 50, `only ${moved.length} moved names listed`);
   const root = (await import(join(src, "index.ts"))) as Record<string, unknown>;
   const entry: Record<string, Record<string, unknown>> = {

@@ -236,7 +236,10 @@ describe("Progress", () => {
     p.sentEntries(2, 10);
     assert.equal(p.msgAppFlowPaused, true);
     assert.equal(p.next, 1);
-    assert.throws(() => pr(StateSnapshot, 0, 1).sentEntries(1, 1), (e) => e instanceof TrackerInvariantError);
+    assert.throws(
+      () => pr(StateSnapshot, 0, 1).sentEntries(1, 1),
+      (e) => e instanceof TrackerInvariantError,
+    );
     assert.equal(new TrackerInvariantError("x").code, "ERR_TRACKER_INVARIANT");
   });
 
