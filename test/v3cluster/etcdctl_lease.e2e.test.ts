@@ -130,8 +130,14 @@ async function leaderKillStory(c: C): Promise<string[]> {
       20_000,
       250,
     );
+    const goneAfterKill = Date.now() - killed;
     notes.push(
-      `${c.kind}: unkept lease gone ${Date.now() - granted} ms after grant, ${Date.now() - killed} ms after the kill`,
+      `${c.kind}: unkept lease gone ${Date.now() - granted} ms after grant, ${goneAfterKill} ms after the kill`,
+    );
+    // The new leader counted a full TTL (6 s) from its election, which came after the kill.
+    assert.ok(
+      goneAfterKill >= 6000,
+      `${c.kind}: expired ${goneAfterKill} ms after the kill, before a full TTL`,
     );
     // The kept lease outlived four of its TTLs... and the keep-alive went on through the new leader.
     await waitFor(
