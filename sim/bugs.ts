@@ -2,7 +2,8 @@
 // checker catches them. They are planted by patching prototypes inside the
 // simulating process (never by flags in the core) and undone afterwards.
 
-import { type Message, MessageType, Raft, RaftLog, ReadOnlyOption } from "../src/index.ts";
+import { type Message, MessageType, ReadOnlyOption } from "../src/index.ts";
+import { Raft, RaftLog } from "../src/internal.ts";
 
 export interface PlantedBug {
   readonly name: string;

@@ -1,17 +1,36 @@
-// Safety invariants of raft, checked incrementally while the simulation
-// runs. Every check is driven by an observation the simulator reports (a
-// node was touched by a step, a Ready handed out entries, an entry was
-// applied, state became durable), so that checking "after every step" costs
-// time proportional to what the step changed.
+// Raft's safety properties, checked incrementally: the project's one safety
+// checker. Every check is driven by an observation (a node was touched by a
+// step, a Ready handed out entries, an entry was applied, state became
+// durable), so that checking "after every step" costs time proportional to
+// what the step changed. The simulator reports those observations as they
+// happen; harnesses that report nothing (rafttest's Network in
+// test/raft/safety.test.ts) use PolledChecker (polled_checker.ts), which
+// derives them from each node's state after every step.
+//
+// The properties (raft paper, Figure 3, and what makes them hold):
+//   election safety     at most one leader per term ("election-safety"); a
+//                       voter grants one vote per term, in memory and on
+//                       disk ("vote-safety");
+//   leader append-only  a leader never removes or rewrites entries of its
+//                       log while it leads in a term ("leader-append-only");
+//   log matching        an (index, term) pair names one entry, with one
+//                       predecessor term, on every node ("log-matching");
+//   leader completeness a leader holds every entry committed in an earlier
+//                       term, and leaders of later terms hold what is being
+//                       committed now ("leader-completeness"); at commit
+//                       time a quorum holds the entry durably
+//                       ("durable-quorum") and no node lacking it could win
+//                       an election ("committed-entry-unprotected");
+//   state machine safety no two nodes apply different entries at an index
+//                       or reach different states there, nothing beyond
+//                       the commit index is applied ("state-machine-safety");
+//   and what they rest on: commit indexes never regress, agree on what is
+//   committed, and a node does not go beyond what some leader committed
+//   ("commit-regression", "committed-mismatch", "commit-source"); durable
+//   term, vote and commit never go back, also across restarts ("durability").
 
-import {
-  type Entry,
-  type HardState,
-  type JointConfig,
-  type Raft,
-  StateType,
-  VoteResult,
-} from "../src/index.ts";
+import { type Entry, type HardState, StateType } from "../src/index.ts";
+import { type JointConfig, type Raft, VoteResult } from "../src/internal.ts";
 import { TERM_UNAVAILABLE } from "../src/raft/log.ts";
 import { chainHash, contentHash } from "./state_machine.ts";
 
@@ -43,9 +62,18 @@ interface PerNode {
   durableTerm: number;
   durableVote: bigint;
   durableCommit: number;
+  /** The term in which the node was last observed as leader (0: never), and its last entry then. */
+  leaderTerm: number;
+  leaderLast: number;
+  leaderLastTerm: number;
 }
 
 const TERM_LIMIT = 1 << 21;
+
+/** How a committing node is named in a failure: a leader, or (PolledChecker only) a node that has stepped down since. */
+function role(r: Raft): string {
+  return r.state === StateType.StateLeader ? "leader" : "node";
+}
 
 function fail(kind: string, message: string): never {
   throw new InvariantViolation(kind, message);
@@ -85,10 +113,19 @@ export class Checker {
     readsChecked: 0,
   };
 
+  /**
+   * `commitsFromLeadersOnly`: a commit index may only go beyond everything
+   * committed so far at a leader ("commit-source"). True when the harness
+   * reports every step (the simulator); a harness that is looked at only
+   * between batches of deliveries (PolledChecker) can see a leader's new
+   * commit index first on a node that has already stepped down, so there
+   * any node may be the first seen committing.
+   */
   constructor(
     private readonly lookup: (id: bigint) => CheckedNode | undefined,
     private readonly liveNodes: () => Iterable<CheckedNode>,
     private readonly allNodes: () => Iterable<CheckedNode>,
+    private readonly commitsFromLeadersOnly = true,
   ) {}
 
   /** The bootstrap entry every initial member starts from (via its snapshot). */
@@ -103,7 +140,15 @@ export class Checker {
   private per(id: bigint): PerNode {
     let p = this.perNode.get(id);
     if (p === undefined) {
-      p = { seenCommit: 0, durableTerm: 0, durableVote: 0n, durableCommit: 0 };
+      p = {
+        seenCommit: 0,
+        durableTerm: 0,
+        durableVote: 0n,
+        durableCommit: 0,
+        leaderTerm: 0,
+        leaderLast: 0,
+        leaderLastTerm: 0,
+      };
       this.perNode.set(id, p);
     }
     return p;
@@ -123,6 +168,8 @@ export class Checker {
       fail("durability", `node ${n.id} restarted at term ${r.term} below its durable term ${p.durableTerm}`);
     }
     p.seenCommit = r.raftLog.committed;
+    // A restarted node is a follower; whatever it led before is no longer its log.
+    p.leaderTerm = 0;
     this.checkCommittedRange(n, r, Math.max(0, r.raftLog.firstIndex() - 1), r.raftLog.committed);
   }
 
@@ -143,6 +190,7 @@ export class Checker {
       }
     }
     const p = this.per(n.id);
+    if (r.state === StateType.StateLeader) this.checkAppendOnly(n, r, p);
     const c = r.raftLog.committed;
     if (c < p.seenCommit) fail("commit-regression", `node ${n.id} commit went from ${p.seenCommit} to ${c}`);
     if (c > p.seenCommit) {
@@ -152,9 +200,32 @@ export class Checker {
     }
   }
 
+  /**
+   * Leader append-only: while a node leads in a term, the last entry it was
+   * last seen with stays in its log (compaction aside) and its log does not
+   * shrink. Together with log matching (an (index, term) pair names one
+   * entry) this means the leader never overwrote or dropped an entry.
+   */
+  private checkAppendOnly(n: CheckedNode, r: Raft, p: PerNode): void {
+    const last = r.raftLog.lastIndex();
+    if (p.leaderTerm === r.term) {
+      const t = r.raftLog.termOrError(p.leaderLast);
+      if (last < p.leaderLast || t === TERM_UNAVAILABLE || (t >= 0 && t !== p.leaderLastTerm)) {
+        fail(
+          "leader-append-only",
+          `leader ${n.id} of term ${r.term} had entry ${p.leaderLast} (term ${p.leaderLastTerm}); now its log ` +
+            `ends at ${last} and ${t < 0 ? "lacks that index" : `has term ${t} there`}`,
+        );
+      }
+    }
+    p.leaderTerm = r.term;
+    p.leaderLast = last;
+    p.leaderLastTerm = r.raftLog.lastTerm();
+  }
+
   private onCommitAdvance(n: CheckedNode, r: Raft, from: number, to: number): void {
     if (to > this.maxCommitted) {
-      if (r.state !== StateType.StateLeader) {
+      if (r.state !== StateType.StateLeader && this.commitsFromLeadersOnly) {
         fail(
           "commit-source",
           `follower ${n.id} (term ${r.term}) committed up to ${to}, beyond anything a leader committed (${this.maxCommitted})`,
@@ -162,7 +233,7 @@ export class Checker {
       }
       const lo = this.maxCommitted + 1;
       const ents = r.raftLog.slice(lo, to + 1, Number.POSITIVE_INFINITY);
-      if (ents.length !== to + 1 - lo) fail("internal", `leader ${n.id} returned a short slice`);
+      if (ents.length !== to + 1 - lo) fail("internal", `node ${n.id} returned a short slice`);
       for (const e of ents) {
         this.cTerm[e.index] = e.term;
         this.cHash[e.index] = contentHash(e);
@@ -245,7 +316,7 @@ export class Checker {
     if (voters.voteResult(acks) !== VoteResult.VoteWon) {
       fail(
         "durable-quorum",
-        `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}) but only [${holders.join(",")}] ` +
+        `${role(r)} ${n.id} (term ${r.term}) committed index ${index} (term ${term}) but only [${holders.join(",")}] ` +
           `of voters ${voters.toString()} hold it durably`,
       );
     }
@@ -277,7 +348,7 @@ export class Checker {
         if (yes === null) continue;
         fail(
           "committed-entry-unprotected",
-          `leader ${n.id} (term ${r.term}) committed index ${index} (term ${term}), yet node ${x.id} ` +
+          `${role(r)} ${n.id} (term ${r.term}) committed index ${index} (term ${term}), yet node ${x.id} ` +
             `(last ${xl.index}/${xl.term}, ${t < 0 ? "without that index" : `term ${t} there`}) could be elected by ` +
             `[${yes.join(",")}] in ${cfg === leaderCfg ? "the leader's" : "its own"} configuration ${cfg.toString()}`,
         );
@@ -329,8 +400,12 @@ export class Checker {
     }
   }
 
-  /** The state machine of n applied e; `hashAfter` is its state hash afterwards. */
-  onApply(n: CheckedNode, e: Entry, content: number, hashAfter: number): void {
+  /**
+   * The state machine of n applied e; `hashAfter` is its state hash
+   * afterwards (undefined when the harness cannot know it, e.g. after a
+   * snapshot it did not follow: then only the entry itself is checked).
+   */
+  onApply(n: CheckedNode, e: Entry, content: number, hashAfter?: number): void {
     this.stats.appliesChecked++;
     const i = e.index;
     if (i > this.maxCommitted || this.cTerm[i] !== e.term || this.cHash[i] !== content) {
@@ -342,7 +417,7 @@ export class Checker {
               (this.cTerm[i] === e.term ? " and different content" : ""),
       );
     }
-    this.onState(n, i, hashAfter, "applying");
+    if (hashAfter !== undefined) this.onState(n, i, hashAfter, "applying");
   }
 
   /** The state hash of a state machine at `index` (after an apply, or in a snapshot). */

@@ -8,12 +8,12 @@ import {
   ErrSnapshotTemporarilyUnavailable,
   MemoryStorage,
   type Message,
-  type Raft,
   RawNode,
   type Ready,
   Snapshot,
   SnapshotMetadata,
 } from "../src/index.ts";
+import type { Raft } from "../src/internal.ts";
 import type { CheckedNode } from "./checker.ts";
 import { TICK } from "./scenario.ts";
 import { FNV_OFFSET, StateMachine } from "./state_machine.ts";

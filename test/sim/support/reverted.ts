@@ -2,7 +2,8 @@
 // patching prototypes (test-only): the regression tests show that the seed
 // which found a bug fails without its fix and passes with it.
 
-import { type Message, MessageType, Raft, type RaftError, StateType } from "../../../src/index.ts";
+import { type Message, MessageType, type RaftError, StateType } from "../../../src/index.ts";
+import { Raft } from "../../../src/internal.ts";
 
 export interface RevertedFix {
   readonly name: string;
