@@ -49,30 +49,12 @@ export class StreamHandler {
     res.setHeader("X-Server-Version", ctx.serverVersionText);
     res.setHeader("X-Etcd-Cluster-ID", ctx.clusterHex);
     if (!checks.compatible(req, res)) return;
-    const slash = path.lastIndexOf("/");
-    const dir = path.slice(0, slash);
-    let type: StreamType;
-    if (dir === `/raft/stream/${streamTypePaths[0]}`) type = StreamType.MsgAppV2;
-    else if (dir === `/raft/stream/${streamTypePaths[1]}`) type = StreamType.Message;
-    else {
-      checks.reject(
-        req,
-        res,
-        404,
-        new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, "invalid path", 404),
-      );
+    const target = parseStreamPath(path);
+    if (typeof target === "string") {
+      checks.reject(req, res, 404, new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, target, 404));
       return;
     }
-    const from = parseId(path.slice(slash + 1));
-    if (from === undefined) {
-      checks.reject(
-        req,
-        res,
-        404,
-        new RaftHttpError(RaftHttpErrorCode.UnexpectedStatus, "invalid from", 404),
-      );
-      return;
-    }
+    const { type, from } = target;
     if (ctx.raft.isIDRemoved(from)) {
       // 410 is how the dialer learns it was removed (it stops for good).
       checks.reject(req, res, 410, new RaftHttpError(RaftHttpErrorCode.MemberRemoved, "removed member", 410));
@@ -113,4 +95,20 @@ export class StreamHandler {
     // a stopped writer refuses it and the connection is cut.
     if (!p.attach(type, res)) res.destroy();
   }
+}
+
+/**
+ * `/raft/stream/<msgapp|message>/<from>` → the stream type and the dialer's
+ * member ID, or etcd's 404 text: "invalid path" for another type, "invalid
+ * from" for an ID that is not base-16 of at most 64 bits (parseId).
+ */
+function parseStreamPath(path: string): { type: StreamType; from: bigint } | string {
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash);
+  let type: StreamType;
+  if (dir === `/raft/stream/${streamTypePaths[0]}`) type = StreamType.MsgAppV2;
+  else if (dir === `/raft/stream/${streamTypePaths[1]}`) type = StreamType.Message;
+  else return "invalid path";
+  const from = parseId(path.slice(slash + 1));
+  return from === undefined ? "invalid from" : { type, from };
 }
