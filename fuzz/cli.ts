@@ -59,7 +59,7 @@ await Promise.all(
   Array.from({ length: Math.min(jobs, tasks.length) }, () => {
     const progress = new SharedArrayBuffer(4);
     const counter = new Int32Array(progress);
-    const w = new Worker(new URL("../sim/worker-boot.mjs", import.meta.url), {
+    const w = new Worker(new URL("../sim/worker_boot.mjs", import.meta.url), {
       workerData: { entry: new URL("./worker.ts", import.meta.url).href, progress },
     });
     return new Promise<void>((resolve, reject) => {

@@ -206,7 +206,7 @@ async function runMany(args: Args): Promise<number> {
   let stop = false;
   let lastProgress = t0;
   let firstFailure: number | null = null;
-  const bootUrl = new URL("./worker-boot.mjs", import.meta.url);
+  const bootUrl = new URL("./worker_boot.mjs", import.meta.url);
   const entry = new URL("./worker.ts", import.meta.url).href;
   const label = args.base.bug !== undefined ? ` with bug ${args.base.bug} planted` : "";
   console.log(`simulating seeds ${args.from}..${end - 1}${label} on ${jobs} threads`);

@@ -50,7 +50,7 @@ for (const f of found) {
     assert.equal(
       before.ok,
       false,
-      "the seed no longer reproduces the bug; find another with test/sim/support/find-seed.ts",
+      "the seed no longer reproduces the bug; find another with test/sim/support/find_seed.ts",
     );
     assert.equal(before.failure!.kind, f.kind);
     const after = runSeed({ seed: f.seed, ...ETCD });
