@@ -391,7 +391,7 @@ export async function main(args: string[]): Promise<void> {
       for (const r of fan) {
         const [p50, p99, max] = r.res.delivery.percentiles([50, 99, 100]);
         console.log(
-          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`,
+          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}${r.res.stillArriving ? " (events still arriving when the wait ended: a backlog)" : ""}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`,
         );
       }
     }
@@ -482,7 +482,9 @@ export async function main(args: string[]): Promise<void> {
             row("delivery p50 ms", (r) => pct(r, 0)),
             row("delivery p99 ms", (r) => pct(r, 1)),
             row("delivery max ms", (r) => pct(r, 2)),
-            row("events lost", (r) => String(r.res.lost)),
+            row("events lost", (r) =>
+              r.res.stillArriving ? `${r.res.lost} (still arriving at the 60 s cap)` : String(r.res.lost),
+            ),
             row("duplicates / anomalies", (r) => `${r.res.duplicates} / ${r.res.anomalies}`),
             row("put errors", (r) => String(r.res.putErrors)),
             row("puts sent per s", (r) => r.res.achievedRate.toFixed(0)),

@@ -360,7 +360,7 @@ export interface FanoutResult {
   puts: number;
   /** put sent → event received, one sample per (watcher, put). */
   delivery: Samples;
-  /** (watcher, put) pairs not delivered when events stopped arriving (or at maxDrainS). */
+  /** (watcher, acknowledged put) pairs not delivered when events stopped arriving (or at maxDrainS). */
   lost: number;
   duplicates: number;
   /** Watchers the server canceled, or events for keys outside the run. */
@@ -370,6 +370,8 @@ export interface FanoutResult {
   drainS: number;
   /** Puts actually sent per second. */
   achievedRate: number;
+  /** Events were still arriving when the wait stopped at maxDrainS: `lost` includes a backlog. */
+  stillArriving: boolean;
 }
 
 /**
@@ -403,6 +405,8 @@ export async function watchFanout(
   const sentAt = new Float64Array(total).fill(Number.NaN);
   // seen[w * total + seq]: per-watcher delivery bitmap (1 byte per pair).
   const seen = new Uint8Array(opts.watchers * total);
+  // Puts that failed (a timeout may or may not have committed): their events are not owed.
+  const failed = new Uint8Array(total);
   const r: FanoutResult = {
     watchers: opts.watchers,
     puts: total,
@@ -413,6 +417,7 @@ export async function watchFanout(
     putErrors: 0,
     drainS: 0,
     achievedRate: 0,
+    stillArriving: false,
   };
   let delivered = 0;
   let lastEventAt = 0;
@@ -499,6 +504,7 @@ export async function watchFanout(
           () => {},
           () => {
             r.putErrors++;
+            failed[seq] = 1;
           },
         ),
       );
@@ -524,7 +530,13 @@ export async function watchFanout(
   }
   hooks.after?.();
   r.drainS = Math.max(0, (lastEventAt - lastSent) / 1000);
-  r.lost = opts.watchers * total - delivered;
+  r.stillArriving = performance.now() - lastEventAt < opts.graceS * 1000 && delivered < opts.watchers * total;
+  let owed = 0;
+  for (let seq = 0; seq < total; seq++) if (failed[seq] === 0) owed++;
+  let got = 0;
+  for (let w = 0; w < opts.watchers; w++)
+    for (let seq = 0; seq < total; seq++) if (failed[seq] === 0 && seen[w * total + seq] !== 0) got++;
+  r.lost = opts.watchers * owed - got;
   for (const st of streams) st.cancel();
   if (streamErr) throw streamErr;
   return r;
