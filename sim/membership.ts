@@ -95,14 +95,22 @@ export class Membership {
     if (!candidate) return;
     const current = new Set(progress.keys());
     const configs: Set<bigint>[] = [];
+    const members: SimNode[] = [];
     for (const id of current) {
       const m = this.c.nodes.get(id);
       if (m === undefined || m.rn === null) return;
       configs.push(new Set(m.raft!.trk.progress.keys()));
+      members.push(m);
     }
     for (const x of [...this.c.nodes.values()]) {
       if (x.retired || !x.everMember || current.has(x.id)) continue;
       if (configs.some((c) => c.has(x.id))) continue;
+      // Every member must have applied the removal itself: a member that just
+      // restarted runs its snapshot's configuration, which may predate x,
+      // until it re-applies its log; if it then misses the commit of x's
+      // removal, only x can tell it (by refusing its vote with the commit).
+      // Seeds 34384 and 44797 of --strict-lease failed without this.
+      if (members.some((m) => !m.sm.removed.has(x.id))) continue;
       // Only a committed removal counts: a restarted node re-applies its log
       // and may briefly run a configuration older than one it had applied.
       if (!best.sm.removed.has(x.id)) continue;

@@ -63,3 +63,15 @@ test("seed 32 does exercise maxSizePerMsg 0 with the default apply budget", () =
   assert.equal(s.maxSizePerMsg, 0);
   assert.equal(s.maxCommittedSizePerReady, 0);
 });
+
+// The simulator's own operator once shut a removed member down while a member
+// that had just restarted still ran its snapshot's older configuration; that
+// member then missed the commit of the removal with nobody left to tell it
+// (a membership deadlock the raft core could not avoid). The operator now
+// waits until every member of the current configuration applied the removal.
+for (const seed of [34384, 44797]) {
+  test(`seed ${seed} (--strict-lease): a removed member outlives a restarted member's older configuration`, () => {
+    const r = runSeed({ seed, strictLease: true });
+    assert.deepEqual(r.failure, null);
+  });
+}
