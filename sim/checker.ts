@@ -30,8 +30,7 @@
 //   term, vote and commit never go back, also across restarts ("durability").
 
 import { type Entry, type HardState, StateType } from "../src/index.ts";
-import { type JointConfig, type Raft, VoteResult } from "../src/internal.ts";
-import { TERM_UNAVAILABLE } from "../src/raft/log.ts";
+import { type JointConfig, type Raft, TERM_UNAVAILABLE, VoteResult } from "../src/internal.ts";
 import { chainHash, contentHash } from "./state_machine.ts";
 
 /** A broken invariant. `kind` is a short stable name (used by tests and in reports). */
