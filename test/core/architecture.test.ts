@@ -136,6 +136,8 @@ function files(dir: string): string[] {
 
 function violationsIn(file: string): string[] {
   const out: string[] = [];
+  // Colleagues' scratch files may vanish between the listing and the read.
+  if (!existsSync(file)) return out;
   for (const { fileName: spec } of ts.preProcessFile(readFileSync(file, "utf8"), true, true).importedFiles) {
     const target = spec.startsWith(".") ? resolve(dirname(file), spec) : null;
     const v = violation(file, spec, target);
