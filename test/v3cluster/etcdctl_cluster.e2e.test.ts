@@ -180,10 +180,17 @@ test("member add --learner, start it with --initial-cluster-state existing, lear
   const slot = await ts.addSlot("m4");
   const ePeer = `http://127.0.0.1:${await freePort()}`;
   const eClient = `http://127.0.0.1:${await freePort()}`;
-  const [addT, addE] = await Promise.all([
-    ctl(t[1]!, ["member", "add", "n4", "--learner", `--peer-urls=${slot.peer}`]),
-    ctl(e[1]!, ["member", "add", "n4", "--learner", `--peer-urls=${ePeer}`]),
-  ]);
+  // Right after the move-leader above, etcd's new leader has not yet seen
+  // every member connected for long enough and refuses with "unhealthy
+  // cluster" (its strict reconfiguration check); clients retry, so do we.
+  const addRetrying = async (ep: string, peer: string) => {
+    for (let i = 0; ; i++) {
+      const r = await ctl(ep, ["member", "add", "n4", "--learner", `--peer-urls=${peer}`]);
+      if (r.code === 0 || i >= 20 || !/unhealthy cluster/.test(r.err)) return r;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+  };
+  const [addT, addE] = await Promise.all([addRetrying(t[1]!, slot.peer), addRetrying(e[1]!, ePeer)]);
   assert.equal(addT.code, 0, addT.err);
   assert.equal(addE.code, 0, addE.err);
   assertSame(["member", "add", "--learner"], addE, addT);
