@@ -13,6 +13,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from "node:http
 import { SharedDeadlines } from "./deadline.ts";
 import { KvError, KvErrorCode } from "./errors.ts";
 import { exact, type PathPattern, Router, route } from "./http_router.ts";
+import { sendJson } from "./json_reply.ts";
 import type { KeyValue, KvBackend, RangePage, ReadOptions } from "./types.ts";
 
 export interface ApiLimits {
@@ -49,21 +50,6 @@ export const defaultLimits: ApiLimits = {
 };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-function sendJson(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, {
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
 
 export function sendError(res: ServerResponse, err: KvError, extra: Record<string, unknown> = {}): void {
   if (res.headersSent) {

@@ -6,19 +6,22 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { defaultLimits, KvMember, memberDefaults } from "../../src/kv/index.ts";
 
+/** A one-member cluster on ephemeral ports in `dir`. */
+const solo = (dir: string) => ({
+  ...memberDefaults,
+  tickMs: 20,
+  name: "solo",
+  dataDir: dir,
+  initialCluster: [{ name: "solo", peerURLs: ["http://127.0.0.1:0"] }],
+  listenPeerURL: "http://127.0.0.1:0",
+  listenClientURL: "http://127.0.0.1:0",
+  limits: defaultLimits,
+  unsafeNoFsync: true,
+});
+
 test("a failed compare-and-swap carries the current modRevision and maybeApplied: false", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-member-"));
-  const m = new KvMember({
-    ...memberDefaults,
-    tickMs: 20,
-    name: "solo",
-    dataDir: dir,
-    initialCluster: [{ name: "solo", peerURLs: ["http://127.0.0.1:0"] }],
-    listenPeerURL: "http://127.0.0.1:0",
-    listenClientURL: "http://127.0.0.1:0",
-    limits: defaultLimits,
-    unsafeNoFsync: true,
-  });
+  const m = new KvMember(solo(dir));
   await m.start();
   try {
     while (m.status().leader === "0") await new Promise((r) => setTimeout(r, 20));
@@ -45,17 +48,7 @@ test("a failed compare-and-swap carries the current modRevision and maybeApplied
 
 test("a restart with --join ignores it: the data dir says who the member is, the joined cluster may be down", async () => {
   const dir = mkdtempSync(join(tmpdir(), "tsraft-kv-member-"));
-  const base = {
-    ...memberDefaults,
-    tickMs: 20,
-    name: "solo",
-    dataDir: dir,
-    initialCluster: [{ name: "solo", peerURLs: ["http://127.0.0.1:0"] }],
-    listenPeerURL: "http://127.0.0.1:0",
-    listenClientURL: "http://127.0.0.1:0",
-    limits: defaultLimits,
-    unsafeNoFsync: true,
-  };
+  const base = solo(dir);
   try {
     const first = new KvMember(base);
     await first.start();
