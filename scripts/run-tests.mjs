@@ -34,7 +34,16 @@ const isE2e = (f) => f.endsWith(".e2e.test.ts");
 function run(list, concurrency) {
   const res = spawnSync(
     process.execPath,
-    ["--import", "tsx", "--test", "--test-reporter=spec", `--test-concurrency=${concurrency}`, ...list],
+    [
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=spec",
+      `--test-concurrency=${concurrency}`,
+      // A test that hangs fails after 10 minutes instead of stalling CI.
+      "--test-timeout=600000",
+      ...list,
+    ],
     { stdio: "inherit" },
   );
   return res.status ?? 1;
