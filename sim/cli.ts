@@ -11,11 +11,14 @@
 //   --strict-lease    lease-based reads in every scenario with CheckQuorum (not
 //                     40% of them); a stale one fails the run, with --etcd-lease
 //                     too (strict leases, the default, always fail on it)
-//   --etcd            etcd's raft as it is: --etcd-lease --etcd-membership --no-drift
+//   --etcd            etcd's raft as it is: --etcd-lease --etcd-membership
+//                     --etcd-elections --no-drift
 //                     (replays the runs of the simulator before strict leases)
 //   --etcd-lease      lease-based reads as etcd serves them (leaseSafety "etcd")
 //   --etcd-membership no shareCommitInVotes: membership deadlocks end a run as a
 //                     known limitation instead of failing it
+//   --etcd-elections  no keepClockOnRejectedVote: a refused vote of a later term
+//                     restarts the member's election clock, as in etcd
 //   --no-drift        every member ticks at the same rate
 //   --trace-lines N   lines of trace printed with a failure (default 60)
 //
@@ -43,7 +46,7 @@ interface Args {
 function usage(msg: string): never {
   console.error(`sim: ${msg}`);
   console.error(
-    "usage: npm run sim -- [--seed N [--trace] | --seeds N [--from S] [--jobs J]] [--ticks T] [--profile mixed|elections|leases|membership] [--bug NAME] [--until-fail] [--strict-lease] [--etcd | --etcd-lease --etcd-membership --no-drift]",
+    "usage: npm run sim -- [--seed N [--trace] | --seeds N [--from S] [--jobs J]] [--ticks T] [--profile mixed|elections|leases|membership] [--bug NAME] [--until-fail] [--strict-lease] [--etcd | --etcd-lease --etcd-membership --etcd-elections --no-drift]",
   );
   process.exit(2);
 }
@@ -95,6 +98,7 @@ function parseArgs(argv: string[]): Args {
       case "--etcd":
         a.base.etcdLease = true;
         a.base.etcdMembership = true;
+        a.base.etcdElections = true;
         a.base.noDrift = true;
         break;
       case "--etcd-lease":
@@ -102,6 +106,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case "--etcd-membership":
         a.base.etcdMembership = true;
+        break;
+      case "--etcd-elections":
+        a.base.etcdElections = true;
         break;
       case "--no-drift":
         a.base.noDrift = true;
@@ -138,10 +145,11 @@ function replayCommand(seed: number, base: Omit<SimOptions, "seed">): string {
   if (base.profile !== undefined && base.profile !== "mixed") parts.push(`--profile ${base.profile}`);
   if (base.bug !== undefined) parts.push(`--bug ${base.bug}`);
   if (base.strictLease) parts.push("--strict-lease");
-  if (base.etcdLease && base.etcdMembership && base.noDrift) parts.push("--etcd");
+  if (base.etcdLease && base.etcdMembership && base.etcdElections && base.noDrift) parts.push("--etcd");
   else {
     if (base.etcdLease) parts.push("--etcd-lease");
     if (base.etcdMembership) parts.push("--etcd-membership");
+    if (base.etcdElections) parts.push("--etcd-elections");
     if (base.noDrift) parts.push("--no-drift");
   }
   parts.push("--trace");

@@ -121,6 +121,7 @@ export class Cluster {
       readOnlyOption: s.leaseReads ? ReadOnlyOption.ReadOnlyLeaseBased : ReadOnlyOption.ReadOnlySafe,
       leaseSafety: this.strictLeases ? "strict" : "etcd",
       shareCommitInVotes: opts.etcdMembership !== true,
+      keepClockOnRejectedVote: opts.etcdElections !== true,
       maxSizePerMsg: s.maxSizePerMsg,
       maxInflightMsgs: s.maxInflightMsgs,
       maxCommittedSizePerReady: s.maxCommittedSizePerReady,

@@ -27,6 +27,11 @@ export interface SimOptions {
    * membership deadlock ends the run as a known limitation instead of failing it.
    */
   etcdMembership?: boolean;
+  /**
+   * Elections as in etcd's raft (no keepClockOnRejectedVote): a refused vote
+   * of a later term restarts the election clock.
+   */
+  etcdElections?: boolean;
   /** Every member ticks at exactly the same rate (no tick-rate drift). */
   noDrift?: boolean;
   /** Ticks after a heal within which a leader must commit a new proposal (in election timeouts). */

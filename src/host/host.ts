@@ -366,6 +366,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
         ? { leaseDriftMarginTicks: cfg.leaseDriftMarginTicks }
         : {}),
       shareCommitInVotes: cfg.shareCommitInVotes ?? true,
+      // The Raft paper's election clock: a refused vote does not postpone
+      // our own campaign (matters when PreVote is off on a peer).
+      keepClockOnRejectedVote: true,
       logger: this.logger,
     };
     this.node =

@@ -60,7 +60,7 @@
 // not campaign (hup), since it does not know its configuration yet. Joint
 // consensus and auto-leave are described in confchange.
 //
-// Two options go beyond etcd, both off by default (docs/leases.md):
+// Three options go beyond etcd, all off by default (docs/leases.md):
 // - leaseSafety "strict": members promise not to vote for or become another
 //   leader for an election timeout after hearing from one (voteHold), and
 //   the leader serves lease reads only within rounds a quorum acknowledged
@@ -71,6 +71,13 @@
 //   applies it rather than campaign under a configuration that needs the
 //   vote of a removed member. Invariant: a commit index is adopted only up
 //   to an entry our log shares with the sender (Log Matching makes that safe).
+// - keepClockOnRejectedVote: a real vote of a later term that we refuse
+//   moves us to that term but does not restart our election clock (the Raft
+//   paper's rule: only a leader's message or a granted vote restarts it).
+//   Without PreVote, etcd restarts it, so a candidate whose log is too short
+//   to win keeps postponing the one member that could win. Invariant: the
+//   clock restarts only on a granted vote, a message from the term's leader,
+//   or our own campaign.
 
 import { type ChangeResult, Changer, restore as restoreConf } from "../confchange/index.ts";
 import { VoteResult } from "../quorum/index.ts";
@@ -207,6 +214,20 @@ export interface Config {
    * removed or demoted member (etcd-io/etcd#12359). Default false (etcd).
    */
   shareCommitInVotes?: boolean;
+  /**
+   * A real vote request of a later term that we refuse moves us to its term
+   * (as in etcd) but leaves our election clock running, as the Raft paper
+   * prescribes (Figure 2: the clock restarts on a message from the current
+   * leader or on granting a vote). etcd restarts the clock on every change
+   * of term: without PreVote, a member whose log is too short to win keeps
+   * campaigning and each of its requests postpones the campaign of the only
+   * members that could win, so elections can split for a long time (two
+   * voters where the one with the shorter log ticks faster never elect a
+   * leader until the randomized timeouts happen to favour the other).
+   * A leader that steps down this way starts a fresh clock, as in etcd.
+   * Default false (etcd).
+   */
+  keepClockOnRejectedVote?: boolean;
   logger?: Logger;
   /** Followers drop proposals instead of forwarding them to the leader. */
   disableProposalForwarding?: boolean;
@@ -325,6 +346,7 @@ export function resolveConfig(c: Config): ResolvedConfig {
     leaseSafety,
     leaseDriftMarginTicks,
     shareCommitInVotes: c.shareCommitInVotes ?? false,
+    keepClockOnRejectedVote: c.keepClockOnRejectedVote ?? false,
     logger: c.logger ?? getLogger(),
     disableProposalForwarding: c.disableProposalForwarding ?? false,
     disableConfChangeValidation: c.disableConfChangeValidation ?? false,
@@ -492,6 +514,8 @@ export class Raft {
   leaseReadsFallback = 0;
   /** Vote messages carry commit indexes (Config.shareCommitInVotes). */
   readonly shareCommitInVotes: boolean;
+  /** A refused vote of a later term leaves the election clock running (Config.keepClockOnRejectedVote). */
+  readonly keepClockOnRejectedVote: boolean;
 
   /**
    * Builds a member from its storage: the configuration from the stored
@@ -520,6 +544,7 @@ export class Raft {
     this.strictLease = c.leaseSafety === "strict";
     this.leaseTicks = c.electionTick - 1 - c.leaseDriftMarginTicks;
     this.shareCommitInVotes = c.shareCommitInVotes;
+    this.keepClockOnRejectedVote = c.keepClockOnRejectedVote;
     // Before going down this member may have promised a leader not to vote
     // for an election timeout; it cannot know, so it keeps that promise anew.
     if (this.strictLease) this.voteHold = this.electionTimeout;
@@ -1216,6 +1241,19 @@ export class Raft {
           m.type === MessageType.MsgSnap
         ) {
           this.becomeFollower(m.term, m.from);
+        } else if (
+          m.type === MessageType.MsgVote &&
+          this.keepClockOnRejectedVote &&
+          this.state !== StateType.StateLeader
+        ) {
+          // The new term, without restarting our clock: handleVote restarts
+          // it if it grants the vote. (A leader's clock counted CheckQuorum
+          // rounds, so a deposed leader starts a fresh one.)
+          const elapsed = this.electionElapsed;
+          const timeout = this.randomizedElectionTimeout;
+          this.becomeFollower(m.term, None);
+          this.electionElapsed = elapsed;
+          this.randomizedElectionTimeout = timeout;
         } else {
           this.becomeFollower(m.term, None);
         }

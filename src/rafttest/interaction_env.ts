@@ -334,6 +334,9 @@ export class InteractionEnv {
           case "share-commit-in-votes":
             cfg.shareCommitInVotes = parseBool(v);
             break;
+          case "keep-clock-on-rejected-vote":
+            cfg.keepClockOnRejectedVote = parseBool(v);
+            break;
         }
       }
     }
