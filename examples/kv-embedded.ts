@@ -1,11 +1,12 @@
 // tsraft-kv as a library: one member in this process (a one-member cluster,
 // durable under DATA_DIR), written and read through its API and over HTTP.
-// Run it with `node --import tsx examples/kv-embedded.ts [DATA_DIR]`;
-// test/kv/embedded.test.ts runs it too.
+// Run it with `node --conditions=source --import tsx examples/kv-embedded.ts [DATA_DIR]`
+// (`--conditions=source` resolves the package's own "tsraft/kv" export to
+// src/ without a build); test/kv/embedded.test.ts runs it too.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defaultLimits, KvMember, memberDefaults } from "../src/kv/index.ts";
+import { defaultLimits, KvMember, memberDefaults } from "tsraft/kv";
 
 export async function main(dataDir = mkdtempSync(join(tmpdir(), "tsraft-kv-embedded-"))): Promise<string[]> {
   const out: string[] = [];

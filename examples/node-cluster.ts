@@ -2,7 +2,9 @@
 // whole Ready loop (persist, send, apply committed entries and conf changes,
 // advance) over an in-memory "network". test/node/cluster.test.ts drives the
 // same code with a manual clock; run it yourself with
-//   node --import tsx examples/node-cluster.ts
+//   node --conditions=source --import tsx examples/node-cluster.ts
+// (`--conditions=source` resolves the package's own "tsraft" export to src/
+// without a build).
 import {
   ConfChange,
   ConfChangeType,
@@ -22,8 +24,8 @@ import {
   SnapshotStatus,
   seedFromId,
   startNode,
-} from "../src/index.ts";
-import { decodeConfChange, decodeConfChangeV2 } from "../src/wire.ts";
+} from "tsraft";
+import { decodeConfChange, decodeConfChangeV2 } from "tsraft/wire";
 
 /** What a member's Ready loop talks to besides raft. */
 export interface Member {

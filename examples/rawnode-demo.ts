@@ -12,7 +12,7 @@ import {
   Snapshot,
   SnapshotMetadata,
   seedFromId,
-} from "../src/index.ts";
+} from "tsraft";
 
 // Node IDs are unsigned 64-bit values (bigint): etcd derives them from hashes.
 const ids = [1n, 2n, 3n];

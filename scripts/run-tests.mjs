@@ -35,6 +35,10 @@ function run(list, concurrency) {
   const res = spawnSync(
     process.execPath,
     [
+      // The package's own names ("tsraft", "tsraft/host", ... as the examples
+      // import them) resolve to src/ through the "source" export condition:
+      // no build needed, and one copy of each module with the tests' own imports.
+      "--conditions=source",
       "--import",
       "tsx",
       "--test",

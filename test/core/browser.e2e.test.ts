@@ -24,6 +24,8 @@ function bundle() {
     entryPoints: [join(repoRoot, "test/core/browser_entry.ts")],
     bundle: true,
     platform: "browser",
+    // The examples import the package by name: resolve it to src/ (no build needed).
+    conditions: ["source"],
     format: "esm",
     target: "es2022",
     write: false,
