@@ -32,7 +32,9 @@ import { HpackError } from "./errors.ts";
 const PREFACE_LENGTH = 24;
 const FRAME_HEADER = 9;
 const TYPE_HEADERS = 0x1;
+const TYPE_SETTINGS = 0x4;
 const TYPE_CONTINUATION = 0x9;
+const FLAG_ACK = 0x1;
 const FLAG_END_STREAM = 0x1;
 const FLAG_END_HEADERS = 0x4;
 const FLAG_PADDED = 0x8;
@@ -365,6 +367,21 @@ const DECIDING: number = 0;
 const REWRITING: number = 1;
 /** Bytes go on untouched. */
 const PASSTHROUGH: number = 2;
+/** Decided to pass through, but the SETTINGS ACK to drop has not come yet: frames go on as they come. */
+const AWAIT_ACK: number = 3;
+
+/** Options of H2AuthorityRewriter. */
+export interface H2AuthorityRewriterOptions {
+  /**
+   * The server side already sent the client an empty SETTINGS frame of its
+   * own (listener.ts does, so that clients which wait for the server's
+   * preface send their first request before Node's HTTP/2 session exists):
+   * the client's first SETTINGS ACK answers that frame, and Node, which
+   * never sent it, would take it for a protocol error. It is dropped; the
+   * rewriter passes through only once it has been.
+   */
+  dropFirstSettingsAck?: boolean;
+}
 
 /**
  * Sits on the client-to-server byte stream of one HTTP/2 connection
@@ -386,11 +403,23 @@ export class H2AuthorityRewriter {
   private blockFlags = 0;
   private blockPriority: Buffer | null = null;
   private readonly decoder = new HpackDecoder();
+  /** A SETTINGS ACK of the client's is still to be dropped (see H2AuthorityRewriterOptions). */
+  private ackToDrop: boolean;
   /** Header blocks whose :authority was repaired (for tests and logs). */
   repaired = 0;
 
+  constructor(opts: H2AuthorityRewriterOptions = {}) {
+    this.ackToDrop = opts.dropFirstSettingsAck === true;
+  }
+
+  /** Every further byte goes on untouched (the first request's authority was fine). */
   get passthrough(): boolean {
     return this.mode === PASSTHROUGH;
+  }
+
+  /** Every header block of this connection is being re-encoded (its first request needed the repair). */
+  get rewriting(): boolean {
+    return this.mode === REWRITING;
   }
 
   push(chunk: Buffer): Buffer[] {
@@ -420,7 +449,14 @@ export class H2AuthorityRewriter {
       const length = data.readUIntBE(0, 3);
       const type = data[3]!;
       const inBlock = this.blockFrames.length > 0;
-      if (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION && !inBlock) {
+      if (this.ackToDrop && type === TYPE_SETTINGS && (data[4]! & FLAG_ACK) !== 0 && length === 0) {
+        // The ACK of the listener's own SETTINGS (an ACK with a payload goes on, for nghttp2 to refuse).
+        this.ackToDrop = false;
+        data = data.subarray(FRAME_HEADER);
+        if (this.mode === AWAIT_ACK) this.mode = PASSTHROUGH;
+        continue;
+      }
+      if (this.mode === AWAIT_ACK || (type !== TYPE_HEADERS && type !== TYPE_CONTINUATION && !inBlock)) {
         out.push(data.subarray(0, FRAME_HEADER));
         this.forwardLeft = length;
         data = data.subarray(FRAME_HEADER);
@@ -428,6 +464,7 @@ export class H2AuthorityRewriter {
       }
       if (this.blockBytes + length > MAX_HEADER_BLOCK) {
         this.giveUp(out, "header block too large");
+        if (this.mode === AWAIT_ACK) continue; // frames still parsed, for the ACK
         out.push(data);
         return out;
       }
@@ -440,6 +477,7 @@ export class H2AuthorityRewriter {
         if (this.mode !== DECIDING) throw err;
         // Not ours to judge: hand on what was held back, unchanged.
         this.giveUp(out, (err as Error).message);
+        if (this.mode === AWAIT_ACK) continue;
         out.push(data);
         return out;
       }
@@ -496,7 +534,7 @@ export class H2AuthorityRewriter {
     if (this.mode === DECIDING && !changed) {
       // The client's authority is fine: from here on the rewriter only costs a check per chunk.
       for (const fr of frames) out.push(fr);
-      this.mode = PASSTHROUGH;
+      this.mode = this.ackToDrop ? AWAIT_ACK : PASSTHROUGH;
       return;
     }
     this.mode = REWRITING;
@@ -536,6 +574,6 @@ export class H2AuthorityRewriter {
     this.blockFrames = [];
     this.blockFragments = [];
     this.blockBytes = 0;
-    this.mode = PASSTHROUGH;
+    this.mode = this.ackToDrop ? AWAIT_ACK : PASSTHROUGH;
   }
 }

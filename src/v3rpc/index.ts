@@ -7,7 +7,12 @@ export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
 export { GrpcCode, HpackError, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
 export { etcdServiceDefinition, V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
-export { type ClientListener, type ClientListenerOptions, listenClient } from "./listener.ts";
+export {
+  type ClientListener,
+  type ClientListenerOptions,
+  type GrpcConnectionCounts,
+  listenClient,
+} from "./listener.ts";
 export { startV3Server, type V3Server, type V3ServerOptions } from "./server.ts";
 export {
   API_VERSION,

@@ -4,15 +4,31 @@
 // every gRPC client sends) goes to gRPC; anything else to the HTTP/1.1
 // server (the JSON gateway, the REST API). The first bytes are read, then
 // pushed back (unshift) before the socket is handed over, so neither side
-// sees a difference. Node's HTTP/2 session reads a net.Socket's native
-// handle directly and would never see bytes pushed back into the JS stream,
-// so a gRPC connection is handed over wrapped in a plain Duplex (Node then
-// reads it through the stream API), which also repairs the URL-shaped
-// :authority etcdctl sends to members' client URLs (h2_authority.ts);
-// HTTP/1.1 takes the socket itself. TLS: ALPN decides per connection ("h2"
-// → gRPC, wrapped the same way; "http/1.1" or none → HTTP/1.1). An HTTP/2 client that is not gRPC (curl
-// over https negotiates h2 by default) therefore reaches gRPC, which refuses
-// non-gRPC requests: such clients must use HTTP/1.1 (curl --http1.1).
+// sees a difference: HTTP/1.1 reads them from the stream, and Node's HTTP/2
+// session (Node >= 15) feeds bytes already buffered in a socket to nghttp2
+// before it reads the socket's native handle itself. TLS: ALPN decides per
+// connection ("h2" → gRPC, "http/1.1" or none → HTTP/1.1). An HTTP/2 client
+// that is not gRPC (curl over https negotiates h2 by default) therefore
+// reaches gRPC, which refuses non-gRPC requests: such clients must use
+// HTTP/1.1 (curl --http1.1).
+//
+// The :authority repair (h2_authority.ts: etcdctl sends a URL there, which
+// Node's HTTP/2 refuses) needs the client's bytes before Node's: a Duplex
+// around the socket, through which Node then reads and writes every byte
+// via a JSStreamSocket — 10-15% of a busy leader's CPU when every gRPC
+// connection went that way. Only the connection's first request can tell
+// whether the repair is needed (clients send one authority per
+// connection), so a gRPC connection is *probed* first: the listener sends
+// the server's connection preface itself (an empty SETTINGS frame, i.e.
+// all defaults: clients such as grpc-go wait for it before their first
+// request), reads on until the first header block has been decoded, then
+// either hands Node the raw socket with everything read pushed back (the
+// authority was fine: every client but etcdctl's URL dialing), or the
+// wrapper (it needed the repair, or no request came within PROBE_MS). Node
+// sends its own SETTINGS when its session starts, which clients simply
+// apply; the client's ACK of the listener's SETTINGS is dropped on the way
+// in (nghttp2 would refuse an ACK for a SETTINGS it never sent), and the
+// raw hand-over waits until it has been.
 
 import type { Server as HttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
@@ -24,6 +40,14 @@ import { H2AuthorityRewriter } from "./h2_authority.ts";
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** A client that sends nothing for this long is handed to HTTP/1.1 (whose own timeouts apply). */
 const SNIFF_TIMEOUT_MS = 10_000;
+/** An empty SETTINGS frame on stream 0: the server's connection preface, all settings at their defaults. */
+const EMPTY_SETTINGS = Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
+/**
+ * A gRPC connection whose first request (and ACK of the listener's SETTINGS)
+ * has not arrived this long after its preface is handed over wrapped: still
+ * correct, only slower (an idle connection must not wait for its first call).
+ */
+const PROBE_MS = 500;
 
 /** Options of listenClient. */
 export interface ClientListenerOptions {
@@ -39,30 +63,40 @@ export interface ClientListenerOptions {
   tls?: TlsOptions;
 }
 
+/** How gRPC connections reached Node's HTTP/2 (see the file comment). */
+export interface GrpcConnectionCounts {
+  /** The socket itself: the first request's :authority was fine. */
+  raw: number;
+  /** Through the wrapper: the repair was needed, or no first request came within the probe time. */
+  wrapped: number;
+}
+
 /** A bound client port: gRPC (HTTP/2) and HTTP/1.1 told apart by the connection preface. */
 export interface ClientListener {
   /** The bound port. */
   readonly port: number;
   /** The underlying net or TLS server. */
   readonly server: Server;
+  /** gRPC connections handed over so far: on their raw socket, or through the repairing wrapper. */
+  readonly grpcConnections: GrpcConnectionCounts;
   /** Stops accepting and closes open connections. */
   close(): Promise<void>;
 }
 
 /**
- * A Duplex over a socket, starting with bytes already read from it. What the
- * client sends passes through an H2AuthorityRewriter (URL-shaped :authority
- * values from etcdctl, see h2_authority.ts) on its way to Node's HTTP/2.
+ * A Duplex over a socket, starting with bytes already read from it and
+ * passed through `rewriter` (`ready`). What the client sends next passes
+ * through the same H2AuthorityRewriter (URL-shaped :authority values from
+ * etcdctl, see h2_authority.ts) on its way to Node's HTTP/2.
  */
 class SocketDuplex extends Duplex {
-  private readonly rewriter = new H2AuthorityRewriter();
-
   constructor(
     private readonly sock: Socket,
-    head: Buffer,
+    ready: readonly Buffer[],
+    private readonly rewriter: H2AuthorityRewriter,
   ) {
     super({ allowHalfOpen: false });
-    if (head.length > 0) this.forward(head);
+    for (const p of ready) if (p.length > 0) this.push(p);
     sock.on("data", (d: Buffer) => {
       if (!this.forward(d)) sock.pause();
     });
@@ -148,7 +182,67 @@ class SocketDuplex extends Duplex {
   }
 }
 
-function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
+/**
+ * A gRPC connection, its client preface (and maybe more) already read into
+ * `head`: sends the server preface, reads up to the first request, and hands
+ * the connection to gRPC raw or wrapped (see the file comment).
+ */
+function probe(socket: Socket, head: Buffer, grpc: V3GrpcServer, counts: GrpcConnectionCounts): void {
+  const rewriter = new H2AuthorityRewriter({ dropFirstSettingsAck: true });
+  const ready: Buffer[] = [];
+  let settled = false;
+  const timer = setTimeout(() => handOver(), PROBE_MS);
+  timer.unref();
+  function handOver(): void {
+    settled = true;
+    clearTimeout(timer);
+    socket.removeListener("data", onData);
+    socket.removeListener("end", onGone);
+    socket.removeListener("error", onGone);
+    socket.removeListener("close", onGone);
+    socket.pause();
+    socket.setNoDelay(true);
+    if (rewriter.passthrough) {
+      // Node's session reads these from the socket's buffer, then its handle. Not resumed:
+      // a flowing socket would emit them as 'data' events nobody listens to.
+      const got = Buffer.concat(ready);
+      if (got.length > 0) socket.unshift(got);
+      counts.raw++;
+      grpc.injectConnection(socket);
+    } else {
+      counts.wrapped++;
+      grpc.injectConnection(new SocketDuplex(socket, ready, rewriter));
+      socket.resume();
+    }
+  }
+  function onData(chunk: Buffer): void {
+    try {
+      for (const p of rewriter.push(chunk)) ready.push(p);
+    } catch {
+      // A header block that cannot be re-encoded (HpackError): the connection is dropped.
+      onGone();
+      return;
+    }
+    if (rewriter.passthrough || rewriter.rewriting) handOver();
+  }
+  function onGone(): void {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.destroy();
+  }
+  socket.on("end", onGone);
+  socket.on("error", onGone);
+  socket.on("close", onGone);
+  socket.write(EMPTY_SETTINGS);
+  if (head.length > 0) onData(head);
+  if (!settled) {
+    socket.on("data", onData);
+    socket.resume();
+  }
+}
+
+function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer, counts: GrpcConnectionCounts): void {
   let got: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => handOver(false), SNIFF_TIMEOUT_MS);
   timer.unref();
@@ -159,12 +253,11 @@ function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
     socket.removeListener("error", onError);
     socket.pause();
     if (isGrpc) {
-      grpc.injectConnection(new SocketDuplex(socket, got));
-      socket.setNoDelay(true);
-    } else {
-      if (got.length > 0) socket.unshift(got);
-      http.emit("connection", socket);
+      probe(socket, got, grpc, counts);
+      return;
     }
+    if (got.length > 0) socket.unshift(got);
+    http.emit("connection", socket);
     socket.resume();
   }
   function onData(chunk: Buffer): void {
@@ -191,15 +284,14 @@ function sniff(socket: Socket, grpc: V3GrpcServer, http: HttpServer): void {
 
 /** Binds the client port; rejects with Node's listen error (e.g. EADDRINUSE). */
 export function listenClient(opts: ClientListenerOptions): Promise<ClientListener> {
+  const counts: GrpcConnectionCounts = { raw: 0, wrapped: 0 };
   const server: Server = opts.tls
     ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2", "http/1.1"] }, (s: TLSSocket) => {
-        // Wrapped like a plaintext connection, for the :authority repair (h2_authority.ts).
-        if (s.alpnProtocol === "h2") {
-          opts.grpc.injectConnection(new SocketDuplex(s, Buffer.alloc(0)));
-          s.setNoDelay(true);
-        } else opts.http.emit("connection", s);
+        // Probed like a plaintext connection, for the :authority repair (h2_authority.ts).
+        if (s.alpnProtocol === "h2") probe(s, Buffer.alloc(0), opts.grpc, counts);
+        else opts.http.emit("connection", s);
       })
-    : createServer((s) => sniff(s, opts.grpc, opts.http));
+    : createServer((s) => sniff(s, opts.grpc, opts.http, counts));
   const sockets = new Set<Socket>();
   server.on(opts.tls ? "secureConnection" : "connection", (s: Socket) => {
     sockets.add(s);
@@ -213,6 +305,7 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
       resolve({
         port: typeof addr === "object" && addr !== null ? addr.port : opts.port,
         server,
+        grpcConnections: counts,
         close: () =>
           new Promise<void>((res) => {
             server.close(() => res());

@@ -1,7 +1,8 @@
-// The client port's gRPC connections end without taking the member down.
-// Every plaintext gRPC connection reaches Node's HTTP/2 through a Duplex
-// (src/v3rpc/listener.ts: the sniffed bytes, the :authority repair), which
-// Node wraps in a JSStreamSocket. That wrapper asserts (an uncaught
+// The client port's gRPC connections end without taking the member down,
+// and reach Node's HTTP/2 raw when they can. A gRPC connection that needs
+// the :authority repair (or sent no request within the probe time) reaches
+// Node's HTTP/2 through a Duplex (src/v3rpc/listener.ts), which Node wraps
+// in a JSStreamSocket. That wrapper asserts (an uncaught
 // ERR_INTERNAL_ASSERTION) when the session writes while a shutdown of the
 // stream is pending. A client's FIN set that up: the Duplex ended, the
 // JSStreamSocket shut itself down, and the Duplex's end of the real socket
@@ -128,4 +129,66 @@ test("connections half-closed once idle, or reset during a call, leave the serve
     process.off("uncaughtException", onUncaught);
   }
   assert.deepEqual(uncaught.map(String), [], "no uncaught exception in the server");
+});
+
+/** One Echo call through a grpc-js client (which waits for the server's SETTINGS before its first request). */
+async function grpcJsEcho(msg: string): Promise<string> {
+  const client = new (grpc.makeGenericClientConstructor(ECHO, "Test"))(
+    `127.0.0.1:${listener.port}`,
+    grpc.credentials.createInsecure(),
+  );
+  try {
+    const got = await new Promise<Buffer>((res, rej) =>
+      // biome-ignore lint/suspicious/noExplicitAny: a generic client built from a raw definition
+      (client as any).Echo(Buffer.from(msg), (err: Error | null, r: Buffer) => (err ? rej(err) : res(r))),
+    );
+    return got.toString();
+  } finally {
+    client.close();
+  }
+}
+
+/** A Node HTTP/2 client session (it sends its first request without waiting for the server's SETTINGS). */
+function h2Echo(authority: string, msg: string, delayFirstMs = 0): Promise<string> {
+  const session = h2connect(`http://127.0.0.1:${listener.port}`);
+  session.on("error", () => {});
+  return new Promise<string>((resolve, reject) => {
+    setTimeout(() => {
+      const req = session.request({
+        ":method": "POST",
+        ":path": "/t.Test/Echo",
+        ":authority": authority,
+        "content-type": "application/grpc",
+        te: "trailers",
+      });
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("error", reject);
+      req.on("end", () => resolve(Buffer.concat(chunks).subarray(5).toString()));
+      req.end(frame(msg));
+    }, delayFirstMs);
+  }).finally(() => session.close());
+}
+
+test("connections whose first request has a valid :authority are handed to HTTP/2 raw; the others wrapped, and all are served", async () => {
+  delayMs = 0;
+  const c = listener.grpcConnections;
+  let raw = c.raw;
+  let wrapped = c.wrapped;
+  // grpc-js waits for the server's preface (the listener's own SETTINGS) before its first request.
+  assert.equal(await grpcJsEcho("a"), "echo:a");
+  assert.deepEqual([c.raw - raw, c.wrapped - wrapped], [1, 0], "grpc-js: raw");
+  raw = c.raw;
+  // Node's client sends its first request at once, before it has the listener's SETTINGS (so before its ACK).
+  assert.equal(await h2Echo("127.0.0.1:1", "b"), "echo:b");
+  assert.deepEqual([c.raw - raw, c.wrapped - wrapped], [1, 0], "request before the ACK: raw");
+  raw = c.raw;
+  // etcdctl's URL-shaped authority: the connection stays wrapped and every request is repaired.
+  assert.equal(await h2Echo("http://127.0.0.1:1", "c"), "echo:c");
+  assert.deepEqual([c.raw - raw, c.wrapped - wrapped], [0, 1], "URL authority: wrapped");
+  wrapped = c.wrapped;
+  // A connection idle past the probe time: wrapped (undecided), still served, and a URL authority still repaired.
+  assert.equal(await h2Echo("127.0.0.1:1", "d", 700), "echo:d");
+  assert.equal(await h2Echo("http://127.0.0.1:1", "e", 700), "echo:e");
+  assert.deepEqual([c.raw - raw, c.wrapped - wrapped], [0, 2], "idle past the probe: wrapped");
 });
