@@ -1,6 +1,6 @@
 // npm run bench:kv -- --api grpc [--duration S] [--warmup S] [--warmup-ops N] [--jit-warmup S] [--clients 1,16,64] [--mixed-clients 16,64]
 //   [--watchers 1000] [--watchers-per-stream 10] [--watch-channels 6] [--watch-rate 50] [--watch-seconds 10]
-//   [--only puts,mixed,watch] [--systems tsraft-kv,etcd] [--profile DIR] [--json FILE] [--nice N]
+//   [--only puts,mixed,watch] [--systems tsraft-kv,etcd,tsraft-kv@DIR] [--profile DIR] [--json FILE] [--nice N]
 //
 // Issue 15's comparison of tsraft-kv with etcd 3.4 over etcd's v3 gRPC API,
 // in ONE run on this machine: three tsraft-kv member processes (compiled CLI,
@@ -22,7 +22,10 @@
 // printed with every row. CPU per operation is the figure that survives a
 // noisy machine best; throughput and latency move ±25% run to run.
 // --profile DIR runs the tsraft-kv members with node --cpu-prof (profiles in
-// DIR when the members exit at the end). --nice N runs the client and both
+// DIR/<system> when the members exit at the end). A system "tsraft-kv@DIR"
+// runs the compiled CLI of another checkout (e.g. `git archive` of the
+// previous commit, with a node_modules link), for a before/after of a change
+// in one run: both under the same load, alternating which goes first. --nice N runs the client and both
 // clusters at nice N (e.g. -10 as root on a machine busy with other work).
 import { execFileSync } from "node:child_process";
 import {
@@ -111,7 +114,8 @@ function parse(args: string[]): Options {
     .some((n) => !Number.isFinite(n) || n < 0);
   if (bad) throw new Error(`bench:kv --api grpc: every numeric option must be a non-negative number`);
   for (const s of o.systems)
-    if (s !== "tsraft-kv" && s !== "etcd") throw new Error(`--systems: unknown system ${s}`);
+    if (s !== "tsraft-kv" && s !== "etcd" && !s.startsWith("tsraft-kv@"))
+      throw new Error(`--systems: unknown system ${s} (tsraft-kv, etcd or tsraft-kv@DIR)`);
   return o;
 }
 
@@ -313,12 +317,14 @@ export async function main(args: string[]): Promise<void> {
     if (o.profile !== undefined) mkdirSync(o.profile, { recursive: true });
     for (const s of o.systems) {
       const t0 = performance.now();
+      const prof =
+        o.profile === undefined
+          ? []
+          : ["--cpu-prof", `--cpu-prof-dir=${join(o.profile, s.replace(/[^A-Za-z0-9._-]+/g, "_"))}`];
       const c =
-        s === "tsraft-kv"
-          ? await TsraftBench.start(
-              o.profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${o.profile}`],
-            )
-          : await EtcdBench.start();
+        s === "etcd"
+          ? await EtcdBench.start()
+          : await TsraftBench.start(prof, [], s.startsWith("tsraft-kv@") ? s.slice(10) : undefined);
       clusters.push(c);
       const l = await c.leader();
       console.log(
@@ -398,8 +404,10 @@ export async function main(args: string[]): Promise<void> {
 
     // ---- the three tables -------------------------------------------------------------
     const names = clusters.map((c) => c.kind);
-    const ts = names.indexOf("tsraft-kv");
-    const et = names.indexOf("etcd");
+    // The ratio column: tsraft-kv / etcd, or first / second system in an A/B of two trees.
+    let ts = names.indexOf("tsraft-kv");
+    let et = names.indexOf("etcd");
+    if ((ts < 0 || et < 0) && names.length === 2) [ts, et] = [0, 1];
     const both = ts >= 0 && et >= 0;
     console.log(
       `\nResults (${new Date().toISOString()}, commit ${commit}, load average at the end ${loadavg()
@@ -412,7 +420,7 @@ export async function main(args: string[]): Promise<void> {
       );
       const h = ["clients"];
       for (const n of names) h.push(`${n} w/s`, "p50", "p99", "leader µs/put");
-      if (both) h.push("w/s ratio");
+      if (both) h.push(names[et] === "etcd" ? "w/s ratio" : `w/s ${names[ts]}/${names[et]}`);
       h.push("load");
       console.log(
         mdTable(

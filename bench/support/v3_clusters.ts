@@ -4,11 +4,18 @@
 // 3.4 members (Debian's /usr/bin/etcd, flags as ../shared/tools/etcd_cluster.sh
 // but on free ports 20000-32000, never 2379/2380), each in its own temp dir,
 // removed by close().
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { freePort, http, ProcCluster, waitFor } from "../../test/kv/support/cluster.ts";
+import { basename, join, resolve } from "node:path";
+import {
+  FAST,
+  freePort,
+  http,
+  ProcCluster,
+  type ProcMember,
+  waitFor,
+} from "../../test/kv/support/cluster.ts";
 
 export const ETCD_BIN = "/usr/bin/etcd";
 
@@ -20,7 +27,8 @@ export function cpuSeconds(pid: number): number {
 }
 
 export interface BenchCluster {
-  readonly kind: "tsraft-kv" | "etcd";
+  /** "tsraft-kv", "etcd", or "tsraft-kv@<tree>" for another source tree's build (same-run A/B). */
+  readonly kind: string;
   /** host:port of each member's client URL, in member order. */
   readonly endpoints: string[];
   /** Process IDs, in member order. */
@@ -65,13 +73,22 @@ async function agreedLeader(eps: string[]): Promise<number> {
  * test/v3cluster/support.ts does the same; the host fix is the lead's.
  */
 export class TsraftBench implements BenchCluster {
-  readonly kind = "tsraft-kv";
-  readonly pc = new ProcCluster();
+  kind = "tsraft-kv";
+  pc = new ProcCluster();
   endpoints: string[] = [];
   bootstrapRestarts = 0;
 
-  static async start(nodeArgs: string[] = [], extraArgs: string[] = []): Promise<TsraftBench> {
+  /**
+   * `tree`: run the compiled CLI of another checkout of this repository
+   * (built there first with its own scripts/build-cli.mjs), for before/after
+   * comparisons of two commits in one run; labelled "tsraft-kv@<dir name>".
+   */
+  static async start(nodeArgs: string[] = [], extraArgs: string[] = [], tree?: string): Promise<TsraftBench> {
     const c = new TsraftBench();
+    if (tree !== undefined) {
+      c.pc = new TreeProcCluster(resolve(tree));
+      c.kind = `tsraft-kv@${basename(resolve(tree))}`;
+    }
     c.pc.fastTiming = false;
     c.pc.nodeArgs = nodeArgs;
     c.pc.extraArgs = extraArgs;
@@ -124,6 +141,43 @@ export class TsraftBench implements BenchCluster {
     // SIGTERM first so that a member run with --cpu-prof writes its profile.
     await Promise.race([this.pc.stopAll(), new Promise((r) => setTimeout(r, 15_000))]);
     await this.pc.cleanup();
+  }
+}
+
+/**
+ * A ProcCluster whose members run another tree's compiled CLI, from inside
+ * that tree (its own node_modules, or a link to this one's).
+ */
+class TreeProcCluster extends ProcCluster {
+  private readonly cli: string;
+  constructor(private readonly tree: string) {
+    super();
+    const r = spawnSync(process.execPath, [join(tree, "scripts/build-cli.mjs"), "--quiet"], {
+      cwd: tree,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    if (r.status !== 0) throw new Error(`build-cli in ${tree} failed: ${r.stderr}`);
+    this.cli = join(tree, ".build/cli/tsraft-kv.js");
+  }
+
+  override start(m: ProcMember, flags: string[]): void {
+    const args = [
+      ...this.nodeArgs,
+      this.cli,
+      ...["--name", m.name, "--listen-peer", m.peer, "--listen-client", m.client, "--data-dir", m.dataDir],
+      ...(this.fastTiming ? FAST : []),
+      ...this.extraArgs,
+      ...flags,
+    ];
+    const p = spawn(process.execPath, args, { cwd: this.tree, stdio: ["ignore", "pipe", "pipe"] });
+    const collect = (b: Buffer) => {
+      for (const line of b.toString().split("\n")) if (line !== "") m.log.push(line);
+      if (m.log.length > 2000) m.log.splice(0, 1000);
+    };
+    p.stdout!.on("data", collect);
+    p.stderr!.on("data", collect);
+    m.proc = p;
   }
 }
 
