@@ -29,6 +29,39 @@ import {
 /** How often the leader looks for expired leases (etcd: 500 ms). */
 const LEASE_CHECK_MS = 500;
 
+/** Pause between tries while no leader is usable or reachable (etcd's LeaseRenew throttle: 50 ms). */
+const RETRY_MS = 50;
+
+/**
+ * The leader could not be asked (none known, connection failed, no gateway
+ * answer): worth another try. `cause` is the error to report if the request
+ * runs out of time first.
+ */
+class Unreachable extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+/** Resolves after `ms`; rejects with the signal's reason if it fires first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const aborted = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", aborted);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", aborted, { once: true });
+  });
+}
+
 /**
  * etcd's v3 API backend on a Host (`KvMember.v3`): proposals and read
  * barriers through raft, membership through the host, lease deadlines on the
@@ -140,12 +173,81 @@ export class HostV3Backend implements V3Backend {
     }
   }
 
+  /**
+   * Proposals made while no leader is known wait for one (raft's node holds
+   * them, as etcd's does: its raft node stops reading proposals while it
+   * knows no leader), within the request timeout. etcd 3.4 never answers a
+   * write with "no leader": a put during an election succeeds once a leader
+   * is elected. Failing fast instead made etcd's clients (the etcd3 npm
+   * package: three quick UNAVAILABLE answers open its circuit breaker for
+   * five seconds) give up writes that an election of a few hundred ms delays.
+   */
   propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult> {
-    return this.bounded(signal, (s) => this.host.propose(cmd, { signal: s }));
+    return this.bounded(signal, (s) => this.host.propose(cmd, { signal: s, waitForLeader: true }));
   }
 
+  /**
+   * A linearizable read's barrier. While no leader is known it waits for
+   * one, and a ReadIndex round cut by a leader change (the host fails those:
+   * the old leader's answer will not come) starts again under the new one;
+   * a ReadIndex has no effect, so running it again is always safe. All
+   * within the request timeout, after which the caller gets etcd's
+   * "request timed out" (etcd 3.4 waits out its request timeout for a read
+   * during an election too; it never answers "no leader").
+   */
   readIndex(signal: AbortSignal): Promise<void> {
-    return this.bounded(signal, (s) => this.host.barrier({ signal: s }));
+    return this.bounded(signal, async (s) => {
+      for (;;) {
+        await this.leaderKnown(s);
+        try {
+          return await this.host.barrier({ signal: s });
+        } catch (err) {
+          if (!(err instanceof HostError && err.code === HostErrorCode.NoLeader) || s.aborted) throw err;
+          // No leader after all (lost mid-round, or a removed one): wait for news.
+          await this.leaderChange(s, RETRY_MS);
+        }
+      }
+    });
+  }
+
+  /** Resolves at once if a leader in the membership is known, else when one is (rejects when `signal` fires). */
+  private async leaderKnown(signal: AbortSignal): Promise<void> {
+    while (!this.leaderInMembership()) await this.leaderChange(signal, RETRY_MS);
+  }
+
+  private leaderInMembership(): boolean {
+    const lead = this.host.leader();
+    return lead !== 0n && this.host.members().some((m) => m.id === lead);
+  }
+
+  /**
+   * Resolves on the host's next leader event or after `ms`, whichever comes
+   * first (the delay bounds a wait on a leader that is known but not usable,
+   * e.g. one just removed, which sends no event); rejects when `signal` fires.
+   */
+  private leaderChange(signal: AbortSignal, ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.host.off("leader", done);
+        signal.removeEventListener("abort", aborted);
+      };
+      const done = () => {
+        cleanup();
+        resolve();
+      };
+      const aborted = () => {
+        cleanup();
+        reject(signal.reason);
+      };
+      const timer = setTimeout(done, ms);
+      this.host.on("leader", done);
+      signal.addEventListener("abort", aborted, { once: true });
+    });
   }
 
   async leaseRenew(id: bigint, signal: AbortSignal): Promise<number> {
@@ -181,29 +283,53 @@ export class HostV3Backend implements V3Backend {
     };
   }
 
-  /** Sends a lease request to the leader's JSON gateway and returns its (first) JSON answer. */
+  /**
+   * Sends a request to the leader's JSON gateway and returns its (first)
+   * JSON answer. Like etcd's LeaseRenew/LeaseTimeToLive on a follower, it
+   * waits for a leader and tries again (every RETRY_MS) while the leader
+   * cannot be reached or there is none, within the request timeout: across
+   * a leader change a keep-alive reaches the new leader instead of failing
+   * (a client that sees its keep-alive stream fail reconnects, and the
+   * etcd3 package's circuit breaker then shuts the member out for five
+   * seconds, longer than a short lease lives). The leader's own answers,
+   * errors included, are final.
+   */
   private forward(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-    return this.bounded(signal, (s) => this.forwardOnce(path, body, s));
+    return this.bounded(signal, async (s) => {
+      for (;;) {
+        await this.leaderKnown(s);
+        try {
+          return await this.forwardOnce(path, body, s);
+        } catch (err) {
+          if (!(err instanceof Unreachable)) throw err;
+          if (s.aborted) throw err.cause;
+          await sleep(RETRY_MS, s);
+        }
+      }
+    });
   }
 
   private async forwardOnce(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
     const leader = this.host.leader();
-    if (leader === 0n) throw V3Errors.noLeader();
+    if (leader === 0n) throw new Unreachable(V3Errors.noLeader());
     const url = this.host.members().find((m) => m.id === leader)?.clientURLs[0];
-    if (url === undefined) throw V3Errors.noLeader();
+    if (url === undefined) throw new Unreachable(V3Errors.noLeader());
     let res: Response;
+    let text: string;
     try {
       res = await fetch(`${url}${path}`, { method: "POST", body: JSON.stringify(body), signal });
+      text = await res.text();
     } catch {
-      throw signal.aborted ? V3Errors.timeout() : V3Errors.leaderChanged();
+      if (signal.aborted) throw V3Errors.timeout();
+      throw new Unreachable(V3Errors.leaderChanged());
     }
-    const text = await res.text();
     const first = text.split("\n").find((l) => l.trim() !== "") ?? "{}";
     let j: { code?: number; message?: string; error?: string | { grpc_code?: number; message?: string } };
     try {
       j = JSON.parse(first);
     } catch {
-      throw V3Errors.leaderChanged(); // not the gateway's answer (a member going away mid-reply)
+      // Not the gateway's answer (a member going away mid-reply).
+      throw new Unreachable(V3Errors.leaderChanged());
     }
     // Unary errors come as {error, message, code}, stream errors as {error: {grpc_code, message}}.
     const streamErr = typeof j.error === "object" ? j.error : undefined;
