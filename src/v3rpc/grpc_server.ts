@@ -54,7 +54,9 @@ export function etcdServiceDefinition(svc: DescService): grpc.ServiceDefinition 
         rawBytes.set(msg, b);
         return msg;
       },
-      responseSerialize: (v: MessageShape<DescMessage>) => {
+      responseSerialize: (v: MessageShape<DescMessage> | Uint8Array) => {
+        // Already encoded (the Watch stream's spliced event deliveries, watch_encode.ts).
+        if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
         const out = fast === undefined ? toBinary(output, v) : fast(v as never);
         return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
       },
@@ -263,7 +265,11 @@ export class V3GrpcServer {
 
   private watch(call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>): void {
     if (this.refuseStream(call as never)) return;
-    const session = new WatchSession(this.svc, (resp) => call.write(resp));
+    const session = new WatchSession(
+      this.svc,
+      (resp) => call.write(resp),
+      (encoded) => call.write(encoded as never),
+    );
     this.sessions.add(session);
     this.streams.add(call as never);
     call.on("drain", () => session.drained());

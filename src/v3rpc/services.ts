@@ -78,6 +78,10 @@ import {
 import type { MemberInfo, V3Backend } from "./backend.ts";
 import { envelope, Field, Schemas } from "./commands.ts";
 import { V3Errors } from "./errors.ts";
+import { WatchResponseSplicer, watchIdField } from "./watch_encode.ts";
+
+/** Shared by every Watch stream: one notify hands all watchers of a change their events in a row. */
+const splicer = new WatchResponseSplicer();
 
 /** Options of V3Services (all optional; etcd's defaults). */
 export interface V3ServiceOptions {
@@ -493,10 +497,14 @@ function allSerializable(t: TxnRequest): boolean {
  * stream-wide progress replies with watch_id -1, compaction cancels with
  * header revision 0 and no reason, fragmentation on request. `send` returns
  * false when the transport is full; the watchers pause until drained().
+ * With `sendBytes` (gRPC), event deliveries go out as encoded
+ * WatchResponses spliced from parts shared across watchers (watch_encode.ts).
  */
 export class WatchSession {
   private readonly watchers = new Map<bigint, Watcher>();
   private readonly fragment = new Set<bigint>();
+  /** Encoded watch_id field per watcher, for sendBytes. */
+  private readonly idFields = new Map<bigint, Uint8Array>();
   private nextId = 0n;
   private closed = false;
   private readonly fragmentBytes: number;
@@ -504,6 +512,7 @@ export class WatchSession {
   constructor(
     private readonly svc: V3Services,
     private readonly send: (resp: WatchResponse) => boolean,
+    private readonly sendBytes?: (encoded: Uint8Array) => boolean,
   ) {
     this.fragmentBytes = svc.maxRequestBytes + GRPC_OVERHEAD_BYTES;
   }
@@ -535,6 +544,7 @@ export class WatchSession {
         this.svc.backend.sm.hub.cancel(w);
         this.watchers.delete(u.value.watchId);
         this.fragment.delete(u.value.watchId);
+        this.idFields.delete(u.value.watchId);
         this.send(
           this.resp({
             header: this.svc.header(this.svc.backend.sm.rev),
@@ -599,6 +609,12 @@ export class WatchSession {
   private readonly sink: WatchSink = {
     events: (w: Watcher, evs: WatchEvent[], headerRev: number): boolean => {
       if (this.closed) return false;
+      if (this.sendBytes !== undefined && !(evs.length > 1 && this.fragment.has(w.id))) {
+        let idf = this.idFields.get(w.id);
+        if (idf === undefined) this.idFields.set(w.id, (idf = watchIdField(w.id)));
+        const h = this.svc.backend.header();
+        return this.sendBytes(splicer.encode(h.clusterId, h.memberId, h.raftTerm, headerRev, idf, evs));
+      }
       const events: Event[] = new Array(evs.length);
       for (let i = 0; i < evs.length; i++) {
         const e = evs[i]!;
@@ -616,6 +632,7 @@ export class WatchSession {
     compacted: (w: Watcher, compactRev: number) => {
       this.watchers.delete(w.id);
       this.fragment.delete(w.id);
+      this.idFields.delete(w.id);
       if (this.closed) return;
       this.send(
         this.resp({
