@@ -12,6 +12,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type CheckReport, checkHistory, DEFAULT_BUDGET } from "./checker.ts";
+import { CLIENT_APIS, type ClientApi } from "./client.ts";
 import { HistoryFormatError, JepsenConfigError } from "./errors.ts";
 import { readHistoryFile } from "./history.ts";
 import { FAULT_KINDS, type FaultKind } from "./nemesis.ts";
@@ -43,6 +44,7 @@ export function parseNemesis(v: string): FaultKind[] {
 }
 
 interface Flags {
+  api: ClientApi;
   members: number;
   clients?: number;
   keys: number;
@@ -74,6 +76,11 @@ function program(): Command {
   return new Command("jepsen")
     .description(
       "A Jepsen-style test of tsraft-kv: real member processes, faults, a linearizability checker.",
+    )
+    .addOption(
+      new Option("--api <api>", "what the clients speak: tsraft-kv's REST API or etcd's v3 gRPC KV API")
+        .choices(CLIENT_APIS)
+        .default("rest"),
     )
     .option("--members <n>", "cluster size", positiveInt("--members", 1), 3)
     .option("--clients <n>", "client loops (default: 5 per member)", positiveInt("--clients"))
@@ -266,6 +273,7 @@ export async function main(
     electionTicks: flags.electionTicks,
     requestTimeoutMs: flags.requestTimeout,
     clientTimeoutMs: flags.clientTimeout,
+    api: flags.api,
     snapshotCount: flags.snapshotCount,
     fsync: flags.fsync,
     plantedBug: flags.plantedBug,
@@ -277,7 +285,7 @@ export async function main(
     log: out,
   };
   out(
-    `tsraft jepsen: ${base.members} members, ${base.clients} clients, ${base.keys} keys, ` +
+    `tsraft jepsen: ${base.members} members, ${base.clients} ${flags.api} clients, ${base.keys} keys, ` +
       `${base.decks !== undefined ? `${base.decks} deck(s) of faults` : `${base.timeSec} s`} per run, ` +
       `nemesis ${base.nemesis.join(",") || "none"}, seed ${seed0}` +
       (base.plantedBug !== undefined ? `, planted bug ${base.plantedBug}` : ""),

@@ -1,5 +1,6 @@
-// tsraft-kv's REST API as the harness's clients use it, with each answer
-// classified the way the checker needs:
+// The clients' interface (KvApiClient, one implementation per API), and
+// tsraft-kv's REST API as the harness's clients use it (etcd's v3 gRPC API
+// is grpc_client.ts), with each answer classified the way the checker needs:
 //   ok    200 (or 404 KEY_NOT_FOUND for a read: the key is absent);
 //   fail  certainly not applied: the connection was refused (nothing was
 //         sent), a 4xx (the request was refused before it was proposed), or
@@ -22,13 +23,43 @@ export interface Outcome {
   error?: string;
 }
 
+/**
+ * What the workload and the final checks need of a client, whichever API it
+ * speaks: `base` is a member's client URL (REST and gRPC share the port).
+ */
+export interface KvApiClient {
+  /** A linearizable read (serializable, from the member's own state, with `local`). */
+  read(base: string, key: string, local?: boolean): Promise<Outcome>;
+  /**
+   * A write; with `expect` a compare-and-swap on the key's mod revision
+   * (0: the key must be absent).
+   */
+  write(base: string, key: string, value: string, expect?: number): Promise<Outcome>;
+  close(): void;
+}
+
+/** The APIs the clients can use: tsraft-kv's REST API, or etcd's v3 gRPC KV API (grpc_client.ts). */
+export type ClientApi = "rest" | "grpc";
+export const CLIENT_APIS: readonly ClientApi[] = ["rest", "grpc"];
+
+/**
+ * A client of the given API whose requests give up (info) after `timeoutMs`.
+ * The gRPC client's module (grpc-js, etcd's protobuf messages: seconds to
+ * load on a busy machine) is loaded only when asked for.
+ */
+export async function newKvClient(api: ClientApi, timeoutMs: number): Promise<KvApiClient> {
+  if (api === "rest") return new KvClient(timeoutMs);
+  const { GrpcKvClient } = await import("./grpc_client.ts");
+  return new GrpcKvClient(timeoutMs);
+}
+
 interface Raw {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
 }
 
-export class KvClient {
+export class KvClient implements KvApiClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
   readonly timeoutMs: number;
 

@@ -1,4 +1,7 @@
 // The Jepsen-style harness of tsraft-kv: what the CLI (cli.ts) and the tests use.
+// The etcd-API client (grpc_client.ts) is not re-exported here: it loads
+// grpc-js and etcd's protobuf messages, which only --api grpc needs
+// (newKvClient loads it then); its tests import it directly.
 
 export {
   type CheckOptions,
@@ -10,6 +13,14 @@ export {
   revisionAnomalies,
   type Verdict,
 } from "./checker.ts";
+export {
+  CLIENT_APIS,
+  type ClientApi,
+  type KvApiClient,
+  KvClient,
+  newKvClient,
+  type Outcome,
+} from "./client.ts";
 export { adminRequest, Cluster, freePort, Member } from "./cluster.ts";
 export { ClusterSetupError, HistoryFormatError, JepsenConfigError } from "./errors.ts";
 export {

@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CheckReport, checkHistory } from "./checker.ts";
-import { KvClient } from "./client.ts";
+import { type ClientApi, newKvClient } from "./client.ts";
 import { Cluster, sleep } from "./cluster.ts";
 import { writeHistoryFile } from "./history.ts";
 import { type FaultEvent, type FaultKind, Nemesis } from "./nemesis.ts";
@@ -45,6 +45,11 @@ export interface RunOptions {
   electionTicks: number;
   requestTimeoutMs: number;
   clientTimeoutMs: number;
+  /**
+   * The API the clients (and the final local reads) speak: tsraft-kv's REST
+   * API or etcd's v3 gRPC KV API. Default rest.
+   */
+  api?: ClientApi;
   snapshotCount: number;
   fsync: boolean;
   plantedBug?: string;
@@ -134,16 +139,20 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     clock,
     say,
   );
-  const workload = new Workload(cluster, rec, {
-    clients: o.clients,
-    keys,
-    reads: 0.5,
-    writes: 0.25,
-    home: 0.75,
-    thinkMs: o.thinkMs,
-    clientTimeoutMs: o.clientTimeoutMs,
-    seed: o.seed,
-  });
+  const workload = new Workload(
+    cluster,
+    rec,
+    {
+      clients: o.clients,
+      keys,
+      reads: 0.5,
+      writes: 0.25,
+      home: 0.75,
+      thinkMs: o.thinkMs,
+      seed: o.seed,
+    },
+    await newKvClient(o.api ?? "rest", o.clientTimeoutMs),
+  );
   nemesis.onFocus = (slot) => {
     workload.focus = slot;
   };
@@ -190,7 +199,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
     await workload.stop();
     clientsRunning = false;
     final.unavailable = !served();
-    await finalChecks(cluster, rec, keys, final, say);
+    await finalChecks(cluster, rec, keys, final, say, o.api ?? "rest");
     final.done = true;
   } catch (e) {
     aborted = (e as Error).message;
@@ -211,6 +220,7 @@ export async function runOnce(o: RunOptions): Promise<RunResult> {
   writeHistoryFile(historyPath, {
     meta: {
       seed: o.seed,
+      api: o.api ?? "rest",
       members: o.members,
       clients: o.clients,
       keys: o.keys,
@@ -272,6 +282,7 @@ async function finalChecks(
   keys: string[],
   final: FinalCheck,
   say: (line: string) => void,
+  api: ClientApi,
 ): Promise<void> {
   await sleep(1000);
   const t0 = rec.now();
@@ -286,7 +297,7 @@ async function finalChecks(
   }
   const commit = (await cluster.status(leader)).commit;
   final.leaderCommit = commit;
-  const client = new KvClient(5000);
+  const client = await newKvClient(api, 5000);
   const values = new Map<string, Map<string, string | null>>();
   try {
     for (const m of cluster.members) {

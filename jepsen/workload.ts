@@ -12,7 +12,7 @@
 // member that restarts gets requests at once) and picks any member for the
 // rest; while the flap nemesis runs, most operations go to its target.
 
-import { KvClient } from "./client.ts";
+import type { KvApiClient } from "./client.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Op, OpFn } from "./history.ts";
 import { Prng } from "./rng.ts";
@@ -27,7 +27,6 @@ export interface WorkloadOptions {
   home: number;
   /** Upper bound of a random pause between a client's operations (ms); 0: none. */
   thinkMs: number;
-  clientTimeoutMs: number;
   seed: number;
 }
 
@@ -57,7 +56,7 @@ export class Workload {
   private readonly cluster: Cluster;
   private readonly opts: WorkloadOptions;
   private readonly rec: Recorder;
-  private readonly client: KvClient;
+  private readonly client: KvApiClient;
   private stopping = false;
   private loops: Promise<void>[] = [];
   /** Ok writes (write or CAS) per client loop, for the liveness check after the heal. */
@@ -68,11 +67,12 @@ export class Workload {
    */
   focus: number | null = null;
 
-  constructor(cluster: Cluster, rec: Recorder, opts: WorkloadOptions) {
+  /** `client` (REST or gRPC, see newKvClient) is closed by stop(). */
+  constructor(cluster: Cluster, rec: Recorder, opts: WorkloadOptions, client: KvApiClient) {
     this.cluster = cluster;
     this.rec = rec;
     this.opts = opts;
-    this.client = new KvClient(opts.clientTimeoutMs);
+    this.client = client;
   }
 
   start(): void {
