@@ -56,6 +56,9 @@ test("--check: 2 for a missing or malformed file; bad options are 2", async () =
   const gap = await run(["--gap", "5-1"]);
   assert.equal(gap.code, 2);
   assert.match(gap.text, /--gap must be LO-HI/);
+  const api = await run(["--api", "soap"]);
+  assert.equal(api.code, 2);
+  assert.match(api.text, /--api <api>.*soap.*rest, grpc/);
 });
 
 test("--nemesis takes a list, all or none", () => {
