@@ -72,6 +72,8 @@ export class HostV3Backend implements V3Backend {
   private ids: IdGenerator | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly revoking = new Set<bigint>();
+  /** Requests waiting for the next leader event (see leaderChange). */
+  private readonly leaderWaiters = new Set<() => void>();
 
   constructor(
     readonly host: Host<ApplyResult>,
@@ -91,6 +93,8 @@ export class HostV3Backend implements V3Backend {
     host.on("leader", (leader) => {
       if (leader === host.id && leader !== 0n) sm.lessor.promote(this.electionTimeoutMs);
       else sm.lessor.demote();
+      // Requests waiting for a leader look again (one host listener for all of them).
+      for (const wake of [...this.leaderWaiters]) wake();
     });
   }
 
@@ -198,7 +202,7 @@ export class HostV3Backend implements V3Backend {
   readIndex(signal: AbortSignal): Promise<void> {
     return this.bounded(signal, async (s) => {
       for (;;) {
-        await this.leaderKnown(s);
+        if (this.host.leader() === 0n) await this.leaderKnown(s);
         try {
           return await this.host.barrier({ signal: s });
         } catch (err) {
@@ -210,20 +214,21 @@ export class HostV3Backend implements V3Backend {
     });
   }
 
-  /** Resolves at once if a leader in the membership is known, else when one is (rejects when `signal` fires). */
+  /**
+   * Resolves at once if a leader is known, else when one is (rejects when
+   * `signal` fires). One that is known but unusable (just removed) makes the
+   * host or the forward fail, and the caller tries again RETRY_MS later.
+   */
   private async leaderKnown(signal: AbortSignal): Promise<void> {
-    while (!this.leaderInMembership()) await this.leaderChange(signal, RETRY_MS);
-  }
-
-  private leaderInMembership(): boolean {
-    const lead = this.host.leader();
-    return lead !== 0n && this.host.members().some((m) => m.id === lead);
+    while (this.host.leader() === 0n) await this.leaderChange(signal, RETRY_MS);
   }
 
   /**
    * Resolves on the host's next leader event or after `ms`, whichever comes
    * first (the delay bounds a wait on a leader that is known but not usable,
    * e.g. one just removed, which sends no event); rejects when `signal` fires.
+   * Waiters sit in a set the constructor's one leader listener wakes, not on
+   * the host's emitter: an election can hold hundreds of requests.
    */
   private leaderChange(signal: AbortSignal, ms: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -233,7 +238,7 @@ export class HostV3Backend implements V3Backend {
       }
       const cleanup = () => {
         clearTimeout(timer);
-        this.host.off("leader", done);
+        this.leaderWaiters.delete(done);
         signal.removeEventListener("abort", aborted);
       };
       const done = () => {
@@ -245,7 +250,7 @@ export class HostV3Backend implements V3Backend {
         reject(signal.reason);
       };
       const timer = setTimeout(done, ms);
-      this.host.on("leader", done);
+      this.leaderWaiters.add(done);
       signal.addEventListener("abort", aborted, { once: true });
     });
   }
