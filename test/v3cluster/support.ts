@@ -76,10 +76,25 @@ export class TsCluster implements Cluster {
   bootstrapRestarts = 0;
   /** Flags the initial members started with (a restart uses them again). */
   private bootFlags: string[] = [];
+  /** The members the cluster started with (not those a test added later). */
+  private initial: ProcMember[] = [];
 
-  static async start(n = 3, extraArgs: string[] = []): Promise<TsCluster> {
+  /**
+   * `fastTiming: false` runs the members with etcd's default timing (100 ms
+   * heartbeat, 1 s election timeout) instead of 20 ms ticks: on a heavily
+   * loaded machine a 200 ms election timeout elects new leaders whenever a
+   * member is descheduled for that long, and every new leader extends every
+   * lease, so a test about leader changes and lease expiry gets changes it
+   * did not make.
+   */
+  static async start(
+    n = 3,
+    extraArgs: string[] = [],
+    opts: { fastTiming?: boolean } = {},
+  ): Promise<TsCluster> {
     const c = new TsCluster();
     c.pc.extraArgs = extraArgs;
+    c.pc.fastTiming = opts.fastTiming ?? true;
     const names = Array.from({ length: n }, (_, i) => `m${i + 1}`);
     for (const name of names) await c.pc.add(name);
     const initial = c.pc.initialCluster(names);
@@ -93,6 +108,7 @@ export class TsCluster implements Cluster {
       throw err;
     }
     for (const m of c.pc.members) c.running.add(m);
+    c.initial = [...c.pc.members];
     await agreedLeader(c.eps());
     return c;
   }
@@ -160,6 +176,12 @@ export class TsCluster implements Cluster {
     this.pc.start(m, this.bootFlags);
     await this.pc.healthy(m);
     this.running.add(m);
+  }
+
+  /** Starts every initial member that is not running (killed by a test) again; resolves once all are healthy. */
+  async restartKilled(): Promise<void> {
+    const down = this.initial.filter((m) => !this.running.has(m));
+    await Promise.all(down.map((m) => this.restart(epOf(m.client))));
   }
 
   /** Adds a member slot (ports, data dir) without starting it. */
