@@ -7,7 +7,10 @@ export const RaftHttpErrorCode = {
   ClusterIdMismatch: "ERR_RAFTHTTP_CLUSTER_ID_MISMATCH",
   /** The peer's version headers are incompatible with ours (HTTP 412 `incompatible version`). */
   IncompatibleVersion: "ERR_RAFTHTTP_INCOMPATIBLE_VERSION",
-  /** The peer told us (403 on a POST, 410 on a stream) that we were removed from the cluster. */
+  /**
+   * The peer told us that we were removed from the cluster: 410 on a stream, or
+   * 403 "cannot process message from removed member" on a POST (another 403 is UnexpectedStatus).
+   */
   MemberRemoved: "ERR_RAFTHTTP_MEMBER_REMOVED",
   /** sendSnapshot() named a member that is not a peer. */
   MemberNotFound: "ERR_RAFTHTTP_MEMBER_NOT_FOUND",
@@ -79,6 +82,15 @@ export class ProcessError extends Error {
 }
 
 export const errMemberRemovedText = "the member has been permanently removed from the cluster";
+
+/**
+ * etcd's refusal of a message whose sender was removed (EtcdServer.Process;
+ * the 403 body is `{"message":"<this>"}`). It is the one 403 that means "you
+ * were removed": etcd's other 403, "cannot process message to mismatch
+ * member", says the URL reached another member, which the sender must not
+ * take for its own removal (checkPostResponse).
+ */
+export const removedSenderText = "cannot process message from removed member";
 
 export function memberRemovedError(): RaftHttpError {
   return new RaftHttpError(RaftHttpErrorCode.MemberRemoved, errMemberRemovedText);

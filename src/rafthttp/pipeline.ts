@@ -14,6 +14,7 @@ import {
   networkError,
   RaftHttpError,
   RaftHttpErrorCode,
+  removedSenderText,
   stoppedError,
 } from "./errors.ts";
 import type { FollowerStats, PeerCounters } from "./stats.ts";
@@ -31,7 +32,18 @@ export interface PostOwner {
   readonly follower: FollowerStats;
 }
 
-/** etcd's interpretation of a pipeline or snapshot POST's response (null = success). */
+/**
+ * etcd's interpretation of a pipeline or snapshot POST's response (null =
+ * success), narrowed for 403. etcd's senders read every 403 as "you were
+ * removed" and stop for good; here only a 403 whose body is the refusal of a
+ * removed sender (removedSenderText) does: the peer that answered applied our
+ * removal. Any other 403 — etcd's "to mismatch member" (the URL now reaches
+ * another member: one that replaced the member we address, or a peer we still
+ * know by an old URL), or one from a proxy or an older tsraft that refused
+ * senders it did not know yet — says nothing about our membership; it is an
+ * unexpected status like any other: the peer is reported unreachable and the
+ * message is retried by raft, never a reason to retire.
+ */
 export function checkPostResponse(r: HttpResult, u: URL): RaftHttpError | null {
   switch (r.status) {
     case 204:
@@ -39,7 +51,12 @@ export function checkPostResponse(r: HttpResult, u: URL): RaftHttpError | null {
     case 412:
       return preconditionError(r.body);
     case 403:
-      return memberRemovedError();
+      if (r.body.includes(removedSenderText)) return memberRemovedError();
+      return new RaftHttpError(
+        RaftHttpErrorCode.UnexpectedStatus,
+        `peer refused the message without saying we were removed (403 Forbidden) while posting to "${u.href}" (${errorBody(r.body)})`,
+        403,
+      );
     default:
       return new RaftHttpError(
         RaftHttpErrorCode.UnexpectedStatus,

@@ -9,9 +9,12 @@
 //     a request from another cluster or an incompatible version says nothing
 //     else we may act on, not even its X-PeerURLs.
 //   - Membership: a message from a removed member, or addressed to another
-//     member, gets 403. etcd's senders read a 403 as "you were removed" and
-//     stop for good, which is exactly right for the first case; for the
-//     second it is what etcd answers too.
+//     member, gets 403, as etcd answers both. etcd's senders read any 403 as
+//     "you were removed" and stop for good, which is right only for the
+//     first; ours stop only on the first one's body (checkPostResponse), so
+//     a member is retired only by a peer that applied its removal. Removed
+//     means in the removed set of the applied membership (isIDRemoved): a
+//     member we do not know yet is never "removed" (see Identity).
 //   - Identity: the sender must be a peer of this transport (a current
 //     member), or a member one of our peers vouches for (it is in that
 //     peer's GET /members), or any sender at all with acceptUnknownSenders.
@@ -33,7 +36,13 @@ import type { TLSSocket } from "node:tls";
 import { certMatchesPeerURLs } from "../pki/index.ts";
 import type { Message } from "../raftpb/index.ts";
 import type { Ctx } from "./context.ts";
-import { limitExceeded, ProcessError, RaftHttpError, RaftHttpErrorCode } from "./errors.ts";
+import {
+  limitExceeded,
+  ProcessError,
+  RaftHttpError,
+  RaftHttpErrorCode,
+  removedSenderText,
+} from "./errors.ts";
 import { formatId, parseId } from "./ids.ts";
 import type { Peer } from "./peer.ts";
 import type { PeerCounters } from "./stats.ts";
@@ -252,7 +261,7 @@ export class RequestChecks {
    */
   refuseMessage(req: IncomingMessage, res: ServerResponse, m: Message): boolean {
     let why: string | undefined;
-    if (this.ctx.raft.isIDRemoved(m.from)) why = "cannot process message from removed member";
+    if (this.ctx.raft.isIDRemoved(m.from)) why = removedSenderText;
     else if (m.to !== this.ctx.id) why = "cannot process message to mismatch member";
     if (why !== undefined) {
       this.logRefusal(req, RaftHttpErrorCode.MemberRemoved, why);
