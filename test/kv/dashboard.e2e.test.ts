@@ -53,6 +53,30 @@ function backgroundWrites(members: ProcMember[]): { stop(): Promise<void> } {
   };
 }
 
+/**
+ * Waits until `selector` matches an element (whose text matches `text`, if
+ * given). The page polls on a timer and holds no element handle: the
+ * dashboard rewrites its cards on every poll, and twice at load 28-36
+ * Playwright's visible-element wait logged the right element as resolved
+ * yet never returned (10 s, then 30 s).
+ */
+async function seen(page: Page, selector: string, text?: RegExp): Promise<void> {
+  await page.waitForFunction(
+    ([sel, src, flags]) => {
+      // Runs in the page (this project's type checks have no DOM library).
+      const doc = (
+        globalThis as unknown as {
+          document: { querySelector(s: string): { textContent: string | null } | null };
+        }
+      ).document;
+      const el = doc.querySelector(sel);
+      return el !== null && (src === null || new RegExp(src, flags).test(el.textContent ?? ""));
+    },
+    [selector, text?.source ?? null, text?.flags ?? ""] as const,
+    { polling: 200, timeout: 30_000 },
+  );
+}
+
 async function cardRole(page: Page, id: string): Promise<string | null> {
   return page.locator(`.card[data-id="${id}"]`).getAttribute("data-role");
 }
@@ -103,7 +127,7 @@ test("the dashboard in a headless browser", { skip: !inCI && missing }, async ()
     await page.goto(`${serving.client}/ui`);
 
     // The leader shown is the real one, in the header, its card and the ring.
-    await page.waitForSelector(`#leader[data-id="${ids.get(leader)}"]`);
+    await seen(page, `#leader[data-id="${ids.get(leader)}"]`);
     assert.match((await page.textContent("#leader .value")) ?? "", new RegExp(leader.name));
     assert.equal(await cardRole(page, ids.get(leader)!), "leader");
     assert.equal(
@@ -111,29 +135,29 @@ test("the dashboard in a headless browser", { skip: !inCI && missing }, async ()
       "leader",
     );
     assert.match((await page.textContent("#served")) ?? "", new RegExp(serving.name));
-    await page.waitForSelector(`.card[data-id="${ids.get(target)}"] .repl-text:text-matches("replicate")`);
+    await seen(page, `.card[data-id="${ids.get(target)}"] .repl-text`, /replicate/);
 
     // Leadership moves with the button, on the page and for real.
     await page.click(`.card[data-id="${ids.get(target)}"] button.make-leader`);
-    await page.waitForSelector(`#leader[data-id="${ids.get(target)}"]`);
-    await page.waitForSelector(`.card[data-id="${ids.get(target)}"] .msg.ok`);
+    await seen(page, `#leader[data-id="${ids.get(target)}"]`);
+    await seen(page, `.card[data-id="${ids.get(target)}"] .msg.ok`);
     assert.equal(await c.leader(ms), target);
-    await page.waitForSelector(`.card[data-id="${ids.get(leader)}"][data-role="follower"]`);
-    await page.waitForSelector(`#timeline rect[data-leader="${ids.get(target)}"]`);
+    await seen(page, `.card[data-id="${ids.get(leader)}"][data-role="follower"]`);
+    await seen(page, `#timeline rect[data-leader="${ids.get(target)}"]`);
 
     // A member that dies is shown down, and up again once it is back.
     await c.kill(leader, "SIGKILL");
-    await page.waitForSelector(`.card[data-id="${ids.get(leader)}"][data-up="false"]`);
+    await seen(page, `.card[data-id="${ids.get(leader)}"][data-up="false"]`);
     c.start(leader, ["--initial-cluster", initial]);
     await c.healthy(leader);
-    await page.waitForSelector(`.card[data-id="${ids.get(leader)}"][data-up="true"]`);
+    await seen(page, `.card[data-id="${ids.get(leader)}"][data-up="true"]`);
 
     // A learner added with the form appears (down: no process runs it), then goes with its remove button.
     await page.fill("#add-peer", `http://127.0.0.1:${await freePort()}`);
     await page.fill("#add-name", "m4");
     await page.check("#add-learner");
     await page.click("#add-submit");
-    await page.waitForSelector("#add-msg.ok");
+    await seen(page, "#add-msg.ok");
     const learner = page.locator(".card", { has: page.locator(".name", { hasText: "m4" }) });
     await learner.waitFor();
     assert.equal(await learner.getAttribute("data-up"), "false");
@@ -145,7 +169,7 @@ test("the dashboard in a headless browser", { skip: !inCI && missing }, async ()
     await waitFor("a proposal rate on the page", async () => {
       return !/^0\.0 /.test((await page.textContent("#rate .value")) ?? "0.0 ");
     });
-    await page.waitForSelector(`.card[data-id="${ids.get(leader)}"] .repl-text:text-matches("^replicate")`);
+    await seen(page, `.card[data-id="${ids.get(leader)}"] .repl-text`, /^replicate/);
     mkdirSync(join(repoRoot, "artifacts"), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await load.stop();
@@ -154,7 +178,7 @@ test("the dashboard in a headless browser", { skip: !inCI && missing }, async ()
     // An API error is shown inline: a peer URL that is already a member's.
     await page.fill("#add-peer", ms[0]!.peer);
     await page.click("#add-submit");
-    await page.waitForSelector("#add-msg.err:text-matches('already used')");
+    await seen(page, "#add-msg.err", /already used/);
     assert.deepEqual(pageErrors, [], "no script errors on the page");
   } catch (err) {
     console.error(c.dumpLogs());
