@@ -98,7 +98,7 @@ export class TsraftBench implements BenchCluster {
       const flags = ["--initial-cluster", c.pc.initialCluster(names)];
       for (const m of c.pc.members) c.pc.start(m, flags);
       c.endpoints = c.pc.members.map((m) => epOf(m.client));
-      const deadline = Date.now() + 180_000;
+      const deadline = Date.now() + 600_000;
       for (;;) {
         for (const m of c.pc.members)
           if (m.proc?.exitCode === 7 && c.bootstrapRestarts < 6) {
