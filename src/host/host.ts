@@ -1022,7 +1022,12 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     }
     const learner = opts.learner === true;
     if (!learner) this.checkQuorumAfter(+1, undefined);
-    const id = newMemberId(peerURLs, this.now());
+    // A removed ID is never used again (etcd refuses it: ErrIDRemoved): a peer that applied the
+    // removal refuses that ID as removed, for good, which would retire the new member. The same URLs
+    // added again within the same second derive it again, so the first later second's ID is taken.
+    let at = this.now();
+    let id = newMemberId(peerURLs, at);
+    while (this.membership.isRemoved(id)) id = newMemberId(peerURLs, (at += 1000));
     const m: MemberInfo = {
       id,
       name: opts.name ?? "",

@@ -107,3 +107,28 @@ test("host: a removed member lingers (removalLingerMs) before it stops, then res
     await c.close();
   }
 });
+
+test("host: a removed member's ID is never given again, even to its URLs re-added within the same second", async () => {
+  // Member-add IDs are sha1(peer URLs + unix seconds): with the clock frozen every add happens in the
+  // same second. A reused ID would be refused as removed by every peer that applied the removal.
+  const c = await startCluster(3, { now: () => 1_796_600_000_000 });
+  try {
+    const leader = await c.leader();
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const first = await leader.addMember([url], { learner: true });
+    await leader.removeMember(first.id);
+    const again = await leader.addMember([url], { learner: true });
+    assert.notEqual(again.id, first.id, "the removed ID was given again");
+    assert.deepEqual(
+      leader
+        .members()
+        .map((m) => m.id)
+        .filter((id) => id === first.id),
+      [],
+      "the removed member is not back",
+    );
+    assert.ok(leader.members().some((m) => m.id === again.id));
+  } finally {
+    await c.close();
+  }
+});
