@@ -146,8 +146,9 @@ class Echo implements StateMachine<number, void, number> {
     return this.n;
   }
 }
-const sm: StateMachine<number, void, number> = new Echo();
-console.log(new MemoryStorage().lastIndex(), typeof HostError, typeof WalError, sm.query());
+const echo = new Echo();
+const sm: StateMachine<number, void, number> = echo;
+console.log(new MemoryStorage().lastIndex(), typeof HostError, typeof WalError, echo.query(), sm === echo);
 `;
 
 // skipLibCheck off for the nodenext build: tsraft's published declarations
@@ -248,7 +249,7 @@ describe("a CommonJS project with the packed package installed", () => {
     assert.equal(ok.code, 0, ok.out);
     const r = await run(process.execPath, ["out/index.js"], app);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.out.trim(), "0 function function 0");
+    assert.equal(r.out.trim(), "0 function function 0 true");
 
     writeFileSync(join(app, "tsconfig.json"), tsconfig("node16", true));
     const old = await run(process.execPath, [tsc, "-p", ".", "--noEmit"], app);
