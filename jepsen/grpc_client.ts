@@ -23,7 +23,8 @@
 //         never left this process (grpc-js's picker found no connection:
 //         "No connection established ...", e.g. ECONNREFUSED while a member
 //         is down); a status etcd gives only for a request it refused
-//         before proposing it (INVALID_ARGUMENT, NOT_FOUND, ...);
+//         before proposing it (INVALID_ARGUMENT, NOT_FOUND, ..., and a
+//         learner's "rpc not supported for learner");
 //   info  everything else: DEADLINE_EXCEEDED, UNAVAILABLE once the call may
 //         have reached the member (connection dropped or reset mid-call, and
 //         the server's own "etcdserver: no leader / leader changed / request
@@ -112,6 +113,9 @@ const DEFINITE = new Set<number>([
   grpc.status.UNAUTHENTICATED,
 ]);
 
+/** etcd's answer of a learner to a linearizable read or a write (its interceptor's). */
+const LEARNER_REFUSAL = "etcdserver: rpc not supported for learner";
+
 /** grpc-js's picker's words when a call failed without a connection to send it on. */
 const NOT_SENT = "No connection established";
 
@@ -137,6 +141,9 @@ export function classifyGrpcError(e: { code: number; details?: string }): Outcom
     return { type: "fail", error: details.includes("ECONNREFUSED") ? "ECONNREFUSED" : error };
   }
   if (DEFINITE.has(e.code)) return { type: "fail", error };
+  // A learner refuses what it cannot serve in etcd's interceptor, before
+  // the request reaches the server.
+  if (e.code === grpc.status.UNAVAILABLE && details === LEARNER_REFUSAL) return { type: "fail", error };
   // etcd's "too many requests" is refused before the proposal; grpc-js's own
   // RESOURCE_EXHAUSTED (a response over its size limit) comes after the
   // server applied the request.

@@ -35,8 +35,9 @@ test("--api grpc: clients on etcd's KV API through a kill and a partition leave 
     const clientOps = h.ops.filter((op) => op.process >= 0);
     const count = (f: string, type: string) =>
       clientOps.filter((op) => op.f === f && op.type === type).length;
-    assert.ok(count("write", "ok") > 50, `ok writes: ${count("write", "ok")}`);
-    assert.ok(count("read", "ok") > 50, `ok reads: ${count("read", "ok")}`);
+    // (Hundreds on a quiet machine; a few dozen at load 25, where a restart takes 35 s.)
+    assert.ok(count("write", "ok") > 20, `ok writes: ${count("write", "ok")}`);
+    assert.ok(count("read", "ok") > 20, `ok reads: ${count("read", "ok")}`);
     assert.ok(count("cas", "ok") > 0, "some CAS (Txn) succeeded");
     // Every ok write and CAS carries the revision from etcd's response
     // header, and ok reads of a present key the kv's mod_revision.

@@ -51,6 +51,8 @@ test("classifyGrpcError: definite refusals are fail, anything that may have reac
     [S.UNAVAILABLE, "etcdserver: no leader", "info"],
     [S.UNAVAILABLE, "etcdserver: leader changed", "info"],
     [S.UNAVAILABLE, "etcdserver: server stopped", "info"],
+    // ...but a learner refuses in etcd's interceptor, before the server
+    [S.UNAVAILABLE, "etcdserver: rpc not supported for learner", "fail"],
     [S.DEADLINE_EXCEEDED, "Deadline exceeded after 4.001s", "info"],
     [S.UNKNOWN, "etcdserver: request timed out, leader transfer took too long", "info"],
     [S.INTERNAL, "Failed to start HTTP/2 stream", "info"],
