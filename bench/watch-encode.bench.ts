@@ -10,7 +10,7 @@
 // (test/v3rpc/watch_encode.test.ts).
 import { encodeWatchResponse, type WatchResponse } from "../src/etcdpb/index.ts";
 import { KeyRev, toKeyValue, type WatchEvent } from "../src/mvcc/index.ts";
-import { WatchResponseSplicer, watchIdField } from "../src/v3rpc/watch_encode.ts";
+import { WatchResponseSplicer, watchIdField } from "../src/v3rpc/index.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {

@@ -31,3 +31,4 @@ export {
   SingleMemberBackend,
   type SingleMemberOptions,
 } from "./single_member.ts";
+export { WatchResponseSplicer, watchIdField } from "./watch_encode.ts";
