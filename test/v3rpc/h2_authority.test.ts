@@ -214,3 +214,34 @@ test("bytes the rewriter cannot parse before it decides go on unchanged", () => 
     assert.deepEqual(Buffer.concat(parts), all, `cut at ${cut}`);
   }
 });
+
+test("dropFirstSettingsAck: the client's first SETTINGS ACK is cut out wherever it falls; pass-through only after it", () => {
+  const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  const settings = hex("000000 04 00 00000000");
+  const ack = hex("000000 04 01 00000000");
+  const headers = Buffer.concat([hex("000005 01 05 00000001"), hex("8286 8441 80")]);
+  const data = hex("000001 00 01 00000001 aa");
+  const orders: Array<[string, Buffer[]]> = [
+    ["ACK before the request", [preface, settings, ack, headers, data]],
+    ["ACK after the request", [preface, settings, headers, data, ack]],
+  ];
+  for (const [what, frames] of orders) {
+    const all = Buffer.concat(frames);
+    const want = Buffer.concat(frames.filter((f) => f !== ack));
+    for (let cut = 1; cut < all.length; cut++) {
+      const r = new H2AuthorityRewriter({ dropFirstSettingsAck: true });
+      const first = r.push(all.subarray(0, cut));
+      const out = Buffer.concat([...first, ...r.push(all.subarray(cut))]);
+      assert.deepEqual(out, want, `${what}, cut at ${cut}`);
+      assert.equal(r.passthrough, true, `${what}, cut at ${cut}: passes through once the ACK is gone`);
+    }
+    // Until the ACK has come, a decided connection is not yet passed through.
+    const r = new H2AuthorityRewriter({ dropFirstSettingsAck: true });
+    r.push(Buffer.concat([preface, settings, headers]));
+    assert.equal(r.passthrough, false, `${what}: no ACK yet`);
+  }
+  // A second ACK (for Node's own SETTINGS) goes on.
+  const r = new H2AuthorityRewriter({ dropFirstSettingsAck: true });
+  const out = Buffer.concat(r.push(Buffer.concat([preface, settings, ack, headers, ack])));
+  assert.deepEqual(out, Buffer.concat([preface, settings, headers, ack]));
+});
