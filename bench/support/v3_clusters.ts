@@ -64,19 +64,11 @@ async function agreedLeader(eps: string[]): Promise<number> {
   );
 }
 
-/**
- * Three tsraft-kv member processes. A fresh member that exits with status 7
- * before the cluster ever became healthy is started again on its data dir:
- * a member answers a peer's first message with 403 "unknown member" while it
- * has bound its peer listener but not yet added its peers (src/host start
- * order), and the sender's pipeline stops with ERR_RAFTHTTP_MEMBER_REMOVED.
- * test/v3cluster/support.ts does the same; the host fix is the lead's.
- */
+/** Three tsraft-kv member processes. */
 export class TsraftBench implements BenchCluster {
   kind = "tsraft-kv";
   pc = new ProcCluster();
   endpoints: string[] = [];
-  bootstrapRestarts = 0;
 
   /**
    * `tree`: run the compiled CLI of another checkout of this repository
@@ -100,11 +92,6 @@ export class TsraftBench implements BenchCluster {
       c.endpoints = c.pc.members.map((m) => epOf(m.client));
       const deadline = Date.now() + 600_000;
       for (;;) {
-        for (const m of c.pc.members)
-          if (m.proc?.exitCode === 7 && c.bootstrapRestarts < 6) {
-            c.bootstrapRestarts++;
-            c.pc.start(m, flags);
-          }
         const ok = await Promise.all(
           c.pc.members.map((m) =>
             http("GET", `${m.client}/health`).then(
@@ -114,7 +101,7 @@ export class TsraftBench implements BenchCluster {
           ),
         );
         if (ok.every(Boolean)) break;
-        const dead = c.pc.members.find((m) => m.proc?.exitCode != null && m.proc.exitCode !== 7);
+        const dead = c.pc.members.find((m) => m.proc?.exitCode != null);
         if (dead !== undefined || Date.now() > deadline)
           throw new Error(
             `tsraft-kv cluster did not start (exit statuses ${c.pc.members.map((m) => m.proc?.exitCode ?? m.proc?.signalCode ?? "running").join(", ")}):\n${c.pc.dumpLogs()}`,
