@@ -74,7 +74,8 @@ async function memberAdd(
 }
 
 function parseMemberAdd(out: string): { id: bigint; initialCluster: string } {
-  const m = /Member ([0-9a-f]+) added to cluster ([0-9a-f]+)/.exec(out);
+  // etcdctl prints both IDs with %16x: an ID below 2^60 comes padded with spaces.
+  const m = /Member +([0-9a-f]+) added to cluster +([0-9a-f]+)/.exec(out);
   const ic = /ETCD_INITIAL_CLUSTER="([^"]*)"/.exec(out);
   if (m === null || ic === null) throw new Error(`unexpected member add output: ${out}`);
   return { id: BigInt(`0x${m[1]}`), initialCluster: ic[1]! };
