@@ -57,23 +57,14 @@ const epOf = (url: string) => url.replace(/^https?:\/\//, "");
 
 /**
  * Three (or n) tsraft-kv members as real processes (fast raft timing: 20 ms
- * ticks, 200 ms election timeout).
- *
- * Bootstrap workaround: a fresh member binds its peer listener before it
- * knows its peers (src/host/host.ts start(): listenPeer, then DiskStorage.open,
- * then addPeer), and answers a message from a peer in that window with 403
- * "unknown member", which the sender's pipeline takes for "you were removed"
- * (ERR_RAFTHTTP_MEMBER_REMOVED) and stops with exit status 7. On this loaded
- * machine that hit a third of fresh three-member starts. Until the host is
- * fixed (reported to the lead), a member that exits 7 before the cluster
- * ever became healthy is started again on the same data directory (it was
- * never removed; nothing was applied), and the restart is counted.
+ * ticks, 200 ms election timeout). A member that exits while the cluster
+ * starts fails the start: none may (a 403 from a peer still adding its peers
+ * once retired fresh members with status 7: fixed in 29889b2 and e7368da).
  */
 export class TsCluster implements Cluster {
   readonly kind = "tsraft";
   readonly pc = new ProcCluster();
   readonly running = new Set<ProcMember>();
-  bootstrapRestarts = 0;
   /** Flags the initial members started with (a restart uses them again). */
   private bootFlags: string[] = [];
   /** The members the cluster started with (not those a test added later). */
@@ -102,7 +93,7 @@ export class TsCluster implements Cluster {
     c.bootFlags = flags;
     for (const m of c.pc.members) c.pc.start(m, flags);
     try {
-      await c.bootstrap(c.pc.members, flags);
+      await c.bootstrap(c.pc.members);
     } catch (err) {
       await c.close();
       throw err;
@@ -113,16 +104,9 @@ export class TsCluster implements Cluster {
     return c;
   }
 
-  private async bootstrap(members: ProcMember[], flags: string[]): Promise<void> {
+  private async bootstrap(members: ProcMember[]): Promise<void> {
     const deadline = Date.now() + 90_000;
     for (;;) {
-      for (const m of members) {
-        const p = m.proc;
-        if (p !== null && p.exitCode === 7 && this.bootstrapRestarts < 6) {
-          this.bootstrapRestarts++;
-          this.pc.start(m, flags);
-        }
-      }
       const ok = await Promise.all(
         members.map(async (m) => {
           try {
@@ -133,7 +117,7 @@ export class TsCluster implements Cluster {
         }),
       );
       if (ok.every(Boolean)) return;
-      const dead = members.find((m) => m.proc !== null && m.proc.exitCode !== null && m.proc.exitCode !== 7);
+      const dead = members.find((m) => m.proc !== null && m.proc.exitCode !== null);
       if (dead !== undefined || Date.now() > deadline)
         throw new Error(`tsraft-kv cluster did not start:\n${this.pc.dumpLogs()}`);
       await sleep(200);
