@@ -8,14 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import {
-  FAST,
-  freePort,
-  http,
-  ProcCluster,
-  type ProcMember,
-  waitFor,
-} from "../../test/kv/support/cluster.ts";
+import { freePort, http, ProcCluster, waitFor } from "../../test/kv/support/cluster.ts";
 
 export const ETCD_BIN = "/usr/bin/etcd";
 
@@ -148,23 +141,12 @@ class TreeProcCluster extends ProcCluster {
     this.cli = join(tree, ".build/cli/tsraft-kv.js");
   }
 
-  override start(m: ProcMember, flags: string[]): void {
-    const args = [
-      ...this.nodeArgs,
-      this.cli,
-      ...["--name", m.name, "--listen-peer", m.peer, "--listen-client", m.client, "--data-dir", m.dataDir],
-      ...(this.fastTiming ? FAST : []),
-      ...this.extraArgs,
-      ...flags,
-    ];
-    const p = spawn(process.execPath, args, { cwd: this.tree, stdio: ["ignore", "pipe", "pipe"] });
-    const collect = (b: Buffer) => {
-      for (const line of b.toString().split("\n")) if (line !== "") m.log.push(line);
-      if (m.log.length > 2000) m.log.splice(0, 1000);
-    };
-    p.stdout!.on("data", collect);
-    p.stderr!.on("data", collect);
-    m.proc = p;
+  protected override cliPath(): string {
+    return this.cli;
+  }
+
+  protected override cwd(): string {
+    return this.tree;
   }
 }
 

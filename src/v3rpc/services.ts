@@ -18,7 +18,6 @@ import {
   type DefragmentResponse,
   type DeleteRangeRequest,
   type DeleteRangeResponse,
-  type Event,
   type HashKVRequest,
   type HashKVResponse,
   type HashResponse,
@@ -65,7 +64,6 @@ import {
   MAX_LEASE_TTL,
   MvccError,
   MvccErrorCode,
-  toKeyValue,
   toSafeNumber,
   validateDelete,
   validatePut,
@@ -78,7 +76,7 @@ import {
 import type { MemberInfo, V3Backend } from "./backend.ts";
 import { envelope, Field, Schemas } from "./commands.ts";
 import { V3Errors } from "./errors.ts";
-import { WatchResponseSplicer, watchIdField } from "./watch_encode.ts";
+import { toEvents, WatchResponseSplicer, watchIdField } from "./watch_encode.ts";
 
 /** Shared by every Watch stream: one notify hands all watchers of a change their events in a row. */
 const splicer = new WatchResponseSplicer();
@@ -615,16 +613,7 @@ export class WatchSession {
         const h = this.svc.backend.header();
         return this.sendBytes(splicer.encode(h.clusterId, h.memberId, h.raftTerm, headerRev, idf, evs));
       }
-      const events: Event[] = new Array(evs.length);
-      for (let i = 0; i < evs.length; i++) {
-        const e = evs[i]!;
-        events[i] = {
-          $typeName: "mvccpb.Event",
-          type: e.type,
-          kv: toKeyValue(e.kv),
-          prevKv: e.prev === undefined ? undefined : toKeyValue(e.prev),
-        };
-      }
+      const events = toEvents(evs);
       const r = this.resp({ header: this.svc.header(headerRev), watchId: w.id, events });
       if (this.fragment.has(w.id) && events.length > 1) return this.sendFragments(r, evs);
       return this.send(r);

@@ -40,6 +40,21 @@ function partial(
   };
 }
 
+/** The store's watch events as etcd's mvccpb.Event messages. */
+export function toEvents(evs: readonly WatchEvent[]): WatchResponse["events"] {
+  const events: WatchResponse["events"] = new Array(evs.length);
+  for (let i = 0; i < evs.length; i++) {
+    const e = evs[i]!;
+    events[i] = {
+      $typeName: "mvccpb.Event",
+      type: e.type,
+      kv: toKeyValue(e.kv),
+      prevKv: e.prev === undefined ? undefined : toKeyValue(e.prev),
+    };
+  }
+  return events;
+}
+
 /** The watch_id field (tag and varint; empty for 0, which proto3 leaves out). */
 export function watchIdField(id: bigint): Uint8Array {
   return encodeWatchResponse(partial(undefined, id, []));
@@ -109,17 +124,7 @@ export class WatchResponseSplicer {
       same = a.kv === b.kv && a.prev === b.prev && a.type === b.type;
     }
     if (!same) {
-      const events: WatchResponse["events"] = new Array(evs.length);
-      for (let i = 0; i < evs.length; i++) {
-        const e = evs[i]!;
-        events[i] = {
-          $typeName: "mvccpb.Event",
-          type: e.type,
-          kv: toKeyValue(e.kv),
-          prevKv: e.prev === undefined ? undefined : toKeyValue(e.prev),
-        };
-      }
-      this.evsBytes = encodeWatchResponse(partial(undefined, 0n, events));
+      this.evsBytes = encodeWatchResponse(partial(undefined, 0n, toEvents(evs)));
       this.evsKey = evs.slice();
     }
     return this.evsBytes;

@@ -119,11 +119,21 @@ export class ProcCluster {
       .join(",");
   }
 
+  /** The tsraft-kv CLI the members run (this tree's compiled one). */
+  protected cliPath(): string {
+    return compiledCli();
+  }
+
+  /** The members' working directory. */
+  protected cwd(): string {
+    return repoRoot;
+  }
+
   /** Starts a member process with extra flags (e.g. --initial-cluster or --join). */
   start(m: ProcMember, flags: string[]): void {
     const args = [
       ...this.nodeArgs,
-      compiledCli(),
+      this.cliPath(),
       "--name",
       m.name,
       "--listen-peer",
@@ -136,7 +146,7 @@ export class ProcCluster {
       ...this.extraArgs,
       ...flags,
     ];
-    const p = spawn(process.execPath, args, { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(process.execPath, args, { cwd: this.cwd(), stdio: ["ignore", "pipe", "pipe"] });
     const collect = (b: Buffer) => {
       for (const line of b.toString().split("\n")) if (line !== "") m.log.push(line);
       if (m.log.length > 2000) m.log.splice(0, 1000);
