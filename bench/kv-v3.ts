@@ -122,6 +122,21 @@ function parse(args: string[]): Options {
 const load1 = () => loadavg()[0]!;
 const ms = (v: number) => (Number.isNaN(v) ? "-" : v < 10 ? v.toFixed(2) : v.toFixed(1));
 
+/**
+ * `etcd_disk_wal_fsync_duration_seconds_count` from a member's /metrics (the
+ * same name in both systems): operations per fdatasync is how well a system
+ * batches, the first thing to compare when CPU per operation differs.
+ */
+async function walFsyncCount(endpoint: string): Promise<number> {
+  try {
+    const r = await fetch(`http://${endpoint}/metrics`);
+    const m = /^etcd_disk_wal_fsync_duration_seconds_count(?:\{[^}]*\})? (\S+)$/m.exec(await r.text());
+    return m === null ? Number.NaN : Number(m[1]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** CPU of the leader and of all members across a measured window. */
 class CpuWindow {
   private l0 = 0;
@@ -132,17 +147,27 @@ class CpuWindow {
   allS = 0;
   /** This process's (the client's) CPU as a share of one core over the window. */
   clientShare = 0;
+  /** The leader's WAL fdatasyncs over the window (its /metrics, both systems), NaN if unreadable. */
+  private f0: Promise<number> = Promise.resolve(Number.NaN);
+  private f1: Promise<number> = Promise.resolve(Number.NaN);
   constructor(
     private readonly pids: number[],
     private readonly leader: number,
+    private readonly leaderEndpoint?: string,
   ) {}
+  /** fdatasyncs of the leader's WAL during the window (after `after` ran). */
+  async fsyncs(): Promise<number> {
+    return (await this.f1) - (await this.f0);
+  }
   before = () => {
+    if (this.leaderEndpoint !== undefined) this.f0 = walFsyncCount(this.leaderEndpoint);
     this.l0 = cpuSeconds(this.pids[this.leader]!);
     this.a0 = this.pids.reduce((s, p) => s + cpuSeconds(p), 0);
     this.c0 = process.cpuUsage();
     this.t0 = performance.now();
   };
   after = () => {
+    if (this.leaderEndpoint !== undefined) this.f1 = walFsyncCount(this.leaderEndpoint);
     this.leaderS = cpuSeconds(this.pids[this.leader]!) - this.l0;
     this.allS = this.pids.reduce((s, p) => s + cpuSeconds(p), 0) - this.a0;
     const c = process.cpuUsage(this.c0);
@@ -157,6 +182,8 @@ interface LoopRow {
   ops: number;
   leaderUsPerOp: number;
   clusterUsPerOp: number;
+  /** Operations per leader WAL fdatasync (NaN when the leader's /metrics could not be read). */
+  opsPerFsync: number;
   load: number;
   clientShare: number;
   leaderChanged: boolean;
@@ -181,7 +208,7 @@ async function loopStep(
 ): Promise<LoopRow> {
   const leader = await c.leader();
   const chans = await openChannels([c.endpoints[leader]!], Math.max(1, Math.min(clients, 16)));
-  const cpu = new CpuWindow(c.pids(), leader);
+  const cpu = new CpuWindow(c.pids(), leader, c.endpoints[leader]);
   const load = load1();
   try {
     const res = await closedLoop(chans, clients, o.duration, readFraction, seed, {
@@ -199,6 +226,7 @@ async function loopStep(
       clusterUsPerOp: (cpu.allS * 1e6) / ops,
       load,
       clientShare: cpu.clientShare,
+      opsPerFsync: ops / (await cpu.fsyncs()),
       leaderChanged: (await c.leader()) !== leader,
     };
   } finally {
@@ -321,6 +349,10 @@ export async function main(args: string[]): Promise<void> {
         o.profile === undefined
           ? []
           : ["--cpu-prof", `--cpu-prof-dir=${join(o.profile, s.replace(/[^A-Za-z0-9._-]+/g, "_"))}`];
+      // KV_BENCH_NODE_ARGS: more Node flags for tsraft-kv's members, e.g.
+      // "--perf-basic-prof" for a Linux `perf record -p <leader pid>` (CPU time only,
+      // kernel included, which a V8 profile's wall-clock samples are not).
+      prof.push(...(process.env.KV_BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""));
       const c =
         s === "etcd"
           ? await EtcdBench.start()
@@ -363,7 +395,7 @@ export async function main(args: string[]): Promise<void> {
       return clusters.map((c) => out.get(c)!);
     };
     const loopLine = (r: LoopRow) =>
-      `  ${r.system.padEnd(9)} ${String(r.clients).padStart(3)} clients: ${fmt(r.ops / r.res.seconds)} ops/s, put p50/p99 ${ms(r.res.puts.percentiles([50])[0]!)}/${ms(r.res.puts.percentiles([99])[0]!)} ms${r.res.ranges.n > 0 ? `, range p50/p99 ${ms(r.res.ranges.percentiles([50])[0]!)}/${ms(r.res.ranges.percentiles([99])[0]!)} ms` : ""}, leader ${fmt(r.leaderUsPerOp)} µs CPU/op, errors ${r.res.errors}${r.res.firstError ? ` (${r.res.firstError})` : ""}${r.res.emptyRanges ? `, EMPTY RANGES ${r.res.emptyRanges}` : ""}, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`;
+      `  ${r.system.padEnd(9)} ${String(r.clients).padStart(3)} clients: ${fmt(r.ops / r.res.seconds)} ops/s, put p50/p99 ${ms(r.res.puts.percentiles([50])[0]!)}/${ms(r.res.puts.percentiles([99])[0]!)} ms${r.res.ranges.n > 0 ? `, range p50/p99 ${ms(r.res.ranges.percentiles([50])[0]!)}/${ms(r.res.ranges.percentiles([99])[0]!)} ms` : ""}, leader ${fmt(r.leaderUsPerOp)} µs CPU/op (all members ${fmt(r.clusterUsPerOp)}), errors ${r.res.errors}${r.res.firstError ? ` (${r.res.firstError})` : ""}${r.res.emptyRanges ? `, EMPTY RANGES ${r.res.emptyRanges}` : ""}, ${r.opsPerFsync.toFixed(1)} ops/fsync, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`;
 
     const puts: LoopRow[][] = [];
     if (o.only.has("puts")) {

@@ -73,13 +73,14 @@ import {
 import { SnapError } from "../snap/index.ts";
 import { DiskStorage } from "../storage/index.ts";
 import { isCorruption, readWalMetadata, WalError, WalErrorCode } from "../wal/index.ts";
+import { DeadlineList } from "./deadlines.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
 import { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor, newMemberId } from "./ids.ts";
 import { joinFromPeers } from "./join.ts";
 import { encodeMemberContext, Membership } from "./membership.ts";
 import { HostMetrics } from "./metrics.ts";
-import { guarded, ReadBatcher } from "./reads.ts";
+import { guarded, ReadBatcher, type SweptDeadline } from "./reads.ts";
 import { plantedBug, RequestIds } from "./request_ids.ts";
 import type {
   AppliedCommand,
@@ -150,6 +151,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   private readonly ids: RequestIds;
   private readonly membership = new Membership();
   private readonly waiters = new Map<bigint, Waiter>();
+  /** Deadlines of proposals and reads given `timeoutMs`, swept every tick. */
+  private readonly deadlines = new DeadlineList();
   private readonly confWaiters = new Map<bigint, Waiter>();
   /** Members the transport has a peer for. */
   private readonly knownPeers = new Set<bigint>();
@@ -190,10 +193,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.electionTicks = cfg.electionTicks ?? hostDefaults.electionTicks;
     this.now = cfg.now ?? Date.now;
     this.ids = new RequestIds(cfg.randomUint64);
-    this.reads = new ReadBatcher(
-      { readIndex: (ctx, signal) => this.node.readIndex(ctx, signal) },
-      () => this.tickMs * this.electionTicks * 2,
-      (err) => this.toHostError(err),
+    this.reads = new ReadBatcher({ readIndex: (ctx, signal) => this.node.readIndex(ctx, signal) }, (err) =>
+      this.toHostError(err),
     );
     this.done = new Promise<void>((resolve, reject) => {
       this.settleDone = (err) => (err === undefined ? resolve() : reject(err));
@@ -382,7 +383,10 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.transport.start();
     this.lastApplyProgressAt = this.now();
     this.loop = this.runLoop();
-    this.ticker = setInterval(() => this.node.tick(), this.tickMs);
+    this.ticker = setInterval(() => {
+      this.node.tick();
+      this.deadlines.sweep(this.now());
+    }, this.tickMs);
     // etcd's --initial-election-tick-advance: start with the election clock
     // almost run down, so a cluster elects within one randomized timeout of
     // starting instead of one to two. Safe with PreVote: a member that
@@ -929,14 +933,31 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   private proposeEnvelope(kind: EntryKind, body: Uint8Array, opts: ProposeOptions): Promise<unknown> {
     const refusal = this.refusal(opts.waitForLeader === true);
     if (refusal !== null) return Promise.reject(refusal);
+    let deadline: SweptDeadline | undefined;
+    try {
+      deadline = this.sweptDeadline(opts.timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const id = this.ids.take();
     const data = encodeEnvelope(kind, this.id, id, body);
     const signal = opts.signal;
-    const p = guarded<unknown>(signal, "request timed out; it may still be applied", (resolve, reject) => {
-      this.waiters.set(id, { resolve, reject });
-    });
+    const p = guarded<unknown>(
+      signal,
+      "request timed out; it may still be applied",
+      (resolve, reject) => {
+        this.waiters.set(id, { resolve, reject });
+      },
+      deadline,
+    );
     this.metrics.proposalsPending.set(this.waiters.size);
-    this.node.propose(data, signal).catch((err: unknown) => {
+    // The node holds proposals made while it knows no leader until one is
+    // elected; only those need a signal to leave its queue when the deadline
+    // passes (with a leader, the node takes a proposal on its next turn).
+    const nodeSignal =
+      signal ??
+      (deadline !== undefined && this.lead === 0n ? AbortSignal.timeout(opts.timeoutMs!) : undefined);
+    this.node.propose(data, nodeSignal).catch((err: unknown) => {
       const w = this.waiters.get(id);
       if (w === undefined) return;
       this.waiters.delete(id);
@@ -952,6 +973,21 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
       }
       throw err;
     });
+  }
+
+  /**
+   * The swept deadline of a wait bounded by `timeoutMs` (undefined: none).
+   * Throws InvalidArgument for a value that is not a finite number >= 0.
+   */
+  private sweptDeadline(timeoutMs: number | undefined): SweptDeadline | undefined {
+    if (timeoutMs === undefined) return undefined;
+    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new HostError(
+        HostErrorCode.InvalidArgument,
+        `timeoutMs must be a finite number >= 0, got ${timeoutMs}`,
+      );
+    }
+    return { list: this.deadlines, at: this.now() + timeoutMs };
   }
 
   private refusal(waitForLeader: boolean): HostError | null {
@@ -977,8 +1013,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     if (plantedBug("stale-read")) return;
     const refusal = this.refusal(false);
     if (refusal !== null) throw refusal;
-    const index = await this.reads.readIndex(opts.signal);
-    await this.reads.waitApplied(index, this.applied, opts.signal);
+    const deadline = this.sweptDeadline(opts.timeoutMs);
+    const index = await this.reads.readIndex(opts.signal, deadline);
+    await this.reads.waitApplied(index, this.applied, opts.signal, deadline);
   }
 
   /** Runs the state machine's query after barrier(). */

@@ -31,6 +31,7 @@
 
 import { randomBytes } from "node:crypto";
 import type { ReadState } from "../raft/index.ts";
+import type { DeadlineList } from "./deadlines.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
 
 interface Pending {
@@ -55,39 +56,54 @@ export class ReadBatcher {
 
   constructor(
     private readonly source: ReadIndexSource,
-    private readonly roundTimeoutMs: () => number,
     private readonly mapError: (err: unknown) => Error,
   ) {}
 
   /** Resolves with a read index for a read that began now. */
-  readIndex(signal?: AbortSignal): Promise<number> {
-    return guarded<number>(signal, "linearizable read timed out", (resolve, reject) => {
-      this.batch.push({ resolve, reject });
-      if (this.batch.length === 1) queueMicrotask(() => this.startRound());
-    });
+  readIndex(signal?: AbortSignal, deadline?: SweptDeadline): Promise<number> {
+    return guarded<number>(
+      signal,
+      "linearizable read timed out",
+      (resolve, reject) => {
+        this.batch.push({ resolve, reject });
+        if (this.batch.length === 1) queueMicrotask(this.startRound);
+      },
+      deadline,
+    );
   }
 
   /** Resolves once `applied` (as reported through onApplied) reaches `index`. */
-  waitApplied(index: number, applied: number, signal?: AbortSignal): Promise<void> {
+  waitApplied(index: number, applied: number, signal?: AbortSignal, deadline?: SweptDeadline): Promise<void> {
     if (index <= applied) return Promise.resolve();
-    return guarded<void>(signal, "linearizable read timed out", (resolve, reject) => {
-      this.waiters.push({ index, resolve, reject });
-    });
+    return guarded<void>(
+      signal,
+      "linearizable read timed out",
+      (resolve, reject) => {
+        this.waiters.push({ index, resolve, reject });
+      },
+      deadline,
+    );
   }
 
-  private startRound(): void {
+  /**
+   * Sends the collected batch as one ReadIndex request. The request carries
+   * no deadline of its own: the node queues it at once unless its inbox is
+   * full, and then takes it on its next turn (or fails it when stopping);
+   * each read of the round is bounded by its own signal or deadline.
+   */
+  private readonly startRound = (): void => {
     const batch = this.batch;
     if (batch.length === 0) return;
     this.batch = [];
     const ctx = randomBytes(8);
     const key = ctx.toString("hex");
     this.inFlight.set(key, batch);
-    this.source.readIndex(ctx, AbortSignal.timeout(this.roundTimeoutMs())).catch((err: unknown) => {
+    this.source.readIndex(ctx).catch((err: unknown) => {
       const ws = this.inFlight.get(key);
       this.inFlight.delete(key);
       for (const w of ws ?? []) w.reject(this.mapError(err));
     });
-  }
+  };
 
   /** Hands out the read indexes raft answered with (Ready.readStates). */
   onReadStates(states: readonly ReadState[]): void {
@@ -125,32 +141,47 @@ export class ReadBatcher {
   }
 }
 
+/** A deadline of a wait swept by the host's tick (see deadlines.ts). */
+export interface SweptDeadline {
+  readonly list: DeadlineList;
+  /** The host clock's time (ms) after which the wait fails with ERR_HOST_TIMEOUT. */
+  readonly at: number;
+}
+
 /**
- * A promise that also rejects with a Timeout HostError when `signal` fires.
- * The abort listener is removed as soon as the promise settles: callers
- * commonly share one deadline signal across many requests, and listeners
- * left behind would pile up on it (and trip Node's MaxListeners warning).
+ * A promise that also rejects with a Timeout HostError when `signal` fires
+ * or `deadline` passes. The abort listener is removed (the deadline entry
+ * marked done) as soon as the promise settles: callers commonly share one
+ * deadline signal across many requests, and listeners left behind would
+ * pile up on it (and trip Node's MaxListeners warning).
  */
 export function guarded<T>(
   signal: AbortSignal | undefined,
   what: string,
   run: (resolve: (v: T) => void, reject: (e: Error) => void) => void,
+  deadline?: SweptDeadline,
 ): Promise<T> {
-  if (signal === undefined) return new Promise<T>(run);
+  if (signal === undefined && deadline === undefined) return new Promise<T>(run);
   return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) {
+    if (signal?.aborted) {
       reject(new HostError(HostErrorCode.Timeout, what));
       return;
     }
-    const onAbort = () => reject(new HostError(HostErrorCode.Timeout, what));
-    signal.addEventListener("abort", onAbort, { once: true });
+    const onAbort = () => {
+      if (timed !== undefined) timed.done = true;
+      reject(new HostError(HostErrorCode.Timeout, what));
+    };
+    const timed = deadline?.list.add(deadline.at, onAbort);
+    signal?.addEventListener("abort", onAbort, { once: true });
     run(
       (v) => {
-        signal.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
+        if (timed !== undefined) timed.done = true;
         resolve(v);
       },
       (e) => {
-        signal.removeEventListener("abort", onAbort);
+        signal?.removeEventListener("abort", onAbort);
+        if (timed !== undefined) timed.done = true;
         reject(e);
       },
     );

@@ -256,7 +256,15 @@ export interface ProposeOptions {
    * apply later, so a retry must be idempotent or checked.
    */
   signal?: AbortSignal;
-  /** Wait for a leader instead of failing fast with NoLeader (bounded by the signal). */
+  /**
+   * Fails the wait with ERR_HOST_TIMEOUT after this many ms (checked on every
+   * raft tick, so up to one tick late), like a signal that times out but
+   * without a timer or listener per call: the cheap choice for servers with
+   * thousands of requests in flight. The command may still commit and apply
+   * later. With `signal` too, whichever comes first.
+   */
+  timeoutMs?: number;
+  /** Wait for a leader instead of failing fast with NoLeader (bounded by the signal or timeoutMs). */
   waitForLeader?: boolean;
 }
 
@@ -266,6 +274,8 @@ export interface ReadOptions {
   consistency?: ReadConsistency;
   /** Aborts the wait for the read (ERR_HOST_TIMEOUT). */
   signal?: AbortSignal;
+  /** Fails the wait for the read with ERR_HOST_TIMEOUT after this many ms (see ProposeOptions.timeoutMs). */
+  timeoutMs?: number;
 }
 
 /** Host events (Host extends EventEmitter). */

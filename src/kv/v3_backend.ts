@@ -19,6 +19,7 @@ import {
   type ClusterHeader,
   leaseRevokeCommand,
   type MemberInfo,
+  NO_CANCEL,
   type StatusInfo,
   type TimeToLive,
   type V3Backend,
@@ -156,16 +157,20 @@ export class HostV3Backend implements V3Backend {
    * cleared: about a microsecond; AbortSignal.timeout()/any() cost a
    * hundred times that and keep every signal alive until it fires).
    */
-  private async bounded<T>(signal: AbortSignal, fn: (s: AbortSignal) => Promise<T>): Promise<T> {
+  private async bounded<T>(
+    signal: AbortSignal,
+    fn: (s: AbortSignal) => Promise<T>,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<T> {
     const ac = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       ac.abort();
-    }, this.requestTimeoutMs);
+    }, timeoutMs);
     const onAbort = () => ac.abort();
     if (signal.aborted) ac.abort();
-    else signal.addEventListener("abort", onAbort, { once: true });
+    else if (signal !== NO_CANCEL) signal.addEventListener("abort", onAbort, { once: true });
     try {
       return await fn(ac.signal);
     } catch (err) {
@@ -187,6 +192,13 @@ export class HostV3Backend implements V3Backend {
    * five seconds) give up writes that an election of a few hundred ms delays.
    */
   propose(cmd: Uint8Array, signal: AbortSignal): Promise<ApplyResult> {
+    // A unary gRPC call's put: the host's swept deadline bounds it, with no
+    // AbortController, timer or listener (the common case under load).
+    if (signal === NO_CANCEL) {
+      return this.host
+        .propose(cmd, { timeoutMs: this.requestTimeoutMs, waitForLeader: true })
+        .catch(rethrowV3);
+    }
     return this.bounded(signal, (s) => this.host.propose(cmd, { signal: s, waitForLeader: true }));
   }
 
@@ -200,18 +212,39 @@ export class HostV3Backend implements V3Backend {
    * during an election too; it never answers "no leader").
    */
   readIndex(signal: AbortSignal): Promise<void> {
-    return this.bounded(signal, async (s) => {
-      for (;;) {
-        if (this.host.leader() === 0n) await this.leaderKnown(s);
-        try {
-          return await this.host.barrier({ signal: s });
-        } catch (err) {
-          if (!(err instanceof HostError && err.code === HostErrorCode.NoLeader) || s.aborted) throw err;
-          // No leader after all (lost mid-round, or a removed one): wait for news.
-          await this.leaderChange(s, RETRY_MS);
+    // A unary gRPC call's read while a leader is known: one round under the
+    // host's swept deadline. Without a leader, or if the round is cut by a
+    // leader change, the general path below waits and retries.
+    if (signal === NO_CANCEL && this.host.leader() !== 0n) {
+      const started = Date.now();
+      return this.host.barrier({ timeoutMs: this.requestTimeoutMs }).catch((err: unknown) => {
+        if (err instanceof HostError && err.code === HostErrorCode.NoLeader) {
+          const left = this.requestTimeoutMs - (Date.now() - started);
+          if (left > 0) return this.readIndexWaiting(signal, left);
         }
-      }
-    });
+        return rethrowV3(err);
+      });
+    }
+    return this.readIndexWaiting(signal, this.requestTimeoutMs);
+  }
+
+  private readIndexWaiting(signal: AbortSignal, timeoutMs: number): Promise<void> {
+    return this.bounded(
+      signal,
+      async (s) => {
+        for (;;) {
+          if (this.host.leader() === 0n) await this.leaderKnown(s);
+          try {
+            return await this.host.barrier({ signal: s });
+          } catch (err) {
+            if (!(err instanceof HostError && err.code === HostErrorCode.NoLeader) || s.aborted) throw err;
+            // No leader after all (lost mid-round, or a removed one): wait for news.
+            await this.leaderChange(s, RETRY_MS);
+          }
+        }
+      },
+      timeoutMs,
+    );
   }
 
   /**
@@ -433,6 +466,11 @@ function v3Member(m: HostMember): MemberInfo {
 }
 
 /** Host errors in etcd's words, so clients react as they do to etcd. */
+/** Rejects with toV3Error(err): the host's errors as etcd's. */
+function rethrowV3(err: unknown): never {
+  throw toV3Error(err);
+}
+
 export function toV3Error(err: unknown): Error {
   if (!(err instanceof HostError)) return err instanceof Error ? err : new Error(String(err));
   switch (err.code) {

@@ -15,6 +15,7 @@ export { crc32c } from "./crc32c.ts";
 export { MvccError, MvccErrorCode, toSafeNumber } from "./errors.ts";
 export { KeyIndex, KeyRev } from "./key_index.ts";
 export { IdGenerator, Lease, Lessor, type LessorOptions, MAX_LEASE_TTL } from "./lessor.ts";
+export { decodePutCommand, decodePutRequest, type PutCommand } from "./put_command.ts";
 export {
   type AlarmState,
   type Capture,

@@ -2,7 +2,7 @@
 // insertion moves at most one chunk (O(sqrt n) at worst) instead of the
 // whole key list, and a range scan is a binary search then a linear walk.
 
-const MAX_CHUNK = 1024;
+const MAX_CHUNK = 256;
 
 export class SortedKeys {
   private chunks: string[][] = [];
@@ -48,7 +48,13 @@ export class SortedKeys {
     let ci = this.chunkFor(k);
     if (ci === cs.length) ci--; // beyond every key: append to the last chunk
     const c = cs[ci]!;
-    c.splice(SortedKeys.lowerBound(c, k), 0, k);
+    // A shift by hand: splice(i, 0, k) allocates a result array and runs the
+    // generic builtin on every insertion (1.4% of a leader's CPU under puts).
+    const i = SortedKeys.lowerBound(c, k);
+    let j = c.length;
+    c.push(k);
+    for (; j > i; j--) c[j] = c[j - 1]!;
+    c[i] = k;
     if (c.length > MAX_CHUNK) cs.splice(ci + 1, 0, c.splice(c.length >>> 1));
   }
 

@@ -51,6 +51,7 @@ import { bytesCompare, keyToString, normalizeEnd } from "./bytes.ts";
 import { MvccError, MvccErrorCode, toSafeNumber } from "./errors.ts";
 import type { KeyRev } from "./key_index.ts";
 import { Lessor } from "./lessor.ts";
+import { decodePutCommand } from "./put_command.ts";
 import { type Capture, decodeSnapshot, encodeSnapshot, type SnapshotStream } from "./snapshot.ts";
 import { type LeaseAttacher, MemoryMvccStore, type MvccStore, type WriteTxn } from "./store.ts";
 import {
@@ -199,6 +200,16 @@ export class EtcdStateMachine {
         out.push({ id: 0n });
         continue;
       }
+      const fast = decodePutCommand(c.data);
+      if (fast !== undefined) {
+        try {
+          out.push({ id: fast.id, response: this.applyPut(fast.put) });
+        } catch (e) {
+          if (!(e instanceof MvccError)) throw e;
+          out.push({ id: fast.id, error: e });
+        }
+        continue;
+      }
       let req: InternalRaftRequest;
       try {
         req = fromBinary(InternalRaftRequestSchema, c.data);
@@ -215,6 +226,14 @@ export class EtcdStateMachine {
       }
     }
     return out;
+  }
+
+  /** A put command (the fast path of apply): the same checks, in the same order, as applyRequest's. */
+  private applyPut(p: PutRequest): PutResponse {
+    if (this.hasAlarm(AlarmType.CORRUPT)) throw new MvccError(MvccErrorCode.Corrupt);
+    if (this.hasAlarm(AlarmType.NOSPACE)) throw new MvccError(MvccErrorCode.NoSpace);
+    validatePut(p);
+    return this.put(null, p);
   }
 
   /** Applies one decoded envelope; throws MvccError for etcd's request errors. */

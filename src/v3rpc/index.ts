@@ -3,6 +3,7 @@
 // client port, over a V3Backend (a single member here; the raft host later).
 
 export type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } from "./backend.ts";
+export { NO_CANCEL } from "./backend.ts";
 export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
 export { GrpcCode, HpackError, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
