@@ -24,6 +24,11 @@ export interface FileSystem {
   ftruncateSync(fd: number, length: number): void;
   /** Flushes file data (and the metadata needed to read it) to stable storage. */
   fdatasync(fd: number): Promise<void>;
+  /**
+   * fdatasync on the calling thread (optional): no thread-pool round trip,
+   * but the event loop waits. The WAL uses it only when asked to sync inline.
+   */
+  fdatasyncSync?(fd: number): void;
   /** Flushes file data and all metadata; used on directories. */
   fsync(fd: number): Promise<void>;
   /** Names (not paths) of a directory's entries. */
@@ -71,6 +76,7 @@ export const nodeFileSystem: FileSystem = {
   ftruncateSync: (fd, length) => nodeFs.ftruncateSync(fd, length),
   fdatasync: (fd) =>
     new Promise<void>((resolve, reject) => nodeFs.fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+  fdatasyncSync: (fd) => nodeFs.fdatasyncSync(fd),
   fsync: (fd) =>
     new Promise<void>((resolve, reject) => nodeFs.fsync(fd, (err) => (err ? reject(err) : resolve()))),
   readdirSync: (path) => nodeFs.readdirSync(path),

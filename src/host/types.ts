@@ -186,6 +186,13 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   metricsRegistry?: import("prom-client").Registry;
   /** Skip fdatasync (tests and benchmarks only: acknowledged writes may be lost on power failure). */
   unsafeNoFsync?: boolean;
+  /**
+   * Default true: a Ready that writes a lone entry (one write in flight) is
+   * synced on the event loop's thread, not Node's thread pool, which saves a
+   * thread round trip per write at low concurrency (WalSaveOptions.inlineSync).
+   * false always syncs in the pool (the event loop never waits for the disk).
+   */
+  inlineSync?: boolean;
   /** WAL segment size in bytes (default etcd's 64,000,000); small values are for tests. */
   walSegmentSize?: number;
   /** Source of 64-bit request IDs' random part (tests inject a seeded one); default crypto. */

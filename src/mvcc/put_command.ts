@@ -9,7 +9,77 @@
 // always what fromBinary would give for the fields the applier reads.
 
 import { type PutRequest, PutRequestSchema } from "../etcdpb/index.ts";
-import { Reader } from "../raftpb/index.ts";
+
+/** Malformed input: the caller falls back to the general decoder, which reports it. */
+class Malformed extends Error {}
+
+/** A cursor over `buf[pos, end)` reading the few protobuf wire forms a put uses. */
+class Reader {
+  constructor(
+    readonly buf: Uint8Array,
+    public pos = 0,
+    readonly end = buf.length,
+  ) {}
+
+  /** A varint as a number; only for values below 2^31 (tags, lengths). */
+  small(): number {
+    let v = 0;
+    for (let shift = 0; shift < 31; shift += 7) {
+      if (this.pos >= this.end) throw new Malformed();
+      const b = this.buf[this.pos++]!;
+      v |= (b & 0x7f) << shift;
+      if (b < 0x80) return v >>> 0;
+    }
+    throw new Malformed(); // longer than a tag or length of this size can be
+  }
+
+  /** A varint as an unsigned 64-bit bigint. */
+  uint64(): bigint {
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new Malformed();
+      const b = this.buf[this.pos++]!;
+      const bits = b & 0x7f;
+      if (i < 4) lo |= bits << (7 * i);
+      else if (i === 4) {
+        lo |= (bits & 0x0f) << 28;
+        hi = bits >>> 4;
+      } else hi += bits * 2 ** (7 * i - 32);
+      if (b < 0x80) {
+        if (i === 9 && b > 1) throw new Malformed(); // beyond 64 bits
+        return (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+      }
+    }
+    throw new Malformed();
+  }
+
+  bool(): boolean {
+    return this.uint64() !== 0n;
+  }
+
+  /** A length prefix whose body lies within the input. */
+  length(): number {
+    const n = this.small();
+    if (n > this.end - this.pos) throw new Malformed();
+    return n;
+  }
+
+  /** A length-delimited field's bytes, as a view of the input. */
+  bytes(): Uint8Array {
+    const n = this.length();
+    const start = this.pos;
+    this.pos += n;
+    return this.buf.subarray(start, start + n);
+  }
+
+  /** A field key (number << 3 | wire type); field 0 is malformed. */
+  key(): number {
+    const k = this.small();
+    if (k >>> 3 === 0) throw new Malformed();
+    return k;
+  }
+}
 
 const HEADER_KEY = (100 << 3) | 2; // InternalRaftRequest.header
 const ID_KEY = (1 << 3) | 0; // InternalRaftRequest.ID
@@ -44,24 +114,24 @@ function decode(b: Uint8Array): PutCommand | undefined {
   let seenHeader = false;
   let seenId = false;
   while (r.pos < r.end) {
-    const k = r.key("InternalRaftRequest");
+    const k = r.key();
     if (k === HEADER_KEY && !seenHeader) {
       seenHeader = true;
-      const n = r.length("header");
+      const n = r.length();
       const end = r.pos + n;
       const sub = new Reader(b, r.pos, end);
       let seenHid = false;
       while (sub.pos < sub.end) {
-        if (sub.key("RequestHeader") !== HEADER_ID_KEY || seenHid) return undefined;
+        if (sub.key() !== HEADER_ID_KEY || seenHid) return undefined;
         seenHid = true;
-        headerId = sub.uint64("RequestHeader.ID");
+        headerId = sub.uint64();
       }
       r.pos = end;
     } else if (k === ID_KEY && !seenId) {
       seenId = true;
-      id = r.uint64("InternalRaftRequest.ID");
+      id = r.uint64();
     } else if (k === PUT_KEY && put === undefined) {
-      const n = r.length("put");
+      const n = r.length();
       const end = r.pos + n;
       put = decodePut(new Reader(b, r.pos, end));
       if (put === undefined) return undefined;
@@ -95,21 +165,21 @@ function decodePut(r: Reader): PutRequest | undefined {
   let ignoreLease = false;
   let seen = 0;
   while (r.pos < r.end) {
-    const k = r.key("PutRequest");
+    const k = r.key();
     const field = k >>> 3;
     if (field < 1 || field > 6 || seen & (1 << field)) return undefined;
     seen |= 1 << field;
     const wire = k & 7;
     if (field <= 2) {
       if (wire !== 2) return undefined;
-      if (field === 1) key = r.bytes("PutRequest.key", false);
-      else value = r.bytes("PutRequest.value", false);
+      if (field === 1) key = r.bytes();
+      else value = r.bytes();
     } else {
       if (wire !== 0) return undefined;
-      if (field === 3) lease = BigInt.asIntN(64, r.uint64("PutRequest.lease"));
-      else if (field === 4) prevKv = r.bool("PutRequest.prev_kv");
-      else if (field === 5) ignoreValue = r.bool("PutRequest.ignore_value");
-      else ignoreLease = r.bool("PutRequest.ignore_lease");
+      if (field === 3) lease = BigInt.asIntN(64, r.uint64());
+      else if (field === 4) prevKv = r.bool();
+      else if (field === 5) ignoreValue = r.bool();
+      else ignoreLease = r.bool();
     }
   }
   // Views of the command's bytes, as fromBinary gives (the store copies what it keeps).

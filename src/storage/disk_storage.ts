@@ -72,6 +72,8 @@ export interface PersistRequest {
   snapshot?: Snapshot | null;
   /** raft's Ready.mustSync; DiskStorage also syncs whenever etcd's own rule says so. */
   mustSync?: boolean;
+  /** Sync on the calling thread (WalSaveOptions.inlineSync); ignored with a snapshot. */
+  inlineSync?: boolean;
 }
 
 const NO_ENTRIES: readonly Entry[] = [];
@@ -266,7 +268,9 @@ export class DiskStorage implements Storage {
       await this.wal.saveSnapshot(new WalSnapshot(md.index, md.term, md.confState));
     }
     // After a snapshot the hard state must be durable before old segments go.
-    await this.wal.save(hs, ents, rd.mustSync === true || withSnap);
+    await this.wal.save(hs, ents, rd.mustSync === true || withSnap, {
+      inlineSync: rd.inlineSync === true && !withSnap,
+    });
     if (withSnap) {
       this.mem.applySnapshot(snap!);
       this.release(snap!.metadata.index);

@@ -17,7 +17,12 @@ export {
   walExists,
   walName,
 } from "./names.ts";
-export { SEGMENT_SIZE_BYTES, WARN_SYNC_DURATION_MS, type WalOptions } from "./options.ts";
+export {
+  SEGMENT_SIZE_BYTES,
+  WARN_SYNC_DURATION_MS,
+  type WalOptions,
+  type WalSaveOptions,
+} from "./options.ts";
 export { repair } from "./repair.ts";
 export {
   checkIndex,

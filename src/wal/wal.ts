@@ -32,6 +32,7 @@ import {
   resolveWalOptions,
   WARN_SYNC_DURATION_MS,
   type WalOptions,
+  type WalSaveOptions,
 } from "./options.ts";
 import { FilePipeline } from "./pipeline.ts";
 import { repair } from "./repair.ts";
@@ -648,14 +649,17 @@ export class WAL {
     hardState: HardState | null | undefined,
     entries: readonly Entry[],
     mustSync?: boolean,
+    opts?: WalSaveOptions,
   ): Promise<void> {
-    return this.serial(() => this.saveNow(hardState, entries, mustSync === true));
+    const inline = opts?.inlineSync === true;
+    return this.serial(() => this.saveNow(hardState, entries, mustSync === true, inline));
   }
 
   private async saveNow(
     hs: HardState | null | undefined,
     ents: readonly Entry[],
     force: boolean,
+    inline = false,
   ): Promise<void> {
     const enc = this.checkWritable();
     const hsEmpty = isEmptyHardState(hs);
@@ -685,7 +689,10 @@ export class WAL {
     if (ents.length > 0) this.enti = ents[ents.length - 1]!.index;
     if (!hsEmpty) this.state = new HardState(hs!.term, hs!.vote, hs!.commit);
     if (enc.offset < this.segmentSize) {
-      if (must) await this.syncNow();
+      if (must) {
+        if (inline && this.fs.fdatasyncSync !== undefined) this.syncInline();
+        else await this.syncNow();
+      }
       return;
     }
     await this.cut();
@@ -756,6 +763,22 @@ export class WAL {
     } catch (err) {
       throw this.fail("fdatasync", err);
     }
+    this.checkSyncDuration(t0);
+  }
+
+  /** syncNow on the calling thread (see WalSaveOptions.inlineSync). */
+  private syncInline(): void {
+    if (this.unsafeNoFsync) return;
+    const t0 = this.now();
+    try {
+      this.fs.fdatasyncSync!(this.tail().fd);
+    } catch (err) {
+      throw this.fail("fdatasync", err);
+    }
+    this.checkSyncDuration(t0);
+  }
+
+  private checkSyncDuration(t0: number): void {
     const took = this.now() - t0;
     if (took > WARN_SYNC_DURATION_MS) {
       this.logger.warning(
