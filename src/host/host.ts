@@ -579,14 +579,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     if (isLeader) this.transport.send(msgs);
     const ce = rd.committedEntries;
     if (ce.length > 0) this.metrics.proposalsCommitted.set(ce[ce.length - 1]!.index);
-    // Committed entries this member has already made durable (in an earlier
-    // Ready) are applied while this Ready's entries are written and synced,
-    // as etcd's applier runs beside its WAL save: a put is answered one
-    // fdatasync sooner. The rest (entries written by this very Ready, which a
-    // single voter commits at once, or any entry this Ready rewrites) wait
-    // for the save, so nothing is applied, and acknowledged, before it is
-    // durable here (the single-member loss of etcd-io/etcd#14370). Not with
-    // a snapshot, whose restore must come first.
+    // Committed entries already durable here are applied while this Ready is
+    // written and synced (a put is answered one fdatasync sooner); the rest
+    // wait for the save. Which ones, and why: apply_order.ts.
     const early = durableCommittedPrefix(rd, this.storage.lastIndex());
     const t0 = performance.now();
     let saving = this.storage.save({

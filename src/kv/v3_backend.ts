@@ -465,12 +465,12 @@ function v3Member(m: HostMember): MemberInfo {
   };
 }
 
-/** Host errors in etcd's words, so clients react as they do to etcd. */
 /** Rejects with toV3Error(err): the host's errors as etcd's. */
 function rethrowV3(err: unknown): never {
   throw toV3Error(err);
 }
 
+/** Host errors in etcd's words, so clients react as they do to etcd. */
 export function toV3Error(err: unknown): Error {
   if (!(err instanceof HostError)) return err instanceof Error ? err : new Error(String(err));
   switch (err.code) {

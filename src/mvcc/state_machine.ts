@@ -228,7 +228,7 @@ export class EtcdStateMachine {
     return out;
   }
 
-  /** A put command (the fast path of apply): the same checks, in the same order, as applyRequest's. */
+  /** A put command: the alarms' refusals, then etcd's checks, then the put. */
   private applyPut(p: PutRequest): PutResponse {
     if (this.hasAlarm(AlarmType.CORRUPT)) throw new MvccError(MvccErrorCode.Corrupt);
     if (this.hasAlarm(AlarmType.NOSPACE)) throw new MvccError(MvccErrorCode.NoSpace);
@@ -244,11 +244,7 @@ export class EtcdStateMachine {
       if (corrupt) throw new MvccError(MvccErrorCode.Corrupt);
       if (write && noSpace) throw new MvccError(MvccErrorCode.NoSpace);
     };
-    if (req.put !== undefined) {
-      guard(true);
-      validatePut(req.put);
-      return this.put(null, req.put);
-    }
+    if (req.put !== undefined) return this.applyPut(req.put);
     if (req.deleteRange !== undefined) {
       guard(false);
       validateDelete(req.deleteRange);

@@ -64,8 +64,8 @@ interface Conn {
 const CRLF = Buffer.from("\r\n", "latin1");
 
 /**
- * The bytes `data` as one HTTP/1.1 chunk ("<hex length>\r\n<data>\r\n"),
- * copied with their framing into one buffer: one socket write, one syscall.
+ * `src[0, n)` as one HTTP/1.1 chunk ("<hex length>\r\n<bytes>\r\n"), copied
+ * with its framing into one buffer: one socket write, one syscall.
  */
 function framedChunk(src: Buffer, n: number): Buffer {
   const hex = n.toString(16);

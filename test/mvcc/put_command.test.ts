@@ -8,6 +8,7 @@ import {
   create,
   fromBinary,
   InternalRaftRequestSchema,
+  type PutRequest,
   PutRequestSchema,
   RequestHeaderSchema,
   toBinary,
@@ -18,38 +19,27 @@ import { envelope, Field } from "../../src/v3rpc/index.ts";
 const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const i64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
 
+/** The fields the applier reads, comparable with deepEqual. */
+function fields(p: PutRequest) {
+  return [
+    Buffer.from(p.key).toString("hex"),
+    Buffer.from(p.value).toString("hex"),
+    p.lease,
+    p.prevKv,
+    p.ignoreValue,
+    p.ignoreLease,
+  ];
+}
+
 function expected(bytes: Uint8Array) {
   const req = fromBinary(InternalRaftRequestSchema, bytes);
   const id = req.header !== undefined && req.header.ID !== 0n ? req.header.ID : req.ID;
-  const p = req.put!;
-  return {
-    id,
-    put: [
-      Buffer.from(p.key).toString("hex"),
-      Buffer.from(p.value).toString("hex"),
-      p.lease,
-      p.prevKv,
-      p.ignoreValue,
-      p.ignoreLease,
-    ],
-  };
+  return { id, put: fields(req.put!) };
 }
 
 function got(bytes: Uint8Array) {
   const c = decodePutCommand(bytes);
-  if (c === undefined) return undefined;
-  const p = c.put;
-  return {
-    id: c.id,
-    put: [
-      Buffer.from(p.key).toString("hex"),
-      Buffer.from(p.value).toString("hex"),
-      p.lease,
-      p.prevKv,
-      p.ignoreValue,
-      p.ignoreLease,
-    ],
-  };
+  return c === undefined ? undefined : { id: c.id, put: fields(c.put) };
 }
 
 test("decodePutCommand reads what the v3 API proposes for every put (the fast path is taken)", () => {
@@ -71,13 +61,7 @@ test("decodePutCommand reads what the v3 API proposes for every put (the fast pa
         assert.equal(decodePutCommand(cmd)!.put.$typeName, "etcdserverpb.PutRequest");
         // The KV.Put request itself (gRPC's request decoder).
         const body = toBinary(PutRequestSchema, put);
-        const direct = decodePutRequest(body)!;
-        assert.deepEqual(
-          [direct.key, direct.value, direct.lease, direct.prevKv, direct.ignoreValue, direct.ignoreLease].map(
-            String,
-          ),
-          [put.key, put.value, put.lease, put.prevKv, put.ignoreValue, put.ignoreLease].map(String),
-        );
+        assert.deepEqual(fields(decodePutRequest(body)!), fields(put));
         assert.equal(decodePutRequest(Buffer.concat([body, body])), undefined, "repeated fields: declined");
       },
     ),
