@@ -583,23 +583,31 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     // written and synced (a put is answered one fdatasync sooner); the rest
     // wait for the save. Which ones, and why: apply_order.ts.
     const early = durableCommittedPrefix(rd, this.storage.lastIndex());
+    // On a leader, only while at most one local proposal waits: with more
+    // clients, a lone write now and then would block the event loop while
+    // the others' requests could be read and batched.
+    const inlineSync =
+      this.cfg.inlineSync !== false && isLoneWrite(rd, this.commit) && (!isLeader || this.waiters.size <= 1);
+    // An inline sync blocks the event loop: what is already durable is
+    // applied (watchers notified, proposers answered) before it, and one
+    // event-loop turn lets HTTP/2 put those answers on the wire (Node sends
+    // a session's frames from an immediate) before the loop waits on the disk.
+    const earlyFirst = inlineSync && early > 0;
+    if (earlyFirst) {
+      await this.applyEntries(early === ce.length ? ce : ce.slice(0, early));
+      await new Promise<void>(setImmediate);
+    }
     const t0 = performance.now();
     let saving = this.storage.save({
       hardState: rd.hardState,
       entries: rd.entries,
       snapshot: rd.snapshot,
       mustSync: rd.mustSync,
-      // On a leader, only while at most one local proposal waits: with more
-      // clients, a lone write now and then would block the event loop while
-      // the others' requests could be read and batched.
-      inlineSync:
-        this.cfg.inlineSync !== false &&
-        isLoneWrite(rd, this.commit) &&
-        (!isLeader || this.waiters.size <= 1),
+      inlineSync,
     });
     if (rd.mustSync)
       saving = saving.then(() => this.metrics.walFsync.observe((performance.now() - t0) / 1000));
-    if (early > 0) {
+    if (early > 0 && !earlyFirst) {
       try {
         await this.applyEntries(early === ce.length ? ce : ce.slice(0, early));
       } catch (err) {
