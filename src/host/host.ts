@@ -83,6 +83,7 @@ import { encodeMemberContext, Membership } from "./membership.ts";
 import { HostMetrics } from "./metrics.ts";
 import { guarded, ReadBatcher, type SweptDeadline } from "./reads.ts";
 import { plantedBug, RequestIds } from "./request_ids.ts";
+import { TickClock } from "./ticker.ts";
 import type {
   AppliedCommand,
   FollowerProgress,
@@ -384,15 +385,24 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     this.transport.start();
     this.lastApplyProgressAt = this.now();
     this.loop = this.runLoop();
+    // With strict leases every elapsed tick is delivered, even after a stall
+    // (ticker.ts); otherwise one tick per timer callback, as etcd's ticker.
+    const strict = raftConfig.leaseSafety === "strict";
+    const clock = new TickClock(this.tickMs, performance.now());
     this.ticker = setInterval(() => {
-      this.node.tick();
+      const n = strict ? clock.due(performance.now()) : 1;
+      for (let i = 0; i < n; i++) this.node.tick();
       this.deadlines.sweep(this.now());
     }, this.tickMs);
     // etcd's --initial-election-tick-advance: start with the election clock
     // almost run down, so a cluster elects within one randomized timeout of
     // starting instead of one to two. Safe with PreVote: a member that
     // campaigns while a leader exists is refused by the members that hear it.
-    if (cfg.initialElectionTickAdvance !== false) {
+    // Not with strict leases: a member restarts holding the promise it may
+    // have made before it went down (an election timeout of its ticks), and
+    // ticking it away at start would let it vote for a new leader while the
+    // old one still serves reads from its lease.
+    if (cfg.initialElectionTickAdvance !== false && !strict) {
       for (let i = 0; i < this.electionTicks - 1; i++) this.node.tick();
     }
     this.publishAttributes();

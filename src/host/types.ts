@@ -138,7 +138,11 @@ export interface HostConfig<R = unknown, Q = never, QR = never> {
   electionTicks?: number;
   /** Ticks between leader heartbeats (default 1); electionTicks must be greater. */
   heartbeatTicks?: number;
-  /** Fast-forward the election clock at start (etcd's --initial-election-tick-advance; default true). */
+  /**
+   * Fast-forward the election clock at start (etcd's --initial-election-tick-advance;
+   * default true). Ignored with strict leases: it would cut short the promise a
+   * restarted member keeps (docs/leases.md).
+   */
   initialElectionTickAdvance?: boolean;
   /** When to snapshot and how many entries to keep (defaults in `hostDefaults.snapshot`). */
   snapshot?: Partial<SnapshotPolicy>;
