@@ -11,20 +11,16 @@
 // deletes), a watch of puts from a future revision, and the lock's
 // compare-and-put of an empty value with a lease.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { Etcd3 } from "etcd3";
-import { type EtcdEndpoint, startEtcd, startTs, type TsEndpoint, waitFor } from "./support.ts";
+import { type EtcdEndpoint, etcdAndTsForFile, type TsEndpoint, waitFor } from "./support.ts";
 
 let etcd: EtcdEndpoint;
 let ts: TsEndpoint;
 
-before(async () => {
-  etcd = await startEtcd();
-  ts = await startTs(etcd.peerUrl, { raftTerm: 2n });
-});
-after(async () => {
-  await ts?.close();
-  await etcd?.close();
+etcdAndTsForFile((e, t) => {
+  etcd = e;
+  ts = t;
 });
 
 /**

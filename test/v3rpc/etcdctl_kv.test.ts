@@ -2,30 +2,15 @@
 // same commands in the same order: KV, txn, compaction, hashkv. Outputs must
 // be identical except raft terms/indexes (no raft in the single-member server).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import {
-  ctl,
-  type EtcdEndpoint,
-  errLines,
-  normRaft,
-  startEtcd,
-  startTs,
-  type TsEndpoint,
-} from "./support.ts";
+import { test } from "node:test";
+import { ctl, type EtcdEndpoint, errLines, etcdAndTsForFile, normRaft, type TsEndpoint } from "./support.ts";
 
 let etcd: EtcdEndpoint;
 let ts: TsEndpoint;
 
-before(async () => {
-  etcd = await startEtcd();
-  // Same peer URL as etcd's: the member and cluster IDs then come out identical. A fresh
-  // single etcd member is at raft term 2 (its first election); ours reports that term too,
-  // so that even the binary (-w protobuf) output can be compared.
-  ts = await startTs(etcd.peerUrl, { raftTerm: 2n });
-});
-after(async () => {
-  await ts?.close();
-  await etcd?.close();
+etcdAndTsForFile((e, t) => {
+  etcd = e;
+  ts = t;
 });
 
 /** Runs one etcdctl command on both and asserts the same exit code, stdout and (filtered) stderr. */

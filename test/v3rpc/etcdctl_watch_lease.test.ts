@@ -2,14 +2,13 @@
 // 3.4; outputs compared where deterministic (lease IDs differ: each server
 // picks its own, so they are replaced by a placeholder).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import {
   CtlProc,
   ctl,
   type EtcdEndpoint,
   errLines,
-  startEtcd,
-  startTs,
+  etcdAndTsForFile,
   type TsEndpoint,
   waitFor,
 } from "./support.ts";
@@ -17,13 +16,9 @@ import {
 let etcd: EtcdEndpoint;
 let ts: TsEndpoint;
 
-before(async () => {
-  etcd = await startEtcd();
-  ts = await startTs(etcd.peerUrl, { raftTerm: 2n });
-});
-after(async () => {
-  await ts?.close();
-  await etcd?.close();
+etcdAndTsForFile((e, t) => {
+  etcd = e;
+  ts = t;
 });
 
 async function both(args: string[], input?: string) {

@@ -1,19 +1,15 @@
 // The JSON gateway (spec §7) with plain fetch, against our server and a real
 // etcd 3.4's gateway: same requests, same JSON (raft terms aside).
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import { type EtcdEndpoint, startEtcd, startTs, type TsEndpoint } from "./support.ts";
+import { test } from "node:test";
+import { type EtcdEndpoint, etcdAndTsForFile, type TsEndpoint } from "./support.ts";
 
 let etcd: EtcdEndpoint;
 let ts: TsEndpoint;
 
-before(async () => {
-  etcd = await startEtcd();
-  ts = await startTs(etcd.peerUrl, { raftTerm: 2n });
-});
-after(async () => {
-  await ts?.close();
-  await etcd?.close();
+etcdAndTsForFile((e, t) => {
+  etcd = e;
+  ts = t;
 });
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");

@@ -5,6 +5,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { SingleMemberBackend, startV3Server, type V3Server } from "../../src/v3rpc/index.ts";
 import { freePort, waitFor } from "../kv/support/cluster.ts";
 
@@ -52,6 +53,27 @@ export async function startTs(
       backend.close();
     },
   };
+}
+
+/**
+ * For a test file that compares our server with a real etcd: starts a single
+ * etcd 3.4 member and our server before the file's tests (same peer URL, so
+ * the member and cluster IDs come out identical; raft term 2, a fresh single
+ * etcd member's first election, so even binary output compares) and closes
+ * both after them. `use` receives the two once they are up.
+ */
+export function etcdAndTsForFile(use: (etcd: EtcdEndpoint, ts: TsEndpoint) => void): void {
+  let etcd: EtcdEndpoint | undefined;
+  let ts: TsEndpoint | undefined;
+  before(async () => {
+    etcd = await startEtcd();
+    ts = await startTs(etcd.peerUrl, { raftTerm: 2n });
+    use(etcd, ts);
+  });
+  after(async () => {
+    await ts?.close();
+    await etcd?.close();
+  });
 }
 
 export interface EtcdEndpoint extends Endpoint {
