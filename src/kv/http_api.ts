@@ -12,7 +12,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { SharedDeadlines } from "./deadline.ts";
 import { KvError, KvErrorCode } from "./errors.ts";
-import { exact, type PathPattern, Router, route } from "./http_router.ts";
+import { exact, type PathPattern, type RouteHandler, Router, route } from "./http_router.ts";
 import { sendJson } from "./json_reply.ts";
 import type { KeyValue, KvBackend, RangePage, ReadOptions } from "./types.ts";
 
@@ -365,18 +365,55 @@ function memberPath(suffix: "" | "/promote"): PathPattern<PathParams> {
   };
 }
 
+/** What to use instead, for query parameters clients of other stores send. */
+const PARAM_HINTS: Record<string, string> = {
+  ttl: " (keys here never expire: use a lease through etcd's v3 API, e.g. etcdctl put --lease)",
+  lease: " (use a lease through etcd's v3 API, e.g. etcdctl put --lease)",
+  rev: " (reads at a past revision: etcd's v3 API, e.g. etcdctl get --rev)",
+  revision: " (reads at a past revision: etcd's v3 API, e.g. etcdctl get --rev)",
+};
+
+/**
+ * A handler that refuses query parameters it does not read (400
+ * BAD_REQUEST): `?rev=1` must not quietly return the current value, nor
+ * `?ttl=5` store a key forever. The status, health and metrics routes stay
+ * lenient (monitoring tools add their own parameters; they change nothing).
+ */
+function takes(
+  names: readonly string[],
+  handler: RouteHandler<ApiCall, PathParams>,
+): RouteHandler<ApiCall, PathParams> {
+  return (c, p) => {
+    for (const k of c.target.searchParams.keys()) {
+      if (!names.includes(k)) {
+        const accepted = names.length === 0 ? "none" : names.join(", ");
+        throw badRequest(
+          `unknown query parameter ${JSON.stringify(k)} (this request takes ${accepted})${PARAM_HINTS[k] ?? ""}`,
+        );
+      }
+    }
+    return handler(c, p);
+  };
+}
+
 /**
  * The client API's route table. Order matters only where patterns overlap:
  * `/kv` and `/kv/` (a range) come before `/kv/<key>`.
  */
 function clientRoutes(limits: ApiLimits): Router<ApiCall, PathParams> {
   return new Router<ApiCall, PathParams>([
-    route(exact(NO_PARAMS, "/kv", "/kv/"), { GET: readRange }),
-    route(keyPath(limits), { GET: getKey, PUT: putKey, DELETE: deleteKey }),
-    route(exact(NO_PARAMS, "/members"), { GET: listMembers, POST: addMember }),
-    route(memberPath("/promote"), { POST: promoteMember }),
-    route(memberPath(""), { DELETE: removeMember }),
-    route(exact(NO_PARAMS, "/leader/transfer"), { POST: transferLeader }),
+    route(exact(NO_PARAMS, "/kv", "/kv/"), {
+      GET: takes(["prefix", "after", "limit", "consistency"], readRange),
+    }),
+    route(keyPath(limits), {
+      GET: takes(["consistency"], getKey),
+      PUT: takes([], putKey),
+      DELETE: takes([], deleteKey),
+    }),
+    route(exact(NO_PARAMS, "/members"), { GET: takes([], listMembers), POST: takes([], addMember) }),
+    route(memberPath("/promote"), { POST: takes([], promoteMember) }),
+    route(memberPath(""), { DELETE: takes([], removeMember) }),
+    route(exact(NO_PARAMS, "/leader/transfer"), { POST: takes(["to"], transferLeader) }),
     route(exact(NO_PARAMS, "/status"), { GET: sendStatus }),
     route(exact(NO_PARAMS, "/health"), { GET: sendHealth }),
     route(exact(NO_PARAMS, "/metrics"), { GET: sendMetrics }),

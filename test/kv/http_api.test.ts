@@ -209,6 +209,30 @@ test("malformed requests are 400 with a code", async () => {
   assert.equal((await req("GET", "/nowhere")).status, 404);
 });
 
+test("query parameters a request does not take are 400, not ignored: ?rev is no past read, ?ttl no expiry", async () => {
+  await req("PUT", "/kv/q", "v1");
+  for (const [method, path, hint] of [
+    ["GET", "/kv/q?rev=1", "etcdctl get --rev"],
+    ["PUT", "/kv/q?ttl=5", "etcdctl put --lease"],
+    ["DELETE", "/kv/q?prefix=true", ""],
+    ["GET", "/kv?prefix=q&revision=1", "etcdctl get --rev"],
+    ["GET", "/members?verbose=1", ""],
+    ["POST", "/leader/transfer?to=1&force=1", ""],
+  ] as const) {
+    const r = await req(method, path, method === "PUT" ? "v2" : undefined);
+    assert.equal(r.status, 400, `${method} ${path}`);
+    assert.equal(r.json().code, "BAD_REQUEST");
+    assert.match(r.json().message, /^unknown query parameter/);
+    if (hint !== "") assert.ok(r.json().message.includes(hint), r.json().message);
+  }
+  // Nothing was written or deleted by the refused requests.
+  const g = await req("GET", "/kv/q?consistency=serializable");
+  assert.equal(g.status, 200);
+  assert.equal(g.text, "v1");
+  // The lenient routes: monitoring adds its own parameters.
+  assert.equal((await req("GET", "/health?serializable=true")).status, 200);
+});
+
 test("routes: other methods get 405 with the route's Allow list; a bad key or member ID is 400 first", async () => {
   for (const [method, path, allow] of [
     ["PUT", "/kv", "GET"],
