@@ -6,8 +6,11 @@
 //
 // Instead each wait registers a Timed entry here, and the host sweeps the
 // list on every raft tick: an entry is fired (its wait rejected) at the
-// first sweep at or after its deadline, so a timeout fires up to one tick
-// late, never early. Settling a wait marks its entry done in O(1); done
+// first sweep strictly after its deadline, so a timeout fires up to one tick
+// late, never early. Strictly after, because the host's clock counts whole
+// milliseconds (Date.now): a deadline read at 10.9 ms plus 150 ms is 160,
+// reached at 160.0 — 149.1 ms after the wait began; one more millisecond
+// keeps every wait at least its timeout long. Settling a wait marks its entry done in O(1); done
 // entries are dropped at the next sweep.
 
 /** One registered wait: `done` once settled (or fired). */
@@ -26,7 +29,7 @@ export class DeadlineList {
     return this.items.length;
   }
 
-  /** Calls `fire` at the first sweep with now >= deadline, unless the entry is done by then. */
+  /** Calls `fire` at the first sweep with now > deadline, unless the entry is done by then. */
   add(deadline: number, fire: () => void): Timed {
     const t = new Timed(deadline, fire);
     this.items.push(t);
@@ -41,7 +44,7 @@ export class DeadlineList {
     for (let i = 0; i < items.length; i++) {
       const t = items[i]!;
       if (t.done) continue;
-      if (t.deadline <= now) {
+      if (t.deadline < now) {
         t.done = true;
         due.push(t);
       } else items[keep++] = t;

@@ -992,10 +992,15 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     // The node holds proposals made while it knows no leader until one is
     // elected; only those need a signal to leave its queue when the deadline
     // passes (with a leader, the node takes a proposal on its next turn).
-    const nodeSignal =
-      signal ??
-      (deadline !== undefined && this.lead === 0n ? AbortSignal.timeout(opts.timeoutMs!) : undefined);
-    this.node.propose(data, nodeSignal).catch((err: unknown) => {
+    // That timer only empties the queue: a Node timer counts from the event
+    // loop's cached time and can fire before timeoutMs has passed, so the
+    // caller is answered by the swept deadline, which never fires early.
+    const queueTimer =
+      signal === undefined && deadline !== undefined && this.lead === 0n
+        ? AbortSignal.timeout(opts.timeoutMs!)
+        : undefined;
+    this.node.propose(data, signal ?? queueTimer).catch((err: unknown) => {
+      if (queueTimer?.aborted === true) return; // the swept deadline answers
       const w = this.waiters.get(id);
       if (w === undefined) return;
       this.waiters.delete(id);

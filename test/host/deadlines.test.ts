@@ -8,7 +8,7 @@ import { HostError, HostErrorCode } from "../../src/host/index.ts";
 import { waitFor } from "../kv/support/cluster.ts";
 import { delta, startCluster } from "./support.ts";
 
-test("DeadlineList fires an entry at the first sweep at or after its deadline, never a done one", () => {
+test("DeadlineList fires an entry at the first sweep after its deadline, never a done one", () => {
   const l = new DeadlineList();
   const fired: string[] = [];
   l.add(100, () => fired.push("a"));
@@ -19,14 +19,17 @@ test("DeadlineList fires an entry at the first sweep at or after its deadline, n
     l.add(250, () => fired.push("d"));
   });
   l.sweep(99);
+  l.sweep(100); // a whole-millisecond clock at 100 may be 0.1 ms past the start of ms 100
   assert.deepEqual(fired, []);
   b.done = true; // settled before its deadline
-  l.sweep(100);
+  l.sweep(101);
   assert.deepEqual(fired, ["a"]);
   l.sweep(240);
   assert.deepEqual(fired, ["a", "c"]);
   assert.equal(l.size, 1);
   l.sweep(250);
+  assert.deepEqual(fired, ["a", "c"]);
+  l.sweep(251);
   assert.deepEqual(fired, ["a", "c", "d"]);
   assert.equal(l.size, 0);
   l.sweep(1000);
@@ -66,6 +69,34 @@ test("host: proposals and reads with timeoutMs fail with ERR_HOST_TIMEOUT once a
     took = performance.now() - t0;
     assert.ok(took >= 150 && took < 1000, `timed out after ${took.toFixed(0)} ms`);
     assert.equal(await pending(lead), 0, "timed-out proposals leave no waiter");
+  } finally {
+    await c.close();
+  }
+});
+
+test("host: a proposal held for a leader is answered by the host's clock, not by a Node timer that may fire early", async () => {
+  // The host's clock is injected: once frozen it stands still however long
+  // the event loop runs, so the wait has not reached its timeout until the
+  // test moves the clock past it. (A Node timer counts from the loop's cached
+  // time and fired this answer before timeoutMs had passed.)
+  let frozen: number | undefined;
+  const c = await startCluster(3, { now: () => frozen ?? Date.now() });
+  try {
+    const lead = await c.leader();
+    for (const h of c.hosts) if (h !== lead) await h.stop(0);
+    await waitFor("the leader to step down", async () => lead.leader() === 0n || undefined);
+    frozen = Date.now();
+    let settled: unknown = "pending";
+    const p = lead.propose(delta(1), { timeoutMs: 50, waitForLeader: true }).then(
+      () => (settled = "applied"),
+      (e: unknown) => (settled = e),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled, "pending", "no answer before the host's clock passes the deadline");
+    frozen += 51;
+    await p;
+    assert.ok(isTimeout(settled), `answered ${String(settled)}`);
+    assert.equal(await pending(lead), 0, "the timed-out proposal leaves no waiter");
   } finally {
     await c.close();
   }
