@@ -5,6 +5,7 @@
 // bound to a port here: connections are injected (see listener.ts), which
 // lets one port carry gRPC and HTTP/1.1 as etcd's client URL does.
 
+import { Duplex } from "node:stream";
 import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -15,6 +16,7 @@ import {
   AuthUserListResponseSchema,
   Cluster,
   create,
+  encodeWatchResponse,
   FAST_ENCODERS,
   fromBinary,
   KV,
@@ -31,6 +33,7 @@ import { decodePutRequest } from "../mvcc/index.ts";
 import { NO_CANCEL } from "./backend.ts";
 import { toStatus, V3Errors } from "./errors.ts";
 import { GRPC_OVERHEAD_BYTES, type V3Services, WatchSession } from "./services.ts";
+import { type FrameSink, GrpcFrameWriter } from "./watch_writer.ts";
 
 /** Raw request bytes by decoded message, so writes can be proposed without re-encoding. */
 const rawBytes = new WeakMap<object, Uint8Array>();
@@ -127,6 +130,20 @@ function unaryCall<Req extends object, Resp>(
 export interface V3GrpcServerOptions {
   /** Interval of watch progress notifications (etcd default 10 min). */
   watchProgressIntervalMs?: number;
+  /**
+   * Write Watch responses as gathered gRPC frames on the HTTP/2 stream
+   * (watch_writer.ts; default true). False, or a grpc-js that does not keep
+   * its HTTP/2 stream where 1.14 does, sends each through grpc-js.
+   */
+  watchFrameWriter?: boolean;
+}
+
+/** How the Watch streams opened so far send their responses. */
+export interface WatchStreamCounts {
+  /** Gathered gRPC frames written on the HTTP/2 stream (watch_writer.ts). */
+  framed: number;
+  /** One grpc-js write per response. */
+  perMessage: number;
 }
 
 /** The gRPC side of the v3 API. Feed it connections with injectConnection(). */
@@ -139,11 +156,15 @@ export class V3GrpcServer {
     grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>
   >();
   private readonly progressTimer: NodeJS.Timeout;
+  private readonly frameWriter: boolean;
+  /** How the Watch streams opened so far send their responses. */
+  readonly watchStreams: WatchStreamCounts = { framed: 0, perMessage: 0 };
 
   constructor(
     readonly svc: V3Services,
     opts: V3GrpcServerOptions = {},
   ) {
+    this.frameWriter = opts.watchFrameWriter ?? true;
     this.server = new grpc.Server({
       "grpc.max_receive_message_length": svc.maxRequestBytes + GRPC_OVERHEAD_BYTES,
       "grpc.max_send_message_length": -1,
@@ -261,14 +282,27 @@ export class V3GrpcServer {
 
   private watch(call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>): void {
     if (this.refuseStream(call as never)) return;
-    const session = new WatchSession(
-      this.svc,
-      (resp) => call.write(resp),
-      (encoded) => call.write(encoded as never),
-    );
+    const h2 = this.frameWriter ? http2StreamOf(call) : undefined;
+    let session: WatchSession;
+    if (h2 !== undefined) {
+      const writer = new GrpcFrameWriter(h2, () => session.drained());
+      session = new WatchSession(
+        this.svc,
+        (resp) => writer.push(encodeWatchResponse(resp)),
+        (encoded) => writer.push(encoded),
+      );
+      this.watchStreams.framed++;
+    } else {
+      session = new WatchSession(
+        this.svc,
+        (resp) => call.write(resp),
+        (encoded) => call.write(encoded as never),
+      );
+      call.on("drain", () => session.drained());
+      this.watchStreams.perMessage++;
+    }
     this.sessions.add(session);
     this.streams.add(call as never);
-    call.on("drain", () => session.drained());
     call.on("data", (req: WatchRequest) => session.handle(req));
     // Half-close does not end a watch stream (spec §3.8): only cancellation or an error does.
     const done = () => {
@@ -348,4 +382,21 @@ function healthDefinition(): grpc.ServiceDefinition {
       responseDeserialize: (b: Buffer) => b,
     },
   };
+}
+
+/**
+ * The HTTP/2 stream under a grpc-js server call, with the response headers
+ * sent (grpc-js's public sendMetadata), for GrpcFrameWriter; undefined when
+ * this grpc-js does not keep it where 1.14 does (the call's `call.stream`,
+ * not public API): the caller then writes through grpc-js, which is slower
+ * but the same on the wire. test/v3rpc/grpc.test.ts checks that the
+ * installed grpc-js takes the framed path.
+ */
+function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): FrameSink | undefined {
+  const stream = (call as unknown as { call?: { stream?: unknown } }).call?.stream;
+  if (!(stream instanceof Duplex) || typeof (stream as { respond?: unknown }).respond !== "function")
+    return undefined;
+  call.sendMetadata(new grpc.Metadata());
+  if ((stream as { headersSent?: unknown }).headersSent !== true) return undefined;
+  return stream as unknown as FrameSink;
 }

@@ -6,7 +6,12 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
-import { SingleMemberBackend, startV3Server, type V3Server } from "../../src/v3rpc/index.ts";
+import {
+  SingleMemberBackend,
+  startV3Server,
+  type V3Server,
+  type V3ServerOptions,
+} from "../../src/v3rpc/index.ts";
 import { freePort, waitFor } from "../kv/support/cluster.ts";
 
 export const ETCD = "/usr/bin/etcd";
@@ -32,7 +37,7 @@ export interface TsEndpoint extends Endpoint {
 /** Our server, with the member identity etcd derives from the same peer URL (so IDs match). */
 export async function startTs(
   peerUrl: string,
-  opts: { name?: string; raftTerm?: bigint } = {},
+  opts: { name?: string; raftTerm?: bigint; v3?: Partial<V3ServerOptions> } = {},
 ): Promise<TsEndpoint> {
   const port = await freePort();
   const backend = new SingleMemberBackend({
@@ -40,7 +45,7 @@ export async function startTs(
     peerURLs: [peerUrl],
     raftTerm: opts.raftTerm,
   });
-  const server = await startV3Server({ backend, port, host: "127.0.0.1" });
+  const server = await startV3Server({ ...opts.v3, backend, port, host: "127.0.0.1" });
   const url = `http://127.0.0.1:${server.port}`;
   backend.setClientURLs([url]);
   return {

@@ -1,0 +1,108 @@
+// A Watch stream's responses written to its HTTP/2 stream as gRPC frames,
+// one write per stream per event-loop turn.
+//
+// A watch fan-out hands each stream many responses at once: one put under a
+// prefix that a stream watches ten times is ten WatchResponses, produced in
+// one synchronous notify. Through grpc-js's ServerDuplexStream each one is a
+// Writable.write, a framed copy, an HTTP/2 stream write and a native call,
+// and the Duplex hands the HTTP/2 stream one message per completed write:
+// the ten trickle out over ten write completions. Here they are gathered
+// until the current job's microtasks run, framed (gRPC's 5-byte
+// length prefix each, uncompressed) into one buffer and written once: the
+// client sees the same messages in the same order, in fewer DATA frames.
+//
+// Every response of the stream — created and cancel replies, progress,
+// events — goes through the same writer, so their order is the order
+// WatchSession produced them in (a reply written around the writer could
+// overtake events still gathered in it). grpc-js keeps the call: it sent
+// the response headers (sendMetadata, before the first message), reads the
+// requests, and ends the stream with the status trailers, after every byte
+// written here (they are writes on the same HTTP/2 stream).
+//
+// Backpressure: push() answers false once the bytes gathered plus those
+// the HTTP/2 stream buffers reach its high-water mark; the session's
+// watchers pause then, and resume on the stream's next 'drain'.
+
+/** What the writer needs of an HTTP/2 stream (node:http2's ServerHttp2Stream). */
+export interface FrameSink {
+  write(chunk: Uint8Array): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+  readonly writableHighWaterMark: number;
+}
+
+/** gRPC's message prefix: 1 byte compressed flag, 4 bytes big-endian length. */
+const PREFIX_BYTES = 5;
+
+export class GrpcFrameWriter {
+  private parts: Uint8Array[] = [];
+  private bytes = 0;
+  private scheduled = false;
+  private waitingForDrain = false;
+  /** push() answered false since the last onDrain: the caller is owed one. */
+  private refused = false;
+
+  constructor(
+    private readonly stream: FrameSink,
+    private readonly onDrain: () => void,
+  ) {}
+
+  /**
+   * Queues one encoded message for this turn's write. Returns false when the
+   * transport is full (the caller should stop until onDrain), or the
+   * stream is gone (the message is dropped: the call is ending).
+   */
+  push(message: Uint8Array): boolean {
+    const s = this.stream;
+    if (s.destroyed) return false;
+    this.parts.push(message);
+    this.bytes += PREFIX_BYTES + message.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flush);
+    }
+    if (this.waitingForDrain || this.bytes + s.writableLength >= s.writableHighWaterMark) {
+      this.refused = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Bytes gathered and not yet written. */
+  get pendingBytes(): number {
+    return this.bytes;
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const parts = this.parts;
+    const out = Buffer.allocUnsafe(this.bytes);
+    this.parts = [];
+    this.bytes = 0;
+    if (this.stream.destroyed) return;
+    let o = 0;
+    for (const m of parts) {
+      out[o] = 0;
+      out.writeUInt32BE(m.length, o + 1);
+      out.set(m, o + PREFIX_BYTES);
+      o += PREFIX_BYTES + m.length;
+    }
+    if (this.waitingForDrain) {
+      this.stream.write(out);
+    } else if (!this.stream.write(out)) {
+      this.waitingForDrain = true;
+      this.stream.once("drain", this.drained);
+    } else if (this.refused) {
+      // Refused while gathering, yet the stream took it all: nothing will
+      // drain, so the paused callers are told now.
+      this.drained();
+    }
+  };
+
+  private readonly drained = (): void => {
+    this.waitingForDrain = false;
+    this.refused = false;
+    this.onDrain();
+  };
+}
