@@ -593,11 +593,15 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     // written and synced (a put is answered one fdatasync sooner); the rest
     // wait for the save. Which ones, and why: apply_order.ts.
     const early = durableCommittedPrefix(rd, this.storage.lastIndex());
-    // On a leader, only while at most one local proposal waits: with more
-    // clients, a lone write now and then would block the event loop while
-    // the others' requests could be read and batched.
+    // On a leader, only while at most one local proposal and no read waits:
+    // with more clients, a lone write now and then would block the event
+    // loop while the others' requests could be read and batched (under 90%
+    // reads / 10% writes from 64 clients the leader spent 13% of its time
+    // in inline syncs).
     const inlineSync =
-      this.cfg.inlineSync !== false && isLoneWrite(rd, this.commit) && (!isLeader || this.waiters.size <= 1);
+      this.cfg.inlineSync !== false &&
+      isLoneWrite(rd, this.commit) &&
+      (!isLeader || (this.waiters.size <= 1 && this.reads.idle));
     // An inline sync blocks the event loop: what is already durable is
     // applied (watchers notified, proposers answered) before it, and one
     // event-loop turn lets HTTP/2 put those answers on the wire (Node sends

@@ -72,6 +72,11 @@ export class ReadBatcher {
     this.nextCtx = random() & MASK64;
   }
 
+  /** No read is being collected, waits for raft's answer, or waits to be applied. */
+  get idle(): boolean {
+    return this.batch.length === 0 && this.inFlight.size === 0 && this.waiters.length === 0;
+  }
+
   /** Resolves with a read index for a read that began now. */
   readIndex(signal?: AbortSignal, deadline?: SweptDeadline): Promise<number> {
     return guarded<number>(

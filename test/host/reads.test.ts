@@ -79,3 +79,20 @@ test("two batchers with the default start draw different contexts (random per in
   await turn();
   assert.notDeepEqual(s1.ctxs[0], s2.ctxs[0]);
 });
+
+test("idle: no read collected, in flight or waiting to be applied (the leader syncs a lone write inline only then)", async () => {
+  const src = new Source();
+  const rb = new ReadBatcher(src, (e) => e as Error, () => 1n);
+  assert.equal(rb.idle, true);
+  const r = rb.readIndex();
+  assert.equal(rb.idle, false, "collected");
+  await turn();
+  assert.equal(rb.idle, false, "in flight");
+  rb.onReadStates([new ReadState(10, le64(1n))]);
+  const index = await r;
+  const applied = rb.waitApplied(index, 9);
+  assert.equal(rb.idle, false, "waiting to be applied");
+  rb.onApplied(10);
+  await applied;
+  assert.equal(rb.idle, true);
+});
