@@ -441,7 +441,7 @@ export async function main(args: string[]): Promise<void> {
       for (const r of fan) {
         const [p50, p99, max] = r.res.delivery.percentiles([50, 99, 100]);
         console.log(
-          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}${r.res.stillArriving ? " (events still arriving when the wait ended: a backlog)" : ""}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}`,
+          `  ${r.system.padEnd(9)} delivery p50/p99/max ${ms(p50!)}/${ms(p99!)}/${ms(max!)} ms, lost ${r.res.lost}${r.res.stillArriving ? " (events still arriving when the wait ended: a backlog)" : ""}, duplicates ${r.res.duplicates}, anomalies ${r.res.anomalies}, put errors ${r.res.putErrors}, sent ${r.res.achievedRate.toFixed(0)}/s, leader ${fmt(r.leaderUsPerPut)} µs CPU/put, client ${(r.clientShare * 100).toFixed(0)}% CPU, load ${r.load.toFixed(2)}${r.leaderChanged ? ", LEADER CHANGED" : ""}; worst delivery per second of puts ${r.res.worstBySecond.map((x) => x.toFixed(0)).join(" ")} ms`,
         );
       }
     }

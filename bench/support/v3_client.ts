@@ -372,6 +372,8 @@ export interface FanoutResult {
   achievedRate: number;
   /** Events were still arriving when the wait stopped at maxDrainS: `lost` includes a backlog. */
   stillArriving: boolean;
+  /** The slowest delivery of the puts sent in each second of the run, ms (is the tail one burst?). */
+  worstBySecond: number[];
 }
 
 /**
@@ -418,6 +420,7 @@ export async function watchFanout(
     drainS: 0,
     achievedRate: 0,
     stillArriving: false,
+    worstBySecond: [],
   };
   let delivered = 0;
   let lastEventAt = 0;
@@ -466,7 +469,10 @@ export async function watchFanout(
           continue;
         }
         seen[i] = 1;
-        r.delivery.add(now - sentAt[seq]!);
+        const took = now - sentAt[seq]!;
+        r.delivery.add(took);
+        const sec = Math.floor(seq / opts.rate);
+        if (!(took <= (r.worstBySecond[sec] ?? 0))) r.worstBySecond[sec] = took;
         lastEventAt = now;
         if (++delivered === opts.watchers * total) allDelivered();
       }
