@@ -10,8 +10,8 @@
 // late, never early. Strictly after, because the host's clock counts whole
 // milliseconds (Date.now): a deadline read at 10.9 ms plus 150 ms is 160,
 // reached at 160.0 — 149.1 ms after the wait began; one more millisecond
-// keeps every wait at least its timeout long. Settling a wait marks its entry done in O(1); done
-// entries are dropped at the next sweep.
+// keeps every wait at least its timeout long. Settling a wait marks its
+// entry done in O(1); done entries are dropped at the next sweep.
 
 /** One registered wait: `done` once settled (or fired). */
 export class Timed {

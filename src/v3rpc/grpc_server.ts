@@ -389,8 +389,8 @@ function healthDefinition(): grpc.ServiceDefinition {
  * sent (grpc-js's public sendMetadata), for GrpcFrameWriter; undefined when
  * this grpc-js does not keep it where 1.14 does (the call's `call.stream`,
  * not public API): the caller then writes through grpc-js, which is slower
- * but the same on the wire. test/v3rpc/grpc.test.ts checks that the
- * installed grpc-js takes the framed path.
+ * but the same on the wire. test/v3rpc/watch_writer.test.ts checks that
+ * the installed grpc-js takes the framed path.
  */
 function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): FrameSink | undefined {
   const stream = (call as unknown as { call?: { stream?: unknown } }).call?.stream;

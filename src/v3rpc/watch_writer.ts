@@ -1,5 +1,5 @@
 // A Watch stream's responses written to its HTTP/2 stream as gRPC frames,
-// one write per stream per event-loop turn.
+// one write per stream per job (what one synchronous run produced).
 //
 // A watch fan-out hands each stream many responses at once: one put under a
 // prefix that a stream watches ten times is ten WatchResponses, produced in
@@ -28,6 +28,8 @@ export interface FrameSink {
   write(chunk: Uint8Array): boolean;
   once(event: "drain", listener: () => void): unknown;
   readonly destroyed: boolean;
+  /** end() was called (grpc-js ended the call): writing now would be an error. */
+  readonly writableEnded: boolean;
   readonly writableLength: number;
   readonly writableHighWaterMark: number;
 }
@@ -51,11 +53,11 @@ export class GrpcFrameWriter {
   /**
    * Queues one encoded message for this turn's write. Returns false when the
    * transport is full (the caller should stop until onDrain), or the
-   * stream is gone (the message is dropped: the call is ending).
+   * stream is gone or ended (the message is dropped: the call is ending).
    */
   push(message: Uint8Array): boolean {
     const s = this.stream;
-    if (s.destroyed) return false;
+    if (s.destroyed || s.writableEnded) return false;
     this.parts.push(message);
     this.bytes += PREFIX_BYTES + message.length;
     if (!this.scheduled) {
@@ -69,18 +71,13 @@ export class GrpcFrameWriter {
     return true;
   }
 
-  /** Bytes gathered and not yet written. */
-  get pendingBytes(): number {
-    return this.bytes;
-  }
-
   private readonly flush = (): void => {
     this.scheduled = false;
     const parts = this.parts;
     const out = Buffer.allocUnsafe(this.bytes);
     this.parts = [];
     this.bytes = 0;
-    if (this.stream.destroyed) return;
+    if (this.stream.destroyed || this.stream.writableEnded) return;
     let o = 0;
     for (const m of parts) {
       out[o] = 0;

@@ -25,6 +25,7 @@ import { startTs, waitFor } from "./support.ts";
 class Sink extends EventEmitter {
   writes: Buffer[] = [];
   destroyed = false;
+  writableEnded = false;
   writableLength = 0;
   readonly writableHighWaterMark = 100;
   write(chunk: Uint8Array): boolean {
@@ -109,14 +110,16 @@ test("GrpcFrameWriter: refused while gathering but taken whole by the transport,
   assert.equal(drains, 1, "a refused caller is never left paused for a drain that cannot come");
 });
 
-test("GrpcFrameWriter: a destroyed stream takes nothing", async () => {
-  const sink = new Sink();
-  const w = new GrpcFrameWriter(sink, () => {});
-  w.push(Buffer.from("x"));
-  sink.destroyed = true;
-  assert.equal(w.push(Buffer.from("y")), false);
-  await tick();
-  assert.equal(sink.writes.length, 0);
+test("GrpcFrameWriter: a destroyed or ended stream takes nothing (a write after end would be an error event)", async () => {
+  for (const gone of ["destroyed", "writableEnded"] as const) {
+    const sink = new Sink();
+    const w = new GrpcFrameWriter(sink, () => {});
+    w.push(Buffer.from("x"));
+    sink[gone] = true;
+    assert.equal(w.push(Buffer.from("y")), false, gone);
+    await tick();
+    assert.equal(sink.writes.length, 0, gone);
+  }
 });
 
 const b = (s: string) => new TextEncoder().encode(s);
