@@ -18,10 +18,11 @@
 //      (200,000 responses/s) the client, not the server, would set the
 //      latency on 2 cores; --watch-rate 200 runs it anyway. Each system
 //      first runs the same fan-out for --watch-warmup seconds, not counted
-//      (its p99/max are printed as the cold start): the puts' warm-up does
-//      not run the watch delivery path, and a member's first half second of
-//      deliveries is JIT-compiling it (tsraft-kv's first 25 puts waited
-//      130-300 ms, a second fan-out on the same members did not).
+//      (its p99/max are printed as the cold start, with any event it lost or
+//      duplicated): the puts' warm-up does not run the watch delivery path,
+//      and a member's first deliveries run it cold (before the watch frame
+//      writer, tsraft-kv's first 25 puts waited 130-300 ms; a second
+//      fan-out on the same members did not).
 // Steps alternate which system goes first so that the machine's load (other
 // processes, the page cache, the soak) hits both alike; the load average is
 // printed with every row. CPU per operation is the figure that survives a
@@ -581,7 +582,8 @@ export async function main(args: string[]): Promise<void> {
             row(`cold start p99 / max ms (first ${o.watchWarmup} s, not counted)`, (r) => {
               if (r.cold === undefined) return "—";
               const [p99, max] = r.cold.delivery.percentiles([99, 100]);
-              return `${ms(p99!)} / ${ms(max!)}`;
+              const bad = r.cold.lost + r.cold.duplicates + r.cold.anomalies;
+              return `${ms(p99!)} / ${ms(max!)}${bad > 0 ? ` (lost ${r.cold.lost}, duplicates ${r.cold.duplicates}, anomalies ${r.cold.anomalies})` : ""}`;
             }),
             row("events lost", (r) =>
               r.res.stillArriving ? `${r.res.lost} (still arriving at the 60 s cap)` : String(r.res.lost),
