@@ -82,7 +82,11 @@ test("two batchers with the default start draw different contexts (random per in
 
 test("idle: no read collected, in flight or waiting to be applied (the leader syncs a lone write inline only then)", async () => {
   const src = new Source();
-  const rb = new ReadBatcher(src, (e) => e as Error, () => 1n);
+  const rb = new ReadBatcher(
+    src,
+    (e) => e as Error,
+    () => 1n,
+  );
   assert.equal(rb.idle, true);
   const r = rb.readIndex();
   assert.equal(rb.idle, false, "collected");
