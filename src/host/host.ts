@@ -120,6 +120,9 @@ interface Waiter {
   reject(e: Error): void;
 }
 
+/** How long a leader must have seen at most one local proposal waiting before it syncs a lone write inline. */
+const SOLO_WRITER_MS = 20;
+
 /**
  * One member of a raft group running the application's state machine
  * (docs/host.md): it runs the raft loop, the WAL and snapshots under
@@ -129,9 +132,6 @@ interface Waiter {
  * restart, construct a new Host on the same `dataDir`. Failures are
  * HostErrors; events are listed in HostEvents.
  */
-/** How long a leader must have seen at most one local proposal waiting before it syncs a lone write inline. */
-const SOLO_WRITER_MS = 20;
-
 export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostEvents> {
   /** The configuration as given (defaults are applied where it is read, see `hostDefaults`). */
   readonly cfg: HostConfig<R, Q, QR>;
