@@ -731,7 +731,13 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
           let owner: Waiter | undefined;
           if (env.proposer === this.id) {
             owner = this.waiters.get(env.requestId);
-            if (owner !== undefined) this.waiters.delete(env.requestId);
+            if (owner !== undefined) {
+              // Two proposals waited at once until this moment, not just when
+              // the second arrived: after a round slower than SOLO_WRITER_MS
+              // answers many clients, their next writes come one by one.
+              if (this.waiters.size >= 2) this.concurrentAt = this.now();
+              this.waiters.delete(env.requestId);
+            }
           }
           batch.push({ index: e.index, term: e.term, data: env.body });
           owners.push(owner);
