@@ -58,6 +58,11 @@ const CLUSTER_HELP_HINT = `
 Local cluster:
   tsraft-kv cluster [--size N] [--data-dir DIR] [--base-port P] [--no-tls] [-- member flags]
       runs and supervises N members on this machine (see tsraft-kv cluster --help)
+
+Snapshots (files that etcdctl snapshot save wrote from a member):
+  tsraft-kv snapshot status FILE [-w simple|table|json]
+  tsraft-kv snapshot restore FILE --name N --initial-cluster ... [--initial-cluster-token T] [--data-dir D]
+      writes a new member's data directory from FILE (see tsraft-kv snapshot --help)
 `;
 
 /** KvMember's configuration from the validated member configuration. */

@@ -41,7 +41,7 @@ export const exitCodeTable: ReadonlyArray<{ code: ExitCode; name: keyof typeof E
     { code: 7, name: "Removed", meaning: "this member was removed from the cluster" },
   ];
 
-/** Error codes of damage found on disk at start (tsraft/wal, tsraft/snap). */
+/** Error codes of damage found on disk at start (tsraft/wal, tsraft/snap, tsraft/mvcc). */
 const DAMAGE = new Set([
   "ERR_WAL_METADATA_CONFLICT",
   "ERR_WAL_NO_MATCHING_FILE",
@@ -60,6 +60,9 @@ const DAMAGE = new Set([
   "ERR_SNAP_DECODE",
   "ERR_SNAP_NO_DB_SNAPSHOT",
   "ERR_DATA_DIR_DAMAGED",
+  // A state machine image that does not check out (a member's snapshot, or a
+  // file given to `tsraft-kv snapshot restore`).
+  "ERR_MVCC_SNAPSHOT_CORRUPT",
 ]);
 
 const BAD_CONFIG = new Set([

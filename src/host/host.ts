@@ -77,7 +77,7 @@ import { durableCommittedPrefix, isLoneWrite } from "./apply_order.ts";
 import { DeadlineList } from "./deadlines.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
-import { clusterIdFor, decodeWalMetadata, encodeWalMetadata, memberIdFor, newMemberId } from "./ids.ts";
+import { decodeWalMetadata, encodeWalMetadata, initialIdentity, newMemberId } from "./ids.ts";
 import { joinFromPeers } from "./join.ts";
 import { encodeMemberContext, Membership } from "./membership.ts";
 import { HostMetrics } from "./metrics.ts";
@@ -1389,17 +1389,11 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
   /** Member and cluster IDs as the initial cluster defines them; null if this member is not in it. */
   private identityFromFlags(): { id: bigint; clusterId: bigint; initial: MemberInfo[] } | null {
     const cfg = this.cfg;
-    const token = cfg.initialClusterToken ?? hostDefaults.initialClusterToken;
-    const initial = cfg.initialCluster.map((m) => ({
-      id: memberIdFor(m.peerURLs, token),
-      name: m.name,
-      peerURLs: m.peerURLs,
-      clientURLs: [] as string[],
-      isLearner: false,
-    }));
-    const self = initial.find((m) => m.name === cfg.name);
-    if (self === undefined) return null;
-    return { id: self.id, clusterId: clusterIdFor(initial.map((m) => m.id)), initial };
+    return initialIdentity(
+      cfg.initialCluster,
+      cfg.initialClusterToken ?? hostDefaults.initialClusterToken,
+      cfg.name,
+    );
   }
 
   private async listenPeer(u: string): Promise<void> {

@@ -12,6 +12,7 @@
 
 import { createHash } from "node:crypto";
 import { compareIds, formatId, Reader, varintSize64, Writer } from "../raftpb/index.ts";
+import type { InitialMember, MemberInfo } from "./types.ts";
 
 function first8(h: Buffer): bigint {
   return h.readBigUInt64BE(0);
@@ -42,6 +43,28 @@ export function clusterIdFor(memberIds: readonly bigint[]): bigint {
   const b = Buffer.alloc(8 * sorted.length);
   for (let i = 0; i < sorted.length; i++) b.writeBigUInt64BE(sorted[i]!, 8 * i);
   return first8(createHash("sha1").update(b).digest());
+}
+
+/**
+ * Who `name` is in a cluster bootstrapped from `initialCluster` and `token`:
+ * its ID, the cluster ID and every initial member (a voter, no client URLs
+ * yet). Null when no member has that name.
+ */
+export function initialIdentity(
+  initialCluster: readonly InitialMember[],
+  token: string,
+  name: string,
+): { id: bigint; clusterId: bigint; initial: MemberInfo[] } | null {
+  const initial = initialCluster.map((m) => ({
+    id: memberIdFor(m.peerURLs, token),
+    name: m.name,
+    peerURLs: [...m.peerURLs],
+    clientURLs: [] as string[],
+    isLearner: false,
+  }));
+  const self = initial.find((m) => m.name === name);
+  if (self === undefined) return null;
+  return { id: self.id, clusterId: clusterIdFor(initial.map((m) => m.id)), initial };
 }
 
 /** etcd's WAL metadata (etcdserverpb.Metadata): field 1 NodeID, field 2 ClusterID. */

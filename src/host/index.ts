@@ -11,6 +11,7 @@ export { Host, hasMemberData, hostDefaults } from "./host.ts";
 // their files by the host itself and are not part of the package API.
 export { clusterIdFor, hexId, memberIdFor } from "./ids.ts";
 export { HostMetrics } from "./metrics.ts";
+export { type RestoredMember, type RestoreMemberOptions, restoreMember } from "./restore.ts";
 export type {
   AppliedCommand,
   FollowerProgress,

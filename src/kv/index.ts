@@ -3,6 +3,13 @@
 // etcd's v3 API (gRPC and JSON gateway) and the REST API on one client port.
 // The `tsraft-kv` CLI (src/cli/tsraft-kv.ts) is a thin wrapper around it.
 
+export {
+  type RestoreSnapshotOptions,
+  readSnapshotFile,
+  restoreSnapshot,
+  type SnapshotFileStatus,
+  snapshotFileStatus,
+} from "./backup.ts";
 export { KvConfigError, KvError, KvErrorCode } from "./errors.ts";
 export { type ApiLimits, createClientHandler, defaultLimits } from "./http_api.ts";
 export {

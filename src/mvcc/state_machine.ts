@@ -640,7 +640,10 @@ export class EtcdStateMachine {
    * survive: they replay what they missed from the new history (or hear
    * that it was compacted).
    */
-  async restore(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  async restore(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    at?: { index: number; term: number },
+  ): Promise<void> {
     const cap = await decodeSnapshot(chunks);
     const seenLease = new Set<bigint>();
     for (const l of cap.leases) {
@@ -659,7 +662,11 @@ export class EtcdStateMachine {
         memberID: a.memberId,
         alarm: a.alarm,
       });
-    this.appliedIndex = cap.appliedIndex;
+    // The raft snapshot's index is authoritative: an image restored into a new
+    // cluster (restoreMember) stands for that cluster's index, not the log
+    // position it was saved at in the old one (entries at or below
+    // appliedIndex are skipped as already applied).
+    this.appliedIndex = at?.index ?? cap.appliedIndex;
     this.hub.afterRestore();
   }
 }

@@ -148,3 +148,24 @@ test("a snapshot claiming a huge revision is refused without allocating for it",
   await assert.rejects(r.sm.restore(img), (e: { code?: string }) => e.code === MvccErrorCode.SnapshotCorrupt);
   assert.equal(r.sm.rev, 1);
 });
+
+test("restore at a raft index: the image stands for that index, so a new cluster's entries after it apply", async () => {
+  // An image saved at log index 50 of one cluster, restored into a new
+  // cluster whose snapshot is at index 3 (tsraft/host's restoreMember): the
+  // commands at 4, 5... are that cluster's and must not be skipped as
+  // already applied.
+  const h = new Harness();
+  for (let i = 0; i < 50; i++) h.put(`k${i % 5}`, `v${i}`);
+  assert.equal(h.sm.appliedIndex, 50);
+  const r = new Harness();
+  await r.sm.restore(await collect(h.sm.snapshot()), { index: 3, term: 1 });
+  assert.equal(r.sm.appliedIndex, 3);
+  r.index = 3;
+  const put = r.put("after", "restore");
+  assert.equal(put.header.revision, BigInt(h.sm.rev + 1), "the revision goes on from the image's");
+  assert.deepEqual(r.keys("after"), ["after"]);
+  // Without an index the image's own is kept (a member restoring its own snapshot).
+  const same = new Harness();
+  await same.sm.restore(await collect(h.sm.snapshot()));
+  assert.equal(same.sm.appliedIndex, 50);
+});
