@@ -638,7 +638,8 @@ export class EtcdStateMachine {
    * Replaces the whole state with an image from snapshot(). A damaged image
    * is a SnapshotCorrupt error and leaves the state untouched. Watchers
    * survive: they replay what they missed from the new history (or hear
-   * that it was compacted).
+   * that it was compacted). `at` is the raft index (and term) the image
+   * stands for, which the host passes; without it the image's own.
    */
   async restore(
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
