@@ -90,6 +90,11 @@ export const V3Errors = {
   authNotEnabled: e(GrpcCode.FAILED_PRECONDITION, "etcdserver: authentication is not enabled"),
   authNotSupported: e(GrpcCode.UNIMPLEMENTED, "etcdserver: authentication is not supported by this server"),
   watchCanceled: e(GrpcCode.CANCELLED, "etcdserver: watch canceled"),
+  // The Lock and Election services' own errors (plain Go errors in etcd, hence UNKNOWN).
+  electionNotLeader: e(GrpcCode.UNKNOWN, "election: not leader"),
+  electionNoLeader: e(GrpcCode.UNKNOWN, "election: no leader"),
+  missingLeaderKey: e(GrpcCode.UNKNOWN, '"leader" field must be provided'),
+  mutexSessionExpired: e(GrpcCode.UNKNOWN, "mutex: session is expired"),
 } as const;
 
 const MVCC_CODES: Record<string, number> = {

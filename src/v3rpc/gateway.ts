@@ -14,6 +14,8 @@ import {
   AlarmResponseSchema,
   AuthDisableResponseSchema,
   AuthStatusResponseSchema,
+  CampaignRequestSchema,
+  CampaignResponseSchema,
   CompactionRequestSchema,
   CompactionResponseSchema,
   create,
@@ -24,6 +26,8 @@ import {
   HashKVRequestSchema,
   HashKVResponseSchema,
   HashResponseSchema,
+  LeaderRequestSchema,
+  LeaderResponseSchema,
   LeaseGrantRequestSchema,
   LeaseGrantResponseSchema,
   LeaseKeepAliveRequestSchema,
@@ -33,6 +37,8 @@ import {
   LeaseRevokeResponseSchema,
   LeaseTimeToLiveRequestSchema,
   LeaseTimeToLiveResponseSchema,
+  LockRequestSchema,
+  LockResponseSchema,
   MemberAddRequestSchema,
   MemberAddResponseSchema,
   MemberListResponseSchema,
@@ -44,18 +50,25 @@ import {
   MemberUpdateResponseSchema,
   MoveLeaderRequestSchema,
   MoveLeaderResponseSchema,
+  ProclaimRequestSchema,
+  ProclaimResponseSchema,
   PutRequestSchema,
   PutResponseSchema,
   RangeRequestSchema,
   RangeResponseSchema,
+  ResignRequestSchema,
+  ResignResponseSchema,
   SnapshotResponseSchema,
   StatusResponseSchema,
   TxnRequestSchema,
   TxnResponseSchema,
   toJson,
+  UnlockRequestSchema,
+  UnlockResponseSchema,
   WatchRequestSchema,
   WatchResponseSchema,
 } from "../etcdpb/index.ts";
+import { V3Concurrency } from "./concurrency.ts";
 import { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 import { type V3Services, WatchSession } from "./services.ts";
 
@@ -106,7 +119,7 @@ interface UnaryRoute {
   call: (svc: V3Services, req: never, signal: AbortSignal) => Promise<unknown> | unknown;
 }
 interface StreamRoute {
-  kind: "watch" | "keepalive" | "snapshot";
+  kind: "watch" | "keepalive" | "snapshot" | "observe";
 }
 type Route = UnaryRoute | StreamRoute;
 
@@ -172,6 +185,23 @@ const ROUTES: Record<string, Route> = {
   "/v3/maintenance/snapshot": { kind: "snapshot" },
   "/v3/maintenance/transfer-leadership": u(MoveLeaderRequestSchema, MoveLeaderResponseSchema, (s, r, sig) =>
     s.moveLeader(r, sig),
+  ),
+  "/v3/lock/lock": u(LockRequestSchema, LockResponseSchema, (s, r, sig) => new V3Concurrency(s).lock(r, sig)),
+  "/v3/lock/unlock": u(UnlockRequestSchema, UnlockResponseSchema, (s, r, sig) =>
+    new V3Concurrency(s).unlock(r, sig),
+  ),
+  "/v3/election/campaign": u(CampaignRequestSchema, CampaignResponseSchema, (s, r, sig) =>
+    new V3Concurrency(s).campaign(r, sig),
+  ),
+  "/v3/election/proclaim": u(ProclaimRequestSchema, ProclaimResponseSchema, (s, r, sig) =>
+    new V3Concurrency(s).proclaim(r, sig),
+  ),
+  "/v3/election/leader": u(LeaderRequestSchema, LeaderResponseSchema, (s, r, sig) =>
+    new V3Concurrency(s).leader(r, sig),
+  ),
+  "/v3/election/observe": { kind: "observe" },
+  "/v3/election/resign": u(ResignRequestSchema, ResignResponseSchema, (s, r, sig) =>
+    new V3Concurrency(s).resign(r, sig),
   ),
   "/v3/auth/authenticate": u(undefined, AuthStatusResponseSchema, notEnabled),
   "/v3/auth/disable": u(undefined, AuthDisableResponseSchema, (s) =>
@@ -344,7 +374,7 @@ function streamError(res: ServerResponse, e: unknown): void {
 
 function serveStream(
   svc: V3Services,
-  kind: "watch" | "keepalive" | "snapshot",
+  kind: "watch" | "keepalive" | "snapshot" | "observe",
   req: IncomingMessage,
   res: ServerResponse,
 ): void {
@@ -354,6 +384,31 @@ function serveStream(
   const splitter = new JsonSplitter();
   const ac = new AbortController();
   res.on("close", () => ac.abort());
+
+  if (kind === "observe") {
+    // One LeaderRequest as the body, then the leader's key-value as it changes.
+    void (async () => {
+      try {
+        const text = await readBody(req);
+        let r: unknown;
+        try {
+          r = parseReq(LeaderRequestSchema, text);
+        } catch (e) {
+          throw badRequest((e as Error).message);
+        }
+        await new V3Concurrency(svc).observe(
+          r as never,
+          (m) => write(LeaderResponseSchema, m),
+          () => new Promise<void>((ok) => res.once("drain", () => ok())),
+          ac.signal,
+        );
+      } catch (e) {
+        if (!ac.signal.aborted) streamError(res, e);
+      }
+    })();
+    return;
+  }
+
   req.setEncoding("utf8");
 
   if (kind === "snapshot") {

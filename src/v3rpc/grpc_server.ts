@@ -1,5 +1,6 @@
 // The v3 API as gRPC services on @grpc/grpc-js: KV, Watch, Lease, Cluster,
-// Maintenance and Auth (which answers "not supported"), plus the standard
+// Maintenance, Lock and Election (concurrency.ts), and Auth (which answers
+// "not supported"), plus the standard
 // health service. Service definitions come from the protobuf-es descriptors
 // of etcdserverpb, so method paths and codecs are etcd's. The server is not
 // bound to a port here: connections are injected (see listener.ts), which
@@ -16,13 +17,17 @@ import {
   AuthUserListResponseSchema,
   Cluster,
   create,
+  Election,
   encodeWatchResponse,
   FAST_ENCODERS,
   fromBinary,
   KV,
+  type LeaderRequest,
+  type LeaderResponse,
   Lease,
   type LeaseKeepAliveRequest,
   type LeaseKeepAliveResponse,
+  Lock,
   Maintenance,
   toBinary,
   Watch,
@@ -31,6 +36,7 @@ import {
 } from "../etcdpb/index.ts";
 import { decodePutRequest } from "../mvcc/index.ts";
 import { NO_CANCEL } from "./backend.ts";
+import { V3Concurrency } from "./concurrency.ts";
 import { toStatus, V3Errors } from "./errors.ts";
 import { GRPC_OVERHEAD_BYTES, type V3Services, WatchSession } from "./services.ts";
 import { type FrameSink, GrpcFrameWriter } from "./watch_writer.ts";
@@ -101,6 +107,7 @@ function interceptorCheck(svc: V3Services, md: grpc.Metadata, req: object | unde
 function unaryCall<Req extends object, Resp>(
   fn: Unary<Req, Resp>,
   svc?: V3Services,
+  cancellable = false,
 ): grpc.handleUnaryCall<Req, Resp> {
   return (call, callback) => {
     if (svc !== undefined) {
@@ -112,10 +119,18 @@ function unaryCall<Req extends object, Resp>(
       }
     }
     // NO_CANCEL, not a signal per call: the backend bounds every wait by its
-    // request timeout, and grpc-js drops the answer of a cancelled call.
+    // request timeout, and grpc-js drops the answer of a cancelled call. The
+    // calls that wait without bound (Lock, Campaign) get a signal that fires
+    // when the call is cancelled: they must then give up their place.
+    let signal = NO_CANCEL;
+    if (cancellable) {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      signal = ac.signal;
+    }
     let p: Promise<Resp>;
     try {
-      p = Promise.resolve(fn(call.request, NO_CANCEL, rawBytes.get(call.request)));
+      p = Promise.resolve(fn(call.request, signal, rawBytes.get(call.request)));
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -233,6 +248,19 @@ export class V3GrpcServer {
       MoveLeader: unary((r, sig) => s.moveLeader(r as never, sig)),
       // Downgrade (3.5+) is left unimplemented: grpc-js answers UNIMPLEMENTED, as etcd 3.4 does.
     });
+    const c = new V3Concurrency(s);
+    const waiting = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s, true);
+    this.server.addService(etcdServiceDefinition(Lock), {
+      Lock: waiting((r, sig) => c.lock(r as never, sig)),
+      Unlock: unary((r, sig) => c.unlock(r as never, sig)),
+    });
+    this.server.addService(etcdServiceDefinition(Election), {
+      Campaign: waiting((r, sig) => c.campaign(r as never, sig)),
+      Proclaim: unary((r, sig) => c.proclaim(r as never, sig)),
+      Leader: unary((r, sig) => c.leader(r as never, sig)),
+      Observe: (call: grpc.ServerWritableStream<LeaderRequest, LeaderResponse>) => this.observe(c, call),
+      Resign: unary((r, sig) => c.resign(r as never, sig)),
+    });
     this.server.addService(etcdServiceDefinition(Auth), this.authHandlers());
     this.server.addService(healthDefinition(), {
       Check: (_call: unknown, cb: grpc.sendUnaryData<Uint8Array>) => cb(null, new Uint8Array([0x08, 0x01])),
@@ -344,6 +372,27 @@ export class V3GrpcServer {
     };
     call.on("cancelled", done);
     call.on("close", done);
+  }
+
+  /** Election.Observe: the leader's key-value as it changes, until the call ends. */
+  private observe(c: V3Concurrency, call: grpc.ServerWritableStream<LeaderRequest, LeaderResponse>): void {
+    if (this.refuseStream(call as never)) return;
+    const ac = new AbortController();
+    this.streams.add(call as never);
+    const done = () => {
+      ac.abort();
+      this.streams.delete(call as never);
+    };
+    call.on("cancelled", done);
+    call.on("close", done);
+    c.observe(
+      call.request,
+      (resp) => call.write(resp),
+      () => new Promise<void>((r) => call.once("drain", () => r())),
+      ac.signal,
+    ).catch((e: unknown) => {
+      if (!ac.signal.aborted) call.emit("error", grpcError(e));
+    });
   }
 
   private snapshot(call: grpc.ServerWritableStream<unknown, unknown>): void {
