@@ -5,8 +5,8 @@
 // The file handling (reading, checking, restoring) is tsraft/kv's backup.ts;
 // this is the command line around it.
 //
-//   status   prints the image's hash (CRC-32C, what Maintenance.Hash answers
-//            for that state), revision, kept key versions and size, in
+//   status   prints the image's hash (mvcc's imageHash, what Maintenance.Hash
+//            answers for that state), revision, kept key versions and size, in
 //            etcdctl's formats (-w simple|table|json).
 //   restore  writes a new member's data directory holding the image. It
 //            takes the member's own flags (--name, --initial-cluster,

@@ -15,12 +15,12 @@
 
 import { readFileSync } from "node:fs";
 import { type InitialMember, type RestoredMember, restoreMember } from "../host/index.ts";
-import { crc32c, decodeSnapshot, EtcdStateMachine, MvccError, MvccErrorCode } from "../mvcc/index.ts";
+import { decodeSnapshot, EtcdStateMachine, imageHash, MvccError, MvccErrorCode } from "../mvcc/index.ts";
 import { unwrapSnapshotFile } from "../v3rpc/index.ts";
 
 /** What `snapshot status` reports of an image (etcdctl's fields). */
 export interface SnapshotFileStatus {
-  /** CRC-32C of the image (what Maintenance.Hash answers for that state). */
+  /** The image's hash (mvcc's imageHash: what Maintenance.Hash answers for that state). */
   hash: number;
   /** The store's revision. */
   revision: number;
@@ -55,7 +55,7 @@ export async function snapshotFileStatus(image: Uint8Array, name: string): Promi
   try {
     const cap = await decodeSnapshot([image]);
     return {
-      hash: crc32c(0, image),
+      hash: await imageHash([image]),
       revision: cap.rev,
       totalKey: cap.records.length,
       totalSize: image.length,

@@ -21,6 +21,7 @@ export {
   type Capture,
   decodeSnapshot,
   encodeSnapshot,
+  imageHash,
   type LeaseState,
   type SnapshotStream,
 } from "./snapshot.ts";

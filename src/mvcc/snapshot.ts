@@ -232,6 +232,29 @@ export function encodeSnapshot(c: Capture): SnapshotStream {
   return { size, [Symbol.asyncIterator]: gen };
 }
 
+/**
+ * The hash of an image (Maintenance.Hash, `tsraft-kv snapshot status`): the
+ * CRC-32C its END entry stores, i.e. of every byte before the checksum. Not
+ * the CRC of the whole image: a CRC over data followed by that data's own
+ * CRC comes out the same for every image. Takes the last four bytes as they
+ * are: check a foreign image with decodeSnapshot first.
+ */
+export async function imageHash(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<number> {
+  const last = new Uint8Array(4);
+  let n = 0;
+  for await (const c of chunks) {
+    if (c.length >= 4) {
+      last.set(c.subarray(c.length - 4));
+    } else {
+      last.copyWithin(0, c.length);
+      last.set(c, 4 - c.length);
+    }
+    n += c.length;
+  }
+  if (n < MAGIC.length + 6) throw corrupt("truncated (no end entry)");
+  return new DataView(last.buffer).getUint32(0, true);
+}
+
 function corrupt(why: string): MvccError {
   return new MvccError(MvccErrorCode.SnapshotCorrupt, why);
 }

@@ -58,7 +58,7 @@ import {
 } from "../etcdpb/index.ts";
 import {
   type AnyResponse,
-  crc32c,
+  imageHash,
   isTxnReadOnly,
   keyToString,
   MAX_LEASE_TTL,
@@ -339,11 +339,10 @@ export class V3Services {
     return { $typeName: "etcdserverpb.DefragmentResponse", header: this.header(this.sm.rev) };
   }
 
-  /** Hash of the whole backend image (CRC-32C of the snapshot stream). */
+  /** Maintenance.Hash: a hash of the whole backend image (mvcc's imageHash; etcd hashes its bbolt file). */
   async hash(): Promise<HashResponse> {
     const rev = this.sm.rev;
-    let h = 0;
-    for await (const c of this.backend.snapshot()) h = crc32c(h, c);
+    const h = await imageHash(this.backend.snapshot());
     return { $typeName: "etcdserverpb.HashResponse", header: this.header(rev), hash: h };
   }
 

@@ -3,7 +3,7 @@
 // and leaves the state untouched.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MvccErrorCode } from "../../src/mvcc/index.ts";
+import { crc32c, imageHash, MvccError, MvccErrorCode } from "../../src/mvcc/index.ts";
 import { b, collect, Harness, s } from "./support.ts";
 
 test("round trip: every revision, compaction, lease, alarm and attachment survives; chunks are bounded", async () => {
@@ -169,3 +169,26 @@ test("restore at a raft index: the image stands for that index, so a new cluster
   await same.sm.restore(await collect(h.sm.snapshot()));
   assert.equal(same.sm.appliedIndex, 50);
 });
+
+test("imageHash tells states apart (a CRC over a whole image, checksum included, is the same for every image)", async () => {
+  const a = new Harness();
+  a.put("k", "v1");
+  const b2 = new Harness();
+  b2.put("k", "v2");
+  const ia = Buffer.concat(await collect(a.sm.snapshot()));
+  const ib = Buffer.concat(await collect(b2.sm.snapshot()));
+  // Why the hash is not crc32c(image): that is one constant for every image.
+  assert.equal(crc32c(0, ia), crc32c(0, ib));
+  const ha = await imageHash([ia]);
+  const hb = await imageHash([ib]);
+  assert.notEqual(ha, hb, "different states hash differently");
+  assert.equal(ha, crc32c(0, ia.subarray(0, ia.length - 4)), "the CRC-32C of every byte before the checksum");
+  // The same state, however the stream is cut, hashes the same.
+  assert.equal(await imageHash(Array.from(ia, (x) => new Uint8Array([x]))), ha);
+  assert.equal(await imageHash(a.sm.snapshot()), ha);
+  await assert.rejects(imageHash([ia.subarray(0, 5)]), isCorruptError);
+});
+
+function isCorruptError(e: unknown): boolean {
+  return e instanceof MvccError && e.code === MvccErrorCode.SnapshotCorrupt;
+}

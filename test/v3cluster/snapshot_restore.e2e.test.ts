@@ -20,6 +20,8 @@ let old: TsCluster;
 let fresh: ProcCluster;
 let dir: string;
 let file: string;
+/** The member the snapshot was saved from. */
+let savedFrom: string;
 let leaseHex: string;
 const TOKEN = "restored-from-snapshot";
 
@@ -57,8 +59,8 @@ before(async () => {
   await run(["put", "leased", "L", `--lease=${leaseHex}`]); // 8
   await run(["compaction", "3"]);
   // Saved through a follower, as an operator's backup job might.
-  const follower = (await old.followerEps())[0]!;
-  const saved = await ctl(follower, ["snapshot", "save", file]);
+  savedFrom = (await old.followerEps())[0]!;
+  const saved = await ctl(savedFrom, ["snapshot", "save", file]);
   assert.equal(saved.code, 0, saved.err);
 });
 
@@ -77,8 +79,8 @@ test("snapshot status: the file's hash (Maintenance.Hash of the saved state), re
   assert.equal(st.totalSize, image.length);
   // k@3, k@4, other, gone, its deletion, leased: six versions survive compaction at 3.
   assert.equal(st.totalKey, 6);
-  // Nothing was written since the save: every member hashes the same state.
-  const hash = (await http("POST", `http://${old.eps()[0]}/v3/maintenance/hash`, "{}")).json() as {
+  // Nothing was written since the save: the member it came from hashes the same state.
+  const hash = (await http("POST", `http://${savedFrom}/v3/maintenance/hash`, "{}")).json() as {
     hash: number;
   };
   assert.equal(st.hash, hash.hash, "the hash Maintenance.Hash answers for that state");

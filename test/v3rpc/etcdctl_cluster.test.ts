@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { EtcdStateMachine } from "../../src/mvcc/index.ts";
+import { EtcdStateMachine, imageHash } from "../../src/mvcc/index.ts";
 import { unwrapSnapshotFile } from "../../src/v3rpc/index.ts";
 import {
   ctl,
@@ -156,4 +156,21 @@ test("peer URL validation as etcd's (etcdctl checks most of it client-side alrea
       { message: "etcdserver: given member URLs are invalid" },
       String(bad),
     );
+});
+
+test("Maintenance.Hash changes with the state and is the hash of the image etcdctl snapshot save writes", async () => {
+  const hash = async () =>
+    (
+      (await (await fetch(`${ts.url}/v3/maintenance/hash`, { method: "POST", body: "{}" })).json()) as {
+        hash: number;
+      }
+    ).hash;
+  const h1 = await hash();
+  assert.equal(await hash(), h1, "the same state, the same hash");
+  const f = join(dir, "hash.db");
+  const saved = await ctl(ts.ep, ["snapshot", "save", f]);
+  assert.equal(saved.code, 0, saved.err);
+  assert.equal(await imageHash([unwrapSnapshotFile(readFileSync(f))]), h1);
+  await ctl(ts.ep, ["put", "hash/k", "v"]);
+  assert.notEqual(await hash(), h1, "a write changes the hash");
 });
