@@ -591,13 +591,23 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     if (rd.softState !== null) this.onSoftState(rd.softState.lead, rd.softState.raftState === 2);
     const isLeader = this.lead === this.id;
     const msgs = this.takeSnapshotMessages(rd.messages);
-    if (isLeader) this.transport.send(msgs);
     const ce = rd.committedEntries;
     if (ce.length > 0) this.metrics.proposalsCommitted.set(ce[ce.length - 1]!.index);
     // Committed entries already durable here are applied while this Ready is
     // written and synced (a put is answered one fdatasync sooner); the rest
     // wait for the save. Which ones, and why: apply_order.ts.
     const early = durableCommittedPrefix(rd, this.storage.lastIndex());
+    // A leader's Ready that only commits (no new entries, no snapshot): its
+    // answers go out first, then its messages (the commit broadcast) and the
+    // hard state's WAL write, which no client waits on. Sent first, those
+    // put two socket writes and a file write before the answers, and the
+    // followers' replies to the broadcast arrived in the very turn in which
+    // HTTP/2 sends the answers' trailers, which end each call.
+    const commitOnly =
+      isLeader && rd.entries.length === 0 && early > 0 && early === ce.length && isEmptySnap(rd.snapshot);
+    // A leader sends before it persists (raft allows it: its own log counts
+    // once durable), so that followers write in parallel with it.
+    if (isLeader && !commitOnly) this.transport.send(msgs);
     // On a leader, only while one client writes at a time: no read waits,
     // and no two local proposals have waited at once for SOLO_WRITER_MS.
     // With more clients, a lone write in a lull would block the event loop
@@ -613,11 +623,19 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     // An inline sync blocks the event loop: what is already durable is
     // applied (watchers notified, proposers answered) before it, and one
     // event-loop turn lets HTTP/2 put those answers on the wire (Node sends
-    // a session's frames from an immediate) before the loop waits on the disk.
-    const earlyFirst = inlineSync && early > 0;
+    // a session's frames from a native immediate, which runs before any
+    // setImmediate callback) before the loop waits on the disk. The same
+    // order for a commit-only Ready, before its messages.
+    const earlyFirst = (inlineSync && early > 0) || commitOnly;
     if (earlyFirst) {
       await this.applyEntries(early === ce.length ? ce : ce.slice(0, early));
       await new Promise<void>(setImmediate);
+      if (commitOnly) {
+        // One more turn: HTTP/2 sends a unary call's trailers (which end the
+        // call) only in the turn after its data, once that write completed.
+        await new Promise<void>(setImmediate);
+        this.transport.send(msgs);
+      }
     }
     const t0 = performance.now();
     let saving = this.storage.save({
