@@ -73,9 +73,10 @@ test("a leader syncs inline for one writer at a time, and never while 16 write",
 });
 
 test("proposals waiting together count as concurrent until they are answered, not just when the second arrives", async () => {
-  // The host's clock is injected and moves only when a pool fdatasync
-  // completes: two proposals wait together through a 25 ms round, then a
-  // third comes alone. Two clients were writing a moment ago, so it must not
+  // The host's clock is injected and moves once, by 25 ms, when the first
+  // pool fdatasync completes after two proposals were made together (the
+  // leader's own sync of their entries comes before their answers, so they
+  // are both still waiting then); then a third comes alone. Two clients were writing a moment ago, so it must not
   // be synced inline (the rule before this test measured from the second
   // proposal's arrival, 25 ms earlier, and synced it inline: with many
   // clients on a slow disk every round's first write after the answers).
@@ -84,7 +85,10 @@ test("proposals waiting together count as concurrent until they are answered, no
   const realPoolSync = fs.fdatasync;
   fs.fdatasync = ((fd: number, cb: (err: NodeJS.ErrnoException | null) => void) =>
     realPoolSync(fd, (err) => {
-      if (slowRounds) clock += 25;
+      if (slowRounds) {
+        slowRounds = false;
+        clock += 25;
+      }
       cb(err);
     })) as typeof fs.fdatasync;
   fs.fdatasyncSync = (fd: number) => {
@@ -100,7 +104,6 @@ test("proposals waiting together count as concurrent until they are answered, no
     inline = 0;
     slowRounds = true;
     await Promise.all([h.propose(delta(1)), h.propose(delta(1))]);
-    slowRounds = false;
     assert.equal(inline, 0, "two proposals in one Ready are not a lone write");
     assert.ok(clock >= 1_025, "the round took 25 ms or more of the host's clock");
     await h.propose(delta(1));
