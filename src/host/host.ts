@@ -605,8 +605,8 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     // HTTP/2 sends the answers' trailers, which end each call.
     const commitOnly =
       isLeader && rd.entries.length === 0 && early > 0 && early === ce.length && isEmptySnap(rd.snapshot);
-    // A leader sends before it persists (raft allows it: its own log counts
-    // once durable), so that followers write in parallel with it.
+    // A leader may send before it persists (raft's thesis, 10.2.1): the
+    // followers then write in parallel with it.
     if (isLeader && !commitOnly) this.transport.send(msgs);
     // On a leader, only while one client writes at a time: no read waits,
     // and no two local proposals have waited at once for SOLO_WRITER_MS.
