@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type Message, MessageType } from "../../src/raftpb/index.ts";
+import { waitFor } from "../kv/support/cluster.ts";
 import { delta, startCluster } from "./support.ts";
 
 test("a commit-only Ready answers the proposer before it sends the commit broadcast", async () => {
@@ -36,10 +37,12 @@ test("a commit-only Ready answers the proposer before it sends the commit broadc
       covered = h.appliedIndex() + 1; // the next proposal's index (the leader is idle)
       watching = true;
       await h.propose(delta(1)).then(() => events.push("answered"));
-      await new Promise((r) => setTimeout(r, 30));
+      const first = await waitFor(`a commit broadcast covering index ${covered}`, async () => {
+        const i = events.findIndex((e) => e.startsWith("broadcast"));
+        return i >= 0 ? i : undefined;
+      });
       watching = false;
-      const first = events.findIndex((e) => e.startsWith("broadcast"));
-      assert.ok(first >= 0, `a commit broadcast covering index ${covered} was sent: ${events.join(", ")}`);
+      assert.ok(first >= 0);
       assert.equal(events[0], "answered", `round ${round}: ${events.join(", ")}`);
     }
   } finally {
