@@ -74,6 +74,7 @@ import { SnapError } from "../snap/index.ts";
 import { DiskStorage } from "../storage/index.ts";
 import { isCorruption, readWalMetadata, WalError, WalErrorCode } from "../wal/index.ts";
 import { durableCommittedPrefix, isLoneWrite } from "./apply_order.ts";
+import { coalesceMessages } from "./coalesce.ts";
 import { DeadlineList } from "./deadlines.ts";
 import { decodeEnvelope, EntryKind, encodeEnvelope } from "./envelope.ts";
 import { HostError, HostErrorCode } from "./errors.ts";
@@ -590,7 +591,9 @@ export class Host<R = unknown, Q = never, QR = never> extends EventEmitter<HostE
     if (rd.hardState.commit > this.commit) this.commit = rd.hardState.commit;
     if (rd.softState !== null) this.onSoftState(rd.softState.lead, rd.softState.raftState === 2);
     const isLeader = this.lead === this.id;
-    const msgs = this.takeSnapshotMessages(rd.messages);
+    // Several MsgApps to one follower (one per proposal stepped, and commit
+    // broadcasts between them) travel as one; coalesce.ts says why it is safe.
+    const msgs = coalesceMessages(this.takeSnapshotMessages(rd.messages));
     const ce = rd.committedEntries;
     if (ce.length > 0) this.metrics.proposalsCommitted.set(ce[ce.length - 1]!.index);
     // Committed entries already durable here are applied while this Ready is

@@ -50,6 +50,11 @@ export interface NetworkOptions {
   seed?: number;
   /** Config applied to every node, or a function giving each node's config. */
   config?: NodeConfig | ((id: bigint) => NodeConfig);
+  /**
+   * Rewrites the messages of each Ready before they are queued (synchronous
+   * storage mode only), as a host may (tsraft/host folds them: coalesce.ts).
+   */
+  outbox?: (msgs: readonly Message[]) => readonly Message[];
 }
 
 /** One member of the network with its storage and state machine. */
@@ -124,9 +129,11 @@ export class Network {
   private readonly loss = new Map<string, number>();
   private readonly filters: Array<(m: Message) => boolean> = [];
   private readonly rewrites: Array<(m: Message) => Message | null> = [];
+  private readonly outbox: (msgs: readonly Message[]) => readonly Message[];
 
   constructor(opts: NetworkOptions = {}) {
     this.seed = opts.seed ?? 1;
+    this.outbox = opts.outbox ?? ((msgs) => msgs);
     this.rng = new SeededRandom(this.seed);
     const c = opts.config;
     this.configOf = typeof c === "function" ? c : () => c ?? {};
@@ -319,7 +326,7 @@ export class Network {
     }
     persist(n, rd.hardState, rd.entries, rd.snapshot);
     apply(n, rd.committedEntries);
-    for (const m of rd.messages) {
+    for (const m of this.outbox(rd.messages)) {
       if (isLocalMsgTarget(m.to)) throw new Error("local message in synchronous mode");
       this.queue.push(m);
     }

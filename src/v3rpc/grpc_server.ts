@@ -1,14 +1,13 @@
-// The v3 API as gRPC services on @grpc/grpc-js: KV, Watch, Lease, Cluster,
-// Maintenance, Lock and Election (concurrency.ts), and Auth (which answers
-// "not supported"), plus the standard
-// health service. Service definitions come from the protobuf-es descriptors
-// of etcdserverpb, so method paths and codecs are etcd's. The server is not
-// bound to a port here: connections are injected (see listener.ts), which
-// lets one port carry gRPC and HTTP/1.1 as etcd's client URL does.
+// The v3 API as gRPC services: KV, Watch, Lease, Cluster, Maintenance,
+// Lock and Election (concurrency.ts), and Auth (which answers "not
+// supported"), plus the standard health service, on the package's own
+// HTTP/2 gRPC server (src/h2grpc). Method paths and codecs come from the
+// protobuf-es descriptors of etcdserverpb, so they are etcd's. The server
+// is not bound to a port here: connections are injected (see listener.ts),
+// which lets one port carry gRPC and HTTP/1.1 as etcd's client URL does.
 
-import { Duplex } from "node:stream";
 import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import type { Duplex } from "node:stream";
 import {
   Auth,
   AuthDisableResponseSchema,
@@ -22,18 +21,16 @@ import {
   FAST_ENCODERS,
   fromBinary,
   KV,
-  type LeaderRequest,
-  type LeaderResponse,
+  LeaderRequestSchema,
   Lease,
-  type LeaseKeepAliveRequest,
-  type LeaseKeepAliveResponse,
+  LeaseKeepAliveRequestSchema,
   Lock,
   Maintenance,
   toBinary,
   Watch,
-  type WatchRequest,
-  type WatchResponse,
+  WatchRequestSchema,
 } from "../etcdpb/index.ts";
+import { type GrpcCall, type GrpcMethod, GrpcServer, Status } from "../h2grpc/index.ts";
 import { decodePutRequest } from "../mvcc/index.ts";
 import { NO_CANCEL } from "./backend.ts";
 import { V3Concurrency } from "./concurrency.ts";
@@ -41,58 +38,21 @@ import { toStatus, V3Errors } from "./errors.ts";
 import { GRPC_OVERHEAD_BYTES, type V3Services, WatchSession } from "./services.ts";
 import { type FrameSink, GrpcFrameWriter } from "./watch_writer.ts";
 
-/** Raw request bytes by decoded message, so writes can be proposed without re-encoding. */
-const rawBytes = new WeakMap<object, Uint8Array>();
+type Unary<Req, Resp> = (req: Req, signal: AbortSignal, raw: Uint8Array) => Promise<Resp> | Resp;
+type Handlers = Record<string, GrpcMethod>;
 
-/**
- * A grpc-js service definition from a protobuf-es service descriptor (etcd's
- * method paths and codecs). Also what a grpc-js client needs:
- * grpc.makeGenericClientConstructor(etcdServiceDefinition(KV), "KV").
- */
-export function etcdServiceDefinition(svc: DescService): grpc.ServiceDefinition {
-  const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const m of svc.methods) {
-    const input = m.input as DescMessage;
-    const output = m.output as DescMessage;
-    const fast = FAST_ENCODERS[output.typeName];
-    // KV.Put's request by hand (the reflective decoder is ~1% of a leader's CPU under puts).
-    const fastDecode = input.typeName === "etcdserverpb.PutRequest" ? decodePutRequest : undefined;
-    def[m.name] = {
-      path: `/${svc.typeName}/${m.name}`,
-      requestStream: m.methodKind === "client_streaming" || m.methodKind === "bidi_streaming",
-      responseStream: m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming",
-      requestSerialize: (v: MessageShape<DescMessage>) => Buffer.from(toBinary(input, v)),
-      requestDeserialize: (b: Buffer) => {
-        const msg = (fastDecode === undefined ? undefined : fastDecode(b)) ?? fromBinary(input, b);
-        rawBytes.set(msg, b);
-        return msg;
-      },
-      responseSerialize: (v: MessageShape<DescMessage> | Uint8Array) => {
-        // Already encoded (the Watch stream's spliced event deliveries, watch_encode.ts).
-        if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-        const out = fast === undefined ? toBinary(output, v) : fast(v as never);
-        return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-      },
-      responseDeserialize: (b: Buffer) => fromBinary(output, b),
-      originalName: m.localName,
-    } as grpc.MethodDefinition<unknown, unknown>;
-  }
-  return def as grpc.ServiceDefinition;
-}
-
-function grpcError(err: unknown): Partial<grpc.StatusObject> {
+/** Ends a call with the gRPC status etcd gives `err`. */
+function fail(call: GrpcCall, err: unknown): void {
   const s = toStatus(err);
-  return { code: s.code, details: s.message, metadata: new grpc.Metadata() };
+  call.end(s.code, s.message);
 }
-
-type Unary<Req, Resp> = (req: Req, signal: AbortSignal, raw: Uint8Array | undefined) => Promise<Resp> | Resp;
 
 /**
  * etcd's interceptor checks (spec §1.3): a call with `hasleader: true`
  * metadata fails with "etcdserver: no leader" while the member knows no
  * leader; a learner serves only Status and serializable Range (no streams).
  */
-function interceptorCheck(svc: V3Services, md: grpc.Metadata, req: object | undefined): void {
+function interceptorCheck(svc: V3Services, call: GrpcCall, req: object | undefined): void {
   const b = svc.backend;
   if (b.isLearner?.()) {
     const t = (req as { $typeName?: string } | undefined)?.$typeName;
@@ -101,169 +61,216 @@ function interceptorCheck(svc: V3Services, md: grpc.Metadata, req: object | unde
       (t === "etcdserverpb.RangeRequest" && (req as { serializable: boolean }).serializable);
     if (!ok) throw V3Errors.notSupportedForLearner();
   }
-  if (md.get("hasleader")[0] === "true" && !b.hasLeader()) throw V3Errors.noLeader();
+  if (call.header("hasleader") === "true" && !b.hasLeader()) throw V3Errors.noLeader();
 }
 
-function unaryCall<Req extends object, Resp>(
+/** A request's bytes decoded, or the call ended as grpc-go ends it when they do not decode. */
+function decodeOrFail<T>(call: GrpcCall, decode: (b: Uint8Array) => T, bytes: Uint8Array): T | undefined {
+  try {
+    return decode(bytes);
+  } catch (e) {
+    call.end(Status.INTERNAL, `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+}
+
+/** The codec of a method: its request decoder (KV.Put's by hand) and response encoder. */
+function codec(svc: DescService, name: string) {
+  const m = svc.methods.find((x) => x.name === name);
+  if (m === undefined) throw new Error(`${svc.typeName} has no method ${name}`);
+  const input = m.input as DescMessage;
+  const output = m.output as DescMessage;
+  const fast = FAST_ENCODERS[output.typeName];
+  // KV.Put's request by hand (the reflective decoder is ~1% of a leader's CPU under puts).
+  const fastDecode = input.typeName === "etcdserverpb.PutRequest" ? decodePutRequest : undefined;
+  return {
+    decode: (b: Uint8Array): object => (fastDecode === undefined ? undefined : fastDecode(b)) ?? fromBinary(input, b),
+    encode: (v: unknown): Uint8Array =>
+      v instanceof Uint8Array ? v : fast === undefined ? toBinary(output, v as MessageShape<DescMessage>) : fast(v as never),
+  };
+}
+
+/** A unary method: decode, etcd's interceptor checks, the service, the answer. */
+function unaryMethod<Req extends object, Resp>(
+  svc: V3Services | undefined,
+  desc: DescService,
+  name: string,
   fn: Unary<Req, Resp>,
-  svc?: V3Services,
   cancellable = false,
-): grpc.handleUnaryCall<Req, Resp> {
-  return (call, callback) => {
-    if (svc !== undefined) {
+): GrpcMethod {
+  const { decode, encode } = codec(desc, name);
+  const answer = (call: GrpcCall, resp: Resp) => {
+    let out: Uint8Array;
+    try {
+      out = encode(resp);
+    } catch (e) {
+      fail(call, e);
+      return;
+    }
+    call.respond(out);
+  };
+  return {
+    kind: "unary",
+    start(call, bytes) {
+      const req = decodeOrFail(call, decode, bytes!) as Req | undefined;
+      if (req === undefined) return;
+      if (svc !== undefined) {
+        try {
+          interceptorCheck(svc, call, req);
+        } catch (e) {
+          fail(call, e);
+          return;
+        }
+      }
+      // NO_CANCEL, not a signal per call: the backend bounds every wait by
+      // its request timeout, and the answer of a cancelled call is dropped.
+      // The calls that wait without bound (Lock, Campaign) get a signal that
+      // fires when the call is cancelled: they must then give up their place.
+      let signal = NO_CANCEL;
+      if (cancellable) {
+        const ac = new AbortController();
+        call.onCancel(() => ac.abort());
+        signal = ac.signal;
+      }
+      let r: Promise<Resp> | Resp;
       try {
-        interceptorCheck(svc, call.metadata, call.request);
+        r = fn(req, signal, bytes!);
       } catch (e) {
-        callback(grpcError(e));
+        fail(call, e);
         return;
       }
-    }
-    // NO_CANCEL, not a signal per call: the backend bounds every wait by its
-    // request timeout, and grpc-js drops the answer of a cancelled call. The
-    // calls that wait without bound (Lock, Campaign) get a signal that fires
-    // when the call is cancelled: they must then give up their place.
-    let signal = NO_CANCEL;
-    if (cancellable) {
-      const ac = new AbortController();
-      call.on("cancelled", () => ac.abort());
-      signal = ac.signal;
-    }
-    let p: Promise<Resp>;
-    try {
-      p = Promise.resolve(fn(call.request, signal, rawBytes.get(call.request)));
-    } catch (e) {
-      p = Promise.reject(e);
-    }
-    p.then(
-      (resp) => callback(null, resp),
-      (err) => callback(grpcError(err)),
-    );
+      if (r instanceof Promise)
+        r.then(
+          (resp) => answer(call, resp),
+          (e: unknown) => fail(call, e),
+        );
+      else answer(call, r);
+    },
   };
+}
+
+/** A GrpcCall as GrpcFrameWriter's sink. */
+class CallSink implements FrameSink {
+  readonly writableHighWaterMark = 256 * 1024;
+  constructor(private readonly call: GrpcCall) {}
+  write(chunk: Uint8Array): boolean {
+    return this.call.writeFramed(chunk);
+  }
+  once(_event: "drain", listener: () => void): unknown {
+    this.call.onceDrain(listener);
+    return this;
+  }
+  get destroyed(): boolean {
+    return this.call.cancelled || this.call.closed;
+  }
+  get writableEnded(): boolean {
+    return this.call.ended;
+  }
+  get writableLength(): number {
+    return this.call.writableLength;
+  }
 }
 
 /** Options of V3GrpcServer. */
 export interface V3GrpcServerOptions {
   /** Interval of watch progress notifications (etcd default 10 min). */
   watchProgressIntervalMs?: number;
-  /**
-   * Write Watch responses as gathered gRPC frames on the HTTP/2 stream
-   * (watch_writer.ts; default true). False, or a grpc-js that does not keep
-   * its HTTP/2 stream where 1.14 does, sends each through grpc-js.
-   */
-  watchFrameWriter?: boolean;
-}
-
-/** How the Watch streams opened so far send their responses. */
-export interface WatchStreamCounts {
-  /** Gathered gRPC frames written on the HTTP/2 stream (watch_writer.ts). */
-  framed: number;
-  /** One grpc-js write per response. */
-  perMessage: number;
 }
 
 /** The gRPC side of the v3 API. Feed it connections with injectConnection(). */
 export class V3GrpcServer {
-  /** grpc-js's server, with etcd's services registered. */
-  readonly server: grpc.Server;
-  private readonly injector: grpc.ConnectionInjector;
+  /** The gRPC server, with etcd's services registered. */
+  readonly server: GrpcServer;
   private readonly sessions = new Set<WatchSession>();
-  private readonly streams = new Set<
-    grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>
-  >();
   private readonly progressTimer: NodeJS.Timeout;
-  private readonly frameWriter: boolean;
-  /** How the Watch streams opened so far send their responses. */
-  readonly watchStreams: WatchStreamCounts = { framed: 0, perMessage: 0 };
 
   constructor(
     readonly svc: V3Services,
     opts: V3GrpcServerOptions = {},
   ) {
-    this.frameWriter = opts.watchFrameWriter ?? true;
-    this.server = new grpc.Server({
-      "grpc.max_receive_message_length": svc.maxRequestBytes + GRPC_OVERHEAD_BYTES,
-      "grpc.max_send_message_length": -1,
-      "grpc.max_concurrent_streams": 2 ** 31 - 1,
-      // channelz bookkeeping (call counters and timestamps per call) costs
-      // ~1% of a loaded leader's CPU and nothing here reads it.
-      "grpc.enable_channelz": 0,
-    });
+    this.server = new GrpcServer({ maxReceiveBytes: svc.maxRequestBytes + GRPC_OVERHEAD_BYTES });
     this.addServices();
-    this.injector = this.server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const every = opts.watchProgressIntervalMs ?? 10 * 60 * 1000;
     this.progressTimer = setInterval(() => svc.backend.sm.hub.progressTick(), every);
     this.progressTimer.unref();
   }
 
-  /** Hands a connection (plaintext HTTP/2 bytes: a TCP socket or a decrypted TLS socket) to gRPC. */
-  injectConnection(socket: import("node:stream").Duplex): void {
-    this.injector.injectConnection(socket);
+  /**
+   * Serves gRPC on a connection (plaintext HTTP/2 bytes: a TCP socket or a
+   * decrypted TLS socket); `head`: bytes already read from it.
+   */
+  injectConnection(socket: Duplex, head?: Buffer): void {
+    this.server.accept(socket, head);
   }
 
   /** Ends every stream and connection. */
   close(): Promise<void> {
     clearInterval(this.progressTimer);
     for (const s of this.sessions) s.close();
-    for (const st of this.streams) st.destroy();
-    this.injector.drain(0);
-    this.injector.destroy();
-    return new Promise((res) => this.server.tryShutdown(() => res()));
+    this.sessions.clear();
+    this.server.close();
+    return Promise.resolve();
+  }
+
+  private register(desc: DescService, handlers: Handlers): void {
+    for (const [name, h] of Object.entries(handlers)) {
+      if (!desc.methods.some((m) => m.name === name)) throw new Error(`${desc.typeName} has no method ${name}`);
+      this.server.add(`/${desc.typeName}/${name}`, h);
+    }
   }
 
   private addServices(): void {
     const s = this.svc;
-    const unary = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s);
-    this.server.addService(etcdServiceDefinition(KV), {
-      Range: unary((r, sig) => s.range(r as never, sig)),
-      Put: unary((r, sig, raw) => s.put(r as never, sig, raw)),
-      DeleteRange: unary((r, sig, raw) => s.deleteRange(r as never, sig, raw)),
-      Txn: unary((r, sig, raw) => s.txn(r as never, sig, raw)),
-      Compact: unary((r, sig, raw) => s.compact(r as never, sig, raw)),
+    const u = <Req extends object, Resp>(desc: DescService, name: string, fn: Unary<Req, Resp>) =>
+      unaryMethod(s, desc, name, fn);
+    this.register(KV, {
+      Range: u(KV, "Range", (r, sig) => s.range(r as never, sig)),
+      Put: u(KV, "Put", (r, sig, raw) => s.put(r as never, sig, raw)),
+      DeleteRange: u(KV, "DeleteRange", (r, sig, raw) => s.deleteRange(r as never, sig, raw)),
+      Txn: u(KV, "Txn", (r, sig, raw) => s.txn(r as never, sig, raw)),
+      Compact: u(KV, "Compact", (r, sig, raw) => s.compact(r as never, sig, raw)),
     });
-    this.server.addService(etcdServiceDefinition(Watch), {
-      Watch: (call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>) => this.watch(call),
+    this.register(Watch, { Watch: { kind: "bidi", start: (call) => this.watch(call) } });
+    this.register(Lease, {
+      LeaseGrant: u(Lease, "LeaseGrant", (r, sig) => s.leaseGrant(r as never, sig)),
+      LeaseRevoke: u(Lease, "LeaseRevoke", (r, sig, raw) => s.leaseRevoke(r as never, sig, raw)),
+      LeaseKeepAlive: { kind: "bidi", start: (call) => this.keepAlive(call) },
+      LeaseTimeToLive: u(Lease, "LeaseTimeToLive", (r, sig) => s.leaseTimeToLive(r as never, sig)),
+      LeaseLeases: u(Lease, "LeaseLeases", () => s.leaseLeases()),
     });
-    this.server.addService(etcdServiceDefinition(Lease), {
-      LeaseGrant: unary((r, sig) => s.leaseGrant(r as never, sig)),
-      LeaseRevoke: unary((r, sig, raw) => s.leaseRevoke(r as never, sig, raw)),
-      LeaseKeepAlive: (call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>) =>
-        this.keepAlive(call),
-      LeaseTimeToLive: unary((r, sig) => s.leaseTimeToLive(r as never, sig)),
-      LeaseLeases: unary(() => s.leaseLeases()),
+    this.register(Cluster, {
+      MemberAdd: u(Cluster, "MemberAdd", (r, sig) => s.memberAdd(r as never, sig)),
+      MemberRemove: u(Cluster, "MemberRemove", (r, sig) => s.memberRemove(r as never, sig)),
+      MemberUpdate: u(Cluster, "MemberUpdate", (r, sig) => s.memberUpdate(r as never, sig)),
+      MemberList: u(Cluster, "MemberList", (_r, sig) => s.memberList(sig)),
+      MemberPromote: u(Cluster, "MemberPromote", (r, sig) => s.memberPromote(r as never, sig)),
     });
-    this.server.addService(etcdServiceDefinition(Cluster), {
-      MemberAdd: unary((r, sig) => s.memberAdd(r as never, sig)),
-      MemberRemove: unary((r, sig) => s.memberRemove(r as never, sig)),
-      MemberUpdate: unary((r, sig) => s.memberUpdate(r as never, sig)),
-      MemberList: unary((_r, sig) => s.memberList(sig)),
-      MemberPromote: unary((r, sig) => s.memberPromote(r as never, sig)),
-    });
-    this.server.addService(etcdServiceDefinition(Maintenance), {
-      Alarm: unary((r, sig) => s.alarm(r as never, sig)),
-      Status: unary(() => s.status()),
-      Defragment: unary(() => s.defragment()),
-      Hash: unary(() => s.hash()),
-      HashKV: unary((r) => s.hashKV(r as never)),
-      Snapshot: (call: grpc.ServerWritableStream<unknown, unknown>) => this.snapshot(call),
-      MoveLeader: unary((r, sig) => s.moveLeader(r as never, sig)),
-      // Downgrade (3.5+) is left unimplemented: grpc-js answers UNIMPLEMENTED, as etcd 3.4 does.
+    this.register(Maintenance, {
+      Alarm: u(Maintenance, "Alarm", (r, sig) => s.alarm(r as never, sig)),
+      Status: u(Maintenance, "Status", () => s.status()),
+      Defragment: u(Maintenance, "Defragment", () => s.defragment()),
+      Hash: u(Maintenance, "Hash", () => s.hash()),
+      HashKV: u(Maintenance, "HashKV", (r) => s.hashKV(r as never)),
+      Snapshot: { kind: "server_stream", start: (call) => this.snapshot(call) },
+      MoveLeader: u(Maintenance, "MoveLeader", (r, sig) => s.moveLeader(r as never, sig)),
+      // Downgrade (3.5+) is left unimplemented: UNIMPLEMENTED, as etcd 3.4 answers.
     });
     const c = new V3Concurrency(s);
-    const waiting = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s, true);
-    this.server.addService(etcdServiceDefinition(Lock), {
-      Lock: waiting((r, sig) => c.lock(r as never, sig)),
-      Unlock: unary((r, sig) => c.unlock(r as never, sig)),
+    this.register(Lock, {
+      Lock: unaryMethod(s, Lock, "Lock", (r, sig) => c.lock(r as never, sig), true),
+      Unlock: u(Lock, "Unlock", (r, sig) => c.unlock(r as never, sig)),
     });
-    this.server.addService(etcdServiceDefinition(Election), {
-      Campaign: waiting((r, sig) => c.campaign(r as never, sig)),
-      Proclaim: unary((r, sig) => c.proclaim(r as never, sig)),
-      Leader: unary((r, sig) => c.leader(r as never, sig)),
-      Observe: (call: grpc.ServerWritableStream<LeaderRequest, LeaderResponse>) => this.observe(c, call),
-      Resign: unary((r, sig) => c.resign(r as never, sig)),
+    this.register(Election, {
+      Campaign: unaryMethod(s, Election, "Campaign", (r, sig) => c.campaign(r as never, sig), true),
+      Proclaim: u(Election, "Proclaim", (r, sig) => c.proclaim(r as never, sig)),
+      Leader: u(Election, "Leader", (r, sig) => c.leader(r as never, sig)),
+      Observe: { kind: "server_stream", start: (call, req) => this.observe(c, call, req!) },
+      Resign: u(Election, "Resign", (r, sig) => c.resign(r as never, sig)),
     });
-    this.server.addService(etcdServiceDefinition(Auth), this.authHandlers());
-    this.server.addService(healthDefinition(), {
-      Check: (_call: unknown, cb: grpc.sendUnaryData<Uint8Array>) => cb(null, new Uint8Array([0x08, 0x01])),
+    this.register(Auth, this.authHandlers());
+    this.server.add("/grpc.health.v1.Health/Check", {
+      kind: "unary",
+      start: (call) => call.respond(SERVING),
     });
   }
 
@@ -274,178 +281,131 @@ export class V3GrpcServer {
    * token; AuthDisable succeeds; AuthStatus reports disabled; user and role
    * lists are empty), and UNIMPLEMENTED for every change.
    */
-  private authHandlers(): grpc.UntypedServiceImplementation {
+  private authHandlers(): Handlers {
     const s = this.svc;
-    const unary = <Req extends object, Resp>(fn: Unary<Req, Resp>) => unaryCall(fn, s);
-    const notSupported = unary(() => {
-      throw V3Errors.authNotSupported();
-    });
-    const impl: grpc.UntypedServiceImplementation = {};
-    for (const m of Auth.methods) impl[m.name] = notSupported;
-    impl.Authenticate = unary(() => {
+    const u = <Req extends object, Resp>(name: string, fn: Unary<Req, Resp>) => unaryMethod(s, Auth, name, fn);
+    const impl: Handlers = {};
+    for (const m of Auth.methods)
+      impl[m.name] = u(m.name, () => {
+        throw V3Errors.authNotSupported();
+      });
+    impl.Authenticate = u("Authenticate", () => {
       throw V3Errors.authNotEnabled();
     });
-    impl.AuthDisable = unary(() => create(AuthDisableResponseSchema, { header: s.header(s.backend.sm.rev) }));
-    impl.AuthStatus = unary(() =>
+    impl.AuthDisable = u("AuthDisable", () => create(AuthDisableResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.AuthStatus = u("AuthStatus", () =>
       create(AuthStatusResponseSchema, { header: s.header(s.backend.sm.rev), enabled: false }),
     );
-    impl.UserList = unary(() => create(AuthUserListResponseSchema, { header: s.header(s.backend.sm.rev) }));
-    impl.RoleList = unary(() => create(AuthRoleListResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.UserList = u("UserList", () => create(AuthUserListResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.RoleList = u("RoleList", () => create(AuthRoleListResponseSchema, { header: s.header(s.backend.sm.rev) }));
     return impl;
   }
 
   /** Streams get the interceptor checks once, at the start (etcd also ends them after a long leaderless spell). */
-  private refuseStream(
-    call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
-  ): boolean {
+  private refuseStream(call: GrpcCall): boolean {
     try {
       if (this.svc.backend.isLearner?.()) throw V3Errors.notSupportedForLearner();
-      interceptorCheck(this.svc, call.metadata, undefined);
+      interceptorCheck(this.svc, call, undefined);
       return false;
     } catch (e) {
-      call.emit("error", grpcError(e));
+      fail(call, e);
       return true;
     }
   }
 
-  private watch(call: grpc.ServerDuplexStream<WatchRequest, WatchResponse>): void {
-    if (this.refuseStream(call as never)) return;
-    const h2 = this.frameWriter ? http2StreamOf(call) : undefined;
+  private watch(call: GrpcCall): void {
+    if (this.refuseStream(call)) return;
     let session: WatchSession;
-    if (h2 !== undefined) {
-      const writer = new GrpcFrameWriter(h2, () => session.drained());
-      session = new WatchSession(
-        this.svc,
-        (resp) => writer.push(encodeWatchResponse(resp)),
-        (encoded) => writer.push(encoded),
-      );
-      this.watchStreams.framed++;
-    } else {
-      session = new WatchSession(
-        this.svc,
-        (resp) => call.write(resp),
-        (encoded) => call.write(encoded as never),
-      );
-      call.on("drain", () => session.drained());
-      this.watchStreams.perMessage++;
-    }
+    // Every response goes through one writer, so their order is kept (watch_writer.ts).
+    const writer = new GrpcFrameWriter(new CallSink(call), () => session.drained());
+    session = new WatchSession(
+      this.svc,
+      (resp) => writer.push(encodeWatchResponse(resp)),
+      (encoded) => writer.push(encoded),
+    );
     this.sessions.add(session);
-    this.streams.add(call as never);
-    call.on("data", (req: WatchRequest) => session.handle(req));
+    call.onMessage = (bytes) => {
+      const req = decodeOrFail(call, (b) => fromBinary(WatchRequestSchema, b), bytes);
+      if (req !== undefined) session.handle(req);
+      else done();
+    };
     // Half-close does not end a watch stream (spec §3.8): only cancellation or an error does.
     const done = () => {
       session.close();
       this.sessions.delete(session);
-      this.streams.delete(call as never);
     };
-    call.on("cancelled", done);
-    call.on("error", done);
-    call.on("close", done);
+    call.onCancel(done);
   }
 
-  private keepAlive(call: grpc.ServerDuplexStream<LeaseKeepAliveRequest, LeaseKeepAliveResponse>): void {
-    if (this.refuseStream(call as never)) return;
+  private keepAlive(call: GrpcCall): void {
+    if (this.refuseStream(call)) return;
+    const { encode } = codec(Lease, "LeaseKeepAlive");
     const ac = new AbortController();
     let chain: Promise<void> = Promise.resolve();
     let failed = false;
-    this.streams.add(call as never);
-    call.on("data", (req: LeaseKeepAliveRequest) => {
+    call.onMessage = (bytes) => {
+      const req = decodeOrFail(call, (b) => fromBinary(LeaseKeepAliveRequestSchema, b), bytes);
+      if (req === undefined) {
+        failed = true;
+        ac.abort();
+        return;
+      }
       chain = chain.then(async () => {
         if (failed) return;
         try {
-          call.write(await this.svc.leaseKeepAlive(req, ac.signal));
+          call.write(encode(await this.svc.leaseKeepAlive(req, ac.signal)));
         } catch (e) {
           failed = true;
-          call.emit("error", grpcError(e));
+          fail(call, e);
         }
       });
-    });
-    // Half-close ends the keep-alive stream once the pending renewals are answered.
-    call.on("end", () => {
-      void chain.then(() => {
-        if (!failed) call.end();
-      });
-    });
-    const done = () => {
-      ac.abort();
-      this.streams.delete(call as never);
     };
-    call.on("cancelled", done);
-    call.on("close", done);
+    // Half-close ends the keep-alive stream once the pending renewals are answered.
+    call.onHalfClose = () => {
+      void chain.then(() => {
+        if (!failed) call.end(Status.OK, "");
+      });
+    };
+    call.onCancel(() => ac.abort());
   }
 
   /** Election.Observe: the leader's key-value as it changes, until the call ends. */
-  private observe(c: V3Concurrency, call: grpc.ServerWritableStream<LeaderRequest, LeaderResponse>): void {
-    if (this.refuseStream(call as never)) return;
+  private observe(c: V3Concurrency, call: GrpcCall, bytes: Uint8Array): void {
+    if (this.refuseStream(call)) return;
+    const req = decodeOrFail(call, (b) => fromBinary(LeaderRequestSchema, b), bytes);
+    if (req === undefined) return;
+    const { encode } = codec(Election, "Observe");
     const ac = new AbortController();
-    this.streams.add(call as never);
-    const done = () => {
-      ac.abort();
-      this.streams.delete(call as never);
-    };
-    call.on("cancelled", done);
-    call.on("close", done);
+    call.onCancel(() => ac.abort());
     c.observe(
-      call.request,
-      (resp) => call.write(resp),
-      () => new Promise<void>((r) => call.once("drain", () => r())),
+      req,
+      (resp) => call.write(encode(resp)),
+      () => new Promise<void>((r) => call.onceDrain(r)),
       ac.signal,
-    ).catch((e: unknown) => {
-      if (!ac.signal.aborted) call.emit("error", grpcError(e));
-    });
+    ).then(
+      () => call.end(Status.OK, ""),
+      (e: unknown) => {
+        if (!ac.signal.aborted) fail(call, e);
+      },
+    );
   }
 
-  private snapshot(call: grpc.ServerWritableStream<unknown, unknown>): void {
+  private snapshot(call: GrpcCall): void {
     if (this.refuseStream(call)) return;
-    this.streams.add(call);
-    let cancelled = false;
-    call.on("cancelled", () => {
-      cancelled = true;
-    });
+    const { encode } = codec(Maintenance, "Snapshot");
     void (async () => {
       try {
         for await (const msg of this.svc.snapshot()) {
-          if (cancelled) return;
-          if (!call.write(msg)) await new Promise((r) => call.once("drain", r));
+          if (call.cancelled) return;
+          if (!call.write(encode(msg))) await new Promise<void>((r) => call.onceDrain(r));
         }
-        call.end();
+        call.end(Status.OK, "");
       } catch (e) {
-        call.emit("error", grpcError(e));
-      } finally {
-        this.streams.delete(call);
+        fail(call, e);
       }
     })();
   }
 }
 
-/** grpc.health.v1.Health/Check answering SERVING (encoded by hand: one enum field). */
-function healthDefinition(): grpc.ServiceDefinition {
-  return {
-    Check: {
-      path: "/grpc.health.v1.Health/Check",
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (v: Uint8Array) => Buffer.from(v),
-      requestDeserialize: (b: Buffer) => b,
-      responseSerialize: (v: Uint8Array) => Buffer.from(v),
-      responseDeserialize: (b: Buffer) => b,
-    },
-  };
-}
-
-/**
- * The HTTP/2 stream under a grpc-js server call, with the response headers
- * sent (grpc-js's public sendMetadata), for GrpcFrameWriter; undefined when
- * this grpc-js does not keep it where 1.14 does (the call's `call.stream`,
- * not public API): the caller then writes through grpc-js, which is slower
- * but the same on the wire. test/v3rpc/watch_writer.test.ts checks that
- * the installed grpc-js takes the framed path.
- */
-function http2StreamOf(call: grpc.ServerDuplexStream<unknown, unknown>): FrameSink | undefined {
-  const stream = (call as unknown as { call?: { stream?: unknown } }).call?.stream;
-  if (!(stream instanceof Duplex) || typeof (stream as { respond?: unknown }).respond !== "function")
-    return undefined;
-  call.sendMetadata(new grpc.Metadata());
-  if ((stream as { headersSent?: unknown }).headersSent !== true) return undefined;
-  return stream as unknown as FrameSink;
-}
+/** grpc.health.v1.HealthCheckResponse{status: SERVING}, encoded by hand (one enum field). */
+const SERVING = new Uint8Array([0x08, 0x01]);

@@ -5,9 +5,11 @@
 export type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } from "./backend.ts";
 export { NO_CANCEL } from "./backend.ts";
 export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
-export { GrpcCode, HpackError, toStatus, V3Errors, V3RpcError } from "./errors.ts";
+export { HpackError } from "../h2grpc/index.ts";
+export { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
-export { etcdServiceDefinition, V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
+export { etcdServiceDefinition } from "./client_definitions.ts";
+export { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
 export {
   type ClientListener,
   type ClientListenerOptions,

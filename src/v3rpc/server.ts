@@ -9,7 +9,8 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { TlsOptions } from "node:tls";
-import { ServerCredentials } from "@grpc/grpc-js";
+import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import type { V3Backend } from "./backend.ts";
 import { createGatewayHandler } from "./gateway.ts";
 import { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
@@ -27,10 +28,8 @@ export interface V3ServerOptions extends V3ServiceOptions, V3GrpcServerOptions {
   /** Serve TLS on the client port (ALPN h2 and http/1.1). */
   tls?: TlsOptions;
   /**
-   * Also serve gRPC on this port alone (0 = any free port), with grpc-js's
-   * own listener: connections there skip the one-port sniffer and its
-   * stream wrapper (Node reads them natively), for the last bit of
-   * throughput. TLS there needs `tls.key` and `tls.cert` as Buffers/strings.
+   * Also serve gRPC on this port alone (0 = any free port): connections
+   * there skip the one-port sniffer. With `tls`, TLS there too (ALPN h2).
    */
   grpcPort?: number;
   /**
@@ -90,20 +89,21 @@ export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
   });
   const listener = await listenClient({ host: opts.host, port: opts.port, grpc, http, tls: opts.tls });
   let grpcPort: number | undefined;
+  let grpcOnly: NetServer | undefined;
   if (opts.grpcPort !== undefined) {
-    const creds = opts.tls
-      ? ServerCredentials.createSsl(null, [
-          {
-            private_key: Buffer.from(opts.tls.key as string),
-            cert_chain: Buffer.from(opts.tls.cert as string),
-          },
-        ])
-      : ServerCredentials.createInsecure();
-    grpcPort = await new Promise<number>((res, rej) =>
-      grpc.server.bindAsync(`${opts.host ?? "127.0.0.1"}:${opts.grpcPort}`, creds, (err, port) =>
-        err ? rej(err) : res(port),
-      ),
-    );
+    // Every connection here is gRPC: no sniffing (TLS: h2 by ALPN).
+    grpcOnly = opts.tls
+      ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2"] }, (s) => grpc.injectConnection(s))
+      : createNetServer((s) => grpc.injectConnection(s));
+    const srv = grpcOnly;
+    grpcPort = await new Promise<number>((res, rej) => {
+      srv.once("error", rej);
+      srv.listen(opts.grpcPort, opts.host ?? "127.0.0.1", () => {
+        srv.removeListener("error", rej);
+        const a = srv.address();
+        res(typeof a === "object" && a !== null ? a.port : opts.grpcPort!);
+      });
+    });
   }
   return {
     port: listener.port,
@@ -114,6 +114,7 @@ export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
     listener,
     async close() {
       await grpc.close();
+      if (grpcOnly !== undefined) await new Promise<void>((r) => grpcOnly.close(() => r()));
       http.closeAllConnections();
       await listener.close();
     },

@@ -8,14 +8,8 @@ import { connect, createServer as createH2Server, type Http2Session, sensitiveHe
 import { createServer, type Server, type Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { after, test } from "node:test";
-import {
-  encodeLiterals,
-  H2AuthorityRewriter,
-  HpackDecoder,
-  huffmanCode,
-  huffmanDecode,
-  repairAuthority,
-} from "../../src/v3rpc/h2_authority.ts";
+import { encodeLiterals, HpackDecoder, huffmanCode, huffmanDecode } from "../../src/h2grpc/index.ts";
+import { H2AuthorityRewriter, repairAuthority } from "../../src/v3rpc/h2_authority.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ""), "hex");
 
