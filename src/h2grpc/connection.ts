@@ -152,7 +152,13 @@ export class GrpcCall {
   private pendingTrailers: Uint8Array | null = null;
   wantsDrain = false;
 
-  constructor(conn: H2Connection, id: number, path: string, headers: readonly HeaderField[], method: GrpcMethod | undefined) {
+  constructor(
+    conn: H2Connection,
+    id: number,
+    path: string,
+    headers: readonly HeaderField[],
+    method: GrpcMethod | undefined,
+  ) {
     this.conn = conn;
     this.id = id;
     this.path = path;
@@ -711,7 +717,8 @@ export class H2Connection {
       throw new ConnectionError(E_PROTOCOL_ERROR, "unexpected CONTINUATION");
     }
     this.hbBytes += payload.length;
-    if (this.hbBytes > MAX_HEADER_BLOCK) throw new ConnectionError(E_ENHANCE_YOUR_CALM, "header block too large");
+    if (this.hbBytes > MAX_HEADER_BLOCK)
+      throw new ConnectionError(E_ENHANCE_YOUR_CALM, "header block too large");
     this.hbParts.push(Buffer.from(payload));
     if ((flags & F_END_HEADERS) !== 0) this.endHeaderBlock();
   }
@@ -759,7 +766,9 @@ export class H2Connection {
     }
     if (method !== "POST" || !contentType.startsWith("application/grpc")) {
       // Not a gRPC request (grpc-go and grpc-js answer 415 as well).
-      this.emit(frame(T_HEADERS, F_END_HEADERS | F_END_STREAM, id, httpStatusBlock(method === "POST" ? 415 : 405)));
+      this.emit(
+        frame(T_HEADERS, F_END_HEADERS | F_END_STREAM, id, httpStatusBlock(method === "POST" ? 415 : 405)),
+      );
       if (!endStream) this.emit(rstStream(id, E_NO_ERROR));
       return;
     }
@@ -795,7 +804,8 @@ export class H2Connection {
         this.peerInitialWindow = v;
         for (const c of this.streams.values()) c.sendWindow += delta;
       } else if (key === S_MAX_FRAME_SIZE) {
-        if (v < DEFAULT_MAX_FRAME || v > 16_777_215) throw new ConnectionError(E_PROTOCOL_ERROR, "bad max frame size");
+        if (v < DEFAULT_MAX_FRAME || v > 16_777_215)
+          throw new ConnectionError(E_PROTOCOL_ERROR, "bad max frame size");
         this.peerMaxFrame = v;
       }
     }
@@ -813,7 +823,8 @@ export class H2Connection {
     }
     if (id === 0) {
       this.sendWindow += inc;
-      if (this.sendWindow > MAX_WINDOW) throw new ConnectionError(E_FLOW_CONTROL_ERROR, "connection window overflow");
+      if (this.sendWindow > MAX_WINDOW)
+        throw new ConnectionError(E_FLOW_CONTROL_ERROR, "connection window overflow");
       this.unblock();
       return;
     }

@@ -1,9 +1,9 @@
 // Errors of the HTTP/2 gRPC server.
 
 /**
- * A client's HTTP/2 header block that the client port's :authority repair
- * (h2_authority.ts) cannot decode once it has started re-encoding that
- * connection's headers; the connection is then closed.
+ * A client's HTTP/2 header block that does not decode (bad HPACK, Huffman or
+ * table index). The gRPC server answers it with GOAWAY (COMPRESSION_ERROR)
+ * and closes the connection; it is not thrown to the server's callers.
  */
 export class HpackError extends Error {
   /** Always "ERR_V3RPC_HPACK". */

@@ -1,7 +1,7 @@
 // HTTP/2 frame layout (RFC 9113 §4, §6) and the few header blocks the server
 // sends, encoded once.
 
-import { pushInt } from "./hpack.ts";
+import { encodeLiterals } from "./hpack.ts";
 
 export const FRAME_HEADER = 9;
 /** SETTINGS_MAX_FRAME_SIZE's default, which this server keeps: no client frame may be larger. */
@@ -42,7 +42,14 @@ export const E_COMPRESSION_ERROR = 0x9;
 export const E_ENHANCE_YOUR_CALM = 0xb;
 
 /** Writes a frame header at `at`. */
-export function putFrameHeader(out: Uint8Array, at: number, length: number, type: number, flags: number, stream: number): void {
+export function putFrameHeader(
+  out: Uint8Array,
+  at: number,
+  length: number,
+  type: number,
+  flags: number,
+  stream: number,
+): void {
   out[at] = length >>> 16;
   out[at + 1] = (length >>> 8) & 0xff;
   out[at + 2] = length & 0xff;
@@ -88,17 +95,16 @@ export function goaway(lastStream: number, code: number, debug: Uint8Array = new
   return frame(T_GOAWAY, 0, 0, p);
 }
 
-/** A header block of literal fields without indexing (new names, raw strings). */
-function literals(fields: ReadonlyArray<readonly [string, string]>, prefix: number[] = []): Uint8Array {
-  const out = [...prefix];
-  for (const [name, value] of fields) {
-    out.push(0x00);
-    pushInt(out, name.length, 7, 0x00);
-    for (let i = 0; i < name.length; i++) out.push(name.charCodeAt(i));
-    pushInt(out, value.length, 7, 0x00);
-    for (let i = 0; i < value.length; i++) out.push(value.charCodeAt(i) & 0xff);
-  }
-  return Uint8Array.from(out);
+/** A header block: `prefix`, then literal fields without indexing (hpack.ts encodeLiterals). */
+function literals(
+  fields: ReadonlyArray<readonly [string, string]>,
+  prefix: readonly number[] = [],
+): Uint8Array {
+  const block = encodeLiterals(fields.map(([name, value]) => ({ name, value, sensitive: false })));
+  const out = new Uint8Array(prefix.length + block.length);
+  out.set(prefix, 0);
+  out.set(block, prefix.length);
+  return out;
 }
 
 // ":status: 200" is static entry 8 (indexed: 0x88); content-type is static

@@ -1,7 +1,6 @@
 // HPACK (RFC 7541): the decoder of a client's header blocks, with its
-// dynamic table and the Huffman code, and a literal-only encoder. Used by
-// the gRPC server (connection.ts) and by the :authority repair of the
-// grpc-js path (v3rpc/h2_authority.ts).
+// dynamic table and the Huffman code, and a literal-only encoder (the
+// server's own header blocks never touch the client's table).
 
 import { HpackError } from "./errors.ts";
 
@@ -268,7 +267,7 @@ export class HpackDecoder {
   }
 }
 
-export function pushInt(out: number[], v: number, prefixBits: number, firstByte: number): void {
+function pushInt(out: number[], v: number, prefixBits: number, firstByte: number): void {
   const max = (1 << prefixBits) - 1;
   if (v < max) {
     out.push(firstByte | v);
@@ -301,4 +300,3 @@ export function encodeLiterals(fields: readonly HeaderField[]): Buffer {
   }
   return Buffer.from(out);
 }
-

@@ -41,7 +41,6 @@ export class V3RpcError extends Error {
   }
 }
 
-
 const e = (c: number, m: string) => () => new V3RpcError(c, m);
 
 /** etcd's errors outside the MVCC engine (spec §4.1). */

@@ -6,8 +6,8 @@
 // is not bound to a port here: connections are injected (see listener.ts),
 // which lets one port carry gRPC and HTTP/1.1 as etcd's client URL does.
 
-import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import type { Duplex } from "node:stream";
+import type { DescMessage, DescService, MessageShape } from "@bufbuild/protobuf";
 import {
   Auth,
   AuthDisableResponseSchema,
@@ -69,7 +69,10 @@ function decodeOrFail<T>(call: GrpcCall, decode: (b: Uint8Array) => T, bytes: Ui
   try {
     return decode(bytes);
   } catch (e) {
-    call.end(Status.INTERNAL, `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`);
+    call.end(
+      Status.INTERNAL,
+      `grpc: error unmarshalling request: ${e instanceof Error ? e.message : String(e)}`,
+    );
     return undefined;
   }
 }
@@ -84,9 +87,14 @@ function codec(svc: DescService, name: string) {
   // KV.Put's request by hand (the reflective decoder is ~1% of a leader's CPU under puts).
   const fastDecode = input.typeName === "etcdserverpb.PutRequest" ? decodePutRequest : undefined;
   return {
-    decode: (b: Uint8Array): object => (fastDecode === undefined ? undefined : fastDecode(b)) ?? fromBinary(input, b),
+    decode: (b: Uint8Array): object =>
+      (fastDecode === undefined ? undefined : fastDecode(b)) ?? fromBinary(input, b),
     encode: (v: unknown): Uint8Array =>
-      v instanceof Uint8Array ? v : fast === undefined ? toBinary(output, v as MessageShape<DescMessage>) : fast(v as never),
+      v instanceof Uint8Array
+        ? v
+        : fast === undefined
+          ? toBinary(output, v as MessageShape<DescMessage>)
+          : fast(v as never),
   };
 }
 
@@ -214,7 +222,8 @@ export class V3GrpcServer {
 
   private register(desc: DescService, handlers: Handlers): void {
     for (const [name, h] of Object.entries(handlers)) {
-      if (!desc.methods.some((m) => m.name === name)) throw new Error(`${desc.typeName} has no method ${name}`);
+      if (!desc.methods.some((m) => m.name === name))
+        throw new Error(`${desc.typeName} has no method ${name}`);
       this.server.add(`/${desc.typeName}/${name}`, h);
     }
   }
@@ -283,7 +292,8 @@ export class V3GrpcServer {
    */
   private authHandlers(): Handlers {
     const s = this.svc;
-    const u = <Req extends object, Resp>(name: string, fn: Unary<Req, Resp>) => unaryMethod(s, Auth, name, fn);
+    const u = <Req extends object, Resp>(name: string, fn: Unary<Req, Resp>) =>
+      unaryMethod(s, Auth, name, fn);
     const impl: Handlers = {};
     for (const m of Auth.methods)
       impl[m.name] = u(m.name, () => {
@@ -292,12 +302,18 @@ export class V3GrpcServer {
     impl.Authenticate = u("Authenticate", () => {
       throw V3Errors.authNotEnabled();
     });
-    impl.AuthDisable = u("AuthDisable", () => create(AuthDisableResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.AuthDisable = u("AuthDisable", () =>
+      create(AuthDisableResponseSchema, { header: s.header(s.backend.sm.rev) }),
+    );
     impl.AuthStatus = u("AuthStatus", () =>
       create(AuthStatusResponseSchema, { header: s.header(s.backend.sm.rev), enabled: false }),
     );
-    impl.UserList = u("UserList", () => create(AuthUserListResponseSchema, { header: s.header(s.backend.sm.rev) }));
-    impl.RoleList = u("RoleList", () => create(AuthRoleListResponseSchema, { header: s.header(s.backend.sm.rev) }));
+    impl.UserList = u("UserList", () =>
+      create(AuthUserListResponseSchema, { header: s.header(s.backend.sm.rev) }),
+    );
+    impl.RoleList = u("RoleList", () =>
+      create(AuthRoleListResponseSchema, { header: s.header(s.backend.sm.rev) }),
+    );
     return impl;
   }
 

@@ -2,13 +2,13 @@
 // Maintenance, Auth as "not supported") and etcd's JSON gateway on one
 // client port, over a V3Backend (a single member here; the raft host later).
 
+export { HpackError } from "../h2grpc/index.ts";
 export type { ClusterHeader, MemberInfo, StatusInfo, TimeToLive, V3Backend } from "./backend.ts";
 export { NO_CANCEL } from "./backend.ts";
+export { etcdServiceDefinition } from "./client_definitions.ts";
 export { envelope, Field, leaseRevokeCommand } from "./commands.ts";
-export { HpackError } from "../h2grpc/index.ts";
 export { GrpcCode, toStatus, V3Errors, V3RpcError } from "./errors.ts";
 export { createGatewayHandler } from "./gateway.ts";
-export { etcdServiceDefinition } from "./client_definitions.ts";
 export { V3GrpcServer, type V3GrpcServerOptions } from "./grpc_server.ts";
 export {
   type ClientListener,

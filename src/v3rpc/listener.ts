@@ -105,8 +105,7 @@ export function listenClient(opts: ClientListenerOptions): Promise<ClientListene
         if (s.alpnProtocol === "h2") {
           counts.grpc++;
           opts.grpc.injectConnection(s);
-        }
-        else opts.http.emit("connection", s);
+        } else opts.http.emit("connection", s);
       })
     : createServer((s) => sniff(s, opts.grpc, opts.http, counts));
   const sockets = new Set<Socket>();

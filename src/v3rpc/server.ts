@@ -8,8 +8,8 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
-import type { TlsOptions } from "node:tls";
 import { createServer as createNetServer, type Server as NetServer } from "node:net";
+import type { TlsOptions } from "node:tls";
 import { createServer as createTlsServer } from "node:tls";
 import type { V3Backend } from "./backend.ts";
 import { createGatewayHandler } from "./gateway.ts";

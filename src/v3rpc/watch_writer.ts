@@ -3,10 +3,8 @@
 //
 // A watch fan-out hands each stream many responses at once: one put under a
 // prefix that a stream watches ten times is ten WatchResponses, produced in
-// one synchronous notify. Through grpc-js's ServerDuplexStream each one is a
-// Writable.write, a framed copy, an HTTP/2 stream write and a native call,
-// and the Duplex hands the HTTP/2 stream one message per completed write:
-// the ten trickle out over ten write completions. Here they are gathered
+// one synchronous notify. Written one by one, each is a framed copy and an
+// HTTP/2 DATA frame of its own. Here they are gathered
 // until the current job's microtasks run, framed (gRPC's 5-byte
 // length prefix each, uncompressed) into one buffer and written once: the
 // client sees the same messages in the same order, in fewer DATA frames.
@@ -14,21 +12,20 @@
 // Every response of the stream — created and cancel replies, progress,
 // events — goes through the same writer, so their order is the order
 // WatchSession produced them in (a reply written around the writer could
-// overtake events still gathered in it). grpc-js keeps the call: it sent
-// the response headers (sendMetadata, before the first message), reads the
-// requests, and ends the stream with the status trailers, after every byte
-// written here (they are writes on the same HTTP/2 stream).
+// overtake events still gathered in it). The call (src/h2grpc GrpcCall)
+// sends the response headers before the first bytes and ends the stream
+// with the status trailers after every byte written here.
 //
 // Backpressure: push() answers false once the bytes gathered plus those
 // the HTTP/2 stream buffers reach its high-water mark; the session's
 // watchers pause then, and resume on the stream's next 'drain'.
 
-/** What the writer needs of an HTTP/2 stream (node:http2's ServerHttp2Stream). */
+/** What the writer needs of a call's HTTP/2 stream (a src/h2grpc GrpcCall, through grpc_server.ts's adapter). */
 export interface FrameSink {
   write(chunk: Uint8Array): boolean;
   once(event: "drain", listener: () => void): unknown;
   readonly destroyed: boolean;
-  /** end() was called (grpc-js ended the call): writing now would be an error. */
+  /** The call was ended: writing now would be an error. */
   readonly writableEnded: boolean;
   readonly writableLength: number;
   readonly writableHighWaterMark: number;

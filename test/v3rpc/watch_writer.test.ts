@@ -1,7 +1,6 @@
 // Watch responses written as gathered gRPC frames (src/v3rpc/watch_writer.ts):
 // the writer on its own against a recording sink, then a real server with
-// a raw HTTP/2 client that stops reading, through both ways a Watch stream
-// can send (gathered frames, and one grpc-js write per response).
+// a raw HTTP/2 client that stops reading (flow control of src/h2grpc).
 import assert from "node:assert/strict";
 import { EventEmitter } from "node:events";
 import { connect } from "node:http2";
@@ -124,98 +123,89 @@ test("GrpcFrameWriter: a destroyed or ended stream takes nothing (a write after 
 
 const b = (s: string) => new TextEncoder().encode(s);
 
-for (const framed of [true, false]) {
-  const how = framed ? "gathered frames" : "one grpc-js write per response";
-  test(`watch through a client that stops reading (${how}): every event arrives once, in order, after it reads again`, async () => {
-    const ts = await startTs("http://127.0.0.1:2380", { v3: { watchFrameWriter: framed } });
-    const kv = new (grpc.makeGenericClientConstructor(etcdServiceDefinition(KV), "KV"))(
-      ts.ep,
-      grpc.credentials.createInsecure(),
-    );
-    const session = connect(ts.url);
-    session.on("error", () => {}); // the server closing at the end resets the connection
-    try {
-      // A raw gRPC Watch call: three watchers on one prefix.
-      const st = session.request({
-        ":method": "POST",
-        ":path": "/etcdserverpb.Watch/Watch",
-        "content-type": "application/grpc",
-        te: "trailers",
-      });
-      st.on("error", () => {});
-      const frame = (m: Uint8Array) => {
-        const h = Buffer.alloc(5);
-        h.writeUInt32BE(m.length, 1);
-        return Buffer.concat([h, m]);
-      };
-      for (let i = 0; i < 3; i++)
-        st.write(
-          frame(
-            toBinary(
-              WatchRequestSchema,
-              create(WatchRequestSchema, {
-                requestUnion: { case: "createRequest", value: { key: b("bp/"), rangeEnd: b("bp0") } },
-              }),
-            ),
+test("watch through a client that stops reading: every event arrives once, in order, after it reads again", async () => {
+  const ts = await startTs("http://127.0.0.1:2380");
+  const kv = new (grpc.makeGenericClientConstructor(etcdServiceDefinition(KV), "KV"))(
+    ts.ep,
+    grpc.credentials.createInsecure(),
+  );
+  const session = connect(ts.url);
+  session.on("error", () => {}); // the server closing at the end resets the connection
+  try {
+    // A raw gRPC Watch call: three watchers on one prefix.
+    const st = session.request({
+      ":method": "POST",
+      ":path": "/etcdserverpb.Watch/Watch",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    st.on("error", () => {});
+    const frame = (m: Uint8Array) => {
+      const h = Buffer.alloc(5);
+      h.writeUInt32BE(m.length, 1);
+      return Buffer.concat([h, m]);
+    };
+    for (let i = 0; i < 3; i++)
+      st.write(
+        frame(
+          toBinary(
+            WatchRequestSchema,
+            create(WatchRequestSchema, {
+              requestUnion: { case: "createRequest", value: { key: b("bp/"), rangeEnd: b("bp0") } },
+            }),
           ),
-        );
-      let buf = Buffer.alloc(0);
-      const got: WatchResponse[] = [];
-      st.on("data", (d: Buffer) => {
-        buf = Buffer.concat([buf, d]);
-        while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
-          const n = buf.readUInt32BE(1);
-          got.push(fromBinary(WatchResponseSchema, buf.subarray(5, 5 + n)));
-          buf = buf.subarray(5 + n);
-        }
-      });
-      await waitFor("three created replies", async () => got.length >= 3 || undefined);
-      assert.deepEqual(
-        got.map((r) => [r.watchId, r.created]),
-        [
-          [0n, true],
-          [1n, true],
-          [2n, true],
-        ],
+        ),
       );
-      st.pause(); // the client stops reading: HTTP/2 flow control fills up, then the server's buffers
-      const value = new Uint8Array(4096).fill(120);
-      const n = 200; // 3 × 200 × ~4 KiB ≈ 2.4 MiB owed, far past the 64 KiB window
-      for (let i = 0; i < n; i++)
-        await new Promise<void>((res, rej) =>
-          kv.Put(
-            create(PutRequestSchema, { key: b(`bp/${String(i).padStart(4, "0")}`), value }),
-            (e: unknown) => (e ? rej(e) : res()),
-          ),
-        );
-      const before = got.length;
-      st.resume();
-      const events = () => got.reduce((s, r) => s + r.events.length, 0);
-      await waitFor(`${3 * n} events (have ${events()})`, async () => events() >= 3 * n || undefined, 20_000);
-      assert.ok(before < 3 + 3 * n, "the client stopped reading before everything was sent");
-      await new Promise((r) => setTimeout(r, 100));
-      for (const id of [0n, 1n, 2n]) {
-        const keys = got
-          .filter((r) => r.watchId === id && !r.created)
-          .flatMap((r) => r.events.map((e) => new TextDecoder().decode(e.kv!.key)));
-        assert.equal(keys.length, n, `watcher ${id}: each event once`);
-        assert.deepEqual(
-          keys,
-          Array.from({ length: n }, (_, i) => `bp/${String(i).padStart(4, "0")}`),
-          `watcher ${id}: in order`,
-        );
+    let buf = Buffer.alloc(0);
+    const got: WatchResponse[] = [];
+    st.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 5 && buf.length >= 5 + buf.readUInt32BE(1)) {
+        const n = buf.readUInt32BE(1);
+        got.push(fromBinary(WatchResponseSchema, buf.subarray(5, 5 + n)));
+        buf = buf.subarray(5 + n);
       }
-      const counts = ts.server.grpc.watchStreams;
-      assert.deepEqual(
-        counts,
-        framed ? { framed: 1, perMessage: 0 } : { framed: 0, perMessage: 1 },
-        "the installed grpc-js takes the path asked for",
+    });
+    await waitFor("three created replies", async () => got.length >= 3 || undefined);
+    assert.deepEqual(
+      got.map((r) => [r.watchId, r.created]),
+      [
+        [0n, true],
+        [1n, true],
+        [2n, true],
+      ],
+    );
+    st.pause(); // the client stops reading: HTTP/2 flow control fills up, then the server's buffers
+    const value = new Uint8Array(4096).fill(120);
+    const n = 200; // 3 × 200 × ~4 KiB ≈ 2.4 MiB owed, far past the 64 KiB window
+    for (let i = 0; i < n; i++)
+      await new Promise<void>((res, rej) =>
+        kv.Put(
+          create(PutRequestSchema, { key: b(`bp/${String(i).padStart(4, "0")}`), value }),
+          (e: unknown) => (e ? rej(e) : res()),
+        ),
       );
-      st.close();
-    } finally {
-      session.close();
-      kv.close();
-      await ts.close();
+    const before = got.length;
+    st.resume();
+    const events = () => got.reduce((s, r) => s + r.events.length, 0);
+    await waitFor(`${3 * n} events (have ${events()})`, async () => events() >= 3 * n || undefined, 20_000);
+    assert.ok(before < 3 + 3 * n, "the client stopped reading before everything was sent");
+    await new Promise((r) => setTimeout(r, 100));
+    for (const id of [0n, 1n, 2n]) {
+      const keys = got
+        .filter((r) => r.watchId === id && !r.created)
+        .flatMap((r) => r.events.map((e) => new TextDecoder().decode(e.kv!.key)));
+      assert.equal(keys.length, n, `watcher ${id}: each event once`);
+      assert.deepEqual(
+        keys,
+        Array.from({ length: n }, (_, i) => `bp/${String(i).padStart(4, "0")}`),
+        `watcher ${id}: in order`,
+      );
     }
-  });
-}
+    st.close();
+  } finally {
+    session.close();
+    kv.close();
+    await ts.close();
+  }
+});
