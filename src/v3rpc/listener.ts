@@ -37,8 +37,9 @@ export interface ClientListenerOptions {
   tls?: TlsOptions;
 }
 
-/** Connections handed to gRPC. */
+/** Connections the listener handed over. */
 export interface GrpcConnectionCounts {
+  /** Connections handed to the gRPC server (HTTP/2 preface, or ALPN h2). */
   grpc: number;
 }
 
