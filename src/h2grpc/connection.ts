@@ -76,6 +76,8 @@ const CONNECTION_REPLENISH = CONNECTION_WINDOW / 4;
 const MAX_HEADER_BLOCK = 64 * 1024;
 /** write() answers false once a call has this many bytes queued (flow control) or the socket is congested. */
 const HIGH_WATER = 256 * 1024;
+/** Bytes written to a connection's socket and not yet taken by the kernel beyond which it is closed. */
+const MAX_UNREAD_BYTES = 64 << 20;
 /** gRPC's message prefix: compressed flag, 4-byte big-endian length. */
 const PREFIX = 5;
 
@@ -515,6 +517,15 @@ export class H2Connection {
     const chunk = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out);
     this.out = [];
     if (!this.socket.write(chunk)) this.congested = true;
+    // A client that keeps sending requests but does not read the answers
+    // would make the socket buffer grow without bound: unary answers do not
+    // wait for 'drain' (streams do, through write()'s false).
+    if (this.socket.writableLength > MAX_UNREAD_BYTES) {
+      this.dead = true;
+      this.cancelAll();
+      this.socket.destroy();
+      this.host.closed(this);
+    }
   }
 
   wantDrain(call: GrpcCall): void {

@@ -386,3 +386,34 @@ test("any bytes after the preface: no exception escapes, the connection serves o
   );
   server.close();
 });
+
+test("a client that sends requests but never reads the answers is disconnected at 64 MiB unread", async () => {
+  const server = new GrpcServer({ maxReceiveBytes: 1 << 20 });
+  server.add("/t.S/Big", { kind: "unary", start: (call) => call.respond(new Uint8Array(10_000)) });
+  let closed = false;
+  // A socket whose writes never complete: everything stays in its buffer.
+  const socket = new Duplex({ read() {}, write(_c, _e, _cb) {} });
+  socket.on("close", () => {
+    closed = true;
+  });
+  server.accept(socket, PREFACE);
+  socket.push(
+    Buffer.concat([
+      frame(T.SETTINGS, 0, 0, Buffer.concat([Buffer.from([0, 4]), u32(2 ** 31 - 1)])),
+      frame(T.WINDOW_UPDATE, 0, 0, u32(2 ** 31 - 1 - 65_535)),
+    ]),
+  );
+  for (let id = 1; id < 2 * 8000 && !closed; id += 2) {
+    socket.push(
+      Buffer.concat([
+        frame(T.HEADERS, 4, id, requestHeaders("/t.S/Big")),
+        frame(T.DATA, 1, id, grpcMsg(Buffer.from("x"))),
+      ]),
+    );
+    if (id % 200 === 1) await settle();
+  }
+  await settle();
+  assert.ok(closed, "the connection was closed");
+  assert.equal(server.connections, 0);
+  server.close();
+});
