@@ -136,6 +136,16 @@ export class GrpcCall {
   headersSent = false;
   /** The server sent (or queued) its END_STREAM. */
   ended = false;
+  /** Runs a handler's callback; its exception fails this call, not the connection. */
+  private guard<T>(fn: ((arg: T) => void) | null, arg: T): void {
+    if (fn === null) return;
+    try {
+      fn(arg);
+    } catch (err) {
+      this.fail(Status.INTERNAL, err instanceof Error ? err.message : String(err));
+    }
+  }
+
   /** The client sent END_STREAM. */
   remoteEnded = false;
   cancelled = false;
@@ -391,7 +401,7 @@ export class GrpcCall {
   private deliver(msg: Uint8Array): void {
     const m = this.method!;
     if (m.kind === "bidi") {
-      this.onMessage?.(msg);
+      this.guard(this.onMessage, msg);
       return;
     }
     if (this.gotRequest) {
@@ -412,7 +422,7 @@ export class GrpcCall {
     }
     const m = this.method!;
     if (m.kind === "bidi") {
-      this.onHalfClose?.();
+      this.guard(this.onHalfClose, undefined);
       return;
     }
     if (!this.gotRequest) {
@@ -571,8 +581,10 @@ export class H2Connection {
     this.flush();
     this.cancelAll();
     this.dead = true;
+    // The GOAWAY goes out before the FIN; a client that does not close its
+    // side soon is cut off.
     this.socket.end();
-    this.socket.destroy();
+    setTimeout(() => this.socket.destroy(), 500).unref();
     this.host.closed(this);
   }
 

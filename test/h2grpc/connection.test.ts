@@ -417,3 +417,45 @@ test("a client that sends requests but never reads the answers is disconnected a
   assert.equal(server.connections, 0);
   server.close();
 });
+
+test("a handler that throws fails its call with INTERNAL; the connection goes on", async () => {
+  const server = new GrpcServer({ maxReceiveBytes: 1000 });
+  server.add("/t.S/Throw", {
+    kind: "bidi",
+    start: (call) => {
+      call.onMessage = () => {
+        throw new Error("handler bug");
+      };
+    },
+  });
+  server.add("/t.S/ThrowAtOnce", {
+    kind: "unary",
+    start: () => {
+      throw new Error("unary bug");
+    },
+  });
+  server.add("/t.S/Echo", { kind: "unary", start: (call, req) => call.respond(req!) });
+  const c = new Conn(server);
+  await settle();
+  const at = c.writes.length;
+  c.send(
+    frame(T.HEADERS, 4, 1, requestHeaders("/t.S/Throw")),
+    frame(T.DATA, 0, 1, grpcMsg(Buffer.from("x"))),
+  );
+  c.send(
+    frame(T.HEADERS, 4, 3, requestHeaders("/t.S/ThrowAtOnce")),
+    frame(T.DATA, 1, 3, grpcMsg(Buffer.from("x"))),
+  );
+  c.send(
+    frame(T.HEADERS, 4, 5, requestHeaders("/t.S/Echo")),
+    frame(T.DATA, 1, 5, grpcMsg(Buffer.from("ok"))),
+  );
+  await settle();
+  const fs = c.frames(at);
+  const status = (id: number) => c.headers(fs.filter((f) => f.stream === id && f.type === T.HEADERS).at(-1)!);
+  assert.deepEqual([status(1)["grpc-status"], status(1)["grpc-message"]], ["13", "handler bug"]);
+  assert.deepEqual([status(3)["grpc-status"], status(3)["grpc-message"]], ["13", "unary bug"]);
+  assert.equal(status(5)["grpc-status"], "0");
+  assert.ok(!fs.some((f) => f.type === T.GOAWAY));
+  server.close();
+});
