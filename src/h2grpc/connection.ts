@@ -136,16 +136,6 @@ export class GrpcCall {
   headersSent = false;
   /** The server sent (or queued) its END_STREAM. */
   ended = false;
-  /** Runs a handler's callback; its exception fails this call, not the connection. */
-  private guard<T>(fn: ((arg: T) => void) | null, arg: T): void {
-    if (fn === null) return;
-    try {
-      fn(arg);
-    } catch (err) {
-      this.fail(Status.INTERNAL, err instanceof Error ? err.message : String(err));
-    }
-  }
-
   /** The client sent END_STREAM. */
   remoteEnded = false;
   cancelled = false;
@@ -410,6 +400,16 @@ export class GrpcCall {
     }
     this.gotRequest = true;
     this.request = msg;
+  }
+
+  /** Runs a handler's callback; its exception fails this call, not the connection. */
+  private guard<T>(fn: ((arg: T) => void) | null, arg: T): void {
+    if (fn === null) return;
+    try {
+      fn(arg);
+    } catch (err) {
+      this.fail(Status.INTERNAL, err instanceof Error ? err.message : String(err));
+    }
   }
 
   /** The client sent END_STREAM. */

@@ -94,7 +94,7 @@ export async function startV3Server(opts: V3ServerOptions): Promise<V3Server> {
     // Every connection here is gRPC: no sniffing (TLS: h2 by ALPN).
     grpcOnly = opts.tls
       ? createTlsServer({ ...opts.tls, ALPNProtocols: ["h2"] }, (s) => grpc.injectConnection(s))
-      : createNetServer((s) => grpc.injectConnection(s));
+      : createNetServer({ noDelay: true }, (s) => grpc.injectConnection(s));
     const srv = grpcOnly;
     grpcPort = await new Promise<number>((res, rej) => {
       srv.once("error", rej);
