@@ -309,12 +309,17 @@ export class GrpcCall {
     this.conn.remove(this);
   }
 
-  /** Fails the call with a status (used by this layer for protocol-level problems). */
-  fail(code: number, message: string): void {
-    if (this.ended || this.cancelled) return;
+  /** Forgets the DATA still waiting for window (the call is failing or gone). */
+  private dropOutput(): void {
     this.queue.length = 0;
     this.queueHead = 0;
     this.queued = 0;
+  }
+
+  /** Fails the call with a status (used by this layer for protocol-level problems). */
+  fail(code: number, message: string): void {
+    if (this.ended || this.cancelled) return;
+    this.dropOutput();
     this.end(code, message);
   }
 
@@ -322,9 +327,7 @@ export class GrpcCall {
   cancel(rst: boolean): void {
     if (this.cancelled || this.closed) return;
     this.cancelled = true;
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.queued = 0;
+    this.dropOutput();
     this.pendingTrailers = null;
     if (rst) this.conn.emit(rstStream(this.id, E_CANCEL));
     this.conn.remove(this);
@@ -336,9 +339,7 @@ export class GrpcCall {
   /** The deadline passed: DEADLINE_EXCEEDED to the client, cancellation to the handler. */
   expire(): void {
     if (this.ended || this.cancelled) return;
-    this.queue.length = 0;
-    this.queueHead = 0;
-    this.queued = 0;
+    this.dropOutput();
     const ls = this.cancelListeners;
     this.cancelListeners = null;
     this.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
