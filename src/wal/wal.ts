@@ -685,14 +685,9 @@ export class WAL {
     const must = force || ents.length > 0 || hs!.vote !== this.state.vote || hs!.term !== this.state.term;
     for (let i = 0; i < ents.length; i++) enc.appendEntry(ents[i]!);
     if (!hsEmpty) enc.appendData(RecordType.State, encodeHardState(hs!, this.profile));
+    this.flush(enc);
     if (ents.length > 0) this.enti = ents[ents.length - 1]!.index;
     if (!hsEmpty) this.state = new HardState(hs!.term, hs!.vote, hs!.commit);
-    // A save that need not be synced (only the commit index moved) stays in
-    // the encoder's buffer and is written with the next one, as etcd's WAL
-    // keeps it in its page writer: nothing waits for it to be durable, and
-    // the leader of one client spared a file write per put.
-    if (!must && enc.offset + enc.buffered < this.segmentSize) return;
-    this.flush(enc);
     if (enc.offset < this.segmentSize) {
       if (must) {
         if (inline && this.fs.fdatasyncSync !== undefined) this.syncInline();
@@ -761,7 +756,6 @@ export class WAL {
   }
 
   private async syncNow(): Promise<void> {
-    if (this.encoder !== null && this.encoder.buffered > 0) this.flush(this.encoder);
     if (this.unsafeNoFsync) return;
     const t0 = this.now();
     try {
@@ -774,7 +768,6 @@ export class WAL {
 
   /** syncNow on the calling thread (see WalSaveOptions.inlineSync). */
   private syncInline(): void {
-    if (this.encoder !== null && this.encoder.buffered > 0) this.flush(this.encoder);
     if (this.unsafeNoFsync) return;
     const t0 = this.now();
     try {
@@ -802,7 +795,6 @@ export class WAL {
     const fs = this.fs;
     const old = this.tail();
     const enc = this.encoder!;
-    if (enc.buffered > 0) this.flush(enc);
     try {
       fs.ftruncateSync(old.fd, enc.offset);
     } catch (err) {

@@ -68,30 +68,3 @@ test("a file system without fdatasyncSync: inlineSync falls back to the pooled s
     cleanup();
   }
 });
-
-test("a save that needs no sync (the commit index only) is written with the next save, or at close", async () => {
-  const { dir, cleanup } = tempDir();
-  try {
-    const fs = new FaultFS();
-    const wdir = join(dir, "wal");
-    const w = await WAL.create(wdir, ascii("meta"), { ...quiet, fs });
-    await w.save(hs(1, 1n, 0), ents(1, 3));
-    const writes = fs.calls.write ?? 0;
-    await w.save(hs(1, 1n, 2), []);
-    assert.equal(fs.calls.write ?? 0, writes, "commit only: no file write yet");
-    await w.save(hs(1, 1n, 2), ents(3, 4));
-    assert.equal(fs.calls.write, writes + 1, "then one write with the next entries");
-    await w.save(hs(1, 1n, 3), []);
-    await w.close();
-    const r = await WAL.open(wdir, new WalSnapshot(), quiet);
-    const got = await r.readAll();
-    assert.deepEqual(
-      got.entries.map((e) => e.index),
-      [1, 2, 3],
-    );
-    assert.equal(got.hardState.commit, 3, "the last commit-only save was written at close");
-    await r.close();
-  } finally {
-    cleanup();
-  }
-});
